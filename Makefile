@@ -1,0 +1,42 @@
+# The README's commands. Each creates .venv when needed and installs what it needs first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+REQS := requirements.txt requirements-dev.txt functions/requirements.txt
+STAMP := $(VENV)/.installed-$(shell cat $(REQS) | sha256sum | cut -c1-16)
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test synth bench lint install clean
+
+install: $(STAMP)
+
+$(STAMP): $(REQS)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+run: $(STAMP)  ## Run the whole system locally on 127.0.0.1:$${PORT:-8080}
+	$(PY) -m local
+
+test: $(STAMP)  ## Run the whole test suite
+	$(PY) -m pytest
+
+synth: $(STAMP) node_modules/.package-lock.json  ## cdk synth, offline, no Docker
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" node_modules/.bin/cdk synth --quiet
+
+bench: $(STAMP)  ## Benchmarks: print their figures
+	$(PY) bench/router_overhead.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .pytest_cache

@@ -1,0 +1,84 @@
+"""Typed errors of the domain. HTTP mapping lives in one place, the router's exception handlers.
+
+Lambdas called by Step Functions let these escape, so the class name is the ASL `ErrorEquals`.
+"""
+
+from __future__ import annotations
+
+
+class HybridRoutingError(Exception):
+    """Base of every error this system raises on purpose."""
+
+    status: int = 500
+    error_type: str = "server_error"
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, provider: str | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.retry_after = retry_after
+
+
+# --- client errors -------------------------------------------------------------------------
+class InvalidRequest(HybridRoutingError):
+    status, error_type, code = 400, "invalid_request_error", "invalid_request"
+
+
+class UnknownOperationType(InvalidRequest):
+    code = "unknown_operation_type"
+
+
+class Unauthorized(HybridRoutingError):
+    status, error_type, code = 401, "authentication_error", "invalid_api_key"
+
+
+class NotFound(HybridRoutingError):
+    status, error_type, code = 404, "not_found_error", "not_found"
+
+
+class PayloadTooLarge(HybridRoutingError):
+    status, error_type, code = 413, "invalid_request_error", "payload_too_large"
+
+
+# --- provider errors (what adapters raise) -------------------------------------------------
+class ProviderError(HybridRoutingError):
+    """A provider failed; `retryable` errors may be retried or failed over."""
+
+    retryable: bool = True
+
+
+class ProviderThrottled(ProviderError):
+    status, error_type, code = 429, "rate_limit_error", "provider_throttled"
+
+
+class ProviderUnavailable(ProviderError):
+    status, error_type, code = 503, "server_error", "provider_unavailable"
+
+
+class ProviderTimeout(ProviderError):
+    status, error_type, code = 504, "timeout_error", "provider_timeout"
+
+
+class ProviderBadRequest(ProviderError):
+    """The provider refused the request itself: retrying or failing over will not help."""
+
+    status, error_type, code = 400, "invalid_request_error", "provider_rejected_request"
+    retryable = False
+
+
+class ProviderResponseInvalid(ProviderError):
+    """The provider answered, but not in its protocol's shape (malformed, truncated, wrong types)."""
+
+    status, error_type, code = 502, "server_error", "provider_bad_response"
+
+
+class DependencyUnavailable(HybridRoutingError):
+    """One of our own stores cannot answer (not the client's fault, not a provider's)."""
+
+    status, error_type, code = 503, "server_error", "dependency_unavailable"
+
+
+# --- routing errors ------------------------------------------------------------------------
+class NoRouteAvailable(HybridRoutingError):
+    status, error_type, code = 503, "server_error", "no_route_available"

@@ -1,0 +1,65 @@
+"""The one place where errors become HTTP responses, in OpenAI's error shape."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+
+from functions.core.errors import HybridRoutingError
+from functions.core.models import ErrorBody, ErrorResponse
+
+
+def error_response(
+    status: int,
+    error_type: str,
+    message: str,
+    code: str,
+    param: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body = ErrorResponse(error=ErrorBody(type=error_type, message=message, code=code, param=param))
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=body.model_dump_json(),
+        headers=dict(headers or {}),
+    )
+
+
+def from_domain(exc: HybridRoutingError, headers: Mapping[str, str] | None = None) -> Response:
+    extra = dict(headers or {})
+    if exc.retry_after is not None:
+        extra["retry-after"] = str(max(1, round(exc.retry_after)))
+    return error_response(exc.status, exc.error_type, exc.message, exc.code, headers=extra)
+
+
+def from_validation(errors: Iterable[Mapping[str, Any]]) -> Response:
+    """A 400 that names every offending field, without echoing the input values back."""
+    problems: list[str] = []
+    first_param: str | None = None
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ()) if part != "body"]
+        param = ".".join(loc) or None
+        first_param = first_param or param
+        if error.get("type") == "json_invalid":
+            problems.append("the request body is not valid JSON")
+        elif param:
+            problems.append(f"{param}: {error.get('msg', 'invalid')}")
+        else:
+            problems.append(f"the request body must be a JSON object ({error.get('msg', 'invalid')})")
+    message = "; ".join(dict.fromkeys(problems)) or "invalid request body"
+    return error_response(400, "invalid_request_error", message, "invalid_request", param=first_param)
+
+
+def raw_error(status: int, error_type: str, message: str, code: str) -> dict[str, Any]:
+    """An API Gateway proxy result, for answers given before the resolver runs."""
+    body = ErrorResponse(error=ErrorBody(type=error_type, message=message, code=code))
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(body.model_dump()),
+        "isBase64Encoded": False,
+    }

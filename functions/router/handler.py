@@ -1,0 +1,197 @@
+"""Router Lambda: the OpenAI-compatible data plane and the health API."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+import uuid
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.core.decision import decide
+from functions.core.errors import HybridRoutingError, InvalidRequest, NotFound, UnknownOperationType
+from functions.core.health import COMPONENTS, assess
+from functions.core.matrix import OPERATION_NAMES, ROUTING_MATRIX, OperationType, parse_operation
+from functions.core.models import ChatCompletionRequest, ChatCompletionResponse, Choice, ResponseMessage, Usage
+from functions.core.service import Deadline, serve
+from functions.core.thresholds import MAX_REQUEST_BODY_BYTES
+from functions.router.errors import error_response, from_domain, from_validation, raw_error
+from functions.router.wiring import get_dependencies
+from functions.shared.observability import logger, metrics
+
+app = APIGatewayRestResolver(enable_validation=True)
+
+# Routes and their methods, for 405 versus 404 on requests the resolver does not match.
+KNOWN_ROUTES: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = (
+    (re.compile(r"^/v1/chat/completions/?$"), frozenset({"POST"})),
+    (re.compile(r"^/health/?$"), frozenset({"GET"})),
+    (re.compile(r"^/health/detailed/?$"), frozenset({"GET"})),
+    (re.compile(r"^/health/component/[^/]+/?$"), frozenset({"GET"})),
+)
+
+
+@app.post("/v1/chat/completions")
+def chat_completions(body: ChatCompletionRequest) -> Response[ChatCompletionResponse]:
+    request_id = app.context["request_id"]
+    if body.stream:
+        raise InvalidRequest("stream: true is not supported yet; send stream: false or omit it")
+    operation = _operation(body)
+    deps = get_dependencies()
+    snapshot, _ = deps.current()
+    started = time.monotonic()
+    decision = decide(operation, snapshot, now=time.time(), rand=random.random())
+    app.append_context(operation=operation, decision=decision, started=started)
+    routed = serve(
+        decision,
+        body.to_completion_request(),
+        deps.providers,
+        Deadline(started, ROUTING_MATRIX[operation].latency_budget_s, time.monotonic),
+        deps.outcomes,
+        time.time,
+    )
+    completion = routed.completion
+    _record(operation, routed.target.route.value, routed.target.provider, routed.fallback, decision.reason, started)
+    response = ChatCompletionResponse(
+        id=f"chatcmpl-{request_id}",
+        created=int(time.time()),
+        model=completion.model,
+        choices=[Choice(message=ResponseMessage(content=completion.text), finish_reason=completion.finish_reason)],
+        usage=Usage(
+            prompt_tokens=completion.input_tokens,
+            completion_tokens=completion.output_tokens,
+            total_tokens=completion.input_tokens + completion.output_tokens,
+        ),
+    )
+    headers = {
+        "x-hybrid-route": routed.target.route.value,
+        "x-hybrid-provider": routed.target.provider,
+        "x-hybrid-fallback": str(routed.fallback).lower(),
+        "x-hybrid-cache": "miss",
+        "x-hybrid-operation": operation.value,
+    }
+    return Response(200, "application/json", response, headers=headers)
+
+
+def _operation(body: ChatCompletionRequest) -> OperationType:
+    header = app.current_event.headers.get("x-operation-type") or app.current_event.headers.get("X-Operation-Type")
+    raw = header if header is not None else (body.metadata or {}).get("operation_type")
+    operation = parse_operation(raw)
+    if operation is None:
+        raise UnknownOperationType(f"unknown operation type '{raw}'; valid ones: {', '.join(OPERATION_NAMES)}")
+    return operation
+
+
+def _record(operation: OperationType, route: str, provider: str, fallback: bool, reason: str, started: float,
+            error: str | None = None) -> None:
+    latency_ms = round((time.monotonic() - started) * 1000, 2)
+    logger.info(
+        "routing-decision",
+        extra={"operation": operation.value, "route": route, "provider": provider, "fallback": fallback,
+               "reason": reason, "latency_ms": latency_ms, "error": error},
+    )
+    metrics.add_dimensions(Route=route, Provider=provider, OperationType=operation.value)
+    metrics.add_dimensions(Route=route)
+    metrics.add_dimensions(Provider=provider)
+    metrics.add_dimensions(OperationType=operation.value)
+    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency_ms)
+    metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1 if error else 0)
+    metrics.add_metric(name="Fallbacks", unit=MetricUnit.Count, value=1 if fallback else 0)
+    metrics.add_metric(name="CacheHits", unit=MetricUnit.Count, value=0)
+    if error:
+        metrics.add_metric(name=f"Errors_{error}", unit=MetricUnit.Count, value=1)
+
+
+@app.get("/health")
+def health() -> Response[dict[str, Any]]:
+    system = _assess()
+    return Response(200 if system.can_serve else 503, "application/json", {"status": system.status})
+
+
+@app.get("/health/detailed")
+def health_detailed() -> Response[dict[str, Any]]:
+    system = _assess()
+    body = {"status": system.status, "components": [c.as_dict() for c in system.components]}
+    return Response(200 if system.can_serve else 503, "application/json", body)
+
+
+@app.get("/health/component/<name>")
+def health_component(name: str) -> Response[dict[str, Any]]:
+    component = _assess().component(name)
+    if component is None:
+        raise NotFound(f"unknown component '{name}'; known components: {', '.join(COMPONENTS)}")
+    return Response(200, "application/json", component.as_dict())
+
+
+def _assess():  # type: ignore[no-untyped-def]
+    deps = get_dependencies()
+    snapshot, loaded = deps.current()
+    return assess(snapshot, deps.outcomes, loaded.checked_at, time.time())
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid(exc: RequestValidationError) -> Response:
+    return from_validation(exc.errors())
+
+
+@app.exception_handler(HybridRoutingError)
+def _domain_error(exc: HybridRoutingError) -> Response:
+    context = app.context
+    if "decision" in context:
+        decision = context["decision"]
+        target = decision.chosen
+        _record(context["operation"], target.route.value if target else "none", exc.provider or (target.provider if target else "none"),
+                False, decision.reason, context["started"], error=exc.code)
+    return from_domain(exc)
+
+
+@app.not_found
+def _not_found(_: Exception) -> Response:
+    path, method = app.current_event.path, app.current_event.http_method.upper()
+    for pattern, methods in KNOWN_ROUTES:
+        if pattern.match(path):
+            allowed = ", ".join(sorted(methods))
+            return error_response(405, "invalid_request_error", f"method {method} not allowed on {path}; use {allowed}",
+                                  "method_not_allowed", headers={"Allow": allowed})
+    return error_response(404, "not_found_error", f"no route for {method} {path}", "not_found")
+
+
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    # A bug of ours: logged with its trace, answered without one.
+    logger.exception("unhandled-error", extra={"error": type(exc).__name__})
+    return error_response(500, "server_error", "internal error; the request id names it in our logs", "internal_error")
+
+
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
+    result = _pre_checks(event)
+    if result is None:
+        app.append_context(request_id=request_id)
+        result = app.resolve(event, context)
+    result.setdefault("headers", {})
+    result["headers"]["x-request-id"] = request_id
+    return result
+
+
+def _pre_checks(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Answers owed before any parsing: an oversized body (413) and a missing or unknown client
+    key on the data plane (401)."""
+    body = event.get("body") or ""
+    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8"))
+    if size > MAX_REQUEST_BODY_BYTES:
+        return raw_error(413, "invalid_request_error",
+                         f"request body of {size} bytes exceeds the {MAX_REQUEST_BODY_BYTES} byte limit", "payload_too_large")
+    if str(event.get("path", "")).startswith("/v1/"):
+        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+        try:
+            get_dependencies().client_keys.authenticate(headers.get("authorization"))
+        except HybridRoutingError as exc:
+            return raw_error(exc.status, exc.error_type, exc.message, exc.code)
+    return None

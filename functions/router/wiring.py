@@ -1,0 +1,60 @@
+"""The router's long-lived dependencies, built once per Lambda instance on first use."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+from functions.core.decision import MCP_TARGET, RoutingSnapshot
+from functions.core.outcomes import OutcomeTracker
+from functions.providers.base import Provider
+from functions.router.settings import RouterSettings, get_settings
+from functions.store.client_keys import ClientKeyStore
+from functions.store.snapshot import LoadedSnapshot, SnapshotStore
+
+
+@dataclass
+class RouterDependencies:
+    settings: RouterSettings
+    snapshots: SnapshotStore
+    client_keys: ClientKeyStore
+    providers: dict[str, Provider]
+    outcomes: OutcomeTracker = field(default_factory=OutcomeTracker)
+
+    def current(self) -> tuple[RoutingSnapshot, LoadedSnapshot]:
+        """The stored snapshot with this instance's suspects taken out of rotation."""
+        loaded = self.snapshots.get()
+        now = time.time()
+        healthy = dict(loaded.routing.healthy)
+        for target in self.providers:
+            if self.outcomes.is_suspect(target, now):
+                healthy[target] = False
+        return replace(loaded.routing, healthy=healthy), loaded
+
+
+def build_providers(settings: RouterSettings) -> dict[str, Provider]:
+    from functions.providers.bedrock import BedrockProvider
+    from functions.providers.mcp import McpProvider
+
+    providers: dict[str, Provider] = {}
+    direct = {p.strip() for p in settings.direct_providers.split(",") if p.strip()}
+    if "bedrock" in direct:
+        providers["bedrock"] = BedrockProvider(
+            model_id=settings.bedrock_model_id, region=settings.bedrock_region, endpoint_url=settings.bedrock_endpoint_url
+        )
+    if settings.mcp_server_url:
+        providers[MCP_TARGET] = McpProvider(server_url=settings.mcp_server_url, tool_name=settings.mcp_tool_name)
+    return providers
+
+
+@lru_cache(maxsize=1)
+def get_dependencies() -> RouterDependencies:
+    settings = get_settings()
+    providers = build_providers(settings)
+    return RouterDependencies(
+        settings=settings,
+        snapshots=SnapshotStore(settings.flags_table, settings.health_table, targets=("bedrock", "google", "meta", MCP_TARGET)),
+        client_keys=ClientKeyStore(settings.client_keys_table),
+        providers=providers,
+    )

@@ -1,0 +1,36 @@
+"""Key schemas of our DynamoDB tables: the stack creates the tables from these, the store and the
+tests use the same constants, so the three can never disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class TableSchema:
+    logical_name: str
+    env_var: str  # the function environment variable that carries the table's physical name
+    partition_key: str
+    partition_type: Literal["S", "N"] = "S"
+    sort_key: str | None = None
+    sort_type: Literal["S", "N"] = "S"
+    ttl_attribute: str | None = None
+
+
+FLAGS = TableSchema("Flags", "FLAGS_TABLE", "pk")
+HEALTH = TableSchema("Health", "HEALTH_TABLE", "pk", ttl_attribute="expires_at")
+CACHE = TableSchema("Cache", "CACHE_TABLE", "pk", ttl_attribute="expires_at")
+AUDIT = TableSchema("Audit", "AUDIT_TABLE", "stream", sort_key="seq", sort_type="N")
+CLIENT_KEYS = TableSchema("ClientKeys", "CLIENT_KEYS_TABLE", "key_hash")
+
+ALL_TABLES: tuple[TableSchema, ...] = (FLAGS, HEALTH, CACHE, AUDIT, CLIENT_KEYS)
+
+# Item keys in the flags and health tables.
+FEATURE_FLAGS_KEY = "feature-flags#bedrock"
+ROUTING_OVERRIDE_KEY = "routing-override"
+TRAFFIC_WEIGHTS_KEY = "traffic-weights#direct"
+
+
+def health_key(target: str) -> str:
+    return f"health#{target}"

@@ -1,0 +1,126 @@
+"""The routing snapshot, loaded from the flags and health tables with one BatchGetItem at most
+every SNAPSHOT_MAX_AGE_SECONDS, and kept in memory in between."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from functions.core.decision import FEATURE_FLAGS, RoutingMode, RoutingOverride, RoutingSnapshot
+from functions.core.thresholds import SNAPSHOT_MAX_AGE_SECONDS
+from functions.shared.observability import logger
+from functions.store.dynamo import dynamodb_client, from_item
+from functions.store.schema import (
+    FEATURE_FLAGS_KEY,
+    FLAGS,
+    HEALTH,
+    ROUTING_OVERRIDE_KEY,
+    TRAFFIC_WEIGHTS_KEY,
+    health_key,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSnapshot:
+    routing: RoutingSnapshot
+    checked_at: dict[str, float]  # target -> epoch of the health table's last check
+
+
+class SnapshotStore:
+    def __init__(
+        self,
+        flags_table: str,
+        health_table: str,
+        targets: Iterable[str],
+        max_age_s: float = SNAPSHOT_MAX_AGE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._flags_table, self._health_table = flags_table, health_table
+        self._targets = tuple(targets)
+        self._max_age_s, self._clock = max_age_s, clock
+        self._lock = threading.Lock()
+        self._current: LoadedSnapshot | None = None
+        self._loaded_at = float("-inf")
+
+    def get(self) -> LoadedSnapshot:
+        if self._current is not None and self._clock() - self._loaded_at < self._max_age_s:
+            return self._current
+        with self._lock:
+            if self._current is None or self._clock() - self._loaded_at >= self._max_age_s:
+                self._refresh()
+        assert self._current is not None
+        return self._current
+
+    def invalidate(self) -> None:
+        self._loaded_at = float("-inf")
+
+    def _refresh(self) -> None:
+        try:
+            items = self._batch_get()
+        except (ClientError, BotoCoreError) as exc:
+            # A throttled or unreachable table must not fail requests: keep the last view.
+            logger.warning("snapshot-refresh-failed", extra={"error": type(exc).__name__})
+            if self._current is None:
+                self._current = LoadedSnapshot(RoutingSnapshot(), {})
+            self._loaded_at = self._clock()
+            return
+        self._current = _parse(items, self._targets)
+        self._loaded_at = self._clock()
+
+    def _batch_get(self) -> dict[str, dict[str, Any]]:
+        flag_keys = (FEATURE_FLAGS_KEY, ROUTING_OVERRIDE_KEY, TRAFFIC_WEIGHTS_KEY)
+        request: dict[str, Any] = {
+            self._flags_table: {"Keys": [{FLAGS.partition_key: {"S": k}} for k in flag_keys], "ConsistentRead": True},
+            self._health_table: {
+                "Keys": [{HEALTH.partition_key: {"S": health_key(t)}} for t in self._targets],
+                "ConsistentRead": True,
+            },
+        }
+        found: dict[str, dict[str, Any]] = {}
+        for _ in range(3):
+            response = dynamodb_client().batch_get_item(RequestItems=request)
+            for table_items in response.get("Responses", {}).values():
+                for raw in table_items:
+                    item = from_item(raw)
+                    found[str(item.get("pk"))] = item
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        return found
+
+
+def _parse(items: dict[str, dict[str, Any]], targets: tuple[str, ...]) -> LoadedSnapshot:
+    snapshot = RoutingSnapshot()
+    flags_item = items.get(FEATURE_FLAGS_KEY)
+    if flags_item and isinstance(flags_item.get("flags"), dict):
+        stored = {k: bool(v) for k, v in flags_item["flags"].items() if k in FEATURE_FLAGS}
+        snapshot = replace(snapshot, flags={**snapshot.flags, **stored})
+    override_item = items.get(ROUTING_OVERRIDE_KEY)
+    if override_item and override_item.get("mode") in {m.value for m in RoutingMode}:
+        expires = override_item.get("expires_at")
+        snapshot = replace(
+            snapshot,
+            override=RoutingOverride(
+                RoutingMode(override_item["mode"]),
+                float(expires) if isinstance(expires, Decimal | int | float) else None,
+                str(override_item.get("reason", "")),
+            ),
+        )
+    weights_item = items.get(TRAFFIC_WEIGHTS_KEY)
+    if weights_item and isinstance(weights_item.get("weights"), dict):
+        snapshot = replace(snapshot, weights={k: int(v) for k, v in weights_item["weights"].items()})
+    healthy: dict[str, bool] = {}
+    checked_at: dict[str, float] = {}
+    for target in targets:
+        item = items.get(health_key(target))
+        if item:
+            healthy[target] = item.get("status") != "unhealthy"
+            if isinstance(item.get("checked_at"), Decimal | int | float):
+                checked_at[target] = float(item["checked_at"])
+    return LoadedSnapshot(replace(snapshot, healthy=healthy), checked_at)

@@ -1,0 +1,128 @@
+"""The local API Gateway: each HTTP request becomes a REST API proxy event for the same Lambda
+handler the stack deploys. `/local/faults` exists only here, never in the deployed API."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from local.faults import FaultRegistry, FaultSpec
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@dataclass
+class LocalLambdaContext:
+    """The attributes of a Lambda context object the handlers read."""
+
+    function_name: str
+    timeout_s: float = 90.0
+    memory_limit_in_mb: int = 1024
+    aws_request_id: str = ""
+    started: float = 0.0
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:local:000000000000:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_s - (time.monotonic() - self.started)) * 1000))
+
+
+async def to_proxy_event(request: Request, stage: str = "local") -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body, encoded = raw.decode("utf-8"), False
+    except UnicodeDecodeError:
+        body, encoded = base64.b64encode(raw).decode("ascii"), True
+    headers: dict[str, str] = {}
+    multi_headers: dict[str, list[str]] = {}
+    for key, value in request.headers.items():
+        headers[key] = value
+        multi_headers.setdefault(key, []).append(value)
+    query = dict(request.query_params) or None
+    multi_query = {k: request.query_params.getlist(k) for k in request.query_params} or None
+    now = datetime.now(UTC)
+    return {
+        "resource": "/{proxy+}",
+        "path": request.url.path,
+        "httpMethod": request.method,
+        "headers": headers,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": multi_query,
+        "pathParameters": {"proxy": request.url.path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/{proxy+}",
+            "httpMethod": request.method,
+            "path": f"/{stage}{request.url.path}",
+            "stage": stage,
+            "requestId": str(uuid.uuid4()),
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "identity": {"sourceIp": request.client.host if request.client else "127.0.0.1"},
+        },
+        "body": body or None,
+        "isBase64Encoded": encoded,
+    }
+
+
+def from_proxy_result(result: dict[str, Any]) -> Response:
+    body = result.get("body") or ""
+    content = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode("utf-8")
+    headers = {k: v for k, v in (result.get("headers") or {}).items()}
+    for key, values in (result.get("multiValueHeaders") or {}).items():
+        headers[key] = ", ".join(values)
+    return Response(content=content, status_code=int(result.get("statusCode", 500)), headers=headers)
+
+
+def build_gateway_app(handler: Handler, faults: FaultRegistry, function_name: str = "router") -> Starlette:
+    async def invoke(request: Request) -> Response:
+        event = await to_proxy_event(request)
+        context = LocalLambdaContext(function_name, aws_request_id=event["requestContext"]["requestId"],
+                                     started=time.monotonic())
+        result = await run_in_threadpool(handler, event, context)
+        return from_proxy_result(result)
+
+    async def set_fault(request: Request) -> Response:
+        try:
+            spec = FaultSpec.model_validate_json(await request.body())
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+            return JSONResponse({"error": {"type": "invalid_request_error", "message": problems,
+                                           "code": "invalid_fault"}}, status_code=400)
+        faults.set(spec)
+        return JSONResponse({"faults": _faults_json(faults)})
+
+    async def clear_faults(request: Request) -> Response:
+        faults.clear(request.query_params.get("provider"))
+        return JSONResponse({"faults": _faults_json(faults)})
+
+    async def list_faults(_: Request) -> Response:
+        return JSONResponse({"faults": _faults_json(faults)})
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+    return Starlette(
+        routes=[
+            Route("/local/faults", set_fault, methods=["POST"]),
+            Route("/local/faults", clear_faults, methods=["DELETE"]),
+            Route("/local/faults", list_faults, methods=["GET"]),
+            Route("/{path:path}", invoke, methods=methods),
+        ]
+    )
+
+
+def _faults_json(faults: FaultRegistry) -> list[dict[str, Any]]:
+    return [spec.model_dump() for spec in faults.snapshot().values()]

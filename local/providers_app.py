@@ -1,0 +1,262 @@
+"""Local provider simulators that speak each provider's real wire protocol, with fault injection.
+
+- `POST /bedrock/model/{modelId}/converse`: the Bedrock Runtime Converse API (JSON in, JSON out,
+  AWS JSON errors with `x-amzn-ErrorType`), so a boto3 `bedrock-runtime` client created with
+  `endpoint_url="http://HOST:PORT/bedrock"` runs unchanged against it.
+- `/mcp`: an MCP server (streamable HTTP, stateless, JSON responses) built with the `mcp` SDK,
+  with one tool, `generate`, answering with structured content.
+- `GET /healthz`.
+
+Faults come from a `FaultRegistry` and are read on every request. An `mcp` fault answers its
+HTTP status before the MCP layer sees the request, as a gateway or load balancer in front of a
+real MCP server would.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from local.faults import FaultRegistry
+from local.simulated_model import SimCompletion, SimMessage, generate
+
+MCP_PATH = "/mcp"
+MCP_TOOL_NAME = "generate"
+
+# --- Bedrock Converse ----------------------------------------------------------------------
+_AWS_ERROR_NAMESPACE = "http://internal.amazon.com/coral/com.amazon.bedrock/"
+_AWS_ERROR_NAMES: dict[int, str] = {
+    400: "ValidationException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    408: "ModelTimeoutException",
+    424: "ModelErrorException",
+    429: "ThrottlingException",
+    500: "InternalServerException",
+    503: "ServiceUnavailableException",
+}
+_BEDROCK_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
+
+
+_MUST_START_WITH_USER = (
+    "A conversation must start with a user message. Try again with a conversation that starts with a user message."
+)
+_MUST_ALTERNATE = (
+    "A conversation must alternate between user and assistant roles. "
+    "Make sure the conversation alternates between user and assistant roles and try again."
+)
+_MALFORMED_INPUT = "Malformed input request, please reformat your input and try again."
+
+
+class _BedrockValidationError(Exception):
+    """The request breaks a Converse rule; answered as a 400 ValidationException."""
+
+
+def aws_error(status: int, message: str, name: str | None = None) -> Response:
+    """An AWS JSON-protocol error response, the shape botocore's rest-json parser reads."""
+    name = name or _AWS_ERROR_NAMES.get(status) or ("InternalServerException" if status >= 500 else "BadRequest")
+    return JSONResponse(
+        {"message": message},
+        status_code=status,
+        headers={"x-amzn-ErrorType": f"{name}:{_AWS_ERROR_NAMESPACE}", "x-amzn-RequestId": f"sim-{time.time_ns()}"},
+    )
+
+
+def _text_blocks(blocks: Any, where: str) -> list[str]:
+    if not isinstance(blocks, list) or not blocks:
+        raise _BedrockValidationError(f"{where} must be a non-empty list of content blocks.")
+    texts = []
+    for block in blocks:
+        if not isinstance(block, dict) or not isinstance(block.get("text"), str):
+            raise _BedrockValidationError(f"{where}: this model supports text content blocks only.")
+        texts.append(block["text"])
+    return texts
+
+
+def _parse_messages(body: dict[str, Any]) -> list[SimMessage]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _BedrockValidationError(_MUST_START_WITH_USER)
+    parsed: list[SimMessage] = []
+    for index, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role not in ("user", "assistant"):
+            raise _BedrockValidationError(f"messages.{index}.role: must be one of [user, assistant].")
+        if index == 0 and role != "user":
+            raise _BedrockValidationError(_MUST_START_WITH_USER)
+        if parsed and parsed[-1].role == role:
+            raise _BedrockValidationError(_MUST_ALTERNATE)
+        texts = _text_blocks(message.get("content"), f"messages.{index}.content")
+        parsed.append(SimMessage(role=role, text="\n".join(texts)))
+    return parsed
+
+
+def _parse_system(body: dict[str, Any]) -> list[SimMessage]:
+    system = body.get("system", [])
+    if not system:
+        return []
+    return [SimMessage(role="system", text=text) for text in _text_blocks(system, "system")]
+
+
+def _number_in(config: dict[str, Any], key: str, low: float, high: float) -> float | None:
+    value = config.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise _BedrockValidationError(f"inferenceConfig.{key}: must be a number between {low} and {high}.")
+    return float(value)
+
+
+def _parse_inference_config(body: dict[str, Any]) -> tuple[int | None, list[str]]:
+    config = body.get("inferenceConfig") or {}
+    if not isinstance(config, dict):
+        raise _BedrockValidationError("inferenceConfig must be an object.")
+    max_tokens = config.get("maxTokens")
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+        raise _BedrockValidationError("inferenceConfig.maxTokens: must be an integer greater than or equal to 1.")
+    _number_in(config, "temperature", 0.0, 1.0)
+    _number_in(config, "topP", 0.0, 1.0)
+    stop = config.get("stopSequences") or []
+    if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
+        raise _BedrockValidationError("inferenceConfig.stopSequences: must be a list of non-empty strings.")
+    return max_tokens, stop
+
+
+def _converse_body(model_id: str, result: SimCompletion, started: float) -> dict[str, Any]:
+    stop_reason = "stop_sequence" if result.stop_sequence else _BEDROCK_STOP_REASONS[result.finish_reason]
+    return {
+        "output": {"message": {"role": "assistant", "content": [{"text": result.text}]}},
+        "stopReason": stop_reason,
+        "usage": {
+            "inputTokens": result.input_tokens,
+            "outputTokens": result.output_tokens,
+            "totalTokens": result.input_tokens + result.output_tokens,
+        },
+        "metrics": {"latencyMs": max(1, int((time.perf_counter() - started) * 1000))},
+    }
+
+
+def _converse_route(faults: FaultRegistry) -> Route:
+    async def converse(request: Request) -> Response:
+        started = time.perf_counter()
+        if (fault := await faults.apply("bedrock")) is not None:
+            return aws_error(fault.status, f"Injected fault: HTTP {fault.status}.")
+        model_id = request.path_params["model_id"]
+        try:
+            body = json.loads(await request.body())
+            if not isinstance(body, dict):
+                raise _BedrockValidationError("The request body must be a JSON object.")
+            messages = _parse_system(body) + _parse_messages(body)
+            max_tokens, stop = _parse_inference_config(body)
+        except json.JSONDecodeError:
+            return aws_error(400, _MALFORMED_INPUT, "SerializationException")
+        except _BedrockValidationError as exc:
+            return aws_error(400, str(exc), "ValidationException")
+        result = generate(messages, model=model_id, max_tokens=max_tokens, stop=stop)
+        return JSONResponse(_converse_body(model_id, result, started))
+
+    # botocore percent-encodes the model id (`...-v1%3A0`, ARNs with `/`); the server decodes the
+    # path, so the id is matched with the `path` convertor to keep any `/` it holds.
+    return Route("/bedrock/model/{model_id:path}/converse", converse, methods=["POST"])
+
+
+# --- MCP -----------------------------------------------------------------------------------
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Usage(BaseModel):
+    input_tokens: int
+    output_tokens: int
+
+
+class GenerateResult(BaseModel):
+    content: str
+    model: str
+    usage: Usage
+    finish_reason: Literal["stop", "length"]
+
+
+def build_mcp_server(default_model: str = "mcp-simulated") -> MCPServer:
+    """The local MCP server: one `generate` tool answering from the simulated model."""
+    server = MCPServer(name="hybrid-routing-local", instructions="Simulated model behind the MCP route.")
+
+    @server.tool(name=MCP_TOOL_NAME, description="Complete a chat conversation.")
+    def generate_tool(
+        messages: list[ChatMessage],
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: list[str] | None = None,
+        model: str | None = None,
+    ) -> GenerateResult:
+        if not any(m.role == "user" for m in messages):
+            raise ToolError("messages must contain at least one user message")
+        if max_tokens is not None and max_tokens < 1:
+            raise ToolError("max_tokens must be at least 1")
+        name = model or default_model
+        sim = [SimMessage(role=m.role, text=m.content) for m in messages]
+        result = generate(sim, model=name, max_tokens=max_tokens, stop=stop or ())
+        return GenerateResult(
+            content=result.text,
+            model=name,
+            usage=Usage(input_tokens=result.input_tokens, output_tokens=result.output_tokens),
+            finish_reason=result.finish_reason,
+        )
+
+    return server
+
+
+class McpFaultMiddleware:
+    """Answers an injected `mcp` fault's HTTP status before the request reaches the MCP layer."""
+
+    def __init__(self, app: ASGIApp, faults: FaultRegistry) -> None:
+        self.app = app
+        self.faults = faults
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        is_mcp = scope["type"] == "http" and (scope["path"] == MCP_PATH or scope["path"].startswith(MCP_PATH + "/"))
+        if is_mcp and (fault := await self.faults.apply("mcp")) is not None:
+            response = JSONResponse({"error": f"Injected fault: HTTP {fault.status}."}, status_code=fault.status)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+# --- the app -------------------------------------------------------------------------------
+async def _healthz(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def build_providers_app(faults: FaultRegistry) -> Starlette:
+    """The simulators as one ASGI app. Build one per server: the MCP session manager runs once."""
+    mcp_server = build_mcp_server()
+    # Stateless and JSON: each tool call is one POST with one JSON answer, as the Lambda client uses it.
+    mcp_app = mcp_server.streamable_http_app(streamable_http_path=MCP_PATH, stateless_http=True, json_response=True)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        # A mounted app's own lifespan is not run by Starlette, so the MCP session manager's runs here.
+        async with mcp_server.session_manager.run():
+            yield
+
+    app = Starlette(
+        routes=[Route("/healthz", _healthz, methods=["GET"]), _converse_route(faults), Mount("/", app=mcp_app)],
+        lifespan=lifespan,
+    )
+    app.add_middleware(McpFaultMiddleware, faults=faults)
+    app.state.faults = faults
+    return app

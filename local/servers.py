@@ -1,0 +1,70 @@
+"""Run an ASGI app with uvicorn on a background thread: for the local stack and the tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+@dataclass
+class ServerHandle:
+    """A running server: where it listens, and how to stop it."""
+
+    host: str
+    port: int
+    _server: uvicorn.Server
+    _thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout_s)
+
+
+def start_uvicorn(
+    app: ASGIApp,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    startup_timeout_s: float = 10.0,
+    graceful_shutdown_s: float = 1.0,
+) -> ServerHandle:
+    """Serve `app` on a daemon thread and return once it accepts connections.
+
+    Port 0 picks a free port: the socket is bound here and handed to uvicorn, so there is no race
+    between choosing the port and listening on it.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=bound_port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=graceful_shutdown_s,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{bound_port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout_s
+    while not server.started:
+        if not thread.is_alive():
+            sock.close()
+            raise RuntimeError(f"uvicorn on {host}:{bound_port} exited during startup")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            thread.join(startup_timeout_s)
+            raise TimeoutError(f"uvicorn on {host}:{bound_port} did not start within {startup_timeout_s} s")
+        time.sleep(0.01)
+    return ServerHandle(host=host, port=bound_port, _server=server, _thread=thread)

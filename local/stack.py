@@ -1,0 +1,106 @@
+"""The embedded stack: moto for AWS, provider simulators with a local MCP server, and the
+gateway, all on 127.0.0.1 in one process."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.faults import FaultRegistry
+from local.servers import ServerHandle, start_uvicorn
+
+LOCAL_REGION = "eu-central-1"
+
+
+@dataclass
+class LocalStack:
+    port: int
+    client_key: str
+    admin_token: str
+    faults: FaultRegistry
+    servers: list[Any] = field(default_factory=list)
+    gateway: ServerHandle | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+
+
+def _start_moto() -> Any:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    return server
+
+
+def start(port: int, client_key: str | None = None, admin_token: str | None = None,
+          serve_gateway_in_thread: bool = True) -> LocalStack:
+    """Start everything; with `serve_gateway_in_thread` False the caller serves the gateway app."""
+    moto = _start_moto()
+    moto_host, moto_port = moto.get_host_and_port()
+    os.environ.update({
+        "AWS_ENDPOINT_URL": f"http://{moto_host}:{moto_port}",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": LOCAL_REGION,
+        "AWS_REGION": LOCAL_REGION,
+        "POWERTOOLS_SERVICE_NAME": "hybrid-router",
+    })
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+
+    import boto3
+
+    from local.providers_app import build_providers_app
+    from local.tables import create_tables
+
+    faults = FaultRegistry()
+    providers = start_uvicorn(build_providers_app(faults))
+    os.environ.update(create_tables(boto3.client("dynamodb", region_name=LOCAL_REGION)))
+    os.environ.update({
+        "BEDROCK_REGION": LOCAL_REGION,
+        "BEDROCK_ENDPOINT_URL": f"{providers.url}/bedrock",
+        "MCP_SERVER_URL": f"{providers.url}/mcp",
+        "DIRECT_PROVIDERS": "bedrock",
+    })
+
+    from functions.router.handler import lambda_handler
+    from functions.router.wiring import get_dependencies
+    from functions.router.settings import get_settings
+
+    get_settings.cache_clear()
+    get_dependencies.cache_clear()
+    key = client_key or _new_client_key()
+    get_dependencies().client_keys.create("local-client", key)
+    stack = LocalStack(port, key, admin_token or secrets.token_urlsafe(24), faults, servers=[_MotoHandle(moto), providers])
+
+    from local.gateway import build_gateway_app
+
+    app = build_gateway_app(lambda_handler, faults)
+    stack.app = app  # type: ignore[attr-defined]
+    if serve_gateway_in_thread:
+        stack.gateway = start_uvicorn(app, port=port)
+        stack.port = stack.gateway.port
+        stack.servers.append(stack.gateway)
+    return stack
+
+
+def _new_client_key() -> str:
+    from functions.store.client_keys import new_key
+
+    return new_key()
+
+
+@dataclass
+class _MotoHandle:
+    server: Any
+
+    def stop(self) -> None:
+        self.server.stop()

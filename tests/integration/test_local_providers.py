@@ -1,0 +1,238 @@
+"""The real Bedrock and MCP adapters against the local simulators, over HTTP, with injected faults."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from functions.core.errors import (
+    ProviderBadRequest,
+    ProviderResponseInvalid,
+    ProviderThrottled,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from functions.providers.base import CompletionRequest, Provider, Turn
+from functions.providers.bedrock import BedrockProvider
+from functions.providers.mcp import McpProvider
+from local.faults import FaultSpec
+
+MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"
+REQUEST = CompletionRequest(turns=(Turn("user", "What is the capital of France?"),), system=("Answer briefly.",))
+
+
+@pytest.fixture(autouse=True)
+def _fake_aws_credentials(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+def bedrock(sims) -> BedrockProvider:
+    return BedrockProvider(MODEL_ID, region="eu-central-1", endpoint_url=sims.bedrock_endpoint_url)
+
+
+def mcp(sims) -> McpProvider:
+    return McpProvider(server_url=sims.mcp_url, tool_name="generate")
+
+
+ADAPTERS: list[Callable[..., Provider]] = [bedrock, mcp]
+by_adapter = pytest.mark.parametrize("make_provider", ADAPTERS, ids=lambda f: f.__name__)
+
+
+def test_the_simulators_answer_their_health_check(provider_simulators):
+    response = httpx.get(f"{provider_simulators.server.url}/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@by_adapter
+def test_each_adapter_gets_a_completion_with_token_usage(provider_simulators, make_provider):
+    completion = make_provider(provider_simulators).complete(REQUEST, timeout_s=5)
+
+    assert completion.text.startswith("Simulated answer")
+    assert "capital of France" not in completion.text
+    prompt_words = [word for text in (*REQUEST.system, *(t.text for t in REQUEST.turns)) for word in text.split()]
+    assert completion.input_tokens == len(prompt_words)
+    assert completion.output_tokens == len(completion.text.split())
+    assert completion.finish_reason == "stop"
+
+
+def test_bedrock_reports_the_configured_model_id(provider_simulators):
+    assert bedrock(provider_simulators).complete(REQUEST, timeout_s=5).model == MODEL_ID
+
+
+def test_mcp_reports_the_model_the_tool_answered_with(provider_simulators):
+    request = CompletionRequest(turns=REQUEST.turns, requested_model="tiny-model")
+
+    assert mcp(provider_simulators).complete(request, timeout_s=5).model == "tiny-model"
+
+
+@by_adapter
+def test_max_tokens_truncates_the_answer_and_finishes_with_length(provider_simulators, make_provider):
+    request = CompletionRequest(turns=REQUEST.turns, max_tokens=3)
+
+    completion = make_provider(provider_simulators).complete(request, timeout_s=5)
+
+    assert completion.output_tokens == 3
+    assert len(completion.text.split()) == 3
+    assert completion.finish_reason == "length"
+
+
+@by_adapter
+def test_a_stop_sequence_cuts_the_answer_before_it(provider_simulators, make_provider):
+    provider = make_provider(provider_simulators)
+    full = provider.complete(CompletionRequest(turns=REQUEST.turns), timeout_s=5).text
+
+    completion = provider.complete(CompletionRequest(turns=REQUEST.turns, stop=("request",)), timeout_s=5)
+
+    assert completion.text == full.split("request")[0].rstrip()
+    assert completion.finish_reason == "stop"
+
+
+@by_adapter
+def test_an_injected_429_is_a_throttle(provider_simulators, make_provider):
+    provider_simulators.faults.set(FaultSpec(provider=make_provider.__name__, status=429))
+
+    with pytest.raises(ProviderThrottled) as caught:
+        make_provider(provider_simulators).complete(REQUEST, timeout_s=5)
+
+    assert caught.value.provider == make_provider.__name__
+
+
+@by_adapter
+def test_an_injected_503_makes_the_provider_unavailable(provider_simulators, make_provider):
+    provider_simulators.faults.set(FaultSpec(provider=make_provider.__name__, status=503))
+
+    with pytest.raises(ProviderUnavailable):
+        make_provider(provider_simulators).complete(REQUEST, timeout_s=5)
+
+
+@by_adapter
+def test_an_injected_500_makes_the_provider_unavailable(provider_simulators, make_provider):
+    provider_simulators.faults.set(FaultSpec(provider=make_provider.__name__, status=500))
+
+    with pytest.raises(ProviderUnavailable):
+        make_provider(provider_simulators).complete(REQUEST, timeout_s=5)
+
+
+@by_adapter
+def test_latency_beyond_the_budget_is_a_timeout_raised_within_the_budget(provider_simulators, make_provider):
+    provider_simulators.faults.set(FaultSpec(provider=make_provider.__name__, error_rate=0.0, latency_ms=1500))
+    started = time.monotonic()
+
+    with pytest.raises(ProviderTimeout):
+        make_provider(provider_simulators).complete(REQUEST, timeout_s=0.5)
+
+    assert time.monotonic() - started < 1.5
+
+
+@by_adapter
+def test_latency_within_the_budget_still_answers(provider_simulators, make_provider):
+    provider_simulators.faults.set(FaultSpec(provider=make_provider.__name__, error_rate=0.0, latency_ms=50))
+
+    completion = make_provider(provider_simulators).complete(REQUEST, timeout_s=5)
+
+    assert completion.text.startswith("Simulated answer")
+
+
+@by_adapter
+def test_once_the_fault_is_cleared_the_provider_answers_again(provider_simulators, make_provider):
+    provider = make_provider(provider_simulators)
+    provider_simulators.faults.set(FaultSpec(provider=make_provider.__name__, status=503))
+    with pytest.raises(ProviderUnavailable):
+        provider.complete(REQUEST, timeout_s=5)
+
+    provider_simulators.faults.clear(make_provider.__name__)
+
+    assert provider.complete(REQUEST, timeout_s=5).text.startswith("Simulated answer")
+
+
+@by_adapter
+def test_a_fault_on_another_provider_leaves_this_one_answering(provider_simulators, make_provider):
+    other = "mcp" if make_provider is bedrock else "bedrock"
+    provider_simulators.faults.set(FaultSpec(provider=other, status=503))
+
+    assert make_provider(provider_simulators).complete(REQUEST, timeout_s=5).text.startswith("Simulated answer")
+
+
+def test_bedrock_validation_errors_from_the_simulator_are_bad_requests(provider_simulators):
+    starts_with_assistant = CompletionRequest(turns=(Turn("assistant", "Hi"), Turn("user", "Hello")))
+
+    with pytest.raises(ProviderBadRequest) as caught:
+        bedrock(provider_simulators).complete(starts_with_assistant, timeout_s=5)
+
+    assert "must start with a user message" in caught.value.message
+
+
+def test_an_mcp_tool_error_is_unavailable_with_the_tools_text_and_not_the_prompt(provider_simulators):
+    no_user_turn = CompletionRequest(turns=(), system=("a secret system prompt",))
+
+    with pytest.raises(ProviderUnavailable) as caught:
+        mcp(provider_simulators).complete(no_user_turn, timeout_s=5)
+
+    assert "at least one user message" in caught.value.message
+    assert "secret" not in caught.value.message
+
+
+@by_adapter
+def test_a_provider_nobody_listens_on_is_unavailable(provider_simulators, make_provider):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{closed_port}"
+    provider = (
+        BedrockProvider(MODEL_ID, region="eu-central-1", endpoint_url=f"{url}/bedrock")
+        if make_provider is bedrock
+        else McpProvider(server_url=f"{url}/mcp")
+    )
+
+    with pytest.raises(ProviderUnavailable):
+        provider.complete(REQUEST, timeout_s=5)
+
+
+def test_importing_the_mcp_adapter_does_not_load_the_mcp_sdk():
+    code = "import sys, functions.providers.mcp; print(sorted(m for m in ('mcp', 'httpx2') if m in sys.modules))"
+
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+    assert loaded.strip() == "[]"
+
+
+@pytest.fixture(scope="module")
+def misbehaving_mcp_url() -> Iterator[str]:
+    """An MCP server whose `generate` tool answers with usage counts as text: valid MCP, wrong shape."""
+    from mcp.server.mcpserver import MCPServer
+
+    from local.servers import start_uvicorn
+
+    server = MCPServer(name="misbehaving")
+
+    @server.tool(name="generate", structured_output=True)
+    def generate(messages: list[dict[str, str]]) -> dict[str, Any]:
+        return {
+            "content": "hi",
+            "model": "m",
+            "usage": {"input_tokens": "1", "output_tokens": 1},
+            "finish_reason": "stop",
+        }
+
+    handle = start_uvicorn(server.streamable_http_app(stateless_http=True, json_response=True))
+    try:
+        yield f"{handle.url}/mcp"
+    finally:
+        handle.stop()
+
+
+def test_an_mcp_result_in_the_wrong_shape_is_a_provider_response_invalid_error(misbehaving_mcp_url):
+    with pytest.raises(ProviderResponseInvalid):
+        McpProvider(server_url=misbehaving_mcp_url).complete(REQUEST, timeout_s=5)
