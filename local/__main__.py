@@ -13,8 +13,13 @@ def main() -> int:
     from local.stack import start
 
     stack = start(port, os.environ.get("CLIENT_API_KEY"), os.environ.get("ADMIN_TOKEN"), serve_gateway_in_thread=False)
-    config = uvicorn.Config(stack.app, host="127.0.0.1", port=port, log_level="warning",  # type: ignore[attr-defined]
-                            timeout_graceful_shutdown=2)
+    config = uvicorn.Config(
+        stack.app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",  # type: ignore[attr-defined]
+        timeout_graceful_shutdown=2,
+    )
     server = uvicorn.Server(config)
     original_startup = server.startup
 
@@ -31,6 +36,8 @@ def main() -> int:
     server.startup = startup  # type: ignore[method-assign]
     try:
         server.run()
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it handled; the shutdown below is the clean exit
     finally:
         stack.stop()
         print("hybrid-routing local stack stopped", file=sys.stderr, flush=True)

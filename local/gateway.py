@@ -91,8 +91,9 @@ def from_proxy_result(result: dict[str, Any]) -> Response:
 def build_gateway_app(handler: Handler, faults: FaultRegistry, function_name: str = "router") -> Starlette:
     async def invoke(request: Request) -> Response:
         event = await to_proxy_event(request)
-        context = LocalLambdaContext(function_name, aws_request_id=event["requestContext"]["requestId"],
-                                     started=time.monotonic())
+        context = LocalLambdaContext(
+            function_name, aws_request_id=event["requestContext"]["requestId"], started=time.monotonic()
+        )
         result = await run_in_threadpool(handler, event, context)
         return from_proxy_result(result)
 
@@ -101,8 +102,10 @@ def build_gateway_app(handler: Handler, faults: FaultRegistry, function_name: st
             spec = FaultSpec.model_validate_json(await request.body())
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-            return JSONResponse({"error": {"type": "invalid_request_error", "message": problems,
-                                           "code": "invalid_fault"}}, status_code=400)
+            return JSONResponse(
+                {"error": {"type": "invalid_request_error", "message": problems, "code": "invalid_fault"}},
+                status_code=400,
+            )
         faults.set(spec)
         return JSONResponse({"faults": _faults_json(faults)})
 

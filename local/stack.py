@@ -33,26 +33,33 @@ class LocalStack:
 
 
 def _start_moto() -> Any:
+    import logging
+
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per AWS call otherwise
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     return server
 
 
-def start(port: int, client_key: str | None = None, admin_token: str | None = None,
-          serve_gateway_in_thread: bool = True) -> LocalStack:
+def start(
+    port: int, client_key: str | None = None, admin_token: str | None = None, serve_gateway_in_thread: bool = True
+) -> LocalStack:
     """Start everything; with `serve_gateway_in_thread` False the caller serves the gateway app."""
     moto = _start_moto()
     moto_host, moto_port = moto.get_host_and_port()
-    os.environ.update({
-        "AWS_ENDPOINT_URL": f"http://{moto_host}:{moto_port}",
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
-        "AWS_DEFAULT_REGION": LOCAL_REGION,
-        "AWS_REGION": LOCAL_REGION,
-        "POWERTOOLS_SERVICE_NAME": "hybrid-router",
-    })
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": f"http://{moto_host}:{moto_port}",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": LOCAL_REGION,
+            "AWS_REGION": LOCAL_REGION,
+            "POWERTOOLS_SERVICE_NAME": "hybrid-router",
+        }
+    )
     os.environ.pop("AWS_PROFILE", None)
     os.environ.pop("AWS_SESSION_TOKEN", None)
 
@@ -64,22 +71,26 @@ def start(port: int, client_key: str | None = None, admin_token: str | None = No
     faults = FaultRegistry()
     providers = start_uvicorn(build_providers_app(faults))
     os.environ.update(create_tables(boto3.client("dynamodb", region_name=LOCAL_REGION)))
-    os.environ.update({
-        "BEDROCK_REGION": LOCAL_REGION,
-        "BEDROCK_ENDPOINT_URL": f"{providers.url}/bedrock",
-        "MCP_SERVER_URL": f"{providers.url}/mcp",
-        "DIRECT_PROVIDERS": "bedrock",
-    })
+    os.environ.update(
+        {
+            "BEDROCK_REGION": LOCAL_REGION,
+            "BEDROCK_ENDPOINT_URL": f"{providers.url}/bedrock",
+            "MCP_SERVER_URL": f"{providers.url}/mcp",
+            "DIRECT_PROVIDERS": "bedrock",
+        }
+    )
 
     from functions.router.handler import lambda_handler
-    from functions.router.wiring import get_dependencies
     from functions.router.settings import get_settings
+    from functions.router.wiring import get_dependencies
 
     get_settings.cache_clear()
     get_dependencies.cache_clear()
     key = client_key or _new_client_key()
     get_dependencies().client_keys.create("local-client", key)
-    stack = LocalStack(port, key, admin_token or secrets.token_urlsafe(24), faults, servers=[_MotoHandle(moto), providers])
+    stack = LocalStack(
+        port, key, admin_token or secrets.token_urlsafe(24), faults, servers=[_MotoHandle(moto), providers]
+    )
 
     from local.gateway import build_gateway_app
 

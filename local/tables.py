@@ -21,7 +21,9 @@ def create_tables(client: Any, prefix: str = "hybrid-routing") -> dict[str, str]
         if schema.sort_key:
             keys.append({"AttributeName": schema.sort_key, "KeyType": "RANGE"})
             attributes.append({"AttributeName": schema.sort_key, "AttributeType": schema.sort_type})
-        client.create_table(TableName=name, KeySchema=keys, AttributeDefinitions=attributes, BillingMode="PAY_PER_REQUEST")
+        client.create_table(
+            TableName=name, KeySchema=keys, AttributeDefinitions=attributes, BillingMode="PAY_PER_REQUEST"
+        )
         if schema.ttl_attribute:
             client.update_time_to_live(
                 TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": schema.ttl_attribute}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from functions.core.matrix import ROUTING_MATRIX, OperationType, Route
 
@@ -30,7 +30,7 @@ FAILOVER_CHAINS: Mapping[str, tuple[str, ...]] = {
 MCP_TARGET = "mcp"
 
 
-class RoutingMode(str, Enum):
+class RoutingMode(StrEnum):
     HYBRID = "hybrid"
     MCP_ONLY = "mcp_only"
     DIRECT_ONLY = "direct_only"

@@ -41,7 +41,9 @@ def _iso(epoch: float | None) -> str | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
-def assess(snapshot: RoutingSnapshot, outcomes: OutcomeTracker, checked_at: dict[str, float], now: float) -> SystemHealth:
+def assess(
+    snapshot: RoutingSnapshot, outcomes: OutcomeTracker, checked_at: dict[str, float], now: float
+) -> SystemHealth:
     """`snapshot.healthy` must already merge the health table with this instance's suspects."""
     direct_up = bool(direct_order(snapshot, 0.0))
     mcp_up = snapshot.is_up(MCP_TARGET)
@@ -51,7 +53,9 @@ def assess(snapshot: RoutingSnapshot, outcomes: OutcomeTracker, checked_at: dict
     def target(name: str, component: str, up: bool) -> ComponentHealth:
         record = outcomes.record(name)
         last = max(filter(None, (record.last_success_at, record.last_failure_at, checked_at.get(name))), default=None)
-        detail = "taking traffic" if up else f"not taking traffic (last error: {record.last_error or 'marked unhealthy'})"
+        detail = (
+            "taking traffic" if up else f"not taking traffic (last error: {record.last_error or 'marked unhealthy'})"
+        )
         return ComponentHealth(component, "healthy" if up else "unhealthy", _iso(last), detail)
 
     both, either = direct_up and mcp_up, direct_up or mcp_up

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from functions.core.thresholds import LATENCY_BUDGET_SECONDS
 
 
-class Route(str, Enum):
+class Route(StrEnum):
     DIRECT = "direct"
     MCP = "mcp"
 
 
-class Priority(str, Enum):
+class Priority(StrEnum):
     CRITICAL = "critical"
     HIGH = "high"
     MEDIUM = "medium"
     LOW = "low"
 
 
-class OperationType(str, Enum):
+class OperationType(StrEnum):
     EMERGENCY = "emergency"
     INFRASTRUCTURE = "infrastructure"
     META_MONITOR = "meta_monitor"

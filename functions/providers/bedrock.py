@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -34,6 +33,7 @@ from functions.core.errors import (
     ProviderUnavailable,
 )
 from functions.providers.base import Completion, CompletionRequest
+from functions.shared.aws import client as aws_client
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -99,11 +99,6 @@ def timeout_bucket(timeout_s: float) -> float:
 _client_lock = threading.Lock()
 
 
-@lru_cache(maxsize=1)
-def _session() -> boto3.session.Session:
-    return boto3.session.Session()
-
-
 @lru_cache(maxsize=32)
 def _cached_client(region: str | None, endpoint_url: str | None, read_timeout_s: float) -> BaseClient:
     config = Config(
@@ -113,11 +108,11 @@ def _cached_client(region: str | None, endpoint_url: str | None, read_timeout_s:
         read_timeout=read_timeout_s,
         tcp_keepalive=True,
     )
-    return _session().client("bedrock-runtime", region_name=region, endpoint_url=endpoint_url, config=config)
+    return aws_client("bedrock-runtime", region, endpoint_url, config)
 
 
 def bedrock_runtime_client(region: str | None, endpoint_url: str | None, read_timeout_s: float) -> BaseClient:
-    """The cached client for these settings. Creation is locked: boto3 sessions are not thread-safe."""
+    """The cached client for these settings. Creation is locked: botocore sessions are not thread-safe."""
     with _client_lock:
         return _cached_client(region, endpoint_url, timeout_bucket(read_timeout_s))
 

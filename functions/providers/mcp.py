@@ -121,7 +121,7 @@ class McpProvider:
         if failures:
             return self._http_failure(failures[-1])
         leaf = _first_leaf(exc)
-        if isinstance(leaf, httpx2.TimeoutException):
+        if isinstance(leaf, httpx2.TimeoutException | TimeoutError):
             return ProviderTimeout(f"mcp timed out: {type(leaf).__name__}", provider=self.name)
         if isinstance(leaf, httpx2.TransportError | OSError):
             return ProviderUnavailable(f"mcp unreachable: {type(leaf).__name__}", provider=self.name)

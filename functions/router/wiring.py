@@ -14,6 +14,9 @@ from functions.store.client_keys import ClientKeyStore
 from functions.store.snapshot import LoadedSnapshot, SnapshotStore
 
 
+ALL_TARGETS: tuple[str, ...] = ("bedrock", "google", "meta", MCP_TARGET)
+
+
 @dataclass
 class RouterDependencies:
     settings: RouterSettings
@@ -27,8 +30,8 @@ class RouterDependencies:
         loaded = self.snapshots.get()
         now = time.time()
         healthy = dict(loaded.routing.healthy)
-        for target in self.providers:
-            if self.outcomes.is_suspect(target, now):
+        for target in ALL_TARGETS:
+            if target not in self.providers or self.outcomes.is_suspect(target, now):
                 healthy[target] = False
         return replace(loaded.routing, healthy=healthy), loaded
 
@@ -41,7 +44,9 @@ def build_providers(settings: RouterSettings) -> dict[str, Provider]:
     direct = {p.strip() for p in settings.direct_providers.split(",") if p.strip()}
     if "bedrock" in direct:
         providers["bedrock"] = BedrockProvider(
-            model_id=settings.bedrock_model_id, region=settings.bedrock_region, endpoint_url=settings.bedrock_endpoint_url
+            model_id=settings.bedrock_model_id,
+            region=settings.bedrock_region,
+            endpoint_url=settings.bedrock_endpoint_url,
         )
     if settings.mcp_server_url:
         providers[MCP_TARGET] = McpProvider(server_url=settings.mcp_server_url, tool_name=settings.mcp_tool_name)
@@ -54,7 +59,7 @@ def get_dependencies() -> RouterDependencies:
     providers = build_providers(settings)
     return RouterDependencies(
         settings=settings,
-        snapshots=SnapshotStore(settings.flags_table, settings.health_table, targets=("bedrock", "google", "meta", MCP_TARGET)),
+        snapshots=SnapshotStore(settings.flags_table, settings.health_table, targets=ALL_TARGETS),
         client_keys=ClientKeyStore(settings.client_keys_table),
         providers=providers,
     )

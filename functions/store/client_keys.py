@@ -83,8 +83,14 @@ class ClientKeyStore:
     def create(self, client_id: str, api_key: str | None = None) -> str:
         """Store a new key for `client_id` and return it; the plain key is never stored."""
         key = api_key or new_key()
-        item = to_item({CLIENT_KEYS.partition_key: hash_key(key), "client_id": client_id, "enabled": True,
-                        "created_at": int(time.time())})
+        item = to_item(
+            {
+                CLIENT_KEYS.partition_key: hash_key(key),
+                "client_id": client_id,
+                "enabled": True,
+                "created_at": int(time.time()),
+            }
+        )
         dynamodb_client().put_item(
             TableName=self._table, Item=item, ConditionExpression=f"attribute_not_exists({CLIENT_KEYS.partition_key})"
         )

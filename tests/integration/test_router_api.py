@@ -99,8 +99,15 @@ def test_when_mcp_fails_a_standard_request_falls_back_to_bedrock(client, local_s
 def test_an_mcp_only_override_in_the_flags_table_reroutes_emergency_after_the_snapshot_refresh(client):
     table = get_dependencies().settings.flags_table
     ddb = boto3.client("dynamodb")
-    ddb.put_item(TableName=table, Item={"pk": {"S": ROUTING_OVERRIDE_KEY}, "mode": {"S": "mcp_only"},
-                                        "expires_at": {"N": str(int(time.time()) + 600)}, "version": {"N": "1"}})
+    ddb.put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": ROUTING_OVERRIDE_KEY},
+            "mode": {"S": "mcp_only"},
+            "expires_at": {"N": str(int(time.time()) + 600)},
+            "version": {"N": "1"},
+        },
+    )
     try:
         get_dependencies().snapshots.invalidate()
         response = _chat(client, "emergency")
@@ -197,17 +204,27 @@ def test_a_wrong_method_is_405_and_an_unknown_path_is_404(client):
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
 bodies = st.fixed_dictionaries(
     {},
     optional={
-        "model": json_values, "messages": json_values | st.lists(st.fixed_dictionaries(
-            {"role": st.sampled_from(["user", "system", "assistant", "x"]), "content": json_values}), max_size=3),
-        "temperature": json_values, "max_tokens": json_values, "stop": json_values, "stream": json_values,
-        "metadata": json_values, "top_p": json_values,
+        "model": json_values,
+        "messages": json_values
+        | st.lists(
+            st.fixed_dictionaries(
+                {"role": st.sampled_from(["user", "system", "assistant", "x"]), "content": json_values}
+            ),
+            max_size=3,
+        ),
+        "temperature": json_values,
+        "max_tokens": json_values,
+        "stop": json_values,
+        "stream": json_values,
+        "metadata": json_values,
+        "top_p": json_values,
     },
 )
 
@@ -244,8 +261,14 @@ def test_health_is_critical_and_503_when_no_route_can_serve(client):
     table = get_dependencies().settings.health_table
     ddb = boto3.client("dynamodb")
     for target in ("bedrock", "mcp"):
-        ddb.put_item(TableName=table, Item={"pk": {"S": health_key(target)}, "status": {"S": "unhealthy"},
-                                            "checked_at": {"N": str(int(time.time()))}})
+        ddb.put_item(
+            TableName=table,
+            Item={
+                "pk": {"S": health_key(target)},
+                "status": {"S": "unhealthy"},
+                "checked_at": {"N": str(int(time.time()))},
+            },
+        )
     get_dependencies().snapshots.invalidate()
     try:
         response = client.get("/health")

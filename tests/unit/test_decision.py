@@ -88,8 +88,8 @@ targets = st.sampled_from(["bedrock", "google", "meta", "mcp"])
 snapshots = st.builds(
     RoutingSnapshot,
     flags=st.fixed_dictionaries({}, optional={name: st.booleans() for name in FEATURE_FLAGS}),
-    override=st.none() | st.builds(RoutingOverride, st.sampled_from(list(RoutingMode)),
-                                   st.none() | st.floats(NOW - 100, NOW + 100)),
+    override=st.none()
+    | st.builds(RoutingOverride, st.sampled_from(list(RoutingMode)), st.none() | st.floats(NOW - 100, NOW + 100)),
     weights=st.dictionaries(st.sampled_from(["bedrock", "google", "meta"]), st.integers(0, 100)),
     healthy=st.dictionaries(targets, st.booleans()),
 )

@@ -17,7 +17,9 @@ RUNBOOK_TABLE = [
 
 
 @pytest.mark.parametrize(("name", "priority", "budget", "primary", "fallback"), RUNBOOK_TABLE)
-def test_each_operation_type_has_the_runbook_priority_budget_route_and_fallback(name, priority, budget, primary, fallback):
+def test_each_operation_type_has_the_runbook_priority_budget_route_and_fallback(
+    name, priority, budget, primary, fallback
+):
     row = ROUTING_MATRIX[OperationType(name)]
     assert (row.priority, row.latency_budget_s, row.primary, row.fallback) == (priority, budget, primary, fallback)
 

@@ -1,0 +1,196 @@
+"""Router overhead benchmark: prints p50/p99 warm overhead (µs), DynamoDB calls per request,
+and cold start (ms). Targets on a 2-core machine: warm p99 <= 1 ms, 0 DynamoDB reads per
+request in steady state, cold start <= 500 ms.
+
+The AWS side is the local stack's moto server and simulators, started here; each measurement
+runs in a fresh child process with its stdout (the handler's JSON logs and EMF) discarded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+WARM_REQUESTS = int(os.environ.get("BENCH_WARM_REQUESTS", "3000"))
+COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "5"))
+
+
+def event(operation: str, key: str) -> dict:
+    body = {"model": "bench", "messages": [{"role": "user", "content": "ping"}], "temperature": 0}
+    return {
+        "resource": "/{proxy+}",
+        "path": "/v1/chat/completions",
+        "httpMethod": "POST",
+        "headers": {
+            "Authorization": f"Bearer {key}",
+            "X-Operation-Type": operation,
+            "Content-Type": "application/json",
+        },
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": "bench",
+            "stage": "bench",
+            "httpMethod": "POST",
+            "path": "/v1/chat/completions",
+        },
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+class Context:
+    function_name, memory_limit_in_mb, aws_request_id = "router", 1024, "bench"
+    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:router"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def child_cold(out: str, operation: str) -> None:
+    started = time.perf_counter()
+    from functions.router.handler import lambda_handler
+
+    imported = time.perf_counter()
+    result = lambda_handler(event(operation, os.environ["BENCH_CLIENT_KEY"]), Context())
+    done = time.perf_counter()
+    assert result["statusCode"] == 200, result
+    mcp_loaded = "mcp" in sys.modules
+    Path(out).write_text(
+        json.dumps(
+            {
+                "import_ms": (imported - started) * 1000,
+                "first_ms": (done - started) * 1000,
+                "mcp_imported": mcp_loaded,
+                "route": _header(result, "x-hybrid-route"),
+            }
+        )
+    )
+
+
+def _header(result: dict, name: str) -> str:
+    values = (result.get("multiValueHeaders") or {}).get(name) or [(result.get("headers") or {}).get(name)]
+    return str(values[0])
+
+
+def child_warm(out: str) -> None:
+    import boto3
+
+    from functions.providers.base import Completion
+    from functions.router.handler import lambda_handler
+    from functions.router.wiring import get_dependencies
+
+    class Instant:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def complete(self, request, timeout_s):
+            return Completion(text="pong", model=f"{self.name}-instant", input_tokens=1, output_tokens=1)
+
+    deps = get_dependencies()
+    deps.providers = {name: Instant(name) for name in deps.providers}
+    calls: list[str] = []
+    boto3.DEFAULT_SESSION = None
+    from functions.store.dynamo import dynamodb_client
+
+    dynamodb_client().meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    key = os.environ["BENCH_CLIENT_KEY"]
+    events = [event(op, key) for op in ("emergency", "standard", "infrastructure", "background")]
+    context = Context()
+    import gc
+
+    if os.environ.get("BENCH_NO_GC"):
+        gc.disable()
+    for i in range(300):  # warm-up: first snapshot load, key lookup, pydantic schema builds
+        lambda_handler(events[i % len(events)], context)
+    calls.clear()
+    samples: list[float] = []
+    started_all = time.monotonic()
+    for i in range(WARM_REQUESTS):
+        e = events[i % len(events)]
+        t0 = time.perf_counter_ns()
+        result = lambda_handler(e, context)
+        samples.append((time.perf_counter_ns() - t0) / 1000)
+        assert result["statusCode"] == 200
+    elapsed = time.monotonic() - started_all
+    samples.sort()
+    Path(out).write_text(
+        json.dumps(
+            {
+                "p50_us": samples[len(samples) // 2],
+                "p99_us": samples[int(len(samples) * 0.99)],
+                "mean_us": statistics.fmean(samples),
+                "requests": WARM_REQUESTS,
+                "elapsed_s": elapsed,
+                "dynamodb_calls": len(calls),
+                "dynamodb_ops": sorted(set(calls)),
+            }
+        )
+    )
+
+
+def run_child(mode: str, *args: str, env: dict[str, str]) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        out = handle.name
+    wall0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, __file__, mode, out, *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+    )
+    wall = (time.perf_counter() - wall0) * 1000
+    result = json.loads(Path(out).read_text())
+    os.unlink(out)
+    result["process_wall_ms"] = wall
+    return result
+
+
+def main() -> int:
+    from local.stack import start
+
+    stack = start(port=0, serve_gateway_in_thread=False)
+    env = {**os.environ, "BENCH_CLIENT_KEY": stack.client_key}
+    try:
+        warm = run_child("warm", env=env)
+        cold = {op: [run_child("cold", op, env=env) for _ in range(COLD_RUNS)] for op in ("emergency", "standard")}
+    finally:
+        stack.stop()
+    print(f"router warm overhead ({warm['requests']} requests, provider answering at once):")
+    print(
+        f"  p50 {warm['p50_us']:.0f} us   p99 {warm['p99_us']:.0f} us   mean {warm['mean_us']:.0f} us"
+        "   (target p99 <= 1000 us)"
+    )
+    per_request = warm["dynamodb_calls"] / warm["requests"]
+    print(
+        f"  DynamoDB calls per request: {per_request:.4f} ({warm['dynamodb_calls']} in {warm['elapsed_s']:.1f} s "
+        f"{warm['dynamodb_ops']}; snapshot refreshed at most every 5 s; target 0 in steady state)"
+    )
+    for op, runs in cold.items():
+        first = statistics.median(r["first_ms"] for r in runs)
+        imported = statistics.median(r["import_ms"] for r in runs)
+        wall = statistics.median(r["process_wall_ms"] for r in runs)
+        print(f"cold start, first '{op}' request on route {runs[0]['route']} (median of {len(runs)} fresh processes):")
+        print(
+            f"  import {imported:.0f} ms, import + first request {first:.0f} ms (target <= 500 ms); "
+            f"whole process incl. interpreter {wall:.0f} ms; mcp SDK imported: {runs[0]['mcp_imported']}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "warm":
+        child_warm(sys.argv[2])
+    elif len(sys.argv) > 3 and sys.argv[1] == "cold":
+        child_cold(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(main())

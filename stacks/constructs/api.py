@@ -1,0 +1,92 @@
+"""The REST API: every path and method goes to the router Lambda (proxy integration).
+
+The documented routes are declared explicitly; an ANY method on every resource and a root
+`{proxy+}` send unknown methods and paths to the router too, so clients always get its JSON
+404/405 instead of API Gateway's "Missing Authentication Token". Authentication (hashed client
+keys) and body validation happen in the router.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+ROUTES: tuple[tuple[str, str], ...] = (
+    ("POST", "v1/chat/completions"),
+    ("GET", "health"),
+    ("GET", "health/detailed"),
+    ("GET", "health/component/{name}"),
+)
+
+# 29 s is the REST API integration maximum without a Service Quotas increase. Longer operation
+# budgets (up to 60 s, `background`) need that increase for regional APIs; then raise this value.
+INTEGRATION_TIMEOUT = Duration.seconds(29)
+
+
+class RouterApi(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: lambda_.IFunction,
+        stage_name: str,
+        throttling_rate_limit: float,
+        throttling_burst_limit: int,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=log_retention, removal_policy=removal_policy
+        )
+        self.rest_api = apigw.RestApi(
+            self,
+            "Api",
+            description="Hybrid Routing: OpenAI-compatible data plane and health API",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=removal_policy,
+            deploy_options=apigw.StageOptions(
+                stage_name=stage_name,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=False,
+                ),
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # request bodies carry prompts: keep them out of logs
+                throttling_rate_limit=throttling_rate_limit,
+                throttling_burst_limit=throttling_burst_limit,
+            ),
+        )
+        integration = apigw.LambdaIntegration(
+            handler, proxy=True, allow_test_invoke=False, timeout=INTEGRATION_TIMEOUT
+        )
+        for method, path in ROUTES:
+            self.rest_api.root.resource_for_path(path).add_method(method, integration)
+        self._add_catch_all(integration)
+
+    def _add_catch_all(self, integration: apigw.Integration) -> None:
+        root = self.rest_api.root
+        resources = {"": root}
+        for _, path in ROUTES:
+            parts = path.split("/")
+            for depth in range(1, len(parts) + 1):
+                prefix = "/".join(parts[:depth])
+                resources.setdefault(prefix, root.resource_for_path(prefix))
+        for resource in resources.values():
+            resource.add_method("ANY", integration)
+        root.add_proxy(default_integration=integration, any_method=True)

@@ -1,0 +1,162 @@
+"""The Hybrid Routing stack: tables, the dependency layer, the router function and its REST API.
+
+The stack owns tags and the cdk-nag acknowledgements; each construct owns one capability.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Acknowledgment, Aws, CfnOutput, Duration, Stack, Tags, Validations
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from functions.core.thresholds import LATENCY_BUDGET_SECONDS
+from functions.store.schema import AUDIT, CACHE, CLIENT_KEYS, FLAGS, HEALTH
+from stacks.config import StackConfig
+from stacks.constructs.api import RouterApi
+from stacks.constructs.dependencies_layer import (
+    PYTHON_VERSION,
+    RUNTIME,
+    DependenciesLayer,
+)
+from stacks.constructs.lambda_factory import LambdaFactory, functions_code
+from stacks.constructs.tables import Tables
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ROUTER_HANDLER = "functions.router.handler.lambda_handler"
+# The longest operation budget bounds a request (retries and fallbacks included); the margin
+# lets the router answer its own timeout error instead of being killed mid-response.
+ROUTER_TIMEOUT = Duration.seconds(int(max(LATENCY_BUDGET_SECONDS.values())) + 15)
+
+
+class HybridRoutingStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, **kwargs: Any) -> None:
+        super().__init__(
+            scope, construct_id, description="Hybrid Routing: serverless AI-request router", **kwargs
+        )
+        Tags.of(self).add("project", "hybrid-routing")
+
+        self.tables = Tables(
+            self,
+            "Tables",
+            removal_policy=config.cdk_removal_policy,
+            deletion_protection=config.deletion_protection,
+            customer_managed_key=config.table_encryption == "customer_managed",
+        )
+        layer = DependenciesLayer(
+            self,
+            "Dependencies",
+            requirements=REPO_ROOT / "functions" / "requirements.txt",
+            removal_policy=config.cdk_removal_policy,
+        ).layer
+        factory = LambdaFactory(
+            code=functions_code(REPO_ROOT),
+            layers=[layer],
+            log_retention=config.log_retention,
+            removal_policy=config.cdk_removal_policy,
+            service_name="router",
+        )
+        self.router = factory.create(
+            self,
+            "Router",
+            handler=ROUTER_HANDLER,
+            description="OpenAI-compatible router: decides direct or MCP, calls the provider",
+            environment=self._router_environment(config),
+            timeout=ROUTER_TIMEOUT,
+        )
+        self._grant_router(config)
+        self.api = RouterApi(
+            self,
+            "RouterApi",
+            handler=self.router,
+            stage_name=config.api_stage_name,
+            throttling_rate_limit=config.api_throttling_rate_limit,
+            throttling_burst_limit=config.api_throttling_burst_limit,
+            log_retention=config.log_retention,
+            removal_policy=config.cdk_removal_policy,
+        )
+
+        CfnOutput(
+            self, "ApiUrl", value=self.api.rest_api.url, description="Base URL; OpenAI base_url is <ApiUrl>v1"
+        )
+        for schema, table in self.tables.items():
+            CfnOutput(self, f"{schema.logical_name}TableName", value=table.table_name)
+        self._acknowledge_nag_findings()
+
+    def _router_environment(self, config: StackConfig) -> dict[str, str]:
+        environment = {schema.env_var: table.table_name for schema, table in self.tables.items()}
+        environment |= {
+            "BEDROCK_REGION": config.bedrock_region,
+            "BEDROCK_MODEL_ID": config.bedrock_model_ids[0],
+            "MCP_TOOL_NAME": config.mcp_tool_name,
+            "DIRECT_PROVIDERS": config.direct_providers,
+        }
+        if config.mcp_server_url:
+            environment["MCP_SERVER_URL"] = config.mcp_server_url
+        return environment
+
+    def _grant_router(self, config: StackConfig) -> None:
+        self.tables.table(FLAGS).grant_read_write_data(self.router)
+        self.tables.table(HEALTH).grant_read_write_data(self.router)
+        self.tables.table(CACHE).grant_read_write_data(self.router)
+        self.tables.table(CLIENT_KEYS).grant_read_data(self.router)
+        self.tables.table(AUDIT).grant_write_data(self.router)
+        # Converse is authorized by bedrock:InvokeModel; there is no bedrock:Converse IAM action.
+        self.router.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["bedrock:InvokeModel"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:bedrock:{config.bedrock_region}::foundation-model/{model_id}"
+                    for model_id in config.bedrock_model_ids
+                ],
+            )
+        )
+
+    def _acknowledge_nag_findings(self) -> None:
+        """Every cdk-nag finding this stack accepts, each with its reason.
+
+        cdk-nag 3 reads CDK's native acknowledgements (`Validations.of(...).acknowledge`), which
+        cover the construct and everything below it.
+        """
+        assert self.router.role is not None
+        _acknowledge(
+            self.router.role,
+            ("AwsSolutions-IAM5[Resource::*]", "X-Ray trace APIs support no resource-level permissions"),
+        )
+        if self.tables.key is not None:
+            _acknowledge(
+                self.router.role,
+                (
+                    "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+                    "CDK table grant, scoped to the tables' key",
+                ),
+                ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "CDK table grant, scoped to the tables' key"),
+            )
+        _acknowledge(
+            self.router,
+            (
+                "AwsSolutions-L1",
+                f"{RUNTIME} matches the layer's wheels (pip --python-version {PYTHON_VERSION})",
+            ),
+        )
+        _acknowledge(
+            self.api.rest_api,
+            ("AwsSolutions-APIG2", "The router validates bodies (pydantic) and answers OpenAI-shaped 400s"),
+            ("AwsSolutions-APIG3", "No WAF yet: stage throttling and client-key checks in the router"),
+            ("AwsSolutions-APIG4", "The router authenticates hashed client keys (OpenAI Bearer keys)"),
+            ("AwsSolutions-COG4", "Callers are OpenAI SDKs with API keys, not Cognito users"),
+            (_IAM4_API_GATEWAY_LOGS, "API Gateway's account CloudWatch role: the AWS-documented policy"),
+        )
+
+
+_IAM4_API_GATEWAY_LOGS = (
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+    "AmazonAPIGatewayPushToCloudWatchLogs]"
+)
+
+
+def _acknowledge(scope: Construct, *findings: tuple[str, str]) -> None:
+    rules = (Acknowledgment(id=rule, reason=reason) for rule, reason in findings)
+    Validations.of(scope).acknowledge(*rules)

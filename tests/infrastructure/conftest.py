@@ -1,0 +1,49 @@
+"""The stack synthesized once per test module, from the same cdk.json context the CLI uses."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.config import CONTEXT_KEY, StackConfig
+from stacks.hybrid_routing_stack import HybridRoutingStack
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    config: StackConfig
+    stack: HybridRoutingStack
+    template: Template
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        return self.template.to_json()["Resources"]
+
+    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {name: r for name, r in self.resources.items() if r["Type"] == resource_type}
+
+
+def synthesize(**overrides: Any) -> Synthesized:
+    """The stack from cdk.json's context, with `overrides` applied to the hybrid-routing settings."""
+    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    context[CONTEXT_KEY] = {**context[CONTEXT_KEY], **overrides}
+    # No stack is bundled: the dependency layer's pip install is not run in tests.
+    app = cdk.App(context={**context, "aws:cdk:bundling-stacks": []})
+    config = StackConfig.from_context(app.node)
+    stack = HybridRoutingStack(app, config.stack_name, config=config)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    return Synthesized(config=config, stack=stack, template=Template.from_stack(stack))
+
+
+@pytest.fixture(scope="module")
+def synthesized() -> Synthesized:
+    return synthesize()

@@ -1,0 +1,262 @@
+"""The synthesized template: tables, router function, IAM, API, cdk-nag and cfn-lint."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from cdk_nag import AwsSolutionsChecks
+from cfnlint.api import ManualArgs, lint
+
+from functions.core.thresholds import LATENCY_BUDGET_SECONDS
+from functions.store.schema import ALL_TABLES, AUDIT, CLIENT_KEYS, TableSchema
+from stacks.constructs.api import ROUTES
+from tests.infrastructure.conftest import Synthesized
+
+ROUTER_ENV_VARS = {
+    "FLAGS_TABLE", "HEALTH_TABLE", "CLIENT_KEYS_TABLE", "CACHE_TABLE", "AUDIT_TABLE",
+    "BEDROCK_REGION", "BEDROCK_MODEL_ID", "MCP_TOOL_NAME", "DIRECT_PROVIDERS",
+    "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE",
+}  # fmt: skip
+# W3005: CDK adds an explicit DependsOn on the function's role next to the GetAtt; harmless.
+CFN_LINT_IGNORED = ["W3005"]
+
+
+def _router(synthesized: Synthesized) -> dict[str, Any]:
+    (function,) = synthesized.of_type("AWS::Lambda::Function").values()
+    return function["Properties"]
+
+
+def _table_for(synthesized: Synthesized, schema: TableSchema) -> dict[str, Any]:
+    reference = _router(synthesized)["Environment"]["Variables"][schema.env_var]
+    return synthesized.resources[reference["Ref"]]["Properties"]
+
+
+def _router_statements(synthesized: Synthesized) -> list[dict[str, Any]]:
+    (policy,) = synthesized.of_type("AWS::IAM::Policy").values()
+    return policy["Properties"]["PolicyDocument"]["Statement"]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _render(value: Any) -> str:
+    """Fn::Join of literals and AWS::Partition, rendered for the `aws` partition."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value and value["Ref"] == "AWS::Partition":
+        return "aws"
+    separator, parts = value["Fn::Join"]
+    return separator.join(_render(part) for part in parts)
+
+
+def _actions_on(synthesized: Synthesized, logical_id: str) -> set[str]:
+    return {
+        action
+        for statement in _router_statements(synthesized)
+        for resource in _as_list(statement["Resource"])
+        if resource == {"Fn::GetAtt": [logical_id, "Arn"]}
+        for action in _as_list(statement["Action"])
+    }
+
+
+def _api_paths(synthesized: Synthesized) -> dict[str, str]:
+    """Logical id of each API resource -> its full path."""
+    resources = synthesized.of_type("AWS::ApiGateway::Resource")
+
+    def path_of(logical_id: str) -> str:
+        properties = resources[logical_id]["Properties"]
+        parent = properties["ParentId"]
+        prefix = path_of(parent["Ref"]) if "Ref" in parent else ""
+        return f"{prefix}/{properties['PathPart']}"
+
+    return {logical_id: path_of(logical_id) for logical_id in resources}
+
+
+def _api_methods(synthesized: Synthesized) -> set[tuple[str, str]]:
+    paths = _api_paths(synthesized)
+    methods = set()
+    for method in synthesized.of_type("AWS::ApiGateway::Method").values():
+        resource_id = method["Properties"]["ResourceId"]
+        path = paths[resource_id["Ref"]] if "Ref" in resource_id else "/"
+        methods.add((method["Properties"]["HttpMethod"], path))
+    return methods
+
+
+def test_the_stack_has_five_tables_one_router_one_layer_and_one_rest_api(synthesized: Synthesized) -> None:
+    # Given the synthesized stack / When counting resources / Then each capability appears once
+    synthesized.template.resource_count_is("AWS::DynamoDB::Table", len(ALL_TABLES))
+    synthesized.template.resource_count_is("AWS::Lambda::Function", 1)
+    synthesized.template.resource_count_is("AWS::Lambda::LayerVersion", 1)
+    synthesized.template.resource_count_is("AWS::ApiGateway::RestApi", 1)
+
+
+@pytest.mark.parametrize("schema", ALL_TABLES, ids=lambda schema: schema.logical_name)
+def test_each_table_has_the_key_schema_of_the_store_constants(synthesized: Synthesized, schema: TableSchema) -> None:
+    # Given the table the router reaches through the schema's environment variable
+    table = _table_for(synthesized, schema)
+    # When reading its keys
+    expected_keys = [{"AttributeName": schema.partition_key, "KeyType": "HASH"}]
+    expected_attributes = [{"AttributeName": schema.partition_key, "AttributeType": schema.partition_type}]
+    if schema.sort_key:
+        expected_keys.append({"AttributeName": schema.sort_key, "KeyType": "RANGE"})
+        expected_attributes.append({"AttributeName": schema.sort_key, "AttributeType": schema.sort_type})
+    # Then they are exactly the constants the store and the integration tests use
+    assert table["KeySchema"] == expected_keys
+    assert table["AttributeDefinitions"] == expected_attributes
+
+
+@pytest.mark.parametrize("schema", ALL_TABLES, ids=lambda schema: schema.logical_name)
+def test_each_table_is_on_demand_encrypted_and_recoverable(synthesized: Synthesized, schema: TableSchema) -> None:
+    # Given a table / When reading its settings
+    table = _table_for(synthesized, schema)
+    # Then it bills per request, has point-in-time recovery and server-side encryption
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["SSESpecification"]["SSEEnabled"] is True
+
+
+@pytest.mark.parametrize("schema", ALL_TABLES, ids=lambda schema: schema.logical_name)
+def test_a_table_expires_items_only_when_its_schema_names_a_ttl_attribute(
+    synthesized: Synthesized, schema: TableSchema
+) -> None:
+    # Given a table / When reading its TTL
+    ttl = _table_for(synthesized, schema).get("TimeToLiveSpecification")
+    # Then TTL is on that attribute exactly when the schema sets one
+    if schema.ttl_attribute:
+        assert ttl == {"AttributeName": schema.ttl_attribute, "Enabled": True}
+    else:
+        assert ttl is None
+
+
+def test_the_router_runs_python_on_arm64_with_json_logs_and_active_tracing(synthesized: Synthesized) -> None:
+    # Given the router function / When reading its runtime settings
+    router = _router(synthesized)
+    # Then they are the factory's defaults
+    assert router["Handler"] == "functions.router.handler.lambda_handler"
+    assert router["Runtime"] == "python3.12"
+    assert router["Architectures"] == ["arm64"]
+    assert router["TracingConfig"] == {"Mode": "Active"}
+    assert router["LoggingConfig"]["LogFormat"] == "JSON"
+    assert router["Layers"] == [{"Ref": next(iter(synthesized.of_type("AWS::Lambda::LayerVersion")))}]
+
+
+def test_the_router_logs_to_its_own_log_group_with_the_configured_retention(synthesized: Synthesized) -> None:
+    # Given the router's log group
+    log_group = synthesized.resources[_router(synthesized)["LoggingConfig"]["LogGroup"]["Ref"]]
+    # When reading its retention / Then it is the configured number of days
+    assert log_group["Properties"]["RetentionInDays"] == synthesized.config.log_retention_days
+
+
+def test_the_router_outlives_the_longest_latency_budget(synthesized: Synthesized) -> None:
+    # Given the longest operation budget / When reading the router's timeout
+    timeout = _router(synthesized)["Timeout"]
+    # Then the router can finish (and report) its slowest operation before Lambda stops it
+    assert timeout > max(LATENCY_BUDGET_SECONDS.values())
+
+
+def test_the_router_environment_names_every_setting_and_references_the_tables(
+    synthesized: Synthesized,
+) -> None:
+    # Given the router's environment
+    variables = _router(synthesized)["Environment"]["Variables"]
+    tables = synthesized.of_type("AWS::DynamoDB::Table")
+    # When reading the variable names and the table variables' values
+    # Then every setting is present and each table variable refers to a distinct table of this stack
+    assert set(variables) == ROUTER_ENV_VARS
+    referenced = {variables[schema.env_var]["Ref"] for schema in ALL_TABLES}
+    assert referenced == set(tables)
+    assert variables["BEDROCK_MODEL_ID"] == synthesized.config.bedrock_model_ids[0]
+
+
+def test_bedrock_is_granted_only_on_the_configured_foundation_models(synthesized: Synthesized) -> None:
+    # Given the router's policy statements that mention bedrock
+    statements = [
+        s for s in _router_statements(synthesized) if any(a.startswith("bedrock:") for a in _as_list(s["Action"]))
+    ]
+    # When rendering their resources
+    resources = {_render(resource) for s in statements for resource in _as_list(s["Resource"])}
+    # Then only InvokeModel (which also authorizes Converse) on the exact model ARNs is allowed
+    config = synthesized.config
+    assert {action for s in statements for action in _as_list(s["Action"])} == {"bedrock:InvokeModel"}
+    assert resources == {
+        f"arn:aws:bedrock:{config.bedrock_region}::foundation-model/{model_id}" for model_id in config.bedrock_model_ids
+    }
+
+
+def test_the_router_reads_client_keys_and_only_appends_to_the_audit_trail(synthesized: Synthesized) -> None:
+    # Given the client-keys and audit tables
+    variables = _router(synthesized)["Environment"]["Variables"]
+    client_keys = _actions_on(synthesized, variables[CLIENT_KEYS.env_var]["Ref"])
+    audit = _actions_on(synthesized, variables[AUDIT.env_var]["Ref"])
+    # When reading what the router may do to them / Then keys are read-only and audit is write-only
+    assert "dynamodb:GetItem" in client_keys
+    assert not client_keys & {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+    assert "dynamodb:PutItem" in audit
+    assert not audit & {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"}
+
+
+def test_the_api_declares_the_data_plane_and_health_routes(synthesized: Synthesized) -> None:
+    # Given the API's methods / When listing (method, path)
+    methods = _api_methods(synthesized)
+    # Then every documented route exists
+    assert {(method, f"/{path}") for method, path in ROUTES} <= methods
+
+
+def test_unknown_paths_and_methods_reach_the_router(synthesized: Synthesized) -> None:
+    # Given the API's methods
+    methods = _api_methods(synthesized)
+    paths = {path for _, path in methods}
+    # When looking for catch-alls / Then the root proxy and every resource accept ANY method
+    assert ("ANY", "/{proxy+}") in methods
+    assert all(("ANY", path) in methods for path in paths)
+
+
+def test_every_method_is_a_lambda_proxy_with_the_maximum_default_integration_timeout(
+    synthesized: Synthesized,
+) -> None:
+    # Given every API method / When reading its integration
+    integrations = [m["Properties"]["Integration"] for m in synthesized.of_type("AWS::ApiGateway::Method").values()]
+    # Then it proxies to the router with API Gateway's 29 s limit (longer needs a quota increase)
+    assert all(i["Type"] == "AWS_PROXY" for i in integrations)
+    assert all(i["TimeoutInMillis"] == 29_000 for i in integrations)
+
+
+def test_the_stage_logs_access_traces_and_throttles_as_configured(synthesized: Synthesized) -> None:
+    # Given the API stage
+    (stage,) = synthesized.of_type("AWS::ApiGateway::Stage").values()
+    properties = stage["Properties"]
+    # When reading its settings
+    (all_methods,) = [s for s in properties["MethodSettings"] if s["HttpMethod"] == "*"]
+    # Then access logs go to a log group, tracing is on and throttling comes from the config
+    assert "Fn::GetAtt" in properties["AccessLogSetting"]["DestinationArn"]
+    assert json.loads(properties["AccessLogSetting"]["Format"])["status"] == "$context.status"
+    assert properties["TracingEnabled"] is True
+    assert all_methods["ThrottlingRateLimit"] == synthesized.config.api_throttling_rate_limit
+    assert all_methods["ThrottlingBurstLimit"] == synthesized.config.api_throttling_burst_limit
+    assert all_methods["DataTraceEnabled"] is False
+
+
+def test_outputs_give_the_api_url_and_every_table_name(synthesized: Synthesized) -> None:
+    # Given the stack outputs / When listing them / Then the URL and each table name are there
+    outputs = synthesized.template.to_json()["Outputs"]
+    assert "ApiUrl" in outputs
+    assert {f"{schema.logical_name}TableName" for schema in ALL_TABLES} <= set(outputs)
+
+
+def test_cdk_nag_finds_nothing_unacknowledged(synthesized: Synthesized) -> None:
+    # Given the AWS Solutions pack (cdk-nag 3: a validation plugin, acknowledgements via Validations)
+    # When it checks the stack
+    report = AwsSolutionsChecks(verbose=True).validate_scope(synthesized.stack)
+    # Then every finding is fixed or acknowledged with a reason
+    assert [(v.rule_name, [r.construct_path for r in v.violating_resources]) for v in report.violations] == []
+
+
+def test_cfn_lint_finds_no_problem_in_the_template(synthesized: Synthesized) -> None:
+    # Given the synthesized template / When cfn-lint checks it
+    template = json.dumps(synthesized.template.to_json())
+    matches = lint(template, config=ManualArgs(regions=["us-east-1"], ignore_checks=CFN_LINT_IGNORED))
+    # Then it reports nothing beyond the justified ignores
+    assert [f"{m.rule.id} {m.message}" for m in matches] == []
