@@ -26,7 +26,8 @@ node_modules/.package-lock.json: package.json package-lock.json
 run: $(STAMP)  ## Run the whole system locally on 127.0.0.1:$${PORT:-8080}
 	$(PY) -m local
 
-test: $(STAMP)  ## Run the whole test suite
+test: $(STAMP)  ## Lint, then run the whole test suite
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 synth: $(STAMP) node_modules/.package-lock.json  ## cdk synth, offline, no Docker

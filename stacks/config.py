@@ -50,9 +50,7 @@ class StackConfig(BaseModel):
 
     stack_name: str = Field(default="HybridRouting", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
     bedrock_region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
-    bedrock_model_ids: tuple[str, ...] = Field(
-        default=("anthropic.claude-3-haiku-20240307-v1:0",), min_length=1
-    )
+    bedrock_model_ids: tuple[str, ...] = Field(default=("anthropic.claude-3-haiku-20240307-v1:0",), min_length=1)
     mcp_server_url: str | None = Field(default=None, pattern=r"^https?://")
     mcp_tool_name: str = "generate"
     direct_providers: str = "bedrock"

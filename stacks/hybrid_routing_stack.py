@@ -33,9 +33,7 @@ ROUTER_TIMEOUT = Duration.seconds(int(max(LATENCY_BUDGET_SECONDS.values())) + 15
 
 class HybridRoutingStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, **kwargs: Any) -> None:
-        super().__init__(
-            scope, construct_id, description="Hybrid Routing: serverless AI-request router", **kwargs
-        )
+        super().__init__(scope, construct_id, description="Hybrid Routing: serverless AI-request router", **kwargs)
         Tags.of(self).add("project", "hybrid-routing")
 
         self.tables = Tables(
@@ -78,9 +76,7 @@ class HybridRoutingStack(Stack):
             removal_policy=config.cdk_removal_policy,
         )
 
-        CfnOutput(
-            self, "ApiUrl", value=self.api.rest_api.url, description="Base URL; OpenAI base_url is <ApiUrl>v1"
-        )
+        CfnOutput(self, "ApiUrl", value=self.api.rest_api.url, description="Base URL; OpenAI base_url is <ApiUrl>v1")
         for schema, table in self.tables.items():
             CfnOutput(self, f"{schema.logical_name}TableName", value=table.table_name)
         self._acknowledge_nag_findings()
@@ -152,8 +148,7 @@ class HybridRoutingStack(Stack):
 
 
 _IAM4_API_GATEWAY_LOGS = (
-    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-    "AmazonAPIGatewayPushToCloudWatchLogs]"
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]"
 )
 
 

@@ -13,7 +13,6 @@ from functions.router.settings import RouterSettings, get_settings
 from functions.store.client_keys import ClientKeyStore
 from functions.store.snapshot import LoadedSnapshot, SnapshotStore
 
-
 ALL_TARGETS: tuple[str, ...] = ("bedrock", "google", "meta", MCP_TARGET)
 
 

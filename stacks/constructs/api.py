@@ -40,9 +40,7 @@ class RouterApi(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        access_logs = logs.LogGroup(
-            self, "AccessLogs", retention=log_retention, removal_policy=removal_policy
-        )
+        access_logs = logs.LogGroup(self, "AccessLogs", retention=log_retention, removal_policy=removal_policy)
         self.rest_api = apigw.RestApi(
             self,
             "Api",
@@ -72,9 +70,7 @@ class RouterApi(Construct):
                 throttling_burst_limit=throttling_burst_limit,
             ),
         )
-        integration = apigw.LambdaIntegration(
-            handler, proxy=True, allow_test_invoke=False, timeout=INTEGRATION_TIMEOUT
-        )
+        integration = apigw.LambdaIntegration(handler, proxy=True, allow_test_invoke=False, timeout=INTEGRATION_TIMEOUT)
         for method, path in ROUTES:
             self.rest_api.root.resource_for_path(path).add_method(method, integration)
         self._add_catch_all(integration)

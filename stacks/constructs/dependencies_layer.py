@@ -39,7 +39,7 @@ class PipLocalBundling:
 
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_options: Any) -> bool:
         # fmt: off
-        subprocess.run(
+        subprocess.run(  # noqa: S603 - fixed argv: this interpreter, pip and the pinned requirements file
             [
                 sys.executable, "-m", "pip", "install",
                 "-r", str(self._requirements),

@@ -35,8 +35,7 @@ class Tables(Construct):
             else None
         )
         self._tables = {
-            schema.logical_name: self._table(schema, removal_policy, deletion_protection)
-            for schema in ALL_TABLES
+            schema.logical_name: self._table(schema, removal_policy, deletion_protection) for schema in ALL_TABLES
         }
 
     def table(self, schema: TableSchema) -> dynamodb.Table:
@@ -45,9 +44,7 @@ class Tables(Construct):
     def items(self) -> list[tuple[TableSchema, dynamodb.Table]]:
         return [(schema, self._tables[schema.logical_name]) for schema in ALL_TABLES]
 
-    def _table(
-        self, schema: TableSchema, removal_policy: RemovalPolicy, deletion_protection: bool
-    ) -> dynamodb.Table:
+    def _table(self, schema: TableSchema, removal_policy: RemovalPolicy, deletion_protection: bool) -> dynamodb.Table:
         return dynamodb.Table(
             self,
             schema.logical_name,
@@ -59,9 +56,7 @@ class Tables(Construct):
             ),
             time_to_live_attribute=schema.ttl_attribute,
             encryption=(
-                dynamodb.TableEncryption.CUSTOMER_MANAGED
-                if self.key
-                else dynamodb.TableEncryption.AWS_MANAGED
+                dynamodb.TableEncryption.CUSTOMER_MANAGED if self.key else dynamodb.TableEncryption.AWS_MANAGED
             ),
             encryption_key=self.key,
             deletion_protection=deletion_protection,
