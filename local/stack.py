@@ -80,11 +80,13 @@ def start(
         }
     )
 
+    from functions.providers.settings import get_provider_settings
     from functions.router.handler import lambda_handler
     from functions.router.settings import get_settings
     from functions.router.wiring import get_dependencies
 
     get_settings.cache_clear()
+    get_provider_settings.cache_clear()
     get_dependencies.cache_clear()
     key = client_key or _new_client_key()
     get_dependencies().client_keys.create("local-client", key)

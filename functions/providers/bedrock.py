@@ -128,8 +128,10 @@ class BedrockProvider:
         region: str | None = None,
         endpoint_url: str | None = None,
         *,
+        name: str = "bedrock",
         client_factory: ClientFactory | None = None,
     ) -> None:
+        self.name = name  # "meta" when Llama models are served through Bedrock
         self.model_id = model_id
         self.region = region
         self.endpoint_url = endpoint_url

@@ -9,6 +9,8 @@ from functools import lru_cache
 from functions.core.decision import MCP_TARGET, RoutingSnapshot
 from functions.core.outcomes import OutcomeTracker
 from functions.providers.base import Provider
+from functions.providers.registry import build_providers
+from functions.providers.settings import get_provider_settings
 from functions.router.settings import RouterSettings, get_settings
 from functions.store.client_keys import ClientKeyStore
 from functions.store.snapshot import LoadedSnapshot, SnapshotStore
@@ -35,27 +37,10 @@ class RouterDependencies:
         return replace(loaded.routing, healthy=healthy), loaded
 
 
-def build_providers(settings: RouterSettings) -> dict[str, Provider]:
-    from functions.providers.bedrock import BedrockProvider
-    from functions.providers.mcp import McpProvider
-
-    providers: dict[str, Provider] = {}
-    direct = {p.strip() for p in settings.direct_providers.split(",") if p.strip()}
-    if "bedrock" in direct:
-        providers["bedrock"] = BedrockProvider(
-            model_id=settings.bedrock_model_id,
-            region=settings.bedrock_region,
-            endpoint_url=settings.bedrock_endpoint_url,
-        )
-    if settings.mcp_server_url:
-        providers[MCP_TARGET] = McpProvider(server_url=settings.mcp_server_url, tool_name=settings.mcp_tool_name)
-    return providers
-
-
 @lru_cache(maxsize=1)
 def get_dependencies() -> RouterDependencies:
     settings = get_settings()
-    providers = build_providers(settings)
+    providers = build_providers(get_provider_settings())
     return RouterDependencies(
         settings=settings,
         snapshots=SnapshotStore(settings.flags_table, settings.health_table, targets=ALL_TARGETS),
