@@ -15,7 +15,9 @@ def build_providers(settings: ProviderSettings) -> dict[str, Provider]:
         from functions.providers.bedrock import BedrockProvider
 
         providers["bedrock"] = BedrockProvider(
-            model_id=settings.bedrock_model_id, region=settings.bedrock_region, endpoint_url=settings.bedrock_endpoint_url
+            model_id=settings.bedrock_model_id,
+            region=settings.bedrock_region,
+            endpoint_url=settings.bedrock_endpoint_url,
         )
     if "google" in direct:
         from functions.providers.google import GoogleProvider
