@@ -35,6 +35,7 @@ class FaultRegistry:
     def __init__(self, rng: random.Random | None = None) -> None:
         self._lock = threading.Lock()
         self._faults: dict[str, FaultSpec] = {}
+        self._requests: dict[str, int] = {}
         self._rng = rng or random.Random()
 
     def set(self, spec: FaultSpec) -> None:
@@ -65,8 +66,15 @@ class FaultRegistry:
                 return None
             return spec if self._rng.random() < spec.error_rate else None
 
+    def requests(self, provider: str) -> int:
+        """How many requests reached `provider`'s simulator so far (faulted or not)."""
+        with self._lock:
+            return self._requests.get(provider, 0)
+
     async def apply(self, provider: str) -> FaultSpec | None:
-        """Wait the fault's latency (if any), then say whether this request fails."""
+        """Count the request, wait the fault's latency (if any), then say whether it fails."""
+        with self._lock:
+            self._requests[provider] = self._requests.get(provider, 0) + 1
         spec = self.get(provider)
         if spec is not None and spec.latency_ms > 0:
             await asyncio.sleep(spec.latency_ms / 1000.0)

@@ -5,6 +5,8 @@
   `endpoint_url="http://HOST:PORT/bedrock"` runs unchanged against it.
 - `/mcp`: an MCP server (streamable HTTP, stateless, JSON responses) built with the `mcp` SDK,
   with one tool, `generate`, answering with structured content.
+- `POST /google/v1beta/models/{model}:generateContent`: the Gemini API (`local.sim_google`).
+- `POST /meta/chat/completions`: the Llama API's OpenAI-compatible protocol (`local.sim_meta`).
 - `GET /healthz`.
 
 Faults come from a `FaultRegistry` and are read on every request. An `mcp` fault answers its
@@ -30,6 +32,8 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from local.faults import FaultRegistry
+from local.sim_google import generate_content_route
+from local.sim_meta import chat_completions_route
 from local.simulated_model import SimCompletion, SimMessage, generate
 
 MCP_PATH = "/mcp"
@@ -254,7 +258,13 @@ def build_providers_app(faults: FaultRegistry) -> Starlette:
             yield
 
     app = Starlette(
-        routes=[Route("/healthz", _healthz, methods=["GET"]), _converse_route(faults), Mount("/", app=mcp_app)],
+        routes=[
+            Route("/healthz", _healthz, methods=["GET"]),
+            _converse_route(faults),
+            generate_content_route(faults),
+            chat_completions_route(faults),
+            Mount("/", app=mcp_app),
+        ],
         lifespan=lifespan,
     )
     app.add_middleware(McpFaultMiddleware, faults=faults)

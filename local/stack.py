@@ -22,6 +22,7 @@ class LocalStack:
     faults: FaultRegistry
     servers: list[Any] = field(default_factory=list)
     gateway: ServerHandle | None = None
+    moto_url: str = ""
 
     @property
     def url(self) -> str:
@@ -76,9 +77,15 @@ def start(
             "BEDROCK_REGION": LOCAL_REGION,
             "BEDROCK_ENDPOINT_URL": f"{providers.url}/bedrock",
             "MCP_SERVER_URL": f"{providers.url}/mcp",
-            "DIRECT_PROVIDERS": "bedrock",
+            "GOOGLE_ENDPOINT_URL": f"{providers.url}/google",
+            "META_ENDPOINT_URL": f"{providers.url}/meta",
+            "META_MODE": "llama_api",
+            "DIRECT_PROVIDERS": "bedrock,google,meta",
         }
     )
+    # The simulators only check that a key is sent; real keys come from the environment, never the repo.
+    os.environ.setdefault("GOOGLE_API_KEY", "local-" + secrets.token_hex(8))
+    os.environ.setdefault("META_API_KEY", "local-" + secrets.token_hex(8))
 
     from functions.providers.settings import get_provider_settings
     from functions.router.handler import lambda_handler
@@ -90,9 +97,13 @@ def start(
     get_dependencies.cache_clear()
     key = client_key or _new_client_key()
     get_dependencies().client_keys.create("local-client", key)
+    stack_moto_url = f"http://{moto_host}:{moto_port}"
     stack = LocalStack(
         port, key, admin_token or secrets.token_urlsafe(24), faults, servers=[_MotoHandle(moto), providers]
     )
+    stack.moto_url = stack_moto_url
+
+    stack.servers.append(_start_health_checks())
 
     from local.gateway import build_gateway_app
 
@@ -103,6 +114,16 @@ def start(
         stack.port = stack.gateway.port
         stack.servers.append(stack.gateway)
     return stack
+
+
+def _start_health_checks() -> Any:
+    """The health checker Lambda on its own timer, as the stack's EventBridge schedule runs it."""
+    from functions.health_check.handler import lambda_handler as health_check
+    from local.gateway import LocalLambdaContext
+    from local.scheduler import PeriodicTask
+
+    interval = float(os.environ.get("HEALTH_CHECK_INTERVAL_SECONDS", "60"))
+    return PeriodicTask(lambda: health_check({}, LocalLambdaContext("health-check")), interval, name="health-check")
 
 
 def _new_client_key() -> str:

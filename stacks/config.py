@@ -41,6 +41,9 @@ _RETENTION_BY_DAYS: dict[int, RetentionDays] = {
     3653: RetentionDays.TEN_YEARS,
 }
 
+_DIRECT_PROVIDERS = frozenset({"bedrock", "google", "meta"})
+_SECRETS_MANAGER_ARN = r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"
+
 # A model id becomes part of an IAM resource ARN: no wildcards, no path separators.
 _MODEL_ID_PATTERN = r"^[a-z0-9][a-z0-9.\-]*(:[0-9a-z.\-]+)*$"
 
@@ -53,7 +56,19 @@ class StackConfig(BaseModel):
     bedrock_model_ids: tuple[str, ...] = Field(default=("anthropic.claude-3-haiku-20240307-v1:0",), min_length=1)
     mcp_server_url: str | None = Field(default=None, pattern=r"^https?://")
     mcp_tool_name: str = "generate"
-    direct_providers: str = "bedrock"
+    direct_providers: str = "bedrock"  # comma-separated, of bedrock, google, meta
+    google_model: str = "gemini-2.0-flash"
+    # An existing secret holding the key; without one the stack creates an empty-for-you secret.
+    google_api_key_secret_arn: str | None = Field(default=None, pattern=_SECRETS_MANAGER_ARN)
+    meta_mode: Literal["llama_api", "bedrock"] = "llama_api"
+    meta_model: str = "Llama-4-Maverick-17B-128E-Instruct-FP8"
+    meta_bedrock_model_id: str = Field(default="meta.llama3-70b-instruct-v1:0", pattern=_MODEL_ID_PATTERN)
+    meta_api_key_secret_arn: str | None = Field(default=None, pattern=_SECRETS_MANAGER_ARN)
+    monthly_budget_usd: float | None = Field(default=None, gt=0)
+    # model -> [input, output] USD per million tokens, overriding the router's built-in prices.
+    price_overrides: dict[str, tuple[float, float]] | None = None
+    cache_fresh_ttl_seconds: int = Field(default=3600, gt=0)
+    cache_stale_ttl_seconds: int = Field(default=86400, gt=0)
     log_retention_days: int = 30
     api_stage_name: str = Field(default="prod", pattern=r"^[A-Za-z0-9_]+$")
     api_throttling_rate_limit: float = Field(default=100, gt=0)
@@ -70,6 +85,38 @@ class StackConfig(BaseModel):
         if bad:
             raise ValueError(f"not an exact foundation-model id: {bad}")
         return ids
+
+    @field_validator("direct_providers")
+    @classmethod
+    def _direct_providers_are_known(cls, value: str) -> str:
+        unknown = set(cls.split_providers(value)) - _DIRECT_PROVIDERS
+        if unknown:
+            raise ValueError(f"unknown direct providers {sorted(unknown)}; known: {sorted(_DIRECT_PROVIDERS)}")
+        return value
+
+    @field_validator("price_overrides")
+    @classmethod
+    def _prices_are_not_negative(
+        cls, prices: dict[str, tuple[float, float]] | None
+    ) -> dict[str, tuple[float, float]] | None:
+        if prices and any(price < 0 for pair in prices.values() for price in pair):
+            raise ValueError("prices must not be negative")
+        return prices
+
+    @staticmethod
+    def split_providers(value: str) -> tuple[str, ...]:
+        return tuple(p.strip() for p in value.split(",") if p.strip())
+
+    @property
+    def direct(self) -> tuple[str, ...]:
+        return self.split_providers(self.direct_providers)
+
+    @property
+    def invoked_bedrock_model_ids(self) -> tuple[str, ...]:
+        """Every Bedrock model the functions may invoke: the router's, and Llama when meta runs there."""
+        if "meta" in self.direct and self.meta_mode == "bedrock":
+            return (*self.bedrock_model_ids, self.meta_bedrock_model_id)
+        return self.bedrock_model_ids
 
     @field_validator("log_retention_days")
     @classmethod

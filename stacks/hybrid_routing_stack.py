@@ -1,15 +1,17 @@
-"""The Hybrid Routing stack: tables, the dependency layer, the router function and its REST API.
+"""The Hybrid Routing stack: tables, the dependency layer, the router function and its REST API,
+the provider access both functions share, and the scheduled health checker.
 
 The stack owns tags and the cdk-nag acknowledgements; each construct owns one capability.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, Aws, CfnOutput, Duration, Stack, Tags, Validations
-from aws_cdk import aws_iam as iam
+from aws_cdk import Acknowledgment, CfnOutput, Duration, Stack, Tags, Validations
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from functions.core.thresholds import LATENCY_BUDGET_SECONDS
@@ -21,7 +23,9 @@ from stacks.constructs.dependencies_layer import (
     RUNTIME,
     DependenciesLayer,
 )
+from stacks.constructs.health_checker import HealthChecker
 from stacks.constructs.lambda_factory import LambdaFactory, functions_code
+from stacks.constructs.providers import ProviderAccess
 from stacks.constructs.tables import Tables
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +53,7 @@ class HybridRoutingStack(Stack):
             requirements=REPO_ROOT / "functions" / "requirements.txt",
             removal_policy=config.cdk_removal_policy,
         ).layer
+        self.providers = ProviderAccess(self, "Providers", config=config, removal_policy=config.cdk_removal_policy)
         factory = LambdaFactory(
             code=functions_code(REPO_ROOT),
             layers=[layer],
@@ -64,7 +69,15 @@ class HybridRoutingStack(Stack):
             environment=self._router_environment(config),
             timeout=ROUTER_TIMEOUT,
         )
-        self._grant_router(config)
+        self._grant_router()
+        self.health_checker = HealthChecker(
+            self,
+            "HealthChecker",
+            factory=factory,
+            health_table=self.tables.table(HEALTH),
+            provider_environment=self.providers.environment,
+        )
+        self.providers.grant(self.health_checker.function)
         self.api = RouterApi(
             self,
             "RouterApi",
@@ -83,32 +96,27 @@ class HybridRoutingStack(Stack):
 
     def _router_environment(self, config: StackConfig) -> dict[str, str]:
         environment = {schema.env_var: table.table_name for schema, table in self.tables.items()}
+        environment |= self.providers.environment
         environment |= {
-            "BEDROCK_REGION": config.bedrock_region,
-            "BEDROCK_MODEL_ID": config.bedrock_model_ids[0],
-            "MCP_TOOL_NAME": config.mcp_tool_name,
-            "DIRECT_PROVIDERS": config.direct_providers,
+            "CACHE_FRESH_TTL_SECONDS": str(config.cache_fresh_ttl_seconds),
+            "CACHE_STALE_TTL_SECONDS": str(config.cache_stale_ttl_seconds),
         }
-        if config.mcp_server_url:
-            environment["MCP_SERVER_URL"] = config.mcp_server_url
+        if config.monthly_budget_usd is not None:
+            environment["MONTHLY_BUDGET_USD"] = str(config.monthly_budget_usd)
+        if config.price_overrides:
+            environment["PRICE_TABLE_JSON"] = json.dumps(
+                {model: list(prices) for model, prices in sorted(config.price_overrides.items())},
+                separators=(",", ":"),
+            )
         return environment
 
-    def _grant_router(self, config: StackConfig) -> None:
+    def _grant_router(self) -> None:
         self.tables.table(FLAGS).grant_read_write_data(self.router)
         self.tables.table(HEALTH).grant_read_write_data(self.router)
         self.tables.table(CACHE).grant_read_write_data(self.router)
         self.tables.table(CLIENT_KEYS).grant_read_data(self.router)
         self.tables.table(AUDIT).grant_write_data(self.router)
-        # Converse is authorized by bedrock:InvokeModel; there is no bedrock:Converse IAM action.
-        self.router.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["bedrock:InvokeModel"],
-                resources=[
-                    f"arn:{Aws.PARTITION}:bedrock:{config.bedrock_region}::foundation-model/{model_id}"
-                    for model_id in config.bedrock_model_ids
-                ],
-            )
-        )
+        self.providers.grant(self.router)
 
     def _acknowledge_nag_findings(self) -> None:
         """Every cdk-nag finding this stack accepts, each with its reason.
@@ -116,27 +124,17 @@ class HybridRoutingStack(Stack):
         cdk-nag 3 reads CDK's native acknowledgements (`Validations.of(...).acknowledge`), which
         cover the construct and everything below it.
         """
-        assert self.router.role is not None
-        _acknowledge(
-            self.router.role,
-            ("AwsSolutions-IAM5[Resource::*]", "X-Ray trace APIs support no resource-level permissions"),
-        )
-        if self.tables.key is not None:
-            _acknowledge(
-                self.router.role,
-                (
-                    "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
-                    "CDK table grant, scoped to the tables' key",
-                ),
-                ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "CDK table grant, scoped to the tables' key"),
-            )
-        _acknowledge(
-            self.router,
-            (
-                "AwsSolutions-L1",
-                f"{RUNTIME} matches the layer's wheels (pip --python-version {PYTHON_VERSION})",
-            ),
-        )
+        for function in (self.router, self.health_checker.function):
+            self._acknowledge_function(function)
+        for secret in self.providers.secrets.values():
+            if isinstance(secret, Construct):
+                _acknowledge(
+                    secret,
+                    (
+                        "AwsSolutions-SMG4",
+                        "A third-party API key: the provider issues it, Secrets Manager cannot rotate it",
+                    ),
+                )
         _acknowledge(
             self.api.rest_api,
             ("AwsSolutions-APIG2", "The router validates bodies (pydantic) and answers OpenAI-shaped 400s"),
@@ -144,6 +142,29 @@ class HybridRoutingStack(Stack):
             ("AwsSolutions-APIG4", "The router authenticates hashed client keys (OpenAI Bearer keys)"),
             ("AwsSolutions-COG4", "Callers are OpenAI SDKs with API keys, not Cognito users"),
             (_IAM4_API_GATEWAY_LOGS, "API Gateway's account CloudWatch role: the AWS-documented policy"),
+        )
+
+    def _acknowledge_function(self, function: lambda_.Function) -> None:
+        assert function.role is not None
+        _acknowledge(
+            function.role,
+            ("AwsSolutions-IAM5[Resource::*]", "X-Ray trace APIs support no resource-level permissions"),
+        )
+        if self.tables.key is not None:
+            _acknowledge(
+                function.role,
+                (
+                    "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
+                    "CDK table grant, scoped to the tables' key",
+                ),
+                ("AwsSolutions-IAM5[Action::kms:ReEncrypt*]", "CDK table grant, scoped to the tables' key"),
+            )
+        _acknowledge(
+            function,
+            (
+                "AwsSolutions-L1",
+                f"{RUNTIME} matches the layer's wheels (pip --python-version {PYTHON_VERSION})",
+            ),
         )
 
 

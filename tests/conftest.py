@@ -13,6 +13,7 @@ def local_stack() -> Iterator[object]:
     """The embedded stack (moto server, provider simulators, MCP server) with the router handler
     behind the gateway app, served in this process. Restores the environment afterwards."""
     saved = dict(os.environ)
+    os.environ["HEALTH_CHECK_INTERVAL_SECONDS"] = "3600"  # tests run the checker themselves
     from local.stack import start
 
     stack = start(port=0, serve_gateway_in_thread=False)

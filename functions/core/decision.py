@@ -49,12 +49,14 @@ class RoutingOverride:
 @dataclass(frozen=True, slots=True)
 class RoutingSnapshot:
     """What the decision reads. `healthy` maps a target (a Direct provider or "mcp") to whether
-    it can take traffic; a target missing from it is taken as healthy."""
+    it can take traffic; a target missing from it is taken as healthy. `direct` lists the Direct
+    providers this deployment has configured."""
 
     flags: Mapping[str, bool] = field(default_factory=lambda: dict(DEFAULT_FLAGS))
     override: RoutingOverride | None = None
     weights: Mapping[str, int] = field(default_factory=lambda: {"bedrock": 100})
     healthy: Mapping[str, bool] = field(default_factory=dict)
+    direct: tuple[str, ...] = ("bedrock", "google", "meta")
 
     def is_up(self, target: str) -> bool:
         return self.healthy.get(target, True)
@@ -72,29 +74,45 @@ class Decision:
     primary_route: Route
     plan: tuple[Target, ...]  # attempts in order; empty = nothing can serve
     reason: str
+    primary: Target | None = None  # the target the matrix and weights prescribe, when it is up
+    last_resort: bool = False  # planned with every breaker ignored: all allowed targets had open breakers
 
     @property
     def chosen(self) -> Target | None:
         return self.plan[0] if self.plan else None
 
     def is_fallback(self, target: Target) -> bool:
-        return target.route is not self.primary_route
+        """Anything but the prescribed target: another route, or another provider of the chain."""
+        return target != self.primary
 
 
 def decide(operation: OperationType, snapshot: RoutingSnapshot, *, now: float, rand: float) -> Decision:
-    """Choose the route and provider order for one request. `rand` in [0, 1) picks among the
-    weighted Direct providers."""
+    """Choose the targets to try, in order, for one request. `rand` in [0, 1) picks among the
+    weighted Direct providers. Emergency operations get one target at most: no provider failover,
+    no route fallback."""
     row = ROUTING_MATRIX[operation]
-    primary, fallback, reason = _routes_for(operation, snapshot, now)
-    routes = [primary] + ([fallback] if fallback is not None else [])
-    up = [route for route in routes if _route_targets(route, snapshot, rand)]
-    if not up:
-        why = "no-fallback-for-emergency" if row.fallback is None else "no-healthy-route"
-        return Decision(operation, primary, (), f"{reason};{why}")
-    plan = tuple(target for route in up for target in _route_targets(route, snapshot, rand))
-    if up[0] is not primary:
+    primary_route, fallback_route, reason = _routes_for(operation, snapshot, now)
+    may_fail_over = row.fallback is not None
+    plan: list[Target] = []
+    primary: Target | None = None
+    for route in (primary_route, fallback_route):
+        if route is None:
+            continue
+        if route is Route.MCP:
+            up = snapshot.is_up(MCP_TARGET)
+            prescribed, targets = (MCP_TARGET if up else None), ([MCP_TARGET] if up else [])
+        else:
+            prescribed, chain = direct_plan(snapshot, rand)
+            targets = ([prescribed] if prescribed else []) + (chain if may_fail_over else [])
+        if route is primary_route and prescribed:
+            primary = Target(route, prescribed)
+        plan.extend(Target(route, t) for t in targets)
+    if not plan:
+        why = "no-fallback-for-emergency" if not may_fail_over else "no-healthy-route"
+        return Decision(operation, primary_route, (), f"{reason};{why}")
+    if primary is None:
         reason = f"{reason};primary-unhealthy"
-    return Decision(operation, primary, plan, reason)
+    return Decision(operation, primary_route, tuple(plan), reason, primary)
 
 
 def _routes_for(operation: OperationType, snapshot: RoutingSnapshot, now: float) -> tuple[Route, Route | None, str]:
@@ -112,26 +130,30 @@ def _routes_for(operation: OperationType, snapshot: RoutingSnapshot, now: float)
     return row.primary, fallback, "matrix"
 
 
-def _route_targets(route: Route, snapshot: RoutingSnapshot, rand: float) -> tuple[Target, ...]:
-    if route is Route.MCP:
-        return (Target(Route.MCP, MCP_TARGET),) if snapshot.is_up(MCP_TARGET) else ()
-    return tuple(Target(Route.DIRECT, p) for p in direct_order(snapshot, rand))
+def direct_plan(snapshot: RoutingSnapshot, rand: float) -> tuple[str | None, list[str]]:
+    """The weighted pick among healthy weighted Direct providers (None if there is none), then the
+    healthy rest of the picked provider's failover chain (provider-failover.md)."""
+    configured = list(snapshot.direct)
+    weighted = [(p, w) for p, w in snapshot.weights.items() if w > 0 and p in configured]
+    healthy_weighted = [(p, w) for p, w in weighted if snapshot.is_up(p)]
+    picked: str | None = None
+    if healthy_weighted:
+        total = sum(w for _, w in healthy_weighted)
+        point, picked = rand * total, healthy_weighted[-1][0]
+        for provider, weight in healthy_weighted:
+            if point < weight:
+                picked = provider
+                break
+            point -= weight
+        head = picked
+    else:
+        head = max(weighted, key=lambda pw: pw[1])[0] if weighted else (configured[0] if configured else "")
+    chain = [p for p in FAILOVER_CHAINS.get(head, (head,)) if p in configured]
+    chain += sorted(set(configured) - set(chain))
+    return picked, [p for p in chain if p != picked and snapshot.is_up(p)]
 
 
 def direct_order(snapshot: RoutingSnapshot, rand: float) -> tuple[str, ...]:
-    """Healthy Direct providers with weight > 0: one picked by weight, then its failover chain."""
-    weighted = [(p, w) for p, w in snapshot.weights.items() if w > 0 and snapshot.is_up(p)]
-    if not weighted:
-        return ()
-    total = sum(w for _, w in weighted)
-    point, picked = rand * total, weighted[-1][0]
-    for provider, weight in weighted:
-        if point < weight:
-            picked = provider
-            break
-        point -= weight
-    candidates = {p for p, _ in weighted}
-    chain = FAILOVER_CHAINS.get(picked, (picked,))
-    ordered = [p for p in chain if p in candidates]
-    ordered += sorted(candidates - set(ordered))
-    return tuple(ordered)
+    """Every Direct provider a request could be served by, in the order they would be tried."""
+    picked, chain = direct_plan(snapshot, rand)
+    return tuple(([picked] if picked else []) + chain)

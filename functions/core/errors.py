@@ -41,6 +41,12 @@ class PayloadTooLarge(HybridRoutingError):
     status, error_type, code = 413, "invalid_request_error", "payload_too_large"
 
 
+class BudgetExceeded(HybridRoutingError):
+    """The monthly AI budget is (nearly) spent: lower-priority operations are paused until next month."""
+
+    status, error_type, code = 429, "insufficient_quota", "budget_exhausted"
+
+
 # --- provider errors (what adapters raise) -------------------------------------------------
 class ProviderError(HybridRoutingError):
     """A provider failed; `retryable` errors may be retried or failed over."""

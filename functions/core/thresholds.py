@@ -27,6 +27,41 @@ CLIENT_KEY_CACHE_SECONDS: Final[float] = 60.0  # how long a verified client key 
 # Health (provider-failover.md: HEALTH_THRESHOLD=3 consecutive failures mark a provider unhealthy).
 HEALTH_FAILURE_THRESHOLD: Final[int] = 3
 
-# How long one router instance keeps a target it saw fail HEALTH_FAILURE_THRESHOLD times in a row
-# out of its plans before trying it again (the shared circuit breaker replaces this in issue 3).
-SUSPECT_TARGET_SECONDS: Final[float] = 30.0
+# --- Response cache and AI budget (functions/core/cache.py, functions/core/cost.py, functions/store/cache.py,
+# functions/store/spend.py) ------------------------------------------------------------------------------------
+# A cached answer is served normally for CACHE_FRESH_SECONDS; after that, and for CACHE_STALE_SECONDS more, only in
+# degraded mode (every route down). DynamoDB TTL removes the item after both windows.
+CACHE_FRESH_SECONDS: Final[float] = 900.0
+CACHE_STALE_SECONDS: Final[float] = 86_400.0
+CACHE_LRU_ENTRIES: Final[int] = 512  # per router instance
+CACHE_MAX_ITEM_BYTES: Final[int] = 350 * 1024  # DynamoDB's item limit is 400 KB; larger answers stay in memory only.
+
+# Monthly AI budget: warn at BUDGET_WARN_PERCENT, pause medium- and low-priority operations at BUDGET_REFUSE_PERCENT.
+BUDGET_WARN_PERCENT: Final[float] = 80.0
+BUDGET_REFUSE_PERCENT: Final[float] = 95.0
+SPEND_FLUSH_SECONDS: Final[float] = 5.0  # at most one spend UpdateItem per router instance per interval.
+
+# Scheduled health checks (the health checker runs every minute).
+# A probe that has not answered within this many seconds counts as a failure.
+HEALTH_PROBE_TIMEOUT_SECONDS: Final[float] = 5.0
+# Consecutive successful probes an unhealthy provider needs before it is healthy again. Two, not
+# one: a provider failing intermittently would otherwise flap unhealthy -> healthy on every lucky
+# probe, and each flap is an event that moves traffic. Two probes cost one extra minute of recovery.
+HEALTH_RECOVERY_SUCCESSES: Final[int] = 2
+
+# --- Circuit breaker (provider-failover.md, "Failover Triggers") ------------------------------
+BREAKER_SERVER_ERROR_RATE: Final[float] = 0.05  # "HTTP 5xx errors > 5%" (timeouts count as 5xx)
+BREAKER_THROTTLE_RATE: Final[float] = 0.10  # "Rate limiting errors > 10%"
+BREAKER_P95_LATENCY_MS: Final[float] = 3000.0  # "P95 > 3000ms for 5 minutes"
+BREAKER_LATENCY_WINDOW_SECONDS: Final[float] = 300.0  # the 5 minutes of the latency trigger
+BREAKER_ERROR_WINDOW_SECONDS: Final[float] = 60.0  # sliding window for the error-rate triggers
+BREAKER_MIN_REQUESTS: Final[int] = 20  # no verdict on fewer requests in the window
+BREAKER_CONSECUTIVE_FAILURES: Final[int] = 5  # trips at once, whatever the window holds
+BREAKER_COOLDOWN_SECONDS: Final[float] = 30.0  # open -> half-open
+BREAKER_HALF_OPEN_PROBES: Final[int] = 3  # requests let through while half-open, across all instances
+BREAKER_CLOSE_AFTER_SUCCESSES: Final[int] = 3  # successful probes that close it again
+
+# --- Retries (within the latency budget) ------------------------------------------------------
+RETRY_MAX_ATTEMPTS_PER_TARGET: Final[int] = 2
+RETRY_BASE_DELAY_SECONDS: Final[float] = 0.05
+RETRY_MAX_DELAY_SECONDS: Final[float] = 1.0  # a longer Retry-After moves on to the next target

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
+import ssl
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -51,6 +53,15 @@ _T = TypeVar("_T")
 class _HttpFailure:
     status: int
     retry_after: float | None
+
+
+@functools.lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context per process: building one loads the CA bundle (about 20 ms), and the SDK
+    needs a fresh HTTP client for each call's event loop."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 class McpProvider:
@@ -100,7 +111,9 @@ class McpProvider:
         timeout = httpx2.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s))
         try:
             with anyio.fail_after(timeout_s):
-                async with httpx2.AsyncClient(timeout=timeout, event_hooks={"response": [record_failure]}) as http:
+                async with httpx2.AsyncClient(
+                    timeout=timeout, verify=_tls_context(), event_hooks={"response": [record_failure]}
+                ) as http:
                     transport = streamable_http_client(self.server_url, http_client=http)
                     async with Client(transport, mode=self.mode) as client:
                         failures.clear()  # a refused protocol probe the SDK fell back from is not the call's failure

@@ -7,6 +7,7 @@ import random
 import re
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -16,13 +17,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.core.decision import decide
 from functions.core.errors import HybridRoutingError, InvalidRequest, NotFound, UnknownOperationType
-from functions.core.health import COMPONENTS, assess
+from functions.core.health import SystemHealth, TargetView, assess
 from functions.core.matrix import OPERATION_NAMES, ROUTING_MATRIX, OperationType, parse_operation
 from functions.core.models import ChatCompletionRequest, ChatCompletionResponse, Choice, ResponseMessage, Usage
 from functions.core.service import Deadline, serve
 from functions.core.thresholds import MAX_REQUEST_BODY_BYTES
 from functions.router.errors import error_response, from_domain, from_validation, raw_error
-from functions.router.wiring import get_dependencies
+from functions.router.wiring import ALL_TARGETS, get_dependencies
 from functions.shared.observability import logger, metrics
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -45,15 +46,19 @@ def chat_completions(body: ChatCompletionRequest) -> Response[ChatCompletionResp
     deps = get_dependencies()
     snapshot, _ = deps.current()
     started = time.monotonic()
-    decision = decide(operation, snapshot, now=time.time(), rand=random.random())
+    rand = random.random()
+    decision = decide(operation, snapshot, now=time.time(), rand=rand)
+    if not decision.plan and ROUTING_MATRIX[operation].fallback is not None:
+        # Every allowed target has an open breaker: try them anyway rather than refuse (last resort).
+        unguarded = decide(operation, deps.current(ignore_breakers=True)[0], now=time.time(), rand=rand)
+        decision = replace(unguarded, reason=f"{unguarded.reason};breakers-open", last_resort=True)
     app.append_context(operation=operation, decision=decision, started=started)
     routed = serve(
         decision,
         body.to_completion_request(),
         deps.providers,
         Deadline(started, ROUTING_MATRIX[operation].latency_budget_s, time.monotonic),
-        deps.outcomes,
-        time.time,
+        deps.breakers,
     )
     completion = routed.completion
     _record(operation, routed.target.route.value, routed.target.provider, routed.fallback, decision.reason, started)
@@ -137,16 +142,27 @@ def health_detailed() -> Response[dict[str, Any]]:
 
 @app.get("/health/component/<name>")
 def health_component(name: str) -> Response[dict[str, Any]]:
-    component = _assess().component(name)
+    system = _assess()
+    component = system.component(name)
     if component is None:
-        raise NotFound(f"unknown component '{name}'; known components: {', '.join(COMPONENTS)}")
+        raise NotFound(f"unknown component '{name}'; known components: {', '.join(system.names())}")
     return Response(200, "application/json", component.as_dict())
 
 
-def _assess():  # type: ignore[no-untyped-def]
+def _assess() -> SystemHealth:
     deps = get_dependencies()
     snapshot, loaded = deps.current()
-    return assess(snapshot, deps.outcomes, loaded.checked_at, time.time())
+    views = {
+        target: TargetView(
+            up=snapshot.is_up(target),
+            configured=target in deps.providers,
+            breaker=deps.breakers.state(target),
+            window=deps.breakers.windows.get(target),
+            checked_at=loaded.checked_at.get(target),
+        )
+        for target in ALL_TARGETS
+    }
+    return assess(snapshot, views, time.time())
 
 
 @app.exception_handler(RequestValidationError)

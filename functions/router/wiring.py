@@ -7,11 +7,11 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from functions.core.decision import MCP_TARGET, RoutingSnapshot
-from functions.core.outcomes import OutcomeTracker
 from functions.providers.base import Provider
 from functions.providers.registry import build_providers
 from functions.providers.settings import get_provider_settings
 from functions.router.settings import RouterSettings, get_settings
+from functions.store.breakers import SharedBreakers
 from functions.store.client_keys import ClientKeyStore
 from functions.store.snapshot import LoadedSnapshot, SnapshotStore
 
@@ -24,17 +24,25 @@ class RouterDependencies:
     snapshots: SnapshotStore
     client_keys: ClientKeyStore
     providers: dict[str, Provider]
-    outcomes: OutcomeTracker = field(default_factory=OutcomeTracker)
+    breakers: SharedBreakers
+    _synced: LoadedSnapshot | None = field(default=None, repr=False)
 
-    def current(self) -> tuple[RoutingSnapshot, LoadedSnapshot]:
-        """The stored snapshot with this instance's suspects taken out of rotation."""
+    def current(self, ignore_breakers: bool = False) -> tuple[RoutingSnapshot, LoadedSnapshot]:
+        """The stored snapshot, with unconfigured targets and (unless ignored) open breakers out
+        of rotation."""
         loaded = self.snapshots.get()
+        if loaded is not self._synced:
+            self.breakers.sync(loaded.breakers)
+            self._synced = loaded
         now = time.time()
         healthy = dict(loaded.routing.healthy)
         for target in ALL_TARGETS:
-            if target not in self.providers or self.outcomes.is_suspect(target, now):
+            if target not in self.providers:
                 healthy[target] = False
-        return replace(loaded.routing, healthy=healthy), loaded
+            elif not ignore_breakers and not self.breakers.may_take_traffic(target, now):
+                healthy[target] = False
+        direct = tuple(p for p in self.providers if p != MCP_TARGET)
+        return replace(loaded.routing, healthy=healthy, direct=direct), loaded
 
 
 @lru_cache(maxsize=1)
@@ -46,4 +54,5 @@ def get_dependencies() -> RouterDependencies:
         snapshots=SnapshotStore(settings.flags_table, settings.health_table, targets=ALL_TARGETS),
         client_keys=ClientKeyStore(settings.client_keys_table),
         providers=providers,
+        breakers=SharedBreakers(settings.health_table, ALL_TARGETS),
     )

@@ -6,15 +6,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from functions.core.breaker import BreakerState
 from functions.core.decision import FEATURE_FLAGS, RoutingMode, RoutingOverride, RoutingSnapshot
 from functions.core.thresholds import SNAPSHOT_MAX_AGE_SECONDS
 from functions.shared.observability import logger
+from functions.store.breakers import breaker_key, parse_breaker
 from functions.store.dynamo import dynamodb_client, from_item
 from functions.store.schema import (
     FEATURE_FLAGS_KEY,
@@ -30,6 +32,7 @@ from functions.store.schema import (
 class LoadedSnapshot:
     routing: RoutingSnapshot
     checked_at: dict[str, float]  # target -> epoch of the health table's last check
+    breakers: dict[str, BreakerState] = field(default_factory=dict)
 
 
 class SnapshotStore:
@@ -78,7 +81,9 @@ class SnapshotStore:
         request: dict[str, Any] = {
             self._flags_table: {"Keys": [{FLAGS.partition_key: {"S": k}} for k in flag_keys], "ConsistentRead": True},
             self._health_table: {
-                "Keys": [{HEALTH.partition_key: {"S": health_key(t)}} for t in self._targets],
+                "Keys": [
+                    {HEALTH.partition_key: {"S": key}} for t in self._targets for key in (health_key(t), breaker_key(t))
+                ],
                 "ConsistentRead": True,
             },
         }
@@ -123,4 +128,5 @@ def _parse(items: dict[str, dict[str, Any]], targets: tuple[str, ...]) -> Loaded
             healthy[target] = item.get("status") != "unhealthy"
             if isinstance(item.get("checked_at"), Decimal | int | float):
                 checked_at[target] = float(item["checked_at"])
-    return LoadedSnapshot(replace(snapshot, healthy=healthy), checked_at)
+    breakers = {target: parse_breaker(items.get(breaker_key(target))) for target in targets}
+    return LoadedSnapshot(replace(snapshot, healthy=healthy), checked_at, breakers)

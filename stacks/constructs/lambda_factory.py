@@ -50,6 +50,7 @@ class LambdaFactory:
         environment: Mapping[str, str],
         timeout: Duration,
         memory_size: int = 1024,
+        service_name: str | None = None,
     ) -> lambda_.Function:
         log_group = logs.LogGroup(
             scope, f"{construct_id}Logs", retention=self._log_retention, removal_policy=self._removal_policy
@@ -80,7 +81,7 @@ class LambdaFactory:
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             log_group=log_group,
             environment={
-                "POWERTOOLS_SERVICE_NAME": self._service_name,
+                "POWERTOOLS_SERVICE_NAME": service_name or self._service_name,
                 "POWERTOOLS_METRICS_NAMESPACE": "HybridRouting",
                 **environment,
             },

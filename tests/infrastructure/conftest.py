@@ -13,7 +13,8 @@ from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.config import CONTEXT_KEY, StackConfig
-from stacks.hybrid_routing_stack import HybridRoutingStack
+from stacks.constructs.health_checker import HEALTH_CHECK_HANDLER
+from stacks.hybrid_routing_stack import ROUTER_HANDLER, HybridRoutingStack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,6 +31,32 @@ class Synthesized:
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {name: r for name, r in self.resources.items() if r["Type"] == resource_type}
+
+
+def function_with_handler(synthesized: Synthesized, handler: str) -> dict[str, Any]:
+    (function,) = [
+        f for f in synthesized.of_type("AWS::Lambda::Function").values() if f["Properties"]["Handler"] == handler
+    ]
+    return function
+
+
+def router_function(synthesized: Synthesized) -> dict[str, Any]:
+    return function_with_handler(synthesized, ROUTER_HANDLER)
+
+
+def health_check_function(synthesized: Synthesized) -> dict[str, Any]:
+    return function_with_handler(synthesized, HEALTH_CHECK_HANDLER)
+
+
+def role_statements(synthesized: Synthesized, function: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every statement of the inline policies attached to `function`'s role."""
+    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    return [
+        statement
+        for policy in synthesized.of_type("AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
 
 
 def synthesize(**overrides: Any) -> Synthesized:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cdk_nag import AwsSolutionsChecks
 
-from tests.infrastructure.conftest import Synthesized, synthesize
+from tests.infrastructure.conftest import Synthesized, router_function, synthesize
 
 MCP_URL = "https://mcp.example.com/mcp"
 
@@ -42,7 +42,7 @@ def test_tables_are_deletable_when_the_config_says_destroy(variant: Synthesized)
 
 def test_the_router_is_told_the_mcp_server_url(variant: Synthesized) -> None:
     # Given a configured MCP server / When reading the router's environment / Then the URL is set
-    (function,) = variant.of_type("AWS::Lambda::Function").values()
+    function = router_function(variant)
     assert function["Properties"]["Environment"]["Variables"]["MCP_SERVER_URL"] == MCP_URL
 
 

@@ -12,11 +12,12 @@ from cfnlint.api import ManualArgs, lint
 from functions.core.thresholds import LATENCY_BUDGET_SECONDS
 from functions.store.schema import ALL_TABLES, AUDIT, CLIENT_KEYS, TableSchema
 from stacks.constructs.api import ROUTES
-from tests.infrastructure.conftest import Synthesized
+from tests.infrastructure.conftest import Synthesized, role_statements, router_function
 
 ROUTER_ENV_VARS = {
     "FLAGS_TABLE", "HEALTH_TABLE", "CLIENT_KEYS_TABLE", "CACHE_TABLE", "AUDIT_TABLE",
     "BEDROCK_REGION", "BEDROCK_MODEL_ID", "MCP_TOOL_NAME", "DIRECT_PROVIDERS",
+    "CACHE_FRESH_TTL_SECONDS", "CACHE_STALE_TTL_SECONDS",
     "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE",
 }  # fmt: skip
 # W3005: CDK adds an explicit DependsOn on the function's role next to the GetAtt; harmless.
@@ -24,8 +25,7 @@ CFN_LINT_IGNORED = ["W3005"]
 
 
 def _router(synthesized: Synthesized) -> dict[str, Any]:
-    (function,) = synthesized.of_type("AWS::Lambda::Function").values()
-    return function["Properties"]
+    return router_function(synthesized)["Properties"]
 
 
 def _table_for(synthesized: Synthesized, schema: TableSchema) -> dict[str, Any]:
@@ -34,8 +34,7 @@ def _table_for(synthesized: Synthesized, schema: TableSchema) -> dict[str, Any]:
 
 
 def _router_statements(synthesized: Synthesized) -> list[dict[str, Any]]:
-    (policy,) = synthesized.of_type("AWS::IAM::Policy").values()
-    return policy["Properties"]["PolicyDocument"]["Statement"]
+    return role_statements(synthesized, router_function(synthesized))
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -85,10 +84,12 @@ def _api_methods(synthesized: Synthesized) -> set[tuple[str, str]]:
     return methods
 
 
-def test_the_stack_has_five_tables_one_router_one_layer_and_one_rest_api(synthesized: Synthesized) -> None:
+def test_the_stack_has_five_tables_a_router_a_health_checker_one_layer_and_one_rest_api(
+    synthesized: Synthesized,
+) -> None:
     # Given the synthesized stack / When counting resources / Then each capability appears once
     synthesized.template.resource_count_is("AWS::DynamoDB::Table", len(ALL_TABLES))
-    synthesized.template.resource_count_is("AWS::Lambda::Function", 1)
+    synthesized.template.resource_count_is("AWS::Lambda::Function", 2)
     synthesized.template.resource_count_is("AWS::Lambda::LayerVersion", 1)
     synthesized.template.resource_count_is("AWS::ApiGateway::RestApi", 1)
 

@@ -1,4 +1,4 @@
-"""The real Bedrock and MCP adapters against the local simulators, over HTTP, with injected faults."""
+"""The real Bedrock, MCP, Google and Llama API adapters against the local simulators, over HTTP, with faults."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -21,10 +22,15 @@ from functions.core.errors import (
 )
 from functions.providers.base import CompletionRequest, Provider, Turn
 from functions.providers.bedrock import BedrockProvider
+from functions.providers.google import GoogleProvider
 from functions.providers.mcp import McpProvider
+from functions.providers.meta import LlamaApiProvider
+from functions.shared.secrets import secret_getter
 from local.faults import FaultSpec
 
 MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"
+GOOGLE_MODEL = "gemini-2.0-flash"
+META_MODEL = "Llama-4-Maverick-17B-128E-Instruct-FP8"
 REQUEST = CompletionRequest(turns=(Turn("user", "What is the capital of France?"),), system=("Answer briefly.",))
 
 
@@ -44,7 +50,15 @@ def mcp(sims) -> McpProvider:
     return McpProvider(server_url=sims.mcp_url, tool_name="generate")
 
 
-ADAPTERS: list[Callable[..., Provider]] = [bedrock, mcp]
+def google(sims, key: str = "local-google-key") -> GoogleProvider:
+    return GoogleProvider(GOOGLE_MODEL, api_key=lambda: key, endpoint_url=f"{sims.server.url}/google")
+
+
+def meta(sims, key: str = "local-llama-key") -> LlamaApiProvider:
+    return LlamaApiProvider(META_MODEL, api_key=lambda: key, endpoint_url=f"{sims.server.url}/meta")
+
+
+ADAPTERS: list[Callable[..., Provider]] = [bedrock, mcp, google, meta]
 by_adapter = pytest.mark.parametrize("make_provider", ADAPTERS, ids=lambda f: f.__name__)
 
 
@@ -190,11 +204,10 @@ def test_a_provider_nobody_listens_on_is_unavailable(provider_simulators, make_p
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{closed_port}"
-    provider = (
-        BedrockProvider(MODEL_ID, region="eu-central-1", endpoint_url=f"{url}/bedrock")
-        if make_provider is bedrock
-        else McpProvider(server_url=f"{url}/mcp")
+    nobody = SimpleNamespace(
+        server=SimpleNamespace(url=url), bedrock_endpoint_url=f"{url}/bedrock", mcp_url=f"{url}/mcp"
     )
+    provider = make_provider(nobody)
 
     with pytest.raises(ProviderUnavailable):
         provider.complete(REQUEST, timeout_s=5)
@@ -236,3 +249,95 @@ def misbehaving_mcp_url() -> Iterator[str]:
 def test_an_mcp_result_in_the_wrong_shape_is_a_provider_response_invalid_error(misbehaving_mcp_url):
     with pytest.raises(ProviderResponseInvalid):
         McpProvider(server_url=misbehaving_mcp_url).complete(REQUEST, timeout_s=5)
+
+
+# --- Google and the Llama API ------------------------------------------------------------------
+HTTP_ADAPTERS: list[Callable[..., Provider]] = [google, meta]
+by_http_adapter = pytest.mark.parametrize("make_provider", HTTP_ADAPTERS, ids=lambda f: f.__name__)
+
+
+def test_google_reports_the_model_version_it_answered_with(provider_simulators):
+    assert google(provider_simulators).complete(REQUEST, timeout_s=5).model == GOOGLE_MODEL
+
+
+def test_the_llama_api_reports_the_model_it_answered_with(provider_simulators):
+    assert meta(provider_simulators).complete(REQUEST, timeout_s=5).model == META_MODEL
+
+
+@by_http_adapter
+def test_an_injected_429_carries_when_to_retry(provider_simulators, make_provider):
+    provider_simulators.faults.set(FaultSpec(provider=make_provider.__name__, status=429))
+
+    with pytest.raises(ProviderThrottled) as caught:
+        make_provider(provider_simulators).complete(REQUEST, timeout_s=5)
+
+    assert caught.value.retry_after == 1
+
+
+@by_http_adapter
+def test_a_request_without_an_api_key_is_refused_and_the_provider_unavailable(provider_simulators, make_provider):
+    with pytest.raises(ProviderUnavailable) as caught:
+        make_provider(provider_simulators, key="").complete(REQUEST, timeout_s=5)
+
+    assert caught.value.provider == make_provider.__name__
+    assert any(str(status) in caught.value.message for status in (401, 403))
+
+
+def test_a_provider_with_no_key_configured_is_unavailable_before_calling(provider_simulators):
+    no_key = secret_getter(None, None, "GOOGLE_API_KEY")
+    provider = GoogleProvider(GOOGLE_MODEL, api_key=no_key, endpoint_url=f"{provider_simulators.server.url}/google")
+
+    with pytest.raises(ProviderUnavailable) as caught:
+        provider.complete(REQUEST, timeout_s=5)
+
+    assert "GOOGLE_API_KEY" in caught.value.message
+    assert caught.value.provider == "google"
+
+
+@by_http_adapter
+def test_validation_errors_from_the_simulator_are_bad_requests_with_its_message(provider_simulators, make_provider):
+    too_hot = CompletionRequest(turns=REQUEST.turns, temperature=5.0)
+
+    with pytest.raises(ProviderBadRequest) as caught:
+        make_provider(provider_simulators).complete(too_hot, timeout_s=5)
+
+    assert "temperature" in caught.value.message
+
+
+def test_google_refuses_more_than_five_stop_sequences(provider_simulators):
+    many_stops = CompletionRequest(turns=REQUEST.turns, stop=tuple("abcdef"))
+
+    with pytest.raises(ProviderBadRequest) as caught:
+        google(provider_simulators).complete(many_stops, timeout_s=5)
+
+    assert "stop_sequences" in caught.value.message
+
+
+def test_the_llama_api_needs_a_user_message(provider_simulators):
+    system_only = CompletionRequest(turns=(), system=("Be brief.",))
+
+    with pytest.raises(ProviderBadRequest):
+        meta(provider_simulators).complete(system_only, timeout_s=5)
+
+
+def test_the_gemini_simulator_answers_an_unknown_field_with_googles_error_shape(provider_simulators):
+    url = f"{provider_simulators.server.url}/google/v1beta/models/{GOOGLE_MODEL}:generateContent"
+    body = {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}], "max_tokens": 5}
+
+    response = httpx.post(url, json=body, headers={"x-goog-api-key": "k"})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert '"max_tokens"' in response.json()["error"]["message"]
+
+
+def test_the_llama_simulator_answers_a_missing_model_with_the_openai_error_shape(provider_simulators):
+    body = {"messages": [{"role": "user", "content": "Hi"}]}
+
+    response = httpx.post(
+        f"{provider_simulators.server.url}/meta/chat/completions", json=body, headers={"Authorization": "Bearer k"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert response.json()["error"]["param"] == "model"

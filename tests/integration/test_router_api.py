@@ -16,6 +16,7 @@ from functions.router.wiring import get_dependencies
 from functions.store.client_keys import hash_key
 from functions.store.schema import ROUTING_OVERRIDE_KEY, health_key
 from local.faults import FaultSpec
+from tests.support import reset_routing_state
 
 BODY = {"model": "any", "messages": [{"role": "user", "content": "Summarise the incident."}], "temperature": 0}
 
@@ -29,11 +30,9 @@ def client(local_stack):
 
 @pytest.fixture(autouse=True)
 def _clean(local_stack):
-    local_stack.faults.clear()
-    get_dependencies().outcomes.__init__()
+    reset_routing_state(local_stack)
     yield
-    local_stack.faults.clear()
-    get_dependencies().outcomes.__init__()
+    reset_routing_state(local_stack)
 
 
 def _chat(client, operation=None, body=None, **headers):
@@ -67,8 +66,17 @@ def test_without_operation_type_a_request_is_standard_and_goes_to_mcp(client):
     assert (response.headers["x-hybrid-route"], response.headers["x-hybrid-provider"]) == ("mcp", "mcp")
 
 
-def test_when_bedrock_fails_an_infrastructure_request_falls_back_to_mcp(client, local_stack):
+def test_when_bedrock_fails_an_infrastructure_request_fails_over_to_google_the_next_in_its_chain(client, local_stack):
     local_stack.faults.set(FaultSpec(provider="bedrock", status=503))
+    response = _chat(client, "infrastructure")
+    assert response.status_code == 200
+    assert (response.headers["x-hybrid-route"], response.headers["x-hybrid-provider"]) == ("direct", "google")
+    assert response.headers["x-hybrid-fallback"] == "true"
+
+
+def test_when_every_direct_provider_fails_an_infrastructure_request_falls_back_to_mcp(client, local_stack):
+    for provider in ("bedrock", "google", "meta"):
+        local_stack.faults.set(FaultSpec(provider=provider, status=503))
     response = _chat(client, "infrastructure")
     assert response.status_code == 200
     assert (response.headers["x-hybrid-route"], response.headers["x-hybrid-fallback"]) == ("mcp", "true")
@@ -246,7 +254,8 @@ def test_health_is_healthy_when_every_route_is_up(client):
 def test_health_detailed_lists_the_runbook_components_with_status_and_last_check(client):
     _chat(client, "emergency")
     components = {c["name"]: c for c in client.get("/health/detailed").json()["components"]}
-    assert set(components) == {"hybrid-router", "direct-bedrock", "mcp-router", "support-manager"}
+    assert {"hybrid-router", "direct-bedrock", "mcp-router", "support-manager"} <= set(components)
+    assert {"direct-google", "direct-meta"} <= set(components)
     assert components["direct-bedrock"]["status"] == "healthy"
     assert components["direct-bedrock"]["lastCheck"]
 
@@ -260,7 +269,7 @@ def test_an_unknown_component_is_404_listing_the_known_ones(client):
 def test_health_is_critical_and_503_when_no_route_can_serve(client):
     table = get_dependencies().settings.health_table
     ddb = boto3.client("dynamodb")
-    for target in ("bedrock", "mcp"):
+    for target in ("bedrock", "google", "meta", "mcp"):
         ddb.put_item(
             TableName=table,
             Item={
@@ -276,7 +285,7 @@ def test_health_is_critical_and_503_when_no_route_can_serve(client):
         assert client.get("/health/component/mcp-router").json()["status"] == "unhealthy"
         assert _chat(client, "standard").status_code == 503
     finally:
-        for target in ("bedrock", "mcp"):
+        for target in ("bedrock", "google", "meta", "mcp"):
             ddb.delete_item(TableName=table, Key={"pk": {"S": health_key(target)}})
         get_dependencies().snapshots.invalidate()
 

@@ -1,0 +1,185 @@
+"""The Gemini API simulator: `POST /google/v1beta/models/{model}:generateContent`.
+
+A `GoogleProvider` with `endpoint_url="http://HOST:PORT/google"` runs unchanged against it. Bodies
+are checked as the real API checks them (field names in camelCase only; the real API also takes
+snake_case), errors come in Google's shape `{"error": {"code", "message", "status"}}`, and a key is
+required in `x-goog-api-key` (or the `key` query parameter). A `google` fault waits its latency,
+then answers its status; an injected 429 carries a RetryInfo of one second, as Google's do.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from local.faults import FaultRegistry
+from local.simulated_model import SimCompletion, SimMessage, generate
+
+PROVIDER = "google"
+INJECTED_RETRY_DELAY = "1s"
+
+_STATUS_NAMES: dict[int, str] = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "NOT_IMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_REQUEST_FIELDS = frozenset(
+    {"contents", "systemInstruction", "generationConfig", "safetySettings", "tools", "toolConfig", "cachedContent"}
+)
+_CONFIG_FIELDS = frozenset(
+    {
+        "maxOutputTokens",
+        "temperature",
+        "topP",
+        "topK",
+        "stopSequences",
+        "candidateCount",
+        "seed",
+        "presencePenalty",
+        "frequencyPenalty",
+        "responseMimeType",
+        "responseSchema",
+        "thinkingConfig",
+    }
+)
+_MAX_STOP_SEQUENCES = 5
+_NO_KEY = (
+    "Method doesn't allow unregistered callers (callers without established identity). "
+    "Please use API Key or other form of API consumer identity to call this API."
+)
+_FINISH_REASONS = {"stop": "STOP", "length": "MAX_TOKENS"}
+
+
+class _InvalidArgument(Exception):
+    """The request breaks a rule of the API; answered as a 400 INVALID_ARGUMENT."""
+
+
+def google_error(status: int, message: str, details: list[dict[str, Any]] | None = None) -> Response:
+    name = _STATUS_NAMES.get(status) or ("INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
+    error: dict[str, Any] = {"code": status, "message": message, "status": name}
+    if details:
+        error["details"] = details
+    return JSONResponse({"error": error}, status_code=status)
+
+
+def _injected(status: int) -> Response:
+    details = None
+    if status == 429:
+        details = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": INJECTED_RETRY_DELAY}]
+    return google_error(status, f"Injected fault: HTTP {status}.", details)
+
+
+def _unknown_fields(given: dict[str, Any], known: frozenset[str], where: str) -> None:
+    for name in given:
+        if name not in known:
+            raise _InvalidArgument(f'Invalid JSON payload received. Unknown name "{name}"{where}: Cannot find field.')
+
+
+def _texts(content: Any, where: str) -> list[str]:
+    parts = content.get("parts") if isinstance(content, dict) else None
+    if not isinstance(parts, list) or not parts:
+        raise _InvalidArgument(f"* GenerateContentRequest.{where}.parts: contents.parts must not be empty.")
+    if not all(isinstance(part, dict) and isinstance(part.get("text"), str) for part in parts):
+        raise _InvalidArgument(f"* GenerateContentRequest.{where}.parts: this simulator takes text parts only.")
+    return [part["text"] for part in parts]
+
+
+def _messages(body: dict[str, Any]) -> list[SimMessage]:
+    contents = body.get("contents")
+    if not isinstance(contents, list) or not contents:
+        raise _InvalidArgument("* GenerateContentRequest.contents: contents is not specified")
+    messages = []
+    if "systemInstruction" in body:
+        texts = _texts(body["systemInstruction"], "system_instruction")
+        messages.append(SimMessage(role="system", text="\n".join(texts)))
+    for index, content in enumerate(contents):
+        role = content.get("role", "user") if isinstance(content, dict) else None
+        if role not in ("user", "model"):
+            raise _InvalidArgument("Please use a valid role: user, model.")
+        text = "\n".join(_texts(content, f"contents[{index}]"))
+        messages.append(SimMessage(role="user" if role == "user" else "assistant", text=text))
+    return messages
+
+
+def _in_range(config: dict[str, Any], key: str, low: float, high: float) -> None:
+    value = config.get(key)
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high
+    ):
+        raise _InvalidArgument(f"* GenerateContentRequest.generation_config.{key}: must be in [{low}, {high}].")
+
+
+def _generation_config(body: dict[str, Any]) -> tuple[int | None, list[str]]:
+    config = body.get("generationConfig", {})
+    if not isinstance(config, dict):
+        raise _InvalidArgument('Invalid value at "generation_config": expected an object.')
+    _unknown_fields(config, _CONFIG_FIELDS, ' at "generation_config"')
+    max_tokens = config.get("maxOutputTokens")
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+        raise _InvalidArgument("* GenerateContentRequest.generation_config.max_output_tokens: must be positive.")
+    _in_range(config, "temperature", 0.0, 2.0)
+    _in_range(config, "topP", 0.0, 1.0)
+    stop = config.get("stopSequences", [])
+    if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+        raise _InvalidArgument('Invalid value at "generation_config.stop_sequences": expected a list of strings.')
+    if len(stop) > _MAX_STOP_SEQUENCES:
+        raise _InvalidArgument(
+            f"* GenerateContentRequest.generation_config.stop_sequences: at most {_MAX_STOP_SEQUENCES} allowed."
+        )
+    return max_tokens, stop
+
+
+def _answer(model: str, result: SimCompletion) -> dict[str, Any]:
+    return {
+        "candidates": [
+            {
+                "content": {"parts": [{"text": result.text}], "role": "model"},
+                "finishReason": _FINISH_REASONS[result.finish_reason],
+                "index": 0,
+            }
+        ],
+        "usageMetadata": {
+            "promptTokenCount": result.input_tokens,
+            "candidatesTokenCount": result.output_tokens,
+            "totalTokenCount": result.input_tokens + result.output_tokens,
+        },
+        "modelVersion": model,
+        "responseId": f"sim-{time.time_ns()}",
+    }
+
+
+def generate_content_route(faults: FaultRegistry) -> Route:
+    async def generate_content(request: Request) -> Response:
+        if (fault := await faults.apply(PROVIDER)) is not None:
+            return _injected(fault.status)
+        if not (request.headers.get("x-goog-api-key") or request.query_params.get("key")):
+            return google_error(403, _NO_KEY)
+        model = request.path_params["model"]
+        try:
+            body = json.loads(await request.body())
+            if not isinstance(body, dict):
+                raise _InvalidArgument("Invalid JSON payload received. Expected an object.")
+            _unknown_fields(body, _REQUEST_FIELDS, "")
+            messages = _messages(body)
+            max_tokens, stop = _generation_config(body)
+        except ValueError:  # not JSON, or not UTF-8
+            return google_error(400, "Invalid JSON payload received. Unexpected token.")
+        except _InvalidArgument as exc:
+            return google_error(400, str(exc))
+        result = generate(messages, model=model, max_tokens=max_tokens, stop=stop)
+        return JSONResponse(_answer(model, result))
+
+    return Route("/google/v1beta/models/{model}:generateContent", generate_content, methods=["POST"])

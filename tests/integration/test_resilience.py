@@ -1,0 +1,153 @@
+"""Resilience on the local stack with fault injection: failover, breakers, probes, recovery, chaos."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from starlette.testclient import TestClient
+
+from functions.core.breaker import BreakerPolicy, BreakerStatus
+from functions.core.matrix import ROUTING_MATRIX, OperationType
+from functions.router.wiring import get_dependencies
+from local.faults import FaultSpec
+from tests.support import reset_routing_state
+
+BODY = {"model": "any", "messages": [{"role": "user", "content": "status of the payment cluster?"}]}
+FAST = BreakerPolicy(cooldown_s=0.5, consecutive_failures=5, half_open_probes=3, close_after_successes=3)
+
+
+@pytest.fixture(scope="module")
+def client(local_stack):
+    with TestClient(local_stack.app) as http:
+        http.headers["Authorization"] = f"Bearer {local_stack.client_key}"
+        yield http
+
+
+@pytest.fixture
+def breakers(local_stack):
+    shared = reset_routing_state(local_stack, FAST)
+    yield shared
+    reset_routing_state(local_stack)
+
+
+def chat(client, operation):
+    return client.post("/v1/chat/completions", json=BODY, headers={"X-Operation-Type": operation})
+
+
+def test_with_bedrock_all_5xx_infrastructure_is_served_elsewhere_and_emergency_fails_fast(
+    client, local_stack, breakers
+):
+    local_stack.faults.set(FaultSpec(provider="bedrock", status=500))
+    for _ in range(10):
+        served = chat(client, "infrastructure")
+        assert served.status_code == 200
+        assert served.headers["x-hybrid-provider"] != "bedrock"
+        assert served.headers["x-hybrid-fallback"] == "true"
+        started = time.monotonic()
+        refused = chat(client, "emergency")
+        assert refused.status_code == 503
+        assert time.monotonic() - started < 1.0
+        assert refused.json()["error"]["code"] in {"provider_unavailable", "no_route_available"}
+
+
+def test_the_breaker_opens_then_half_opens_with_only_its_probe_budget_reaching_the_provider(
+    client, local_stack, breakers
+):
+    # Given bedrock failing every request
+    local_stack.faults.set(FaultSpec(provider="bedrock", status=503))
+    # When emergency traffic keeps coming
+    for _ in range(FAST.consecutive_failures):
+        chat(client, "emergency")
+    # Then the breaker is open after the consecutive-failure trigger, and the provider sees nothing more
+    assert breakers.state("bedrock").status is BreakerStatus.OPEN
+    reached = local_stack.faults.requests("bedrock")
+    for _ in range(20):
+        assert chat(client, "emergency").status_code == 503
+    assert local_stack.faults.requests("bedrock") == reached
+    # When the cooldown passes, concurrent traffic finds it half-open: only the probe budget gets through
+    time.sleep(FAST.cooldown_s + 0.05)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: chat(client, "emergency"), range(40)))
+    probes = local_stack.faults.requests("bedrock") - reached
+    assert 1 <= probes <= FAST.half_open_probes
+    assert breakers.state("bedrock").status is BreakerStatus.OPEN  # the failed probe re-opened it
+
+
+def test_after_the_fault_is_lifted_traffic_returns_to_the_provider(client, local_stack, breakers):
+    local_stack.faults.set(FaultSpec(provider="bedrock", status=503))
+    for _ in range(FAST.consecutive_failures):
+        chat(client, "emergency")
+    assert breakers.state("bedrock").status is BreakerStatus.OPEN
+    local_stack.faults.clear()
+    time.sleep(FAST.cooldown_s + 0.05)
+    answers = [chat(client, "emergency") for _ in range(FAST.close_after_successes + 3)]
+    assert all(a.status_code == 200 and a.headers["x-hybrid-provider"] == "bedrock" for a in answers)
+    assert breakers.state("bedrock").status is BreakerStatus.CLOSED
+
+
+def test_breaker_state_is_shared_through_the_health_table(client, local_stack, breakers):
+    local_stack.faults.set(FaultSpec(provider="bedrock", status=503))
+    for _ in range(FAST.consecutive_failures):
+        chat(client, "emergency")
+    # A second instance, with nothing seen itself, learns the open breaker from the snapshot
+    from functions.store.breakers import SharedBreakers
+
+    other = SharedBreakers(get_dependencies().settings.health_table, ["bedrock"], FAST)
+    get_dependencies().snapshots.invalidate()
+    other.sync(get_dependencies().snapshots.get().breakers)
+    assert other.state("bedrock").status is BreakerStatus.OPEN
+
+
+def test_the_latency_budget_bounds_a_hanging_provider_with_a_504(client, local_stack, breakers):
+    # Given bedrock hanging longer than the emergency budget (5 s)
+    local_stack.faults.set(FaultSpec(provider="bedrock", error_rate=0.0, latency_ms=8000))
+    started = time.monotonic()
+    response = chat(client, "emergency")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 504
+    assert response.json()["error"]["type"] == "timeout_error"
+    assert ROUTING_MATRIX[OperationType.EMERGENCY].latency_budget_s - 0.5 < elapsed < 6.5
+
+
+def test_throttling_honours_retry_after_and_fails_over_within_the_budget(client, local_stack, breakers):
+    local_stack.faults.set(FaultSpec(provider="bedrock", status=429))
+    response = chat(client, "implementation")
+    assert response.status_code == 200
+    assert response.headers["x-hybrid-provider"] != "bedrock"
+
+
+def test_chaos_every_request_answers_well_formed_and_fallback_capable_ones_almost_never_fail(
+    client, local_stack, breakers
+):
+    rng = random.Random(int(os.environ.get("CHAOS_SEED", "7")))
+    targets = ["bedrock", "google", "meta", "mcp"]
+    operations = [op.value for op in OperationType]
+    results: list[tuple[str, int, float, bool]] = []
+    for phase in range(20):
+        local_stack.faults.clear()
+        healthy = rng.choice(targets)  # at least one target stays healthy in every phase
+        for target in targets:
+            if target != healthy and rng.random() < 0.6:
+                rate = rng.choice([0.2, 0.5, 1.0])
+                local_stack.faults.set(FaultSpec(provider=target, error_rate=rate, status=rng.choice([429, 500, 503])))
+        for _ in range(100):
+            operation = rng.choice(operations)
+            started = time.monotonic()
+            response = chat(client, operation)
+            elapsed = time.monotonic() - started
+            if response.status_code != 200:
+                error = response.json()["error"]
+                assert set(error) >= {"type", "message", "code"}
+            assert elapsed <= ROUTING_MATRIX[OperationType(operation)].latency_budget_s + 0.5
+            fallback_capable = ROUTING_MATRIX[OperationType(operation)].fallback is not None
+            code = response.json()["error"]["code"] if response.status_code != 200 else ""
+            results.append((operation, response.status_code, elapsed, fallback_capable, code))
+    assert len(results) == 2000
+    capable = [r for r in results if r[3]]
+    failed = [r for r in capable if r[1] >= 400]
+    codes = sorted({(r[0], r[1], r[4]) for r in failed})
+    assert len(failed) / len(capable) < 0.01, f"{len(failed)} of {len(capable)} fallback-capable failed: {codes}"

@@ -1,0 +1,200 @@
+"""Monthly spend over moto's DynamoDB: atomic ADDs from many instances, nothing lost on failure."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from functions.shared import aws
+from functions.store import spend as spend_module
+from functions.store.dynamo import dynamodb_client, from_item
+from functions.store.spend import SpendAccumulator, parse_spent, spend_key
+from local.tables import create_tables
+from tests.support import unique_prefix, use_local_moto
+
+MAY = datetime(2025, 5, 31, 23, 59, 50, tzinfo=UTC).timestamp()
+JUNE = datetime(2025, 6, 1, 0, 0, 10, tzinfo=UTC).timestamp()
+
+
+@pytest.fixture
+def flags_table(monkeypatch, local_stack) -> Iterator[str]:
+    """moto in process, our tables created from the stack's schemas; fresh clients inside the mock."""
+    use_local_moto(monkeypatch, local_stack)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    _clear_clients()
+    yield create_tables(boto3.client("dynamodb", region_name="us-east-1"), prefix=unique_prefix())["FLAGS_TABLE"]
+    _clear_clients()
+
+
+def _clear_clients() -> None:
+    dynamodb_client.cache_clear()
+    aws.client.cache_clear()
+    aws.session.cache_clear()
+
+
+def _item(table: str, now: float) -> dict | None:
+    raw = boto3.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": spend_key(now)}}).get("Item")
+    return from_item(raw) if raw else None
+
+
+def _throttle_updates(stub: Stubber) -> None:
+    for _ in range(3):  # the client's standard retry mode tries three times
+        stub.add_client_error("update_item", "ProvisionedThroughputExceededException", http_status_code=400)
+
+
+def test_the_spend_key_is_the_utc_month():
+    assert spend_key(MAY) == "spend#2025-05"
+    assert spend_key(JUNE) == "spend#2025-06"
+
+
+def test_parse_spent_reads_decoded_and_raw_items_and_absent_ones_as_zero():
+    assert parse_spent({"spent_usd": Decimal("1.5")}) == 1.5
+    assert parse_spent({"spent_usd": {"N": "2.25"}}) == 2.25
+    assert parse_spent(None) == 0.0
+    assert parse_spent({"pk": "spend#2025-05"}) == 0.0
+
+
+def test_a_flush_adds_the_total_and_each_providers_share_in_micro_dollars(flags_table):
+    # Given spend on two providers
+    spend = SpendAccumulator(flags_table, clock=lambda: MAY)
+    spend.add(0.1234564, "bedrock")
+    spend.add(0.5, "bedrock")
+    spend.add(0.25, "google")
+    # When it is flushed
+    spend.flush()
+    # Then the month's item has the total and per-provider attributes, at 6 decimals
+    item = _item(flags_table, MAY)
+    assert item is not None
+    assert item["spent_usd"] == Decimal("0.873456")
+    assert item["spent_usd_bedrock"] == Decimal("0.623456")
+    assert item["spent_usd_google"] == Decimal("0.25")
+
+
+def test_nothing_is_written_before_the_flush_interval_has_passed(flags_table):
+    spend = SpendAccumulator(flags_table, flush_interval_s=5.0, clock=lambda: MAY)
+    spend.add(1.0, "bedrock")
+    spend.maybe_flush(MAY + 4.9)
+    assert _item(flags_table, MAY) is None
+    spend.maybe_flush(MAY + 5.0)
+    assert parse_spent(_item(flags_table, MAY)) == 1.0
+
+
+class _OneUpdateAtATime:
+    """DynamoDB applies the updates of one item one at a time; moto's in-process backend does not
+    (concurrent ADDs there can lose increments), so calls are serialized here as the service does."""
+
+    def __init__(self, client) -> None:
+        self._client, self._lock = client, threading.Lock()
+
+    def update_item(self, **kwargs):
+        with self._lock:
+            return self._client.update_item(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def test_two_instances_flushing_concurrently_add_up(flags_table, monkeypatch):
+    serialized = _OneUpdateAtATime(dynamodb_client())
+    monkeypatch.setattr(spend_module, "dynamodb_client", lambda: serialized)
+    # Given two router instances, each adding 100 costs of 0.01 USD from several threads
+    instances = [SpendAccumulator(flags_table, flush_interval_s=0.0, clock=lambda: MAY) for _ in range(2)]
+
+    def work(spend: SpendAccumulator) -> None:
+        for _ in range(25):
+            spend.add(0.01, "bedrock")
+            spend.maybe_flush(MAY + 1)
+
+    threads = [threading.Thread(target=work, args=(spend,)) for spend in instances for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for spend in instances:
+        spend.flush()
+    # Then the table holds every cent once
+    item = _item(flags_table, MAY)
+    assert item is not None
+    assert item["spent_usd"] == Decimal("2.00")
+    assert item["spent_usd_bedrock"] == Decimal("2.00")
+
+
+def test_a_failed_flush_keeps_the_amount_and_the_next_flush_writes_it(flags_table):
+    # Given a flush that DynamoDB throttles
+    spend = SpendAccumulator(flags_table, clock=lambda: MAY)
+    spend.add(1.25, "bedrock")
+    with Stubber(dynamodb_client()) as stub:
+        _throttle_updates(stub)
+        spend.flush()
+    assert _item(flags_table, MAY) is None
+    assert spend.pending() == {"spend#2025-05": {"bedrock": Decimal("1.25")}}
+    # When spend continues and the next flush succeeds
+    spend.add(0.75, "bedrock")
+    spend.flush()
+    # Then both amounts are in the table, and nothing is pending
+    assert parse_spent(_item(flags_table, MAY)) == 2.0
+    assert spend.pending() == {}
+
+
+def test_spend_is_flushed_to_the_month_it_was_incurred_in(flags_table):
+    # Given spend just before and just after midnight at the end of May, flushed in June
+    spend = SpendAccumulator(flags_table, clock=lambda: JUNE)
+    spend.add(3.0, "bedrock", now=MAY)
+    spend.add(1.0, "bedrock", now=JUNE)
+    spend.flush()
+    # Then each month's item has its own amount
+    assert parse_spent(_item(flags_table, MAY)) == 3.0
+    assert parse_spent(_item(flags_table, JUNE)) == 1.0
+
+
+def test_amounts_below_a_micro_dollar_wait_until_they_add_up(flags_table):
+    spend = SpendAccumulator(flags_table, clock=lambda: MAY)
+    spend.add(0.0000004, "mcp-tools")
+    spend.flush()
+    assert _item(flags_table, MAY) is None
+    spend.add(0.0000007, "mcp-tools")
+    spend.flush()
+    assert _item(flags_table, MAY)["spent_usd_mcp_tools"] == Decimal("0.000001")
+
+
+def test_negative_or_not_finite_costs_are_ignored(flags_table):
+    spend = SpendAccumulator(flags_table, clock=lambda: MAY)
+    for bad in (-1.0, float("nan"), float("inf")):
+        spend.add(bad, "bedrock")
+    assert spend.pending() == {}
+
+
+def test_spent_is_the_table_total_plus_this_instances_pending_spend(flags_table):
+    # Given 5 USD already flushed by another instance, and 0.5 USD pending here
+    other = SpendAccumulator(flags_table, clock=lambda: MAY)
+    other.add(5.0, "google")
+    other.flush()
+    spend = SpendAccumulator(flags_table, clock=lambda: MAY)
+    spend.add(0.5, "bedrock")
+    # Then this instance sees 5.5 USD spent this month
+    assert spend.spent_usd(MAY) == pytest.approx(5.5)
+
+
+def test_spent_is_unknown_when_the_table_was_never_readable(flags_table):
+    spend = SpendAccumulator("no-such-table", clock=lambda: MAY)
+    assert spend.spent_usd(MAY) is None
+    spend.add(1.0, "bedrock")
+    spend.flush()  # does not raise
+    assert spend.pending() == {"spend#2025-05": {"bedrock": Decimal("1.0")}}
+
+
+def test_providers_whose_names_share_an_attribute_are_added_together(flags_table):
+    spend = SpendAccumulator(flags_table, clock=lambda: MAY)
+    spend.add(1.0, "meta-llama")
+    spend.add(2.0, "meta_llama")
+    spend.flush()
+    assert _item(flags_table, MAY)["spent_usd_meta_llama"] == Decimal("3.0")
+    assert spend.pending() == {}

@@ -1,0 +1,43 @@
+"""Helpers shared by test modules that drive the local stack in-process."""
+
+from __future__ import annotations
+
+import uuid
+
+from functions.core.breaker import BreakerPolicy
+from functions.router.wiring import ALL_TARGETS, get_dependencies
+from functions.shared import aws
+from functions.store.breakers import SharedBreakers, breaker_key
+from functions.store.dynamo import dynamodb_client
+from functions.store.schema import HEALTH, health_key
+
+
+def reset_routing_state(local_stack, policy: BreakerPolicy | None = None) -> SharedBreakers:
+    """No faults, closed breakers (with `policy`), no health marks: every target healthy again."""
+    local_stack.faults.clear()
+    for cached in (aws.session, aws.client, dynamodb_client):  # other suites may have cached mock-bound clients
+        cached.cache_clear()
+    deps = get_dependencies()
+    table = deps.settings.health_table
+    ddb = dynamodb_client()
+    for target in ALL_TARGETS:
+        for key in (breaker_key(target), health_key(target)):
+            ddb.delete_item(TableName=table, Key={HEALTH.partition_key: {"S": key}})
+    deps.breakers = SharedBreakers(table, ALL_TARGETS, policy)
+    deps.snapshots.invalidate()
+    return deps.breakers
+
+
+def unique_prefix() -> str:
+    """Tables of their own for tests sharing the local stack's moto server."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+def use_local_moto(monkeypatch, local_stack) -> None:
+    """Point every AWS client at the local stack's moto server (one moto per process: an in-process
+    `mock_aws` would reset the backends the server shares), with fresh cached clients."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", local_stack.moto_url)
+    for name in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for cached in (aws.session, aws.client, dynamodb_client):
+        cached.cache_clear()
