@@ -32,6 +32,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from local.faults import FaultRegistry
+from local.sim_common import injected_fault, injected_message, is_number_in, is_positive_int
 from local.sim_google import generate_content_route
 from local.sim_meta import chat_completions_route
 from local.simulated_model import SimCompletion, SimMessage, generate
@@ -118,7 +119,7 @@ def _number_in(config: dict[str, Any], key: str, low: float, high: float) -> flo
     value = config.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+    if not is_number_in(value, low, high):
         raise _BedrockValidationError(f"inferenceConfig.{key}: must be a number between {low} and {high}.")
     return float(value)
 
@@ -128,7 +129,7 @@ def _parse_inference_config(body: dict[str, Any]) -> tuple[int | None, list[str]
     if not isinstance(config, dict):
         raise _BedrockValidationError("inferenceConfig must be an object.")
     max_tokens = config.get("maxTokens")
-    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+    if max_tokens is not None and not is_positive_int(max_tokens):
         raise _BedrockValidationError("inferenceConfig.maxTokens: must be an integer greater than or equal to 1.")
     _number_in(config, "temperature", 0.0, 1.0)
     _number_in(config, "topP", 0.0, 1.0)
@@ -155,8 +156,8 @@ def _converse_body(model_id: str, result: SimCompletion, started: float) -> dict
 def _converse_route(faults: FaultRegistry) -> Route:
     async def converse(request: Request) -> Response:
         started = time.perf_counter()
-        if (fault := await faults.apply("bedrock")) is not None:
-            return aws_error(fault.status, f"Injected fault: HTTP {fault.status}.")
+        if (injected := await injected_fault(faults, "bedrock", aws_error)) is not None:
+            return injected
         model_id = request.path_params["model_id"]
         try:
             body = json.loads(await request.body())
@@ -234,7 +235,7 @@ class McpFaultMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         is_mcp = scope["type"] == "http" and (scope["path"] == MCP_PATH or scope["path"].startswith(MCP_PATH + "/"))
         if is_mcp and (fault := await self.faults.apply("mcp")) is not None:
-            response = JSONResponse({"error": f"Injected fault: HTTP {fault.status}."}, status_code=fault.status)
+            response = JSONResponse({"error": injected_message(fault.status)}, status_code=fault.status)
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)

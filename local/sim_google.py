@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from local.faults import FaultRegistry
+from local.sim_common import injected_fault, is_number_in, is_positive_int
 from local.simulated_model import SimCompletion, SimMessage, generate
 
 PROVIDER = "google"
@@ -75,11 +76,11 @@ def google_error(status: int, message: str, details: list[dict[str, Any]] | None
     return JSONResponse({"error": error}, status_code=status)
 
 
-def _injected(status: int) -> Response:
+def _injected(status: int, message: str) -> Response:
     details = None
     if status == 429:
         details = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": INJECTED_RETRY_DELAY}]
-    return google_error(status, f"Injected fault: HTTP {status}.", details)
+    return google_error(status, message, details)
 
 
 def _unknown_fields(given: dict[str, Any], known: frozenset[str], where: str) -> None:
@@ -116,9 +117,7 @@ def _messages(body: dict[str, Any]) -> list[SimMessage]:
 
 def _in_range(config: dict[str, Any], key: str, low: float, high: float) -> None:
     value = config.get(key)
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high
-    ):
+    if value is not None and not is_number_in(value, low, high):
         raise _InvalidArgument(f"* GenerateContentRequest.generation_config.{key}: must be in [{low}, {high}].")
 
 
@@ -128,7 +127,7 @@ def _generation_config(body: dict[str, Any]) -> tuple[int | None, list[str]]:
         raise _InvalidArgument('Invalid value at "generation_config": expected an object.')
     _unknown_fields(config, _CONFIG_FIELDS, ' at "generation_config"')
     max_tokens = config.get("maxOutputTokens")
-    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+    if max_tokens is not None and not is_positive_int(max_tokens):
         raise _InvalidArgument("* GenerateContentRequest.generation_config.max_output_tokens: must be positive.")
     _in_range(config, "temperature", 0.0, 2.0)
     _in_range(config, "topP", 0.0, 1.0)
@@ -163,8 +162,8 @@ def _answer(model: str, result: SimCompletion) -> dict[str, Any]:
 
 def generate_content_route(faults: FaultRegistry) -> Route:
     async def generate_content(request: Request) -> Response:
-        if (fault := await faults.apply(PROVIDER)) is not None:
-            return _injected(fault.status)
+        if (injected := await injected_fault(faults, PROVIDER, _injected)) is not None:
+            return injected
         if not (request.headers.get("x-goog-api-key") or request.query_params.get("key")):
             return google_error(403, _NO_KEY)
         model = request.path_params["model"]

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from local.faults import FaultRegistry
+from local.sim_common import injected_fault, is_number_in, is_positive_int
 from local.simulated_model import SimCompletion, SimMessage, generate
 
 PROVIDER = "meta"
@@ -79,9 +80,7 @@ def _messages(body: dict[str, Any]) -> list[SimMessage]:
 
 def _in_range(body: dict[str, Any], key: str, low: float, high: float) -> None:
     value = body.get(key)
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high
-    ):
+    if value is not None and not is_number_in(value, low, high):
         raise _InvalidRequest(f"{key} must be a number in [{low}, {high}].", key)
 
 
@@ -89,7 +88,7 @@ def _options(body: dict[str, Any]) -> tuple[int | None, list[str]]:
     # `max_tokens` is the deprecated name, still accepted.
     key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
     max_tokens = body.get(key)
-    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+    if max_tokens is not None and not is_positive_int(max_tokens):
         raise _InvalidRequest(f"{key} must be an integer of at least 1.", key)
     _in_range(body, "temperature", 0.0, 2.0)
     _in_range(body, "top_p", 0.0, 1.0)
@@ -124,8 +123,8 @@ def _answer(model: str, result: SimCompletion) -> dict[str, Any]:
 
 def chat_completions_route(faults: FaultRegistry) -> Route:
     async def chat_completions(request: Request) -> Response:
-        if (fault := await faults.apply(PROVIDER)) is not None:
-            return openai_error(fault.status, f"Injected fault: HTTP {fault.status}.")
+        if (injected := await injected_fault(faults, PROVIDER, openai_error)) is not None:
+            return injected
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             return openai_error(401, "Missing or malformed bearer API key in the Authorization header.")

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
 from botocore.exceptions import (
@@ -32,7 +32,17 @@ from functions.core.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from functions.providers.base import Completion, CompletionRequest
+from functions.providers.base import (
+    Completion,
+    CompletionRequest,
+    FinishReason,
+    counted_completion,
+    finish_reason,
+    is_count,
+    require_budget,
+    retry_after_seconds,
+    sampling_options,
+)
 from functions.shared.aws import client as aws_client
 
 if TYPE_CHECKING:
@@ -45,7 +55,6 @@ MAX_READ_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 2.0
 _MIN_READ_TIMEOUT_S = 0.5
 
-FinishReason = Literal["stop", "length", "content_filter"]
 _FINISH_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -138,8 +147,7 @@ class BedrockProvider:
         self._client_factory = client_factory or (lambda t: bedrock_runtime_client(region, endpoint_url, t))
 
     def complete(self, request: CompletionRequest, timeout_s: float) -> Completion:
-        if timeout_s <= 0:
-            raise ProviderTimeout("no latency budget left for bedrock", provider=self.name)
+        require_budget(timeout_s, self.name, api="bedrock")
         client = self._client_factory(timeout_s)
         started = time.perf_counter()
         try:
@@ -165,15 +173,7 @@ class BedrockProvider:
         }
         if request.system:
             params["system"] = [{"text": text} for text in request.system]
-        inference: dict[str, Any] = {}
-        if request.max_tokens is not None:
-            inference["maxTokens"] = request.max_tokens
-        if request.temperature is not None:
-            inference["temperature"] = request.temperature
-        if request.top_p is not None:
-            inference["topP"] = request.top_p
-        if request.stop:
-            inference["stopSequences"] = list(request.stop)
+        inference = sampling_options(request, max_tokens="maxTokens", top_p="topP", stop="stopSequences")
         if inference:
             params["inferenceConfig"] = inference
         return params
@@ -200,30 +200,19 @@ class BedrockProvider:
             raise ProviderResponseInvalid("bedrock response lacks output text or usage", provider=self.name) from exc
         if not texts or not all(isinstance(text, str) for text in texts):
             raise ProviderResponseInvalid("bedrock response has no text content", provider=self.name)
-        if not (_is_count(input_tokens) and _is_count(output_tokens)):
-            raise ProviderResponseInvalid(
-                "bedrock usage token counts are not non-negative integers", provider=self.name
-            )
         latency = response.get("metrics", {}).get("latencyMs") if isinstance(response.get("metrics"), Mapping) else None
-        return Completion(
+        return counted_completion(
+            self.name,
             text="".join(texts),
             model=self.model_id,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
-            finish_reason=_FINISH_REASONS.get(str(response.get("stopReason")), "stop"),
-            provider_latency_ms=float(latency) if _is_count(latency) else elapsed_ms,
+            finish_reason=finish_reason(response.get("stopReason"), _FINISH_REASONS),
+            latency_ms=float(latency) if is_count(latency) else elapsed_ms,
+            api="bedrock",
         )
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds from a `Retry-After` header in delta-seconds form; None when absent or a date."""
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return seconds if seconds is not None and seconds >= 0 else None
+    return retry_after_seconds(next((v for k, v in headers.items() if k.lower() == "retry-after"), None))

@@ -6,26 +6,30 @@ thoughts as output, so leaving them out would undercount the cost of a request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import quote
-
-import urllib3
 
 from functions.core.errors import (
     ProviderBadRequest,
     ProviderError,
     ProviderResponseInvalid,
     ProviderThrottled,
-    ProviderTimeout,
     ProviderUnavailable,
 )
-from functions.providers.base import Completion, CompletionRequest
-from functions.providers.http import ErrorDialect, JsonApi, api_key, is_count, seconds
+from functions.providers.base import (
+    Completion,
+    CompletionRequest,
+    FinishReason,
+    counted_completion,
+    finish_reason,
+    is_count,
+    sampling_options,
+)
+from functions.providers.http import ErrorDialect, JsonApiProvider, seconds
 
 DEFAULT_ENDPOINT_URL = "https://generativelanguage.googleapis.com"
 
-FinishReason = Literal["stop", "length", "content_filter"]
 _FINISH_REASONS: dict[str, FinishReason] = {
     "STOP": "stop",
     "MAX_TOKENS": "length",
@@ -76,52 +80,29 @@ def _retry_delay(error: Mapping[str, Any]) -> float | None:
 GEMINI_ERRORS = ErrorDialect(error_by_code=_ERROR_BY_CODE, codes_of=_error_codes, retry_after_of=_retry_delay)
 
 
-class GoogleProvider:
+class GoogleProvider(JsonApiProvider):
     """`Provider` over the Gemini API's `generateContent`."""
 
     name = "google"
-
-    def __init__(
-        self,
-        model: str,
-        api_key: Callable[[], str],
-        endpoint_url: str = DEFAULT_ENDPOINT_URL,
-        *,
-        http: urllib3.PoolManager | None = None,
-    ) -> None:
-        self.model = model.removeprefix("models/")
-        self.endpoint_url = endpoint_url.rstrip("/")
-        self._api_key = api_key
-        self._api = JsonApi(self.name, GEMINI_ERRORS, http)
+    errors = GEMINI_ERRORS
+    default_endpoint_url = DEFAULT_ENDPOINT_URL
+    model_prefix = "models/"
 
     @property
     def url(self) -> str:
         return f"{self.endpoint_url}/v1beta/models/{quote(self.model, safe='')}:generateContent"
 
-    def complete(self, request: CompletionRequest, timeout_s: float) -> Completion:
-        if timeout_s <= 0:
-            raise ProviderTimeout("no latency budget left for google", provider=self.name)
-        headers = {"x-goog-api-key": api_key(self._api_key, self.name)}
-        answer = self._api.post(self.url, self.generate_content_body(request), headers, timeout_s)
-        return self._completion(answer.body, answer.elapsed_ms)
+    def _key_headers(self, key: str) -> dict[str, str]:
+        return {"x-goog-api-key": key}
 
-    @staticmethod
-    def generate_content_body(request: CompletionRequest) -> dict[str, Any]:
+    def request_body(self, request: CompletionRequest) -> dict[str, Any]:
         """The `generateContent` request for `request`; optional settings only when set."""
         body: dict[str, Any] = {
             "contents": [{"role": _ROLES[turn.role], "parts": [{"text": turn.text}]} for turn in request.turns]
         }
         if request.system:
             body["systemInstruction"] = {"parts": [{"text": text} for text in request.system]}
-        config: dict[str, Any] = {}
-        if request.max_tokens is not None:
-            config["maxOutputTokens"] = request.max_tokens
-        if request.temperature is not None:
-            config["temperature"] = request.temperature
-        if request.top_p is not None:
-            config["topP"] = request.top_p
-        if request.stop:
-            config["stopSequences"] = list(request.stop)
+        config = sampling_options(request, max_tokens="maxOutputTokens", top_p="topP", stop="stopSequences")
         if config:
             body["generationConfig"] = config
         return body
@@ -137,20 +118,20 @@ class GoogleProvider:
         candidate = candidates[0] if isinstance(candidates, list) else None
         if not isinstance(candidate, Mapping):
             raise ProviderResponseInvalid("google candidates are not a list of objects", provider=self.name)
-        reason = candidate.get("finishReason")
-        finish = _FINISH_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop"
+        finish = finish_reason(candidate.get("finishReason"), _FINISH_REASONS)
         text = self._text(candidate, empty_allowed=finish != "stop")
         input_tokens, output_tokens = self._usage(body.get("usageMetadata"))
         model = body.get("modelVersion", self.model)
         if not isinstance(model, str):
             raise ProviderResponseInvalid("google modelVersion is not a string", provider=self.name)
-        return Completion(
+        return counted_completion(
+            self.name,
             text=text,
             model=model,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             finish_reason=finish,
-            provider_latency_ms=elapsed_ms,
+            latency_ms=elapsed_ms,
         )
 
     def _text(self, candidate: Mapping[str, Any], *, empty_allowed: bool) -> str:
@@ -166,12 +147,11 @@ class GoogleProvider:
             raise ProviderResponseInvalid("google candidate has no text", provider=self.name)
         return "".join(texts)
 
-    def _usage(self, usage: object) -> tuple[int, int]:
+    def _usage(self, usage: object) -> tuple[Any, Any]:
+        """Input and output tokens as the answer gives them; `counted_completion` checks them."""
         if not isinstance(usage, Mapping):
             raise ProviderResponseInvalid("google response lacks usageMetadata", provider=self.name)
-        prompt = usage.get("promptTokenCount")
         # Both absent when nothing was generated (a filtered answer), so they default to 0.
         candidates, thoughts = usage.get("candidatesTokenCount", 0), usage.get("thoughtsTokenCount", 0)
-        if not (is_count(prompt) and is_count(candidates) and is_count(thoughts)):
-            raise ProviderResponseInvalid("google token counts are not non-negative integers", provider=self.name)
-        return prompt, candidates + thoughts
+        output = candidates + thoughts if is_count(candidates) and is_count(thoughts) else None
+        return usage.get("promptTokenCount"), output

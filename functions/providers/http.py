@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ReadTimeoutError
@@ -29,6 +29,7 @@ from functions.core.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from functions.providers.base import Completion, CompletionRequest, require_budget
 
 CONNECT_TIMEOUT_S = 2.0
 _ERROR_MESSAGE_MAX_CHARS = 300
@@ -45,10 +46,6 @@ def pool_manager() -> urllib3.PoolManager:
         if _pool is None:
             _pool = urllib3.PoolManager(retries=False)
         return _pool
-
-
-def is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def api_key(getter: Callable[[], str], provider: str) -> str:
@@ -148,6 +145,51 @@ class JsonApi:
                 retry_after = self.dialect.retry_after_of(error)
             return ProviderThrottled(message, provider=self.provider, retry_after=retry_after)
         return error_class(message, provider=self.provider)
+
+
+class JsonApiProvider:
+    """A `Provider` that POSTs one JSON request for each completion, with an API key in a header.
+
+    A subclass names its provider, its API's `errors` and `default_endpoint_url`, and gives the `url`
+    to post to, the key's headers, the request body and the reading of the answer. A model named with
+    `model_prefix` is kept without it."""
+
+    name: ClassVar[str]
+    errors: ClassVar[ErrorDialect]
+    default_endpoint_url: ClassVar[str]
+    model_prefix: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        model: str,
+        api_key: Callable[[], str],
+        endpoint_url: str | None = None,
+        *,
+        http: urllib3.PoolManager | None = None,
+    ) -> None:
+        self.model = model.removeprefix(self.model_prefix)
+        self.endpoint_url = (self.default_endpoint_url if endpoint_url is None else endpoint_url).rstrip("/")
+        self._api_key = api_key
+        self._api = JsonApi(self.name, self.errors, http)
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def complete(self, request: CompletionRequest, timeout_s: float) -> Completion:
+        require_budget(timeout_s, self.name)
+        headers = self._key_headers(api_key(self._api_key, self.name))
+        answer = self._api.post(self.url, self.request_body(request), headers, timeout_s)
+        return self._completion(answer.body, answer.elapsed_ms)
+
+    def _key_headers(self, key: str) -> dict[str, str]:
+        raise NotImplementedError
+
+    def request_body(self, request: CompletionRequest) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _completion(self, body: Mapping[str, Any], elapsed_ms: float) -> Completion:
+        raise NotImplementedError
 
 
 def error_class_for_status(status: int) -> type[ProviderError]:

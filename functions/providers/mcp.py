@@ -18,7 +18,7 @@ import functools
 import ssl
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from functions.core.errors import (
     ProviderBadRequest,
@@ -28,13 +28,19 @@ from functions.core.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from functions.providers.base import Completion, CompletionRequest
+from functions.providers.base import (
+    Completion,
+    CompletionRequest,
+    FinishReason,
+    counted_completion,
+    require_budget,
+    retry_after_seconds,
+)
 
 if TYPE_CHECKING:
     import httpx2
     from mcp.types import CallToolResult
 
-FinishReason = Literal["stop", "length", "content_filter"]
 _FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop",
     "end_turn": "stop",
@@ -77,8 +83,7 @@ class McpProvider:
         self.mode = mode
 
     def complete(self, request: CompletionRequest, timeout_s: float) -> Completion:
-        if timeout_s <= 0:
-            raise ProviderTimeout("no latency budget left for mcp", provider=self.name)
+        require_budget(timeout_s, self.name)
         result = _run_sync(self._call_tool(self.tool_arguments(request), timeout_s))
         return self._completion(result)
 
@@ -106,7 +111,8 @@ class McpProvider:
         async def record_failure(response: httpx2.Response) -> None:
             # GET (event stream) and DELETE (session end) answers say nothing about the call.
             if response.request.method == "POST" and response.status_code >= 400:
-                failures.append(_HttpFailure(response.status_code, _retry_after(response.headers)))
+                retry_after = retry_after_seconds(response.headers.get("retry-after"))
+                failures.append(_HttpFailure(response.status_code, retry_after))
 
         timeout = httpx2.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s))
         try:
@@ -166,11 +172,13 @@ class McpProvider:
         finish = _FINISH_REASONS.get(reason) if isinstance(reason, str) else None
         if not (isinstance(content, str) and isinstance(model, str) and finish and isinstance(usage, Mapping)):
             raise ProviderResponseInvalid("mcp result lacks content, model, usage or finish_reason", provider=self.name)
-        input_tokens, output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
-        if not (_is_count(input_tokens) and _is_count(output_tokens)):
-            raise ProviderResponseInvalid("mcp usage token counts are not non-negative integers", provider=self.name)
-        return Completion(
-            text=content, model=model, input_tokens=input_tokens, output_tokens=output_tokens, finish_reason=finish
+        return counted_completion(
+            self.name,
+            text=content,
+            model=model,
+            input_tokens=usage.get("input_tokens"),
+            output_tokens=usage.get("output_tokens"),
+            finish_reason=finish,
         )
 
 
@@ -193,16 +201,3 @@ def _first_leaf(exc: BaseException) -> BaseException:
 def _tool_text(result: CallToolResult) -> str:
     text = " ".join(getattr(block, "text", "") for block in result.content).strip()
     return text[:_TOOL_ERROR_MAX_CHARS] or "no error text"
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("retry-after")
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return seconds if seconds is not None and seconds >= 0 else None

@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import gc
-import random
 import re
 import time
 import uuid
-from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.core.decision import decide
 from functions.core.errors import HybridRoutingError, InvalidRequest, NotFound, UnknownOperationType
 from functions.core.health import SystemHealth, TargetView, assess
-from functions.core.matrix import OPERATION_NAMES, ROUTING_MATRIX, OperationType, parse_operation
-from functions.core.models import ChatCompletionRequest, ChatCompletionResponse, Choice, ResponseMessage, Usage
-from functions.core.service import Deadline, serve
+from functions.core.matrix import OPERATION_NAMES, OperationType, parse_operation
+from functions.core.models import ChatCompletionRequest, ChatCompletionResponse
 from functions.core.thresholds import MAX_REQUEST_BODY_BYTES
+from functions.router import chat
+from functions.router.chat import RequestTrace
 from functions.router.errors import error_response, from_domain, from_validation, raw_error
 from functions.router.wiring import ALL_TARGETS, get_dependencies
 from functions.shared.observability import logger, metrics
@@ -39,48 +36,14 @@ KNOWN_ROUTES: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = (
 
 @app.post("/v1/chat/completions")
 def chat_completions(body: ChatCompletionRequest) -> Response[ChatCompletionResponse]:
-    request_id = app.context["request_id"]
     if body.stream:
         raise InvalidRequest("stream: true is not supported yet; send stream: false or omit it")
     operation = _operation(body)
-    deps = get_dependencies()
-    snapshot, _ = deps.current()
-    started = time.monotonic()
-    rand = random.random()
-    decision = decide(operation, snapshot, now=time.time(), rand=rand)
-    if not decision.plan and ROUTING_MATRIX[operation].fallback is not None:
-        # Every allowed target has an open breaker: try them anyway rather than refuse (last resort).
-        unguarded = decide(operation, deps.current(ignore_breakers=True)[0], now=time.time(), rand=rand)
-        decision = replace(unguarded, reason=f"{unguarded.reason};breakers-open", last_resort=True)
-    app.append_context(operation=operation, decision=decision, started=started)
-    routed = serve(
-        decision,
-        body.to_completion_request(),
-        deps.providers,
-        Deadline(started, ROUTING_MATRIX[operation].latency_budget_s, time.monotonic),
-        deps.breakers,
-    )
-    completion = routed.completion
-    _record(operation, routed.target.route.value, routed.target.provider, routed.fallback, decision.reason, started)
-    response = ChatCompletionResponse(
-        id=f"chatcmpl-{request_id}",
-        created=int(time.time()),
-        model=completion.model,
-        choices=[Choice(message=ResponseMessage(content=completion.text), finish_reason=completion.finish_reason)],
-        usage=Usage(
-            prompt_tokens=completion.input_tokens,
-            completion_tokens=completion.output_tokens,
-            total_tokens=completion.input_tokens + completion.output_tokens,
-        ),
-    )
-    headers = {
-        "x-hybrid-route": routed.target.route.value,
-        "x-hybrid-provider": routed.target.provider,
-        "x-hybrid-fallback": str(routed.fallback).lower(),
-        "x-hybrid-cache": "miss",
-        "x-hybrid-operation": operation.value,
-    }
-    return Response(200, "application/json", response, headers=headers)
+    trace = RequestTrace(operation, time.monotonic())
+    app.append_context(trace=trace)
+    cache_header = app.current_event.headers.get("x-hybrid-cache") or app.current_event.headers.get("X-Hybrid-Cache")
+    result = chat.complete(get_dependencies(), body, operation, cache_header, app.context["request_id"], trace)
+    return Response(200, "application/json", result.response, headers=result.headers)
 
 
 def _operation(body: ChatCompletionRequest) -> OperationType:
@@ -90,41 +53,6 @@ def _operation(body: ChatCompletionRequest) -> OperationType:
     if operation is None:
         raise UnknownOperationType(f"unknown operation type '{raw}'; valid ones: {', '.join(OPERATION_NAMES)}")
     return operation
-
-
-def _record(
-    operation: OperationType,
-    route: str,
-    provider: str,
-    fallback: bool,
-    reason: str,
-    started: float,
-    error: str | None = None,
-) -> None:
-    latency_ms = round((time.monotonic() - started) * 1000, 2)
-    logger.info(
-        "routing-decision",
-        extra={
-            "operation": operation.value,
-            "route": route,
-            "provider": provider,
-            "fallback": fallback,
-            "reason": reason,
-            "latency_ms": latency_ms,
-            "error": error,
-        },
-    )
-    metrics.add_dimensions(Route=route, Provider=provider, OperationType=operation.value)
-    metrics.add_dimensions(Route=route)
-    metrics.add_dimensions(Provider=provider)
-    metrics.add_dimensions(OperationType=operation.value)
-    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency_ms)
-    metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1 if error else 0)
-    metrics.add_metric(name="Fallbacks", unit=MetricUnit.Count, value=1 if fallback else 0)
-    metrics.add_metric(name="CacheHits", unit=MetricUnit.Count, value=0)
-    if error:
-        metrics.add_metric(name=f"Errors_{error}", unit=MetricUnit.Count, value=1)
 
 
 @app.get("/health")
@@ -172,17 +100,16 @@ def _invalid(exc: RequestValidationError) -> Response:
 
 @app.exception_handler(HybridRoutingError)
 def _domain_error(exc: HybridRoutingError) -> Response:
-    context = app.context
-    if "decision" in context:
-        decision = context["decision"]
-        target = decision.chosen
-        _record(
-            context["operation"],
+    trace = app.context.get("trace")
+    if trace is not None:
+        target = trace.decision.chosen if trace.decision else None
+        chat.record(
+            trace.operation,
             target.route.value if target else "none",
             exc.provider or (target.provider if target else "none"),
             False,
-            decision.reason,
-            context["started"],
+            trace.decision.reason if trace.decision else "refused",
+            trace.started,
             error=exc.code,
         )
     return from_domain(exc)

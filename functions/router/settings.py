@@ -7,6 +7,8 @@ from functools import lru_cache
 
 from pydantic import BaseModel, Field
 
+from functions.core.thresholds import CACHE_FRESH_SECONDS, CACHE_STALE_SECONDS
+
 
 class RouterSettings(BaseModel):
     """Tables and data-plane settings; provider settings live in functions.providers.settings."""
@@ -16,6 +18,10 @@ class RouterSettings(BaseModel):
     client_keys_table: str = Field(alias="CLIENT_KEYS_TABLE")
     cache_table: str | None = Field(default=None, alias="CACHE_TABLE")
     audit_table: str | None = Field(default=None, alias="AUDIT_TABLE")
+    monthly_budget_usd: float | None = Field(default=None, gt=0, alias="MONTHLY_BUDGET_USD")
+    price_table_json: str | None = Field(default=None, alias="PRICE_TABLE_JSON")
+    cache_fresh_ttl_seconds: float = Field(default=CACHE_FRESH_SECONDS, gt=0, alias="CACHE_FRESH_TTL_SECONDS")
+    cache_stale_ttl_seconds: float = Field(default=CACHE_STALE_SECONDS, ge=0, alias="CACHE_STALE_TTL_SECONDS")
 
     model_config = {"populate_by_name": True, "extra": "ignore"}
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
+from functions.core.cost import BudgetPolicy, PriceTable
 from functions.core.decision import MCP_TARGET, RoutingSnapshot
 from functions.providers.base import Provider
 from functions.providers.registry import build_providers
 from functions.providers.settings import get_provider_settings
 from functions.router.settings import RouterSettings, get_settings
 from functions.store.breakers import SharedBreakers
+from functions.store.cache import ResponseCache
 from functions.store.client_keys import ClientKeyStore
 from functions.store.snapshot import LoadedSnapshot, SnapshotStore
+from functions.store.spend import SpendAccumulator
 
 ALL_TARGETS: tuple[str, ...] = ("bedrock", "google", "meta", MCP_TARGET)
 
@@ -25,6 +29,10 @@ class RouterDependencies:
     client_keys: ClientKeyStore
     providers: dict[str, Provider]
     breakers: SharedBreakers
+    cache: ResponseCache
+    prices: PriceTable
+    budget: BudgetPolicy
+    spend: SpendAccumulator
     _synced: LoadedSnapshot | None = field(default=None, repr=False)
 
     def current(self, ignore_breakers: bool = False) -> tuple[RoutingSnapshot, LoadedSnapshot]:
@@ -55,4 +63,12 @@ def get_dependencies() -> RouterDependencies:
         client_keys=ClientKeyStore(settings.client_keys_table),
         providers=providers,
         breakers=SharedBreakers(settings.health_table, ALL_TARGETS),
+        cache=ResponseCache(
+            settings.cache_table,
+            fresh_ttl_s=settings.cache_fresh_ttl_seconds,
+            stale_ttl_s=settings.cache_stale_ttl_seconds,
+        ),
+        prices=PriceTable.from_config(json.loads(settings.price_table_json) if settings.price_table_json else None),
+        budget=BudgetPolicy(settings.monthly_budget_usd),
+        spend=SpendAccumulator(settings.flags_table),
     )

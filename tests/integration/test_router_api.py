@@ -18,7 +18,7 @@ from functions.store.schema import ROUTING_OVERRIDE_KEY, health_key
 from local.faults import FaultSpec
 from tests.support import reset_routing_state
 
-BODY = {"model": "any", "messages": [{"role": "user", "content": "Summarise the incident."}], "temperature": 0}
+BODY = {"model": "any", "messages": [{"role": "user", "content": "Summarise the incident."}], "temperature": 0.7}
 
 
 @pytest.fixture(scope="module")
