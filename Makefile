@@ -35,6 +35,7 @@ synth: $(STAMP) node_modules/.package-lock.json  ## cdk synth, offline, no Docke
 
 bench: $(STAMP)  ## Benchmarks: print their figures
 	$(PY) bench/router_overhead.py
+	$(PY) bench/failover_detection.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -91,12 +91,19 @@ class Sample:
 
 
 class SlidingWindow:
-    """This instance's recent outcomes for one target."""
+    """This instance's recent outcomes for one target. Error rates are kept as running counts
+    (O(1) per request); the P95 latency is recomputed at most once a second."""
+
+    LATENCY_CHECK_INTERVAL_S = 1.0
 
     def __init__(self, policy: BreakerPolicy, max_samples: int = 5000) -> None:
         self._policy = policy
-        self._samples: deque[Sample] = deque(maxlen=max_samples)
+        self._recent: deque[Sample] = deque()  # the error window, all outcomes but client errors
+        self._counts = {"ok": 0, "server_error": 0, "throttled": 0}
+        self._latencies: deque[tuple[float, float]] = deque(maxlen=max_samples)  # successes, latency window
         self._consecutive_failures = 0
+        self._latency_checked_at = float("-inf")
+        self._latency_verdict: str | None = None
         self._lock = threading.Lock()
         self.last_success_at: float | None = None
         self.last_failure_at: float | None = None
@@ -104,37 +111,50 @@ class SlidingWindow:
 
     def record(self, sample: Sample, error_code: str | None = None) -> None:
         with self._lock:
-            self._samples.append(sample)
+            if sample.outcome == "client_error":
+                return
+            self._recent.append(sample)
+            self._counts[sample.outcome] += 1
             if sample.outcome == "ok":
                 self._consecutive_failures, self.last_success_at = 0, sample.at
-            elif sample.outcome != "client_error":
+                self._latencies.append((sample.at, sample.latency_ms))
+            else:
                 self._consecutive_failures += 1
                 self.last_failure_at, self.last_error = sample.at, error_code
 
     def reset(self) -> None:
         with self._lock:
-            self._samples.clear()
+            self._recent.clear()
+            self._latencies.clear()
+            self._counts = dict.fromkeys(self._counts, 0)
             self._consecutive_failures = 0
+            self._latency_checked_at, self._latency_verdict = float("-inf"), None
 
     def verdict(self, now: float) -> str | None:
         """Why the breaker should trip now, or None."""
         policy = self._policy
         with self._lock:
-            while self._samples and now - self._samples[0].at > policy.latency_window_s:
-                self._samples.popleft()
+            while self._recent and now - self._recent[0].at > policy.error_window_s:
+                self._counts[self._recent.popleft().outcome] -= 1
             if self._consecutive_failures >= policy.consecutive_failures:
                 return f"{self._consecutive_failures} consecutive failures"
-            recent = [s for s in self._samples if now - s.at <= policy.error_window_s]
-            latencies = sorted(s.latency_ms for s in self._samples if s.outcome == "ok")
-        if len(recent) >= policy.min_requests:
-            server = sum(s.outcome == "server_error" for s in recent) / len(recent)
-            throttled = sum(s.outcome == "throttled" for s in recent) / len(recent)
-            if server > policy.server_error_rate:
-                return f"5xx rate {server:.1%} > {policy.server_error_rate:.0%} over {len(recent)} requests"
-            if throttled > policy.throttle_rate:
-                return f"rate-limit rate {throttled:.1%} > {policy.throttle_rate:.0%} over {len(recent)} requests"
-        if len(latencies) >= policy.min_requests:
-            p95 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))]
-            if p95 > policy.p95_latency_ms:
-                return f"P95 {p95:.0f} ms > {policy.p95_latency_ms:.0f} ms"
-        return None
+            total = len(self._recent)
+            if total >= policy.min_requests:
+                server, throttled = self._counts["server_error"] / total, self._counts["throttled"] / total
+                if server > policy.server_error_rate:
+                    return f"5xx rate {server:.1%} > {policy.server_error_rate:.0%} over {total} requests"
+                if throttled > policy.throttle_rate:
+                    return f"rate-limit rate {throttled:.1%} > {policy.throttle_rate:.0%} over {total} requests"
+            if now - self._latency_checked_at >= self.LATENCY_CHECK_INTERVAL_S:
+                self._latency_checked_at, self._latency_verdict = now, self._p95_verdict(now)
+            return self._latency_verdict
+
+    def _p95_verdict(self, now: float) -> str | None:
+        policy = self._policy
+        while self._latencies and now - self._latencies[0][0] > policy.latency_window_s:
+            self._latencies.popleft()
+        if len(self._latencies) < policy.min_requests:
+            return None
+        ordered = sorted(latency for _, latency in self._latencies)
+        p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+        return f"P95 {p95:.0f} ms > {policy.p95_latency_ms:.0f} ms" if p95 > policy.p95_latency_ms else None

@@ -44,7 +44,7 @@ def pool_manager() -> urllib3.PoolManager:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = urllib3.PoolManager(retries=False)
+            _pool = urllib3.PoolManager(retries=False, maxsize=32)  # per host; drills run many threads
         return _pool
 
 
