@@ -151,3 +151,34 @@ def test_chaos_every_request_answers_well_formed_and_fallback_capable_ones_almos
     failed = [r for r in capable if r[1] >= 400]
     codes = sorted({(r[0], r[1], r[4]) for r in failed})
     assert len(failed) / len(capable) < 0.01, f"{len(failed)} of {len(capable)} fallback-capable failed: {codes}"
+
+
+def test_traffic_weights_in_the_flags_table_split_direct_traffic(client, local_stack, breakers):
+    from functions.store.dynamo import dynamodb_client, to_item
+    from functions.store.schema import TRAFFIC_WEIGHTS_KEY
+
+    deps = get_dependencies()
+    item = {"pk": TRAFFIC_WEIGHTS_KEY, "weights": {"bedrock": 50, "google": 30, "meta": 20}, "version": 1}
+    dynamodb_client().put_item(TableName=deps.settings.flags_table, Item=to_item(item))
+    deps.snapshots.invalidate()
+    try:
+        providers = [chat(client, "emergency").headers["x-hybrid-provider"] for _ in range(300)]
+    finally:
+        dynamodb_client().delete_item(TableName=deps.settings.flags_table, Key={"pk": {"S": TRAFFIC_WEIGHTS_KEY}})
+        deps.snapshots.invalidate()
+    shares = {p: providers.count(p) / len(providers) for p in ("bedrock", "google", "meta")}
+    assert abs(shares["bedrock"] - 0.5) < 0.1 and abs(shares["google"] - 0.3) < 0.1 and abs(shares["meta"] - 0.2) < 0.1
+
+
+def test_a_throttled_health_table_leaves_breakers_working_from_this_instance_view(client, local_stack, breakers):
+    from botocore.stub import Stubber
+
+    from functions.store.dynamo import dynamodb_client
+
+    local_stack.faults.set(FaultSpec(provider="bedrock", status=503))
+    with Stubber(dynamodb_client()) as stub:
+        for _ in range(3):
+            stub.add_client_error("put_item", "ProvisionedThroughputExceededException", http_status_code=400)
+        for _ in range(FAST.consecutive_failures):
+            assert chat(client, "infrastructure").status_code == 200  # served by the chain meanwhile
+    assert breakers.state("bedrock").status is BreakerStatus.OPEN
