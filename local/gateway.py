@@ -88,13 +88,27 @@ def from_proxy_result(result: dict[str, Any]) -> Response:
     return Response(content=content, status_code=int(result.get("statusCode", 500)), headers=headers)
 
 
-def build_gateway_app(handler: Handler, faults: FaultRegistry, function_name: str = "router") -> Starlette:
+def build_gateway_app(
+    handler: Handler,
+    faults: FaultRegistry,
+    admin_handler: Handler | None = None,
+    authorizer: Handler | None = None,
+) -> Starlette:
+    """`/admin/...` goes through the authorizer to the admin function, as in the stack; the rest
+    to the router function."""
+
     async def invoke(request: Request) -> Response:
         event = await to_proxy_event(request)
+        is_admin = admin_handler is not None and request.url.path.startswith("/admin")
+        name = "admin" if is_admin else "router"
         context = LocalLambdaContext(
-            function_name, aws_request_id=event["requestContext"]["requestId"], started=time.monotonic()
+            name, aws_request_id=event["requestContext"]["requestId"], started=time.monotonic()
         )
-        result = await run_in_threadpool(handler, event, context)
+        if is_admin:
+            denied = await run_in_threadpool(_authorize, authorizer, event, context)
+            if denied is not None:
+                return denied
+        result = await run_in_threadpool(admin_handler if is_admin else handler, event, context)
         return from_proxy_result(result)
 
     async def set_fault(request: Request) -> Response:
@@ -125,6 +139,32 @@ def build_gateway_app(handler: Handler, faults: FaultRegistry, function_name: st
             Route("/{path:path}", invoke, methods=methods),
         ]
     )
+
+
+def _authorize(authorizer: Handler | None, event: dict[str, Any], context: Any) -> Response | None:
+    """API Gateway's TOKEN authorizer contract: 401 on a missing token or an 'Unauthorized' error,
+    403 on a Deny policy, the policy's context on `requestContext.authorizer` otherwise."""
+    if authorizer is None:
+        return None
+    token = event["headers"].get("authorization")
+    if not token:
+        return JSONResponse({"message": "Unauthorized"}, status_code=401)
+    try:
+        result = authorizer({"type": "TOKEN", "authorizationToken": token, "methodArn": _method_arn(event)}, context)
+    except Exception as exc:
+        if str(exc) == "Unauthorized":
+            return JSONResponse({"message": "Unauthorized"}, status_code=401)
+        return JSONResponse({"message": "AuthorizerConfigurationException"}, status_code=500)
+    effect = result["policyDocument"]["Statement"][0]["Effect"]
+    if effect != "Allow":
+        return JSONResponse({"message": "User is not authorized to access this resource"}, status_code=403)
+    event["requestContext"]["authorizer"] = {"principalId": result["principalId"], **result.get("context", {})}
+    return None
+
+
+def _method_arn(event: dict[str, Any]) -> str:
+    stage = event["requestContext"]["stage"]
+    return f"arn:aws:execute-api:local:000000000000:local/{stage}/{event['httpMethod']}{event['path']}"
 
 
 def _faults_json(faults: FaultRegistry) -> list[dict[str, Any]]:

@@ -36,11 +36,25 @@ class LocalStack:
 def _start_moto() -> Any:
     import logging
 
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from moto.server import MotoRequestHandler
+    from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per AWS call otherwise
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    class SerialMotoServer(ThreadedMotoServer):
+        """moto's server, one request at a time. DynamoDB applies each conditional write and
+        transaction atomically; moto's threaded server does not, and a race between two conditional
+        writes could let both succeed. Serving serially restores DynamoDB's guarantee locally."""
+
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server = make_server(self._ip_address, self._port, app, False, request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    server = SerialMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     return server
 
@@ -87,27 +101,33 @@ def start(
     os.environ.setdefault("GOOGLE_API_KEY", "local-" + secrets.token_hex(8))
     os.environ.setdefault("META_API_KEY", "local-" + secrets.token_hex(8))
 
+    from functions.admin import deps as admin_deps
+    from functions.admin import settings as admin_settings
     from functions.providers.settings import get_provider_settings
     from functions.router.handler import lambda_handler
     from functions.router.settings import get_settings
     from functions.router.wiring import get_dependencies
 
-    get_settings.cache_clear()
-    get_provider_settings.cache_clear()
+    for cached in (get_settings, get_provider_settings, admin_settings.get_settings, admin_deps.get_admin_dependencies):
+        cached.cache_clear()
     get_dependencies.cache_clear()
+    os.environ["ADMIN_TOKEN"] = admin_token = admin_token or secrets.token_urlsafe(24)
+    os.environ.setdefault("ADMIN_READONLY_TOKEN", secrets.token_urlsafe(24))
     key = client_key or _new_client_key()
     get_dependencies().client_keys.create("local-client", key)
     stack_moto_url = f"http://{moto_host}:{moto_port}"
-    stack = LocalStack(
-        port, key, admin_token or secrets.token_urlsafe(24), faults, servers=[_MotoHandle(moto), providers]
-    )
+    stack = LocalStack(port, key, admin_token, faults, servers=[_MotoHandle(moto), providers])
     stack.moto_url = stack_moto_url
 
     stack.servers.append(_start_health_checks())
 
+    from functions.admin.handler import lambda_handler as admin_handler
+    from functions.authorizer.handler import lambda_handler as authorizer
+    from functions.authorizer.handler import reset_cache
     from local.gateway import build_gateway_app
 
-    app = build_gateway_app(lambda_handler, faults)
+    reset_cache()
+    app = build_gateway_app(lambda_handler, faults, admin_handler, authorizer)
     stack.app = app  # type: ignore[attr-defined]
     if serve_gateway_in_thread:
         stack.gateway = start_uvicorn(app, port=port)

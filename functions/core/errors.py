@@ -37,6 +37,16 @@ class NotFound(HybridRoutingError):
     status, error_type, code = 404, "not_found_error", "not_found"
 
 
+class Forbidden(HybridRoutingError):
+    status, error_type, code = 403, "permission_error", "forbidden"
+
+
+class VersionConflict(HybridRoutingError):
+    """A write based on a version that is no longer current: re-read, then retry."""
+
+    status, error_type, code = 409, "conflict_error", "version_conflict"
+
+
 class PayloadTooLarge(HybridRoutingError):
     status, error_type, code = 413, "invalid_request_error", "payload_too_large"
 

@@ -48,9 +48,11 @@ def complete(
     if use_cache and (hit := deps.cache.get(key)) is not None:
         return _from_cache(hit, operation, trace, "hit")
     _admit_within_budget(deps, operation)
-    snapshot, _ = deps.current()
+    snapshot, loaded = deps.current()
     rand = random.random()
     decision = decide(operation, snapshot, now=time.time(), rand=rand)
+    if not loaded.breakers_enabled:
+        decision = replace(decision, last_resort=True)  # an operator switched the breakers off
     if not decision.plan and ROUTING_MATRIX[operation].fallback is not None:
         # Every allowed target has an open breaker: try them anyway rather than refuse (last resort).
         unguarded = decide(operation, deps.current(ignore_breakers=True)[0], now=time.time(), rand=rand)

@@ -19,8 +19,8 @@ from functions.core.models import ChatCompletionRequest, ChatCompletionResponse
 from functions.core.thresholds import MAX_REQUEST_BODY_BYTES
 from functions.router import chat
 from functions.router.chat import RequestTrace
-from functions.router.errors import error_response, from_domain, from_validation, raw_error
 from functions.router.wiring import ALL_TARGETS, get_dependencies
+from functions.shared.http_errors import error_response, from_domain, from_validation, raw_error
 from functions.shared.observability import logger, metrics
 
 app = APIGatewayRestResolver(enable_validation=True)

@@ -47,7 +47,9 @@ class RouterDependencies:
         for target in ALL_TARGETS:
             if target not in self.providers:
                 healthy[target] = False
-            elif not ignore_breakers and not self.breakers.may_take_traffic(target, now):
+            elif not (ignore_breakers or not loaded.breakers_enabled) and not self.breakers.may_take_traffic(
+                target, now
+            ):
                 healthy[target] = False
         direct = tuple(p for p in self.providers if p != MCP_TARGET)
         return replace(loaded.routing, healthy=healthy, direct=direct), loaded

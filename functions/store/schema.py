@@ -30,6 +30,8 @@ ALL_TABLES: tuple[TableSchema, ...] = (FLAGS, HEALTH, CACHE, AUDIT, CLIENT_KEYS)
 FEATURE_FLAGS_KEY = "feature-flags#bedrock"
 ROUTING_OVERRIDE_KEY = "routing-override"
 TRAFFIC_WEIGHTS_KEY = "traffic-weights#direct"
+ISOLATION_KEY = "isolation"  # targets an operator took out of rotation (isolate-component)
+BREAKER_SETTINGS_KEY = "circuit-breakers"  # {"enabled": bool}
 
 
 def health_key(target: str) -> str:

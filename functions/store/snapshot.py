@@ -19,9 +19,11 @@ from functions.shared.observability import logger
 from functions.store.breakers import breaker_key, parse_breaker
 from functions.store.dynamo import dynamodb_client, from_item
 from functions.store.schema import (
+    BREAKER_SETTINGS_KEY,
     FEATURE_FLAGS_KEY,
     FLAGS,
     HEALTH,
+    ISOLATION_KEY,
     ROUTING_OVERRIDE_KEY,
     TRAFFIC_WEIGHTS_KEY,
     health_key,
@@ -33,6 +35,8 @@ class LoadedSnapshot:
     routing: RoutingSnapshot
     checked_at: dict[str, float]  # target -> epoch of the health table's last check
     breakers: dict[str, BreakerState] = field(default_factory=dict)
+    isolated: frozenset[str] = frozenset()
+    breakers_enabled: bool = True
 
 
 class SnapshotStore:
@@ -77,7 +81,7 @@ class SnapshotStore:
         self._loaded_at = self._clock()
 
     def _batch_get(self) -> dict[str, dict[str, Any]]:
-        flag_keys = (FEATURE_FLAGS_KEY, ROUTING_OVERRIDE_KEY, TRAFFIC_WEIGHTS_KEY)
+        flag_keys = (FEATURE_FLAGS_KEY, ROUTING_OVERRIDE_KEY, TRAFFIC_WEIGHTS_KEY, ISOLATION_KEY, BREAKER_SETTINGS_KEY)
         request: dict[str, Any] = {
             self._flags_table: {"Keys": [{FLAGS.partition_key: {"S": k}} for k in flag_keys], "ConsistentRead": True},
             self._health_table: {
@@ -128,5 +132,11 @@ def _parse(items: dict[str, dict[str, Any]], targets: tuple[str, ...]) -> Loaded
             healthy[target] = item.get("status") != "unhealthy"
             if isinstance(item.get("checked_at"), Decimal | int | float):
                 checked_at[target] = float(item["checked_at"])
+    isolated = (items.get(ISOLATION_KEY) or {}).get("targets") or []
+    for target in isolated:
+        healthy[str(target)] = False
     breakers = {target: parse_breaker(items.get(breaker_key(target))) for target in targets}
-    return LoadedSnapshot(replace(snapshot, healthy=healthy), checked_at, breakers)
+    breakers_enabled = (items.get(BREAKER_SETTINGS_KEY) or {}).get("enabled", True) is not False
+    return LoadedSnapshot(
+        replace(snapshot, healthy=healthy), checked_at, breakers, frozenset(map(str, isolated)), breakers_enabled
+    )
