@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from functions.admin.routes.common import Change, deps, entry, operator, parse
+from functions.admin.routes.common import Change, deps, entry, operator
 from functions.core.breaker import BreakerPolicy, BreakerStatus
 from functions.core.decision import MCP_TARGET
 from functions.core.errors import InvalidRequest
@@ -63,8 +64,8 @@ def circuit_breakers() -> dict[str, Any]:
 
 
 @router.post("/admin/circuit-breaker/reset")
-def reset() -> dict[str, Any]:
-    body = parse(router, BreakerTarget)
+def reset(body: Annotated[BreakerTarget | None, Body()] = None) -> dict[str, Any]:
+    body = body or BreakerTarget()
     who = operator(router)
     targets = _targets() if body.provider == "all" else (body.provider,)
     if not set(targets) <= set(_targets()):
@@ -78,17 +79,16 @@ def reset() -> dict[str, Any]:
 
 
 @router.post("/admin/circuit-breaker/enable")
-def enable() -> dict[str, Any]:
-    return _set_enabled(True)
+def enable(body: Annotated[Change | None, Body()] = None) -> dict[str, Any]:
+    return _set_enabled(True, body or Change())
 
 
 @router.post("/admin/circuit-breaker/disable")
-def disable() -> dict[str, Any]:
-    return _set_enabled(False)
+def disable(body: Annotated[Change | None, Body()] = None) -> dict[str, Any]:
+    return _set_enabled(False, body or Change())
 
 
-def _set_enabled(enabled: bool) -> dict[str, Any]:
-    body = parse(router, Change)
+def _set_enabled(enabled: bool, body: Change) -> dict[str, Any]:
     who = operator(router)
     current = deps().config.get(BREAKER_SETTINGS_KEY)
     expected = current.version if body.version is None else body.version

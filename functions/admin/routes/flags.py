@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import StrictBool
 
-from functions.admin.routes.common import Change, deps, entry, operator, parse
+from functions.admin.routes.common import Change, deps, entry, operator
 from functions.core.decision import DEFAULT_FLAGS, FEATURE_FLAGS
 from functions.core.errors import InvalidRequest
 from functions.store.schema import FEATURE_FLAGS_KEY
@@ -45,8 +46,7 @@ def get_flags() -> dict[str, Any]:
 
 
 @router.post("/admin/feature-flags/bedrock/update")
-def update_flag() -> dict[str, Any]:
-    body = parse(router, FlagUpdate)
+def update_flag(body: FlagUpdate) -> dict[str, Any]:
     if body.flag not in FEATURE_FLAGS:
         raise InvalidRequest(f"unknown flag '{body.flag}'; valid flags: {', '.join(FEATURE_FLAGS)}")
     flags, _ = _current()
@@ -54,15 +54,15 @@ def update_flag() -> dict[str, Any]:
 
 
 @router.post("/admin/feature-flags/bedrock/disable-all")
-def disable_all() -> dict[str, Any]:
-    body = parse(router, Change)
+def disable_all(body: Annotated[Change | None, Body()] = None) -> dict[str, Any]:
+    body = body or Change()
     return _write(dict.fromkeys(FEATURE_FLAGS, False), body, "feature-flag.disable-all")
 
 
 @router.post("/admin/emergency/disable-hybrid-routing")
-def disable_hybrid_routing() -> dict[str, Any]:
+def disable_hybrid_routing(body: Annotated[Change | None, Body()] = None) -> dict[str, Any]:
     """Every operation onto the MCP path, within one snapshot refresh (5 s) on every instance."""
-    body = parse(router, Change)
+    body = body or Change()
     flags, _ = _current()
     result = _write({**flags, "ENABLE_INTELLIGENT_ROUTING": False}, body, "emergency.disable-hybrid-routing")
     return {"status": "hybrid routing disabled", "effectiveWithinSeconds": 5, "flags": result}

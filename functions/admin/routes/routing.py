@@ -8,7 +8,7 @@ from typing import Any, Literal
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import Field, StrictInt
 
-from functions.admin.routes.common import Change, deps, entry, operator, parse
+from functions.admin.routes.common import Change, deps, entry, operator
 from functions.core.decision import MCP_TARGET, RoutingMode
 from functions.core.errors import InvalidRequest
 from functions.store.schema import ISOLATION_KEY, ROUTING_OVERRIDE_KEY, TRAFFIC_WEIGHTS_KEY
@@ -55,14 +55,12 @@ def _override(mode: str, duration: int | None, change: Change, action: str) -> d
 
 
 @router.post("/admin/routing/force-mcp")
-def force_mcp() -> dict[str, Any]:
-    body = parse(router, ForceMcp)
+def force_mcp(body: ForceMcp) -> dict[str, Any]:
     return _override(RoutingMode.MCP_ONLY.value, body.duration, body, "routing.force-mcp")
 
 
 @router.post("/admin/config/routing-override")
-def routing_override() -> dict[str, Any]:
-    body = parse(router, RoutingOverride)
+def routing_override(body: RoutingOverride) -> dict[str, Any]:
     return _override(body.routing_mode, body.duration, body, "routing.override")
 
 
@@ -107,16 +105,14 @@ def get_traffic_distribution() -> dict[str, Any]:
 
 
 @router.put("/admin/routing/traffic-distribution")
-def put_traffic_distribution() -> dict[str, Any]:
-    body = parse(router, TrafficDistribution)
+def put_traffic_distribution(body: TrafficDistribution) -> dict[str, Any]:
     return _put_weights(body.weights, body, "routing.traffic-distribution")
 
 
 @router.post("/admin/routing/bedrock-percentage")
-def bedrock_percentage() -> dict[str, Any]:
+def bedrock_percentage(body: BedrockPercentage) -> dict[str, Any]:
     """Bedrock's share of Direct traffic; the rest goes to the other Direct providers in proportion
     to their current weights (equally when they have none)."""
-    body = parse(router, BedrockPercentage)
     others = [p for p in deps().settings.direct() if p != "bedrock"]
     if body.percentage < 100 and not others:
         raise InvalidRequest("no other Direct provider is configured to take the rest of the traffic")
@@ -136,8 +132,7 @@ def _split(total: int, current: dict[str, int]) -> dict[str, int]:
 
 
 @router.post("/admin/emergency/isolate-component")
-def isolate_component() -> dict[str, Any]:
-    body = parse(router, Isolation)
+def isolate_component(body: Isolation) -> dict[str, Any]:
     target = COMPONENTS.get(body.component)
     if target is None:
         raise InvalidRequest(f"unknown component '{body.component}'; valid: {', '.join(COMPONENTS)}")
