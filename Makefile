@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 REQS := requirements.txt requirements-dev.txt functions/requirements.txt
-STAMP := $(VENV)/.installed-$(shell cat $(REQS) | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.installed-$(shell cat $(REQS) pyproject.toml | sha256sum | cut -c1-16)
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 
@@ -12,11 +12,15 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 install: $(STAMP)
 
-$(STAMP): $(REQS)
+# The pinned requirements, then hybridctl (pyproject.toml: the cli* packages only, no dependencies of its own), editable, so
+# .venv/bin/hybridctl exists. Built offline with the venv's own setuptools (--no-build-isolation: no
+# isolated build env to download); setuptools 70.1+ builds wheels without the `wheel` package.
+$(STAMP): $(REQS) pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

@@ -111,6 +111,7 @@ def start(
     for cached in (get_settings, get_provider_settings, admin_settings.get_settings, admin_deps.get_admin_dependencies):
         cached.cache_clear()
     get_dependencies.cache_clear()
+    _start_metrics_sink()
     os.environ["ADMIN_TOKEN"] = admin_token = admin_token or secrets.token_urlsafe(24)
     os.environ.setdefault("ADMIN_READONLY_TOKEN", secrets.token_urlsafe(24))
     key = client_key or _new_client_key()
@@ -134,6 +135,18 @@ def start(
         stack.port = stack.gateway.port
         stack.servers.append(stack.gateway)
     return stack
+
+
+def _start_metrics_sink() -> None:
+    """CloudWatch's part locally: the handlers' EMF lines tapped from stdout into memory, read back
+    by the admin and health routes (METRICS_SOURCE=local)."""
+    from functions.store.metrics_source import get_metrics_settings, get_metrics_source
+    from local import metrics_sink
+
+    os.environ["METRICS_SOURCE"] = "local"
+    get_metrics_settings.cache_clear()
+    get_metrics_source.cache_clear()
+    metrics_sink.install()
 
 
 def _start_health_checks() -> Any:

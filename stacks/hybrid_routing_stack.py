@@ -1,5 +1,6 @@
 """The Hybrid Routing stack: tables, the dependency layer, the router function and its REST API,
-the provider access both functions share, and the scheduled health checker.
+the provider access the functions share, the scheduled health checker, and the admin API (its
+function and Lambda authorizer) on the same REST API.
 
 The stack owns tags and the cdk-nag acknowledgements; each construct owns one capability.
 """
@@ -11,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import Acknowledgment, CfnOutput, Duration, Stack, Tags, Validations
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from functions.core.thresholds import LATENCY_BUDGET_SECONDS
 from functions.store.schema import AUDIT, CACHE, CLIENT_KEYS, FLAGS, HEALTH
 from stacks.config import StackConfig
+from stacks.constructs.admin_api import AdminApi
 from stacks.constructs.api import RouterApi
 from stacks.constructs.dependencies_layer import (
     PYTHON_VERSION,
@@ -88,15 +91,43 @@ class HybridRoutingStack(Stack):
             log_retention=config.log_retention,
             removal_policy=config.cdk_removal_policy,
         )
+        self.admin = AdminApi(
+            self,
+            "Admin",
+            factory=factory,
+            rest_api=self.api.rest_api,
+            tables=self.tables,
+            provider_environment=self.providers.environment,
+            removal_policy=config.cdk_removal_policy,
+        )
+        # The admin API's live Bedrock probe: the same model grants and provider secrets.
+        self.providers.grant(self.admin.function)
+        for name, value in self._observability_environment(config).items():
+            self.admin.function.add_environment(name, value)
+        # /health/metrics and /health/alerts read CloudWatch from the router too.
+        self.admin.metrics_policy.attach_to_role(self.router.role)
+        # gdpr-status reports each table's encryption.
+        self.admin.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:DescribeTable"], resources=[table.table_arn for _, table in self.tables.items()]
+            )
+        )
 
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url, description="Base URL; OpenAI base_url is <ApiUrl>v1")
         for schema, table in self.tables.items():
             CfnOutput(self, f"{schema.logical_name}TableName", value=table.table_name)
+        CfnOutput(
+            self,
+            "AdminTokensSecretArn",
+            value=self.admin.tokens_secret.secret_arn,
+            description="Admin API bearer tokens (JSON); see the secret's description to add or rotate tokens",
+        )
         self._acknowledge_nag_findings()
 
     def _router_environment(self, config: StackConfig) -> dict[str, str]:
         environment = {schema.env_var: table.table_name for schema, table in self.tables.items()}
         environment |= self.providers.environment
+        environment |= self._observability_environment(config)
         environment |= {
             "CACHE_FRESH_TTL_SECONDS": str(config.cache_fresh_ttl_seconds),
             "CACHE_STALE_TTL_SECONDS": str(config.cache_stale_ttl_seconds),
@@ -109,6 +140,11 @@ class HybridRoutingStack(Stack):
                 separators=(",", ":"),
             )
         return environment
+
+    @staticmethod
+    def _observability_environment(config: StackConfig) -> dict[str, str]:
+        """What the metrics, alerts and compliance answers need to know of the deployment."""
+        return {"LOG_RETENTION_DAYS": str(config.log_retention_days), "ALARM_PREFIX": config.stack_name}
 
     def _grant_router(self) -> None:
         self.tables.table(FLAGS).grant_read_write_data(self.router)
@@ -124,8 +160,31 @@ class HybridRoutingStack(Stack):
         cdk-nag 3 reads CDK's native acknowledgements (`Validations.of(...).acknowledge`), which
         cover the construct and everything below it.
         """
-        for function in (self.router, self.health_checker.function):
+        for function in (
+            self.router,
+            self.health_checker.function,
+            self.admin.function,
+            self.admin.authorizer_function,
+        ):
             self._acknowledge_function(function)
+        _acknowledge(
+            self.admin.metrics_policy,
+            (
+                "AwsSolutions-IAM5[Resource::*]",
+                "cloudwatch:GetMetricData and cloudwatch:DescribeAlarms support no resource-level permissions",
+            ),
+        )
+        _acknowledge(
+            self.admin.tokens_secret,
+            (
+                "AwsSolutions-SMG4",
+                "Static admin bearer tokens, issued and rotated by operators with put-secret-value",
+            ),
+        )
+        _acknowledge(
+            self.admin.seed_secret,
+            ("AwsSolutions-SMG4", "Seeds the first operator token once; inert after the first rotation"),
+        )
         for secret in self.providers.secrets.values():
             if isinstance(secret, Construct):
                 _acknowledge(

@@ -8,6 +8,7 @@ from functools import lru_cache
 from functions.admin.settings import AdminSettings, get_settings
 from functions.store.audit import AuditLog
 from functions.store.config import ConfigStore
+from functions.store.metrics_source import MetricsSource, get_metrics_source
 
 
 @dataclass
@@ -15,10 +16,16 @@ class AdminDependencies:
     settings: AdminSettings
     audit: AuditLog
     config: ConfigStore
+    metrics: MetricsSource
 
 
 @lru_cache(maxsize=1)
 def get_admin_dependencies() -> AdminDependencies:
     settings = get_settings()
     audit = AuditLog(settings.audit_table)
-    return AdminDependencies(settings=settings, audit=audit, config=ConfigStore(settings.flags_table, audit))
+    return AdminDependencies(
+        settings=settings,
+        audit=audit,
+        config=ConfigStore(settings.flags_table, audit),
+        metrics=get_metrics_source(),
+    )

@@ -9,13 +9,13 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.admin.routes import audit, breakers, flags, routing
+from functions.admin.routes import audit, breakers, compliance, config, flags, metrics, probe, routing
 from functions.core.errors import HybridRoutingError
 from functions.shared.http_errors import error_response, from_domain, from_validation
 from functions.shared.observability import logger
 
 app = APIGatewayRestResolver(enable_validation=True)
-for module in (flags, routing, breakers, audit):
+for module in (flags, routing, breakers, audit, metrics, compliance, config, probe):
     app.include_router(module.router)
 
 

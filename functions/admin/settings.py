@@ -7,6 +7,29 @@ from functools import lru_cache
 
 from pydantic import BaseModel, Field
 
+# AWS and Google Cloud regions inside the EU/EEA (and the UK, which has an adequacy decision).
+EU_REGIONS: tuple[str, ...] = (
+    "eu-central-1",
+    "eu-central-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "europe-west1",
+    "europe-west2",
+    "europe-west3",
+    "europe-west4",
+    "europe-west8",
+    "europe-west9",
+    "europe-west10",
+    "europe-west12",
+    "europe-north1",
+    "europe-central2",
+    "europe-southwest1",
+)
+
 
 class AdminSettings(BaseModel):
     flags_table: str = Field(alias="FLAGS_TABLE")
@@ -14,8 +37,20 @@ class AdminSettings(BaseModel):
     audit_table: str = Field(alias="AUDIT_TABLE")
     cache_table: str | None = Field(default=None, alias="CACHE_TABLE")
     direct_providers: str = Field(default="bedrock", alias="DIRECT_PROVIDERS")
+    # Compliance reports (production-operations.md, "Compliance Validation").
+    log_retention_days: int | None = Field(default=None, ge=0, alias="LOG_RETENTION_DAYS")
+    allowed_regions: str = Field(default=",".join(EU_REGIONS), alias="ALLOWED_REGIONS")
+    # Where the Google and Meta endpoints process data, as their contracts declare it ("global": anywhere).
+    google_region: str = Field(default="global", alias="GOOGLE_REGION")
+    meta_region: str = Field(default="global", alias="META_REGION")
+    # The MCP server runs on our infrastructure: in the function's own region unless declared otherwise.
+    mcp_region: str | None = Field(default=None, alias="MCP_REGION")
+    aws_region: str | None = Field(default=None, alias="AWS_REGION")
 
     model_config = {"populate_by_name": True, "extra": "ignore"}
+
+    def allowed(self) -> tuple[str, ...]:
+        return tuple(r.strip().lower() for r in self.allowed_regions.split(",") if r.strip())
 
     def direct(self) -> tuple[str, ...]:
         return tuple(p.strip() for p in self.direct_providers.split(",") if p.strip())

@@ -65,3 +65,32 @@ BREAKER_CLOSE_AFTER_SUCCESSES: Final[int] = 3  # successful probes that close it
 RETRY_MAX_ATTEMPTS_PER_TARGET: Final[int] = 2
 RETRY_BASE_DELAY_SECONDS: Final[float] = 0.05
 RETRY_MAX_DELAY_SECONDS: Final[float] = 1.0  # a longer Retry-After moves on to the next target
+
+# --- Metrics reports, recommendations and admin config bounds (functions/core/metrics_report.py,
+# functions/admin/routes/{metrics,config,probe}.py) ---------------------------------------------------
+# production-operations.md, "Key Metrics" and "Alert Thresholds".
+CACHE_HIT_TARGET_PERCENT: Final[float] = 80.0  # "Cache Hit Rate (Target: >=80%)"; info alert below it
+CACHE_HIT_WARN_PERCENT: Final[float] = 70.0  # warning alert "Cache Hit Rate < 70%"
+ROUTING_EFFICIENCY_TARGET_PERCENT: Final[float] = 80.0  # operations.md: "Target >80% optimal routing decisions"
+ROUTING_EFFICIENCY_ALARM_PERCENT: Final[float] = 90.0  # production-operations.md info alert: "< 90%"
+ROUTING_EFFICIENCY_INCIDENT_PERCENT: Final[float] = 70.0  # incident-response.md P2: "Routing efficiency <70%"
+FALLBACK_RATE_WARN_PERCENT: Final[float] = 20.0  # warning alert: "Routing fallback rate > 20%"
+ERROR_RATE_TARGET_PERCENT: Final[float] = 1.0  # "Error Rate (Target: <=1.0%)"
+RECOMMEND_P95_LATENCY_MS: Final[float] = BREAKER_P95_LATENCY_MS  # a provider above it: shift weight away
+RECOMMEND_MIN_REQUESTS: Final[int] = BREAKER_MIN_REQUESTS  # no recommendation from fewer requests
+COST_RATIO_RECOMMEND: Final[float] = 2.0  # a provider costing >= 2x per request what a healthy one does
+# The `window` query parameter of the metrics routes: 5m, 1h, 24h ...
+METRICS_WINDOW_DEFAULT: Final[str] = "1h"
+HEALTH_METRICS_WINDOW: Final[str] = "5m"
+METRICS_WINDOW_MIN_SECONDS: Final[int] = 60
+METRICS_WINDOW_MAX_SECONDS: Final[int] = 14 * 86_400  # CloudWatch keeps 1-minute data for 15 days
+LOCAL_METRICS_MAX_RECORDS: Final[int] = 100_000  # the local stack's in-memory EMF store is bounded
+
+# Bounds of what operators may store through the admin config routes.
+SLO_P95_LATENCY_MS_BOUNDS: Final[tuple[float, float]] = (100.0, 60_000.0)
+SLO_ERROR_RATE_PERCENT_BOUNDS: Final[tuple[float, float]] = (0.1, 50.0)
+REQUEST_TIMEOUT_MS_BOUNDS: Final[tuple[int, int]] = (1_000, 60_000)  # the longest budget is 60 s (background)
+ROUTE_LATENCY_THRESHOLD_MS_BOUNDS: Final[tuple[int, int]] = (100, 60_000)
+CACHE_FRESH_SECONDS_BOUNDS: Final[tuple[float, float]] = (0.0, 86_400.0)
+CACHE_STALE_SECONDS_BOUNDS: Final[tuple[float, float]] = (0.0, 7 * 86_400.0)
+BEDROCK_PROBE_TIMEOUT_SECONDS: Final[float] = HEALTH_PROBE_TIMEOUT_SECONDS  # POST /admin/bedrock/test

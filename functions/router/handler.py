@@ -15,13 +15,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.core.errors import HybridRoutingError, InvalidRequest, NotFound, UnknownOperationType
 from functions.core.health import SystemHealth, TargetView, assess
 from functions.core.matrix import OPERATION_NAMES, OperationType, parse_operation
+from functions.core.metrics_report import health_summary, parse_window
 from functions.core.models import ChatCompletionRequest, ChatCompletionResponse
-from functions.core.thresholds import MAX_REQUEST_BODY_BYTES
+from functions.core.thresholds import HEALTH_METRICS_WINDOW, MAX_REQUEST_BODY_BYTES
 from functions.router import chat
 from functions.router.chat import RequestTrace
 from functions.router.wiring import ALL_TARGETS, get_dependencies
 from functions.shared.http_errors import error_response, from_domain, from_validation, raw_error
 from functions.shared.observability import logger, metrics
+from functions.store.metrics_source import active_alarms, get_metrics_settings, get_metrics_source
 
 app = APIGatewayRestResolver(enable_validation=True)
 
@@ -31,6 +33,9 @@ KNOWN_ROUTES: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = (
     (re.compile(r"^/health/?$"), frozenset({"GET"})),
     (re.compile(r"^/health/detailed/?$"), frozenset({"GET"})),
     (re.compile(r"^/health/component/[^/]+/?$"), frozenset({"GET"})),
+    (re.compile(r"^/health/metrics/?$"), frozenset({"GET"})),
+    (re.compile(r"^/health/alerts/?$"), frozenset({"GET"})),
+    (re.compile(r"^/openapi\.json$"), frozenset({"GET"})),
 )
 
 
@@ -66,6 +71,27 @@ def health_detailed() -> Response[dict[str, Any]]:
     system = _assess()
     body = {"status": system.status, "components": [c.as_dict() for c in system.components]}
     return Response(200 if system.can_serve else 503, "application/json", body)
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi() -> Response[str]:
+    from functions.shared.openapi import document  # the admin routes load only for this document
+
+    return Response(200, "application/json", document())
+
+
+@app.get("/health/metrics")
+def health_metrics() -> dict[str, Any]:
+    """Rates and latencies of the last minutes (incident-response.md: `jq .data.routingEfficiency`)."""
+    params = app.current_event.query_string_parameters or {}
+    window, seconds = parse_window(params.get("window"), HEALTH_METRICS_WINDOW)
+    return {"data": health_summary(get_metrics_source().query(seconds)), "window": window}
+
+
+@app.get("/health/alerts")
+def health_alerts() -> dict[str, Any]:
+    alarms = active_alarms(get_metrics_settings().alarm_prefix)
+    return {"data": {"alerts": alarms, "count": len(alarms)}}
 
 
 @app.get("/health/component/<name>")

@@ -3,7 +3,8 @@
 The documented routes are declared explicitly; an ANY method on every resource and a root
 `{proxy+}` send unknown methods and paths to the router too, so clients always get its JSON
 404/405 instead of API Gateway's "Missing Authentication Token". Authentication (hashed client
-keys) and body validation happen in the router.
+keys) and body validation happen in the router. `/admin` is added by `AdminApi`, behind its own
+Lambda authorizer; no route here uses an authorizer.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "health"),
     ("GET", "health/detailed"),
     ("GET", "health/component/{name}"),
+    ("GET", "openapi.json"),  # the router serves the OpenAPI document
 )
 
 # 29 s is the REST API integration maximum without a Service Quotas increase. Longer operation

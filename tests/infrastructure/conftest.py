@@ -11,6 +11,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
+from constructs import Construct
 
 from stacks.config import CONTEXT_KEY, StackConfig
 from stacks.constructs.health_checker import HEALTH_CHECK_HANDLER
@@ -31,6 +32,17 @@ class Synthesized:
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {name: r for name, r in self.resources.items() if r["Type"] == resource_type}
+
+    def logical_id(self, construct: Construct) -> str:
+        child = construct.node.default_child
+        assert isinstance(child, cdk.CfnElement)
+        return self.stack.get_logical_id(child)
+
+    @property
+    def provider_secrets(self) -> dict[str, dict[str, Any]]:
+        """The provider API-key secrets: every secret but the admin API's tokens and their seed."""
+        admin = {self.logical_id(self.stack.admin.tokens_secret), self.logical_id(self.stack.admin.seed_secret)}
+        return {name: r for name, r in self.of_type("AWS::SecretsManager::Secret").items() if name not in admin}
 
 
 def function_with_handler(synthesized: Synthesized, handler: str) -> dict[str, Any]:

@@ -47,7 +47,14 @@ def _variables(function: dict[str, Any]) -> dict[str, Any]:
 
 def _provider_variables(function: dict[str, Any]) -> dict[str, Any]:
     table_vars = {"FLAGS_TABLE", "HEALTH_TABLE", "CACHE_TABLE", "AUDIT_TABLE", "CLIENT_KEYS_TABLE"}
-    router_only = {"MONTHLY_BUDGET_USD", "PRICE_TABLE_JSON", "CACHE_FRESH_TTL_SECONDS", "CACHE_STALE_TTL_SECONDS"}
+    router_only = {
+        "MONTHLY_BUDGET_USD",
+        "PRICE_TABLE_JSON",
+        "CACHE_FRESH_TTL_SECONDS",
+        "CACHE_STALE_TTL_SECONDS",
+        "LOG_RETENTION_DAYS",
+        "ALARM_PREFIX",
+    }
     own = {"EVENT_BUS_NAME", "POWERTOOLS_SERVICE_NAME"}
     return {k: v for k, v in _variables(function).items() if k not in table_vars | router_only | own}
 
@@ -139,7 +146,7 @@ def test_the_health_checker_reads_and_writes_the_health_table_only(synthesized: 
 
 
 def test_with_bedrock_only_no_secret_is_created(synthesized: Synthesized) -> None:
-    assert synthesized.of_type("AWS::SecretsManager::Secret") == {}
+    assert synthesized.provider_secrets == {}
     assert not {"GOOGLE_API_KEY_SECRET_ARN", "META_API_KEY_SECRET_ARN"} & set(
         _variables(health_check_function(synthesized))
     )
@@ -147,7 +154,7 @@ def test_with_bedrock_only_no_secret_is_created(synthesized: Synthesized) -> Non
 
 def test_google_and_llama_api_each_get_a_documented_secret_both_functions_may_read(all_providers: Synthesized) -> None:
     # Given google and meta (Llama API) enabled / When reading the secrets and the functions
-    secrets = all_providers.of_type("AWS::SecretsManager::Secret")
+    secrets = all_providers.provider_secrets
     # Then one secret per key, described for the operator, passed by ARN and readable by both
     assert len(secrets) == 2
     assert all("put-secret-value" in s["Properties"]["Description"] for s in secrets.values())
@@ -166,7 +173,7 @@ def test_google_and_llama_api_each_get_a_documented_secret_both_functions_may_re
 
 def test_an_existing_secret_arn_is_used_instead_of_creating_one() -> None:
     synthesized = synthesize(direct_providers="bedrock,meta", meta_api_key_secret_arn=EXISTING_META_SECRET)
-    assert synthesized.of_type("AWS::SecretsManager::Secret") == {}
+    assert synthesized.provider_secrets == {}
     checker = health_check_function(synthesized)
     assert _variables(checker)["META_API_KEY_SECRET_ARN"] == EXISTING_META_SECRET
     readable = {r for s in _statements_with(synthesized, checker, "secretsmanager:") for r in _as_list(s["Resource"])}
@@ -191,7 +198,7 @@ def test_llama_on_bedrock_adds_its_model_to_the_bedrock_grant_and_needs_no_secre
         for model_id in (*config.bedrock_model_ids, config.meta_bedrock_model_id)
     }
     assert _bedrock_resources(llama_on_bedrock, health_check_function(llama_on_bedrock)) == expected
-    assert llama_on_bedrock.of_type("AWS::SecretsManager::Secret") == {}
+    assert llama_on_bedrock.provider_secrets == {}
     assert _variables(health_check_function(llama_on_bedrock))["META_BEDROCK_MODEL_ID"] == config.meta_bedrock_model_id
 
 

@@ -19,6 +19,7 @@ ROUTER_ENV_VARS = {
     "BEDROCK_REGION", "BEDROCK_MODEL_ID", "MCP_TOOL_NAME", "DIRECT_PROVIDERS",
     "CACHE_FRESH_TTL_SECONDS", "CACHE_STALE_TTL_SECONDS",
     "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE",
+    "LOG_RETENTION_DAYS", "ALARM_PREFIX",
 }  # fmt: skip
 # W3005: CDK adds an explicit DependsOn on the function's role next to the GetAtt; harmless.
 CFN_LINT_IGNORED = ["W3005"]
@@ -84,12 +85,13 @@ def _api_methods(synthesized: Synthesized) -> set[tuple[str, str]]:
     return methods
 
 
-def test_the_stack_has_five_tables_a_router_a_health_checker_one_layer_and_one_rest_api(
+def test_the_stack_has_five_tables_four_functions_one_layer_and_one_rest_api(
     synthesized: Synthesized,
 ) -> None:
-    # Given the synthesized stack / When counting resources / Then each capability appears once
+    # Given the synthesized stack / When counting resources
+    # Then each capability appears once: router, health checker, admin function and its authorizer
     synthesized.template.resource_count_is("AWS::DynamoDB::Table", len(ALL_TABLES))
-    synthesized.template.resource_count_is("AWS::Lambda::Function", 2)
+    synthesized.template.resource_count_is("AWS::Lambda::Function", 4)
     synthesized.template.resource_count_is("AWS::Lambda::LayerVersion", 1)
     synthesized.template.resource_count_is("AWS::ApiGateway::RestApi", 1)
 

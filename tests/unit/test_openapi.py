@@ -10,7 +10,8 @@ from functions.shared.openapi import document
 
 
 def _routes(app):
-    return {(route.method.lower(), route.openapi_path) for route in app._static_routes + app._dynamic_routes}
+    routes = app._static_routes + app._dynamic_routes
+    return {(route.method.lower(), route.openapi_path) for route in routes if route.include_in_schema}
 
 
 def test_the_document_is_valid_openapi_3():
@@ -37,3 +38,23 @@ def test_request_bodies_are_described_from_the_models():
     paths = json.loads(document())["paths"]
     body = paths["/admin/routing/force-mcp"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/ForceMcp"}
+
+
+def test_the_router_serves_the_document_at_openapi_json_without_auth():
+    from functions.router.handler import app
+
+    event = {
+        "path": "/openapi.json",
+        "httpMethod": "GET",
+        "headers": {},
+        "requestContext": {"requestId": "t"},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "multiValueHeaders": {},
+        "body": None,
+        "isBase64Encoded": False,
+        "resource": "/openapi.json",
+    }
+    result = app.resolve(event, None)
+    assert result["statusCode"] == 200
+    assert json.loads(result["body"])["info"]["title"] == "Hybrid Routing API"

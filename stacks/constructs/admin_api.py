@@ -1,0 +1,161 @@
+"""The operators' `/admin` API: the admin function, the TOKEN authorizer in front of it, and the
+Secrets Manager secret that holds the bearer tokens.
+
+`/admin` and `/admin/{proxy+}` (ANY) go to the admin function through the authorizer; API Gateway
+prefers these explicit resources over the router's root `{proxy+}`, and no other route uses the
+authorizer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration, Fn, RemovalPolicy, SecretValue
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from functions.store.schema import AUDIT, CACHE, FLAGS, HEALTH
+from stacks.constructs.api import INTEGRATION_TIMEOUT
+from stacks.constructs.lambda_factory import LambdaFactory
+from stacks.constructs.tables import Tables
+
+ADMIN_HANDLER = "functions.admin.handler.lambda_handler"
+AUTHORIZER_HANDLER = "functions.authorizer.handler.lambda_handler"
+ADMIN_PATH = "admin"
+AUTHORIZER_CACHE_TTL = Duration.seconds(60)
+# The admin function cannot answer after API Gateway has given up on the integration.
+ADMIN_TIMEOUT = INTEGRATION_TIMEOUT
+AUTHORIZER_TIMEOUT = Duration.seconds(10)
+
+# The admin function appends to the audit trail (a Put inside TransactWriteItems, authorized as
+# PutItem), reads its head (Query) and records (Query, GetItem). It must never rewrite or remove a
+# record: `grant_read_write_data` would also allow UpdateItem, DeleteItem and BatchWriteItem.
+AUDIT_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem")
+# The metrics and alarms the admin API reports. Neither API supports resource-level permissions.
+METRICS_ACTIONS = ("cloudwatch:GetMetricData", "cloudwatch:ListMetrics", "cloudwatch:DescribeAlarms")
+
+ADMIN_ACCESS_HELP = (
+    "Bearer tokens of the Hybrid Routing admin API, read by its Lambda authorizer (cached 5 min), as "
+    '{"tokens":[{"name":"<who>","role":"operator|read-only","token":"<random>"}]}. The stack seeds one '
+    "operator token: read it with `aws secretsmanager get-secret-value --secret-id <this ARN>`, then "
+    "replace the whole document with `aws secretsmanager put-secret-value --secret-id <this ARN> "
+    "--secret-string file://tokens.json` to add, rotate or revoke tokens (one entry per person or tool)."
+)
+SEED_HELP = (
+    "Initial operator token of the Hybrid Routing admin API, copied into the admin tokens secret at "
+    "creation. No function reads this secret; once the tokens secret is rewritten it grants nothing."
+)
+# Alphanumeric only, so the generated token can sit inside a JSON string without escaping.
+SEED_TOKEN_LENGTH = 48
+
+
+class AdminApi(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        factory: LambdaFactory,
+        rest_api: apigw.RestApi,
+        tables: Tables,
+        provider_environment: Mapping[str, str],
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.tokens_secret, self.seed_secret = self._tokens_secret(removal_policy)
+        self.authorizer_function = factory.create(
+            self,
+            "Authorizer",
+            handler=AUTHORIZER_HANDLER,
+            description="Admin API TOKEN authorizer: bearer tokens from Secrets Manager, with their roles",
+            environment={"ADMIN_TOKENS_SECRET_ARN": self.tokens_secret.secret_arn},
+            timeout=AUTHORIZER_TIMEOUT,
+            service_name="admin-authorizer",
+        )
+        self.tokens_secret.grant_read(self.authorizer_function)
+
+        self.function = factory.create(
+            self,
+            "Function",
+            handler=ADMIN_HANDLER,
+            description="Admin API: feature flags, routing, circuit breakers, audit trail",
+            environment={
+                **{schema.env_var: tables.table(schema).table_name for schema in (FLAGS, HEALTH, AUDIT, CACHE)},
+                **provider_environment,  # DIRECT_PROVIDERS, and the Bedrock settings of the live probe
+            },
+            timeout=ADMIN_TIMEOUT,
+            service_name="admin",
+        )
+        self._grant_admin(tables)
+
+        self.authorizer = apigw.TokenAuthorizer(
+            self,
+            "TokenAuthorizer",
+            handler=self.authorizer_function,
+            identity_source=apigw.IdentitySource.header("Authorization"),
+            results_cache_ttl=AUTHORIZER_CACHE_TTL,
+        )
+        integration = apigw.LambdaIntegration(
+            self.function, proxy=True, allow_test_invoke=False, timeout=INTEGRATION_TIMEOUT
+        )
+        admin = rest_api.root.add_resource(ADMIN_PATH)
+        for resource in (admin, admin.add_resource("{proxy+}")):
+            resource.add_method(
+                "ANY", integration, authorizer=self.authorizer, authorization_type=apigw.AuthorizationType.CUSTOM
+            )
+
+    def _tokens_secret(self, removal_policy: RemovalPolicy) -> tuple[secretsmanager.Secret, secretsmanager.Secret]:
+        """The tokens document, valid from the first deployment with one generated operator token.
+
+        Secrets Manager's generator can only add a top-level key to a template, not a field of an
+        entry in the `tokens` list; so the token is generated in a seed secret and spliced into the
+        document by a CloudFormation dynamic reference: the template never holds the value.
+        """
+        seed = secretsmanager.Secret(
+            self,
+            "OperatorTokenSeed",
+            description=SEED_HELP,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=SEED_TOKEN_LENGTH, exclude_punctuation=True, include_space=False
+            ),
+            removal_policy=removal_policy,
+        )
+        document = Fn.join(
+            "",
+            [
+                '{"tokens":[{"name":"operator","role":"operator","token":"',
+                seed.secret_value.unsafe_unwrap(),  # a {{resolve:secretsmanager:...}} reference
+                '"}]}',
+            ],
+        )
+        tokens = secretsmanager.Secret(
+            self,
+            "Tokens",
+            description=ADMIN_ACCESS_HELP,
+            secret_string_value=SecretValue.unsafe_plain_text(document),
+            removal_policy=removal_policy,
+        )
+        return tokens, seed
+
+    def _grant_admin(self, tables: Tables) -> None:
+        function = self.function
+        tables.table(FLAGS).grant_read_write_data(function)
+        tables.table(HEALTH).grant_read_write_data(function)
+        tables.table(CACHE).grant_read_data(function)
+        # Append-only audit trail: a custom statement, see AUDIT_ACTIONS.
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=list(AUDIT_ACTIONS), resources=[tables.table(AUDIT).table_arn])
+        )
+        if tables.key is not None:  # what the table grants add for the other tables, for the audit table too
+            tables.key.grant_encrypt_decrypt(function)
+        # A policy of its own, so its cdk-nag acknowledgement (resource "*") names exactly these actions.
+        assert function.role is not None
+        self.metrics_policy = iam.Policy(
+            self,
+            "MetricsReadPolicy",
+            statements=[iam.PolicyStatement(actions=list(METRICS_ACTIONS), resources=["*"])],
+            roles=[function.role],
+        )
+        function.node.add_dependency(self.metrics_policy)
