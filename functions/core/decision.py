@@ -57,6 +57,7 @@ class RoutingSnapshot:
     weights: Mapping[str, int] = field(default_factory=lambda: {"bedrock": 100})
     healthy: Mapping[str, bool] = field(default_factory=dict)
     direct: tuple[str, ...] = ("bedrock", "google", "meta")
+    rules: Mapping[str, tuple[Route, Route | None]] = field(default_factory=dict)  # operator's routing rules
 
     def is_up(self, target: str) -> bool:
         return self.healthy.get(target, True)
@@ -124,10 +125,13 @@ def _routes_for(operation: OperationType, snapshot: RoutingSnapshot, now: float)
         return forced, None, f"override:{override.mode.value}"
     if not (flags["ENABLE_BEDROCK_SUPPORT_MODE"] and flags["ENABLE_INTELLIGENT_ROUTING"]):
         return Route.MCP, None, "hybrid-routing-disabled"
-    fallback = row.fallback
+    primary, fallback, source = row.primary, row.fallback, "matrix"
+    if operation.value in snapshot.rules:
+        primary, fallback = snapshot.rules[operation.value]
+        fallback, source = (None if row.fallback is None else fallback), "rules"  # emergency never gains one
     if fallback is Route.DIRECT and not flags["ENABLE_DIRECT_BEDROCK_FALLBACK"]:
-        return row.primary, None, "matrix;direct-fallback-disabled"
-    return row.primary, fallback, "matrix"
+        return primary, None, f"{source};direct-fallback-disabled"
+    return primary, fallback, source
 
 
 def direct_plan(snapshot: RoutingSnapshot, rand: float) -> tuple[str | None, list[str]]:

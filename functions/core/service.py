@@ -80,6 +80,7 @@ class Runtime:
     sleep: Callable[[float], None] = time.sleep
     rand: Callable[[], float] = random.random
     retry: RetryPolicy = RetryPolicy()
+    attempt_timeout_s: float | None = None  # an operator's cap on one provider attempt
 
 
 def outcome_of(error: ProviderError) -> Outcome:
@@ -151,7 +152,8 @@ class _Attempts:
             self.count += 1
             started = time.perf_counter()
             try:
-                completion = provider.complete(self.request, timeout_s=remaining)
+                cap = self.runtime.attempt_timeout_s
+                completion = provider.complete(self.request, timeout_s=min(remaining, cap) if cap else remaining)
             except ProviderError as exc:
                 self.gate.record(admission, outcome_of(exc), _ms_since(started), exc.code)
                 if not exc.retryable:

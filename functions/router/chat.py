@@ -15,7 +15,7 @@ from functions.core.decision import Decision, decide
 from functions.core.errors import NoRouteAvailable, ProviderError
 from functions.core.matrix import ROUTING_MATRIX, OperationType
 from functions.core.models import ChatCompletionRequest, ChatCompletionResponse, Choice, ResponseMessage, Usage
-from functions.core.service import Deadline, RoutedCompletion, serve
+from functions.core.service import Deadline, RoutedCompletion, Runtime, serve
 from functions.router.wiring import RouterDependencies
 from functions.shared.observability import logger, metrics
 
@@ -43,12 +43,12 @@ def complete(
     request_id: str,
     trace: RequestTrace,
 ) -> ChatResult:
-    use_cache = cache_decision(body, cache_header) == "use"
+    snapshot, loaded = deps.current()
+    use_cache = cache_decision(body, cache_header) == "use" and loaded.cache.mode != "off"
     key = cache_key(body, operation.value)
     if use_cache and (hit := deps.cache.get(key)) is not None:
         return _from_cache(hit, operation, trace, "hit")
     _admit_within_budget(deps, operation)
-    snapshot, loaded = deps.current()
     rand = random.random()
     decision = decide(operation, snapshot, now=time.time(), rand=rand)
     if not loaded.breakers_enabled:
@@ -66,10 +66,12 @@ def complete(
             deps.providers,
             Deadline(trace.started, budget, time.monotonic),
             deps.breakers,
+            Runtime(attempt_timeout_s=loaded.attempt_timeout_s),
         )
     except (NoRouteAvailable, ProviderError) as exc:
         # Degraded mode: every route failed; an earlier answer, even stale, beats an error.
-        if (not isinstance(exc, ProviderError) or exc.retryable) and cache_header != "bypass":
+        retryable = not isinstance(exc, ProviderError) or exc.retryable
+        if retryable and loaded.cache.serve_stale and cache_header != "bypass":
             if (stale := deps.cache.get(key, allow_stale=True)) is not None:
                 return _from_cache(stale, operation, trace, "stale")
         raise

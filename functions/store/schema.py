@@ -32,6 +32,11 @@ ROUTING_OVERRIDE_KEY = "routing-override"
 TRAFFIC_WEIGHTS_KEY = "traffic-weights#direct"
 ISOLATION_KEY = "isolation"  # targets an operator took out of rotation (isolate-component)
 BREAKER_SETTINGS_KEY = "circuit-breakers"  # {"enabled": bool}
+ROUTING_RULES_KEY = "routing-rules"  # per-operation primary/fallback overrides of the matrix
+SLO_THRESHOLDS_KEY = "slo-thresholds"
+REQUEST_TIMEOUT_KEY = "request-timeout"  # {"timeout_ms": int}: the cap of one provider attempt
+ROUTING_THRESHOLDS_KEY = "routing-thresholds"
+CACHE_SETTINGS_KEY = "cache-settings"  # mode, freshTtlSeconds, staleTtlSeconds, serveStale
 
 
 def health_key(target: str) -> str:

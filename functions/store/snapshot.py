@@ -14,20 +14,31 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.core.breaker import BreakerState
 from functions.core.decision import FEATURE_FLAGS, RoutingMode, RoutingOverride, RoutingSnapshot
+from functions.core.matrix import Route
 from functions.core.thresholds import SNAPSHOT_MAX_AGE_SECONDS
 from functions.shared.observability import logger
 from functions.store.breakers import breaker_key, parse_breaker
 from functions.store.dynamo import dynamodb_client, from_item
 from functions.store.schema import (
     BREAKER_SETTINGS_KEY,
+    CACHE_SETTINGS_KEY,
     FEATURE_FLAGS_KEY,
     FLAGS,
     HEALTH,
     ISOLATION_KEY,
+    REQUEST_TIMEOUT_KEY,
     ROUTING_OVERRIDE_KEY,
+    ROUTING_RULES_KEY,
     TRAFFIC_WEIGHTS_KEY,
     health_key,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSettings:
+    mode: str = "deterministic"  # or "off"
+    fresh_ttl_s: float | None = None  # None: the function's configured TTL
+    serve_stale: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +48,8 @@ class LoadedSnapshot:
     breakers: dict[str, BreakerState] = field(default_factory=dict)
     isolated: frozenset[str] = frozenset()
     breakers_enabled: bool = True
+    attempt_timeout_s: float | None = None  # the operator's cap on one provider attempt
+    cache: CacheSettings = field(default_factory=lambda: CacheSettings())
 
 
 class SnapshotStore:
@@ -81,7 +94,16 @@ class SnapshotStore:
         self._loaded_at = self._clock()
 
     def _batch_get(self) -> dict[str, dict[str, Any]]:
-        flag_keys = (FEATURE_FLAGS_KEY, ROUTING_OVERRIDE_KEY, TRAFFIC_WEIGHTS_KEY, ISOLATION_KEY, BREAKER_SETTINGS_KEY)
+        flag_keys = (
+            FEATURE_FLAGS_KEY,
+            ROUTING_OVERRIDE_KEY,
+            TRAFFIC_WEIGHTS_KEY,
+            ISOLATION_KEY,
+            BREAKER_SETTINGS_KEY,
+            ROUTING_RULES_KEY,
+            REQUEST_TIMEOUT_KEY,
+            CACHE_SETTINGS_KEY,
+        )
         request: dict[str, Any] = {
             self._flags_table: {"Keys": [{FLAGS.partition_key: {"S": k}} for k in flag_keys], "ConsistentRead": True},
             self._health_table: {
@@ -137,6 +159,34 @@ def _parse(items: dict[str, dict[str, Any]], targets: tuple[str, ...]) -> Loaded
         healthy[str(target)] = False
     breakers = {target: parse_breaker(items.get(breaker_key(target))) for target in targets}
     breakers_enabled = (items.get(BREAKER_SETTINGS_KEY) or {}).get("enabled", True) is not False
+    timeout_ms = (items.get(REQUEST_TIMEOUT_KEY) or {}).get("timeout_ms")
     return LoadedSnapshot(
-        replace(snapshot, healthy=healthy), checked_at, breakers, frozenset(map(str, isolated)), breakers_enabled
+        replace(snapshot, healthy=healthy, rules=_rules(items.get(ROUTING_RULES_KEY))),
+        checked_at,
+        breakers,
+        frozenset(map(str, isolated)),
+        breakers_enabled,
+        float(timeout_ms) / 1000 if isinstance(timeout_ms, Decimal | int | float) else None,
+        _cache_settings(items.get(CACHE_SETTINGS_KEY)),
+    )
+
+
+def _rules(item: dict[str, Any] | None) -> dict[str, tuple[Route, Route | None]]:
+    rules: dict[str, tuple[Route, Route | None]] = {}
+    for operation, rule in ((item or {}).get("rules") or {}).items():
+        try:
+            fallback = rule.get("fallback")
+            rules[str(operation)] = (Route(rule["primary"]), Route(fallback) if fallback else None)
+        except (KeyError, ValueError, AttributeError):
+            logger.warning("routing-rule-ignored", extra={"operation": str(operation)})
+    return rules
+
+
+def _cache_settings(item: dict[str, Any] | None) -> CacheSettings:
+    item = item or {}
+    fresh = item.get("freshTtlSeconds")
+    return CacheSettings(
+        mode="off" if item.get("mode") == "off" else "deterministic",
+        fresh_ttl_s=float(fresh) if isinstance(fresh, Decimal | int | float) else None,
+        serve_stale=item.get("serveStale", True) is not False,
     )

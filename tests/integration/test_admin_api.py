@@ -236,3 +236,52 @@ def test_audit_exports_as_json_and_csv_and_refuses_unknown_formats(http, admin):
     assert csv_export.status_code == 200 and csv_export.headers["content-type"].startswith("text/csv")
     assert csv_export.text.splitlines()[0].startswith("seq,at,actor")
     assert http.get("/admin/audit/export?format=xml", headers=admin).status_code == 400
+
+
+# --- configuration the router applies ----------------------------------------------------------
+def _clear(*keys):
+    table = get_dependencies().settings.flags_table
+    for key in keys:
+        dynamodb_client().delete_item(TableName=table, Key={"pk": {"S": key}})
+    get_dependencies().snapshots.invalidate()
+
+
+def test_routing_rules_change_an_operation_s_primary_route_on_the_router(http, admin, local_stack):
+    rules = {"rules": {"standard": {"primary": "direct", "fallback": "mcp"}}}
+    assert http.put("/admin/config/routing-rules", json=rules, headers=admin).status_code == 200
+    try:
+        get_dependencies().snapshots.invalidate()
+        response = chat(http, local_stack, "standard")
+        assert (response.headers["x-hybrid-route"], response.headers["x-hybrid-fallback"]) == ("direct", "false")
+    finally:
+        _clear("routing-rules")
+
+
+def test_cache_mode_off_stops_caching_on_the_router(http, admin, local_stack):
+    assert http.put("/admin/config/cache-settings", json={"mode": "off"}, headers=admin).status_code == 200
+    try:
+        get_dependencies().snapshots.invalidate()
+        headers = {"Authorization": f"Bearer {local_stack.client_key}"}
+        body = {"model": "m", "messages": [{"role": "user", "content": "cache me?"}], "temperature": 0}
+        seen = [
+            http.post("/v1/chat/completions", json=body, headers=headers).headers["x-hybrid-cache"] for _ in range(2)
+        ]
+        assert seen == ["miss", "miss"]
+    finally:
+        _clear("cache-settings")
+
+
+def test_the_request_timeout_caps_each_provider_attempt(http, admin, local_stack):
+    from local.faults import FaultSpec
+
+    assert http.post("/admin/config/update", json={"timeout": 1000}, headers=admin).status_code == 200
+    local_stack.faults.set(FaultSpec(provider="bedrock", error_rate=0.0, latency_ms=3000))
+    try:
+        get_dependencies().snapshots.invalidate()
+        started = time.monotonic()
+        response = chat(http, local_stack, "emergency")
+        assert response.status_code == 504
+        assert time.monotonic() - started < 2.5  # well inside the 5 s emergency budget
+    finally:
+        local_stack.faults.clear()
+        _clear("request-timeout")

@@ -170,3 +170,17 @@ def test_emergency_never_falls_back_whatever_the_snapshot(snapshot, rand):
     decision = decide(OperationType.EMERGENCY, snapshot, now=NOW, rand=rand)
     assert len(decision.plan) <= 1
     assert all(not decision.is_fallback(t) for t in decision.plan)
+
+
+def test_routing_rules_replace_an_operation_s_matrix_routes():
+    snapshot = RoutingSnapshot(direct=("bedrock",), rules={"background": (Route.DIRECT, None)})
+    decision = decide(OperationType.BACKGROUND, snapshot, now=NOW, rand=0.1)
+    assert plan_of(decision) == [("direct", "bedrock")]
+    assert decision.reason == "rules"
+
+
+def test_a_rule_cannot_give_emergency_a_fallback():
+    snapshot = RoutingSnapshot(
+        direct=("bedrock",), rules={"emergency": (Route.DIRECT, Route.MCP)}, healthy={"bedrock": False}
+    )
+    assert decide(OperationType.EMERGENCY, snapshot, now=NOW, rand=0.1).plan == ()

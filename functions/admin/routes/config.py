@@ -29,16 +29,21 @@ from functions.core.thresholds import (
     SLO_ERROR_RATE_PERCENT_BOUNDS,
     SLO_P95_LATENCY_MS_BOUNDS,
 )
-from functions.store.schema import FEATURE_FLAGS_KEY, ISOLATION_KEY, ROUTING_OVERRIDE_KEY, TRAFFIC_WEIGHTS_KEY
+from functions.store.schema import (
+    CACHE_SETTINGS_KEY,
+    FEATURE_FLAGS_KEY,
+    ISOLATION_KEY,
+    REQUEST_TIMEOUT_KEY,
+    ROUTING_OVERRIDE_KEY,
+    ROUTING_RULES_KEY,
+    ROUTING_THRESHOLDS_KEY,
+    SLO_THRESHOLDS_KEY,
+    TRAFFIC_WEIGHTS_KEY,
+)
 
 router = Router()
 
 # Item keys in the flags table.
-ROUTING_RULES_KEY = "routing-rules"
-SLO_THRESHOLDS_KEY = "slo-thresholds"
-REQUEST_TIMEOUT_KEY = "request-timeout"
-ROUTING_THRESHOLDS_KEY = "routing-thresholds"
-CACHE_SETTINGS_KEY = "cache-settings"
 
 RouteName = Literal["direct", "mcp"]
 Number = StrictInt | StrictFloat
@@ -109,12 +114,16 @@ class CacheSettingsUpdate(Change):
 
 
 # --- shared write ------------------------------------------------------------------------------
+# What every router instance applies within one snapshot refresh (5 s). SLO and routing thresholds
+# are read by the alarms and the workflows' health gates (issues 5 and 6), not by the router.
+ROUTER_READS = frozenset({ROUTING_RULES_KEY, REQUEST_TIMEOUT_KEY, CACHE_SETTINGS_KEY})
+
 def _put(key: str, value: dict[str, Any], change: Change, action: str) -> dict[str, Any]:
     who = operator(router)
     current = deps().config.get(key)
     expected = current.version if change.version is None else change.version
     saved = deps().config.put(key, value, expected, entry(who, action, key, change.reason, current.value))
-    return {**value, "version": saved.version, "appliedByRouter": False}
+    return {**value, "version": saved.version, "appliedByRouter": key in ROUTER_READS}
 
 
 # --- routing rules -----------------------------------------------------------------------------
@@ -155,7 +164,7 @@ def _effective(overrides: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def get_routing_rules() -> dict[str, Any]:
     stored = deps().config.get(ROUTING_RULES_KEY)
     overrides = stored.value.get("rules") or {}
-    return {"rules": _effective(overrides), "overrides": overrides, "version": stored.version, "appliedByRouter": False}
+    return {"rules": _effective(overrides), "overrides": overrides, "version": stored.version, "appliedByRouter": True}
 
 
 @router.put("/admin/config/routing-rules")
@@ -287,7 +296,7 @@ def get_cache_settings() -> dict[str, Any]:
         "lruEntries": CACHE_LRU_ENTRIES,
         "persistent": bool(deps().settings.cache_table),
         "version": version,
-        "appliedByRouter": False,
+        "appliedByRouter": True,
     }
 
 
