@@ -7,9 +7,17 @@ import uuid
 from functions.core.breaker import BreakerPolicy
 from functions.router.wiring import ALL_TARGETS, get_dependencies
 from functions.shared import aws
+from functions.store import schema
 from functions.store.breakers import SharedBreakers, breaker_key
 from functions.store.dynamo import dynamodb_client
 from functions.store.schema import HEALTH, health_key
+
+
+def clear_control_config() -> None:
+    """Delete every control-plane item of the flags table: all settings back to their defaults."""
+    table = get_dependencies().settings.flags_table
+    for key in schema.CONTROL_KEYS:
+        dynamodb_client().delete_item(TableName=table, Key={HEALTH.partition_key: {"S": key}})
 
 
 def reset_routing_state(local_stack, policy: BreakerPolicy | None = None) -> SharedBreakers:

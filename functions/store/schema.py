@@ -41,3 +41,18 @@ CACHE_SETTINGS_KEY = "cache-settings"  # mode, freshTtlSeconds, staleTtlSeconds,
 
 def health_key(target: str) -> str:
     return f"health#{target}"
+
+
+# Every operator-settable item of the flags table.
+CONTROL_KEYS: tuple[str, ...] = (
+    FEATURE_FLAGS_KEY,
+    ROUTING_OVERRIDE_KEY,
+    TRAFFIC_WEIGHTS_KEY,
+    ISOLATION_KEY,
+    BREAKER_SETTINGS_KEY,
+    ROUTING_RULES_KEY,
+    SLO_THRESHOLDS_KEY,
+    REQUEST_TIMEOUT_KEY,
+    ROUTING_THRESHOLDS_KEY,
+    CACHE_SETTINGS_KEY,
+)

@@ -10,17 +10,9 @@ from starlette.testclient import TestClient
 
 from functions.router.wiring import get_dependencies
 from functions.store.dynamo import dynamodb_client
-from functions.store.schema import (
-    BREAKER_SETTINGS_KEY,
-    FEATURE_FLAGS_KEY,
-    ISOLATION_KEY,
-    ROUTING_OVERRIDE_KEY,
-    TRAFFIC_WEIGHTS_KEY,
-)
-from tests.support import reset_routing_state
+from tests.support import clear_control_config, reset_routing_state
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "disk usage on db-1?"}], "temperature": 0.4}
-CONFIG_KEYS = (FEATURE_FLAGS_KEY, ROUTING_OVERRIDE_KEY, TRAFFIC_WEIGHTS_KEY, ISOLATION_KEY, BREAKER_SETTINGS_KEY)
 
 
 @pytest.fixture(scope="module")
@@ -36,17 +28,11 @@ def admin(http, local_stack):
 
 @pytest.fixture(autouse=True)
 def _clean(local_stack):
-    _clear_config()
+    clear_control_config()
     reset_routing_state(local_stack)
     yield
-    _clear_config()
+    clear_control_config()
     reset_routing_state(local_stack)
-
-
-def _clear_config():
-    table = get_dependencies().settings.flags_table
-    for key in CONFIG_KEYS:
-        dynamodb_client().delete_item(TableName=table, Key={"pk": {"S": key}})
 
 
 def chat(http, local_stack, operation):

@@ -10,40 +10,20 @@ from starlette.testclient import TestClient
 from functions.admin import deps as admin_deps
 from functions.admin import settings as admin_settings
 from functions.admin.routes.config import (
-    CACHE_SETTINGS_KEY,
-    REQUEST_TIMEOUT_KEY,
     ROUTING_RULES_KEY,
-    ROUTING_THRESHOLDS_KEY,
-    SLO_THRESHOLDS_KEY,
 )
 from functions.core.thresholds import ROUTING_EFFICIENCY_ALARM_PERCENT, ROUTING_EFFICIENCY_TARGET_PERCENT
 from functions.router.wiring import get_dependencies
 from functions.shared.aws import client as aws_client
 from functions.store.dynamo import dynamodb_client, to_item
 from functions.store.schema import (
-    BREAKER_SETTINGS_KEY,
-    FEATURE_FLAGS_KEY,
-    ISOLATION_KEY,
-    ROUTING_OVERRIDE_KEY,
     TRAFFIC_WEIGHTS_KEY,
 )
 from local import metrics_sink
 from local.faults import FaultSpec
-from tests.support import reset_routing_state
+from tests.support import clear_control_config, reset_routing_state
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "disk usage on db-1?"}], "temperature": 0.4}
-CONFIG_KEYS = (
-    FEATURE_FLAGS_KEY,
-    ROUTING_OVERRIDE_KEY,
-    TRAFFIC_WEIGHTS_KEY,
-    ISOLATION_KEY,
-    BREAKER_SETTINGS_KEY,
-    ROUTING_RULES_KEY,
-    SLO_THRESHOLDS_KEY,
-    REQUEST_TIMEOUT_KEY,
-    ROUTING_THRESHOLDS_KEY,
-    CACHE_SETTINGS_KEY,
-)
 METRICS_ROUTES = (
     "routing-distribution",
     "provider-latencies",
@@ -74,10 +54,10 @@ def viewer():
 
 @pytest.fixture(autouse=True)
 def _clean(local_stack):
-    _clear_config()
+    clear_control_config()
     reset_routing_state(local_stack)
     yield
-    _clear_config()
+    clear_control_config()
     reset_routing_state(local_stack)
 
 
@@ -103,12 +83,6 @@ def admin_env(monkeypatch):
     monkeypatch.undo()
     admin_settings.get_settings.cache_clear()
     admin_deps.get_admin_dependencies.cache_clear()
-
-
-def _clear_config():
-    table = get_dependencies().settings.flags_table
-    for key in CONFIG_KEYS:
-        dynamodb_client().delete_item(TableName=table, Key={"pk": {"S": key}})
 
 
 def chat(http, local_stack, operation):

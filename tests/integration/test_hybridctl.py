@@ -13,26 +13,7 @@ import pytest
 from cli.hybridctl import main as hybridctl_main
 from cli.hybridctl.main import main
 from functions.core.breaker import tripped
-from functions.router.wiring import get_dependencies
-from functions.store.dynamo import dynamodb_client
-from functions.store.schema import (
-    BREAKER_SETTINGS_KEY,
-    FEATURE_FLAGS_KEY,
-    ISOLATION_KEY,
-    ROUTING_OVERRIDE_KEY,
-    TRAFFIC_WEIGHTS_KEY,
-)
-from tests.support import reset_routing_state
-
-# The flags-table items hybridctl changes ("cache-settings": the admin config routes' cache item).
-CONFIG_KEYS = (
-    FEATURE_FLAGS_KEY,
-    ROUTING_OVERRIDE_KEY,
-    TRAFFIC_WEIGHTS_KEY,
-    ISOLATION_KEY,
-    BREAKER_SETTINGS_KEY,
-    "cache-settings",
-)
+from tests.support import clear_control_config, reset_routing_state
 
 
 @pytest.fixture(scope="module")
@@ -46,18 +27,12 @@ def gateway(local_stack):
         handle.stop()
 
 
-def _clear_config():
-    table = get_dependencies().settings.flags_table
-    for key in CONFIG_KEYS:
-        dynamodb_client().delete_item(TableName=table, Key={"pk": {"S": key}})
-
-
 @pytest.fixture(autouse=True)
 def _clean(local_stack):
-    _clear_config()
+    clear_control_config()
     reset_routing_state(local_stack)
     yield
-    _clear_config()
+    clear_control_config()
     reset_routing_state(local_stack)
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from functions.admin.auth import Caller, caller_from, require_operator
 from functions.admin.deps import AdminDependencies, get_admin_dependencies
 from functions.core.audit import AuditEntry
-from functions.core.errors import InvalidRequest
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -34,20 +33,6 @@ def caller(router: Router) -> Caller:
 
 def operator(router: Router) -> Caller:
     return require_operator(caller(router))
-
-
-def parse(router: Router, model: type[Model]) -> Model:
-    raw = router.current_event.body
-    try:
-        return model.model_validate_json(raw) if raw and raw.strip() else model()
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            where = ".".join(str(p) for p in error.get("loc", ())) or "body"
-            problems.append(
-                "the request body is not valid JSON" if error["type"] == "json_invalid" else f"{where}: {error['msg']}"
-            )
-        raise InvalidRequest("; ".join(dict.fromkeys(problems))) from exc
 
 
 def entry(who: Caller, action: str, target: str, reason: str, before: Any = None, after: Any = None) -> AuditEntry:

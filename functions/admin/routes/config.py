@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, model_validator
 
-from functions.admin.routes.common import Change, deps, entry, operator, parse
+from functions.admin.routes.common import Change, deps, entry, operator
 from functions.core.decision import DEFAULT_FLAGS, FEATURE_FLAGS, MCP_TARGET
 from functions.core.errors import InvalidRequest
 from functions.core.matrix import OPERATION_NAMES, ROUTING_MATRIX, OperationType, Route
@@ -118,6 +118,7 @@ class CacheSettingsUpdate(Change):
 # are read by the alarms and the workflows' health gates (issues 5 and 6), not by the router.
 ROUTER_READS = frozenset({ROUTING_RULES_KEY, REQUEST_TIMEOUT_KEY, CACHE_SETTINGS_KEY})
 
+
 def _put(key: str, value: dict[str, Any], change: Change, action: str) -> dict[str, Any]:
     who = operator(router)
     current = deps().config.get(key)
@@ -168,8 +169,7 @@ def get_routing_rules() -> dict[str, Any]:
 
 
 @router.put("/admin/config/routing-rules")
-def put_routing_rules() -> dict[str, Any]:
-    body = parse(router, RoutingRules)
+def put_routing_rules(body: RoutingRules) -> dict[str, Any]:
     rules = {op: rule.model_dump() for op, rule in body.rules.items()}
     problems = rule_problems(rules)
     if problems:
@@ -257,21 +257,18 @@ def get_slo_thresholds() -> dict[str, Any]:
 
 
 @router.put("/admin/config/slo-thresholds")
-def put_slo_thresholds() -> dict[str, Any]:
-    body = parse(router, SloThresholds)
+def put_slo_thresholds(body: SloThresholds) -> dict[str, Any]:
     value = {"p95_latency_ms": body.p95_latency_ms, "error_rate_percent": body.error_rate_percent}
     return _put(SLO_THRESHOLDS_KEY, value, body, "config.slo-thresholds")
 
 
 @router.post("/admin/config/update")
-def update_timeout() -> dict[str, Any]:
-    body = parse(router, TimeoutUpdate)
+def update_timeout(body: TimeoutUpdate) -> dict[str, Any]:
     return _put(REQUEST_TIMEOUT_KEY, {"timeout_ms": body.timeout}, body, "config.timeout")
 
 
 @router.post("/admin/routing/config")
-def routing_config() -> dict[str, Any]:
-    body = parse(router, RoutingThresholds)
+def routing_config(body: RoutingThresholds) -> dict[str, Any]:
     value = body.model_dump(by_alias=True, exclude={"reason", "version"})
     return _put(ROUTING_THRESHOLDS_KEY, value, body, "routing.config")
 
@@ -301,8 +298,7 @@ def get_cache_settings() -> dict[str, Any]:
 
 
 @router.put("/admin/config/cache-settings")
-def put_cache_settings() -> dict[str, Any]:
-    body = parse(router, CacheSettingsUpdate)
+def put_cache_settings(body: CacheSettingsUpdate) -> dict[str, Any]:
     current, _ = _cache_settings()
     changes = body.model_dump(by_alias=True, exclude={"reason", "version"}, exclude_none=True)
     return _put(CACHE_SETTINGS_KEY, {**current, **changes}, body, "config.cache-settings")
