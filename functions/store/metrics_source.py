@@ -128,7 +128,8 @@ class CloudWatchMetrics:
             "Metric": {
                 "Namespace": self.namespace,
                 "MetricName": name,
-                "Dimensions": [{"Name": k, "Value": v} for k, v in sorted(dims.items())],
+                # As ListMetrics gave them: CloudWatch takes dimensions as a set, moto in their stored order.
+                "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
             },
             "Period": _period(window_s),
             "Stat": stat,

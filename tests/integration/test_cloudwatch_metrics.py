@@ -1,0 +1,34 @@
+"""The stack's metrics source: ListMetrics + GetMetricData over what the router emits (on moto)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import boto3
+
+from functions.store.metrics_source import CloudWatchMetrics
+from tests.support import use_local_moto
+
+
+def test_request_counts_and_errors_come_back_per_route_provider_and_operation(local_stack, monkeypatch):
+    use_local_moto(monkeypatch, local_stack)
+    namespace = f"HybridRoutingTest{uuid.uuid4().hex[:8]}"
+    cell = [
+        {"Name": "Route", "Value": "direct"},
+        {"Name": "Provider", "Value": "bedrock"},
+        {"Name": "OperationType", "Value": "emergency"},
+    ]
+    now = time.time()
+    cloudwatch = boto3.client("cloudwatch")
+    cloudwatch.put_metric_data(
+        Namespace=namespace,
+        MetricData=[
+            {"MetricName": "Requests", "Dimensions": cell, "Value": 10, "Unit": "Count", "Timestamp": now - 30},
+            {"MetricName": "Errors", "Dimensions": cell, "Value": 2, "Unit": "Count", "Timestamp": now - 30},
+            {"MetricName": "Fallbacks", "Dimensions": cell, "Value": 1, "Unit": "Count", "Timestamp": now - 30},
+        ],
+    )
+    snapshot = CloudWatchMetrics(namespace).query(3600)
+    (found,) = [c for c in snapshot.cells if (c.route, c.provider, c.operation) == ("direct", "bedrock", "emergency")]
+    assert (found.counts.requests, found.counts.errors, found.counts.fallbacks) == (10, 2, 1)
