@@ -28,7 +28,8 @@ def main() -> int:
         if server.started:
             print(
                 f"hybrid-routing local stack ready on http://127.0.0.1:{port}/v1 "
-                f"client key {stack.client_key} admin token {stack.admin_token}",
+                f"client key {stack.client_key} admin token {stack.admin_token} "
+                f"read-only token {os.environ['ADMIN_READONLY_TOKEN']}",
                 file=sys.stderr,
                 flush=True,
             )
