@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,20 +44,36 @@ def _start_moto() -> Any:
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per AWS call otherwise
 
-    class SerialMotoServer(ThreadedMotoServer):
-        """moto's server, one request at a time. DynamoDB applies each conditional write and
-        transaction atomically; moto's threaded server does not, and a race between two conditional
-        writes could let both succeed. Serving serially restores DynamoDB's guarantee locally."""
+    class AtomicDynamoDBMotoServer(ThreadedMotoServer):
+        """moto's threaded server, with DynamoDB calls served one at a time. DynamoDB applies each
+        conditional write and transaction atomically; moto's threaded server does not, and a race
+        between two conditional writes could let both succeed. Only DynamoDB is serialized: a whole
+        server served serially would deadlock when Step Functions (in this server) invokes a Lambda
+        handler that calls DynamoDB back."""
 
         def _server_entry(self) -> None:
-            app = DomainDispatcherApplication(create_backend_app)
-            self._server = make_server(self._ip_address, self._port, app, False, request_handler=MotoRequestHandler)
+            app = _serialize_dynamodb(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
             self._server_ready_event.set()
             self._server.serve_forever()
 
-    server = SerialMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = AtomicDynamoDBMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    # moto's Step Functions calls Lambda (and other services) back on this port.
+    os.environ["MOTO_PORT"] = str(server.get_host_and_port()[1])
     return server
+
+
+def _serialize_dynamodb(app: Any) -> Any:
+    lock = threading.Lock()
+
+    def serialized(environ: dict[str, Any], start_response: Any) -> Any:
+        if str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+            with lock:
+                return list(app(environ, start_response))
+        return app(environ, start_response)
+
+    return serialized
 
 
 def start(

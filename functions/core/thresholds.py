@@ -94,3 +94,27 @@ ROUTE_LATENCY_THRESHOLD_MS_BOUNDS: Final[tuple[int, int]] = (100, 60_000)
 CACHE_FRESH_SECONDS_BOUNDS: Final[tuple[float, float]] = (0.0, 86_400.0)
 CACHE_STALE_SECONDS_BOUNDS: Final[tuple[float, float]] = (0.0, 7 * 86_400.0)
 BEDROCK_PROBE_TIMEOUT_SECONDS: Final[float] = HEALTH_PROBE_TIMEOUT_SECONDS  # POST /admin/bedrock/test
+
+# --- Rollout workflows and health gates (functions/core/rollout.py, functions/core/gates.py,
+# functions/workflow/) -- provider-failover.md, "Failover Procedures" ------------------------------
+# Step values are Direct-traffic percentages. Canary and failback steps are the TARGET's share; the gradual
+# failover's steps are the FAILING provider's remaining share ("Phase 1: reduce failed provider to 50%").
+CANARY_STEPS: Final[tuple[int, ...]] = (5, 10, 25, 50, 75, 100)
+CANARY_BAKE_SECONDS: Final[int] = 120  # "sleep 120  # Wait 2 minutes between increases"
+CANARY_SUCCESS_PERCENT: Final[float] = 98.0  # "--success-threshold 98%"
+GRADUAL_STEPS: Final[tuple[int, ...]] = (50, 25, 0)
+GRADUAL_BAKE_SECONDS: Final[int] = 60  # "sleep 60" between the gradual failover's phases
+IMMEDIATE_STEPS: Final[tuple[int, ...]] = (0,)  # the failing provider drops to 0 % at once ("< 30 seconds")
+IMMEDIATE_BAKE_SECONDS: Final[int] = 0
+FAILBACK_STEPS: Final[tuple[int, ...]] = (10, 25, 50, 75, 100)
+FAILBACK_BAKE_SECONDS: Final[int] = 180  # "3 minutes between steps"
+# Gates: a failover gate checks the providers taking over against the breaker's own numbers.
+GATE_SUCCESS_PERCENT: Final[float] = CANARY_SUCCESS_PERCENT
+GATE_P95_LATENCY_MS: Final[float] = BREAKER_P95_LATENCY_MS  # "P95 > 3000ms" fails a gate
+GATE_MIN_REQUESTS: Final[int] = BREAKER_MIN_REQUESTS  # fewer requests in the window: INCONCLUSIVE, never PASS
+GATE_WINDOW_SECONDS: Final[int] = 120  # metrics window a gate reads (one canary bake)
+GATE_RECHECK_SECONDS: Final[int] = 30  # wait before re-checking a FAIL or INCONCLUSIVE gate
+GATE_MAX_INCONCLUSIVE: Final[int] = 3  # consecutive INCONCLUSIVE verdicts held and re-checked; one more ends it
+GATE_FAILURE_LIMIT: Final[int] = 3  # the FAIL verdict, over a whole rollout, that ends it
+GATE_CONSECUTIVE_FAILURES: Final[int] = 2  # consecutive FAIL verdicts that end it (one blip does not)
+ROLLOUT_WRITE_RETRIES: Final[int] = 5  # re-reads after a version conflict on the route's item

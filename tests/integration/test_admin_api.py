@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 
 from functions.router.wiring import get_dependencies
 from functions.store.dynamo import dynamodb_client
+from functions.store.schema import TRAFFIC_WEIGHTS_KEY
 from tests.support import clear_control_config, reset_routing_state
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "disk usage on db-1?"}], "temperature": 0.4}
@@ -271,3 +272,20 @@ def test_the_request_timeout_caps_each_provider_attempt(http, admin, local_stack
     finally:
         local_stack.faults.clear()
         _clear("request-timeout")
+
+
+def test_weights_cannot_be_set_by_hand_while_a_rollout_holds_them(http, admin):
+    from functions.store.dynamo import to_item
+
+    table = get_dependencies().settings.flags_table
+    held = {
+        "pk": TRAFFIC_WEIGHTS_KEY,
+        "weights": {"bedrock": 90, "google": 10},
+        "version": 3,
+        "lock_owner": "arn:aws:states:local:0:execution:canary:run-1",
+        "lock_kind": "canary",
+    }
+    dynamodb_client().put_item(TableName=table, Item=to_item(held))
+    response = http.put("/admin/routing/traffic-distribution", json={"weights": {"bedrock": 100}}, headers=admin)
+    assert response.status_code == 409
+    assert "canary" in response.json()["error"]["message"]

@@ -10,7 +10,7 @@ from pydantic import Field, StrictInt
 
 from functions.admin.routes.common import Change, deps, entry, operator
 from functions.core.decision import MCP_TARGET, RoutingMode
-from functions.core.errors import InvalidRequest
+from functions.core.errors import InvalidRequest, VersionConflict
 from functions.store.schema import ISOLATION_KEY, ROUTING_OVERRIDE_KEY, TRAFFIC_WEIGHTS_KEY
 
 router = Router()
@@ -87,6 +87,12 @@ def _put_weights(weights: dict[str, int], change: Change, action: str) -> dict[s
     if any(w < 0 for w in weights.values()) or sum(weights.values()) != 100:
         raise InvalidRequest(f"weights must be non-negative and sum to 100 (got {sum(weights.values())})")
     who = operator(router)
+    stored = deps().config.get(TRAFFIC_WEIGHTS_KEY)
+    if stored.value.get("lock_owner"):
+        raise VersionConflict(
+            f"a {stored.value.get('lock_kind', 'rollout')} holds the traffic weights "
+            f"({stored.value['lock_owner']}); abort it before setting weights by hand"
+        )
     current, version = _weights()
     expected = version if change.version is None else change.version
     saved = deps().config.put(

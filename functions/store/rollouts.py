@@ -1,0 +1,233 @@
+"""The route's rollout lock and weights, on the item the router already reads (`traffic-weights#direct`).
+
+The item keeps `weights` (the router's snapshot reads only that) and gains, while a rollout runs,
+`lock_owner` (the execution ARN), `lock_kind`, `lock_sources`, `lock_target`, `phase`, `step`,
+`starting_weights` and `abort_requested`. Every operation reads the item, decides with
+functions.core.rollout, and writes through ConfigStore.put: conditional on the version it read
+(so on the owner it saw, which cannot change without the version changing) and audited in the same
+transaction. A version conflict re-reads and decides again, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from functions.core.audit import AuditEntry
+from functions.core.errors import DependencyUnavailable, NotFound, VersionConflict
+from functions.core.rollout import (
+    Admission,
+    Phase,
+    RolloutKind,
+    RolloutLock,
+    RouteState,
+    admit,
+    require_owner,
+    validate_weights,
+)
+from functions.core.thresholds import ROLLOUT_WRITE_RETRIES
+from functions.shared.aws import client as aws_client
+from functions.store.config import ConfigStore
+from functions.store.schema import TRAFFIC_WEIGHTS_KEY
+
+DEFAULT_WEIGHTS: dict[str, int] = {"bedrock": 100}  # what the router assumes when the item is absent
+ROLE = "workflow"
+LOCK_ATTRIBUTES = (
+    "lock_owner",
+    "lock_kind",
+    "lock_sources",
+    "lock_target",
+    "phase",
+    "step",
+    "starting_weights",
+    "abort_requested",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Acquired:
+    state: RouteState
+    admission: Admission
+    preempted: str | None = None  # the execution whose lock was taken over
+
+
+# A mutation: from the current state, the new item value and its audit entry, or None for "nothing to do".
+Mutation = Callable[[RouteState], tuple[dict[str, Any], AuditEntry] | None]
+
+
+class RolloutStore:
+    def __init__(self, config: ConfigStore, key: str = TRAFFIC_WEIGHTS_KEY, retries: int = ROLLOUT_WRITE_RETRIES):
+        self.config, self.key, self.retries = config, key, retries
+
+    def get(self) -> RouteState:
+        stored = self.config.get(self.key)
+        return parse_state(stored.value, stored.version)
+
+    def acquire(self, owner: str, kind: RolloutKind, sources: Sequence[str], target: str, reason: str = "") -> Acquired:
+        """Take the route's lock (RolloutLocked if a rollout that may not be pre-empted holds it).
+        The weights stay as they are; they become the starting weights a rollback restores."""
+        outcome: dict[str, Any] = {}
+
+        def mutate(state: RouteState) -> tuple[dict[str, Any], AuditEntry] | None:
+            admission = admit(state.lock, owner, kind)
+            outcome.update(admission=admission, preempted=state.lock.owner if state.lock else None)
+            if admission is Admission.REENTER:
+                return None
+            lock = RolloutLock(owner, kind, tuple(sources), target, Phase.RUNNING, -1, dict(state.weights))
+            action = "rollout.preempt" if admission is Admission.PREEMPT else "rollout.acquire"
+            return _value(state.weights, lock), self._entry(owner, action, reason, state)
+
+        state = self._write(mutate)
+        preempted = outcome["preempted"] if outcome["admission"] is Admission.PREEMPT else None
+        return Acquired(state, outcome["admission"], preempted)
+
+    def set_step(
+        self, owner: str, step: int, weights: Mapping[str, int] | None, phase: Phase = Phase.RUNNING, reason: str = ""
+    ) -> RouteState:
+        """Record step `step` and set its weights (None: a dry run, the weights stay); owner only."""
+        new_weights = None if weights is None else validate_weights(weights)
+
+        def mutate(state: RouteState) -> tuple[dict[str, Any], AuditEntry] | None:
+            lock = require_owner(state.lock, owner)
+            moved = replace(lock, phase=phase, step=step)
+            value = _value(state.weights if new_weights is None else new_weights, moved)
+            return value, self._entry(owner, "rollout.step", reason or f"step {step}", state)
+
+        return self._write(mutate)
+
+    def release(self, owner: str, restore_weights: Mapping[str, int] | None = None, reason: str = "") -> RouteState:
+        """Drop the lock, setting `restore_weights` if given. NotLockOwner if another rollout holds
+        it; nothing to do if nobody does (a retried release, or a pre-empting rollout already done)."""
+        restore = None if restore_weights is None else validate_weights(restore_weights)
+
+        def mutate(state: RouteState) -> tuple[dict[str, Any], AuditEntry] | None:
+            if state.lock is None:
+                return None
+            require_owner(state.lock, owner)
+            action = "rollout.rollback" if restore is not None else "rollout.release"
+            value = _value(state.weights if restore is None else restore, None)
+            return value, self._entry(owner, action, reason, state)
+
+        return self._write(mutate)
+
+    def force_release_if_owner(self, owner: str, reason: str = "") -> RouteState | None:
+        """Cleanup after an execution that failed, timed out or was stopped: if it still holds the lock,
+        release it; a canary or failback also restores its starting weights (no step left half-way
+        unsupervised), a failover keeps its weights (never route back to a failing provider).
+        None when `owner` holds nothing."""
+        released: dict[str, bool] = {}
+
+        def mutate(state: RouteState) -> tuple[dict[str, Any], AuditEntry] | None:
+            lock = state.lock
+            if lock is None or lock.owner != owner:
+                return None
+            released["yes"] = True
+            weights = state.weights if lock.kind.is_safety else lock.starting_weights
+            return _value(weights, None), self._entry(owner, "rollout.cleanup", reason, state)
+
+        state = self._write(mutate)
+        return state if released else None
+
+    def request_abort(self, actor: str, reason: str, role: str = "") -> RouteState:
+        """Flag the running rollout to stop at its next gate; any operator may (NotFound if none runs)."""
+
+        def mutate(state: RouteState) -> tuple[dict[str, Any], AuditEntry] | None:
+            lock = state.lock
+            if lock is None:
+                raise NotFound("no rollout is running on this route")
+            if lock.abort_requested:
+                return None
+            flagged = replace(lock, abort_requested=True)
+            entry = AuditEntry(actor, "rollout.abort", self.key, reason, state.as_dict(), role=role)
+            return _value(state.weights, flagged), entry
+
+        return self._write(mutate)
+
+    def record(self, owner: str, action: str, reason: str, details: Any) -> None:
+        """An audit record for a transition that changes no weight (a gate verdict, a hold)."""
+        self.config.record(AuditEntry(owner, action, self.key, reason, after=details, role=ROLE))
+
+    # --- internals ---------------------------------------------------------------------------
+    def _write(self, mutate: Mutation) -> RouteState:
+        conflict: VersionConflict | None = None
+        for _ in range(self.retries):
+            state = self.get()
+            change = mutate(state)
+            if change is None:
+                return state
+            value, entry = change
+            try:
+                saved = self.config.put(self.key, value, state.version, entry)
+            except VersionConflict as exc:
+                conflict = exc
+                continue
+            return parse_state(saved.value, saved.version)
+        assert conflict is not None
+        raise conflict
+
+    def _entry(self, owner: str, action: str, reason: str, before: RouteState) -> AuditEntry:
+        return AuditEntry(owner, action, self.key, reason, before.as_dict(), role=ROLE)
+
+
+def _value(weights: Mapping[str, int], lock: RolloutLock | None) -> dict[str, Any]:
+    value: dict[str, Any] = {"weights": dict(weights)}
+    if lock is not None:
+        value |= {
+            "lock_owner": lock.owner,
+            "lock_kind": lock.kind.value,
+            "lock_sources": list(lock.sources),
+            "lock_target": lock.target,
+            "phase": lock.phase.value,
+            "step": lock.step,
+            "starting_weights": dict(lock.starting_weights),
+            "abort_requested": lock.abort_requested,
+        }
+    return value
+
+
+def parse_state(value: Mapping[str, Any], version: int) -> RouteState:
+    weights = {str(p): int(w) for p, w in (value.get("weights") or DEFAULT_WEIGHTS).items()}
+    owner = value.get("lock_owner")
+    if not owner:
+        return RouteState(weights, version)
+    lock = RolloutLock(
+        owner=str(owner),
+        kind=RolloutKind(value["lock_kind"]),
+        sources=tuple(str(s) for s in value.get("lock_sources") or ()),
+        target=str(value.get("lock_target", "")),
+        phase=Phase(value.get("phase", Phase.RUNNING.value)),
+        step=int(value.get("step", -1)),
+        starting_weights={str(p): int(w) for p, w in (value.get("starting_weights") or {}).items()},
+        abort_requested=bool(value.get("abort_requested", False)),
+    )
+    return RouteState(weights, version, lock)
+
+
+# --- alarms watching a target -------------------------------------------------------------------
+def alarm_states(names: Sequence[str], prefix: str, target: str) -> dict[str, str]:
+    """State of each alarm in `names`, plus every alarm of ours (name starting with `prefix`) in ALARM
+    whose name mentions `target`."""
+    states: dict[str, str] = {}
+    cloudwatch = aws_client("cloudwatch")
+    try:
+        for start in range(0, len(names), 100):
+            page = cloudwatch.describe_alarms(AlarmNames=list(names[start : start + 100]), MaxRecords=100)
+            for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
+                states[alarm["AlarmName"]] = alarm["StateValue"]
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"AlarmNamePrefix": prefix, "StateValue": "ALARM", "MaxRecords": 100}
+            if token:
+                kwargs["NextToken"] = token
+            page = cloudwatch.describe_alarms(**kwargs)
+            for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
+                if target.lower() in alarm["AlarmName"].lower():
+                    states[alarm["AlarmName"]] = alarm["StateValue"]
+            token = page.get("NextToken")
+            if not token:
+                return states
+    except (ClientError, BotoCoreError) as exc:
+        raise DependencyUnavailable("CloudWatch alarms cannot be read right now") from exc

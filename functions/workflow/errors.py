@@ -1,0 +1,29 @@
+"""The errors the workflow Lambda lets escape: their class names are the state machines' ErrorEquals.
+
+Defined with the domain they belong to (functions.core.rollout, functions.core.gates); listed here so
+the ASL files and their tests have one place to look.
+"""
+
+from __future__ import annotations
+
+from functions.core.errors import DependencyUnavailable, InvalidRequest, VersionConflict
+from functions.core.gates import GateFailed, GateInconclusive
+from functions.core.rollout import NotLockOwner, RolloutAborted, RolloutLocked
+
+__all__ = [
+    "DependencyUnavailable",
+    "GateFailed",
+    "GateInconclusive",
+    "InvalidRequest",
+    "NotLockOwner",
+    "RolloutAborted",
+    "RolloutLocked",
+    "VersionConflict",
+]
+
+# Worth a Task `Retry`: transient, the same input may succeed.
+RETRYABLE: tuple[str, ...] = (DependencyUnavailable.__name__, VersionConflict.__name__)
+# Caught by name to roll back, stop or end quietly.
+CAUGHT: tuple[str, ...] = tuple(
+    e.__name__ for e in (RolloutLocked, NotLockOwner, RolloutAborted, GateFailed, GateInconclusive, InvalidRequest)
+)

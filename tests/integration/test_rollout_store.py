@@ -1,0 +1,237 @@
+"""The route's rollout lock and weights on moto's DynamoDB: conditional, audited, one owner at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import pytest
+
+from functions.core.audit import verify
+from functions.core.rollout import Admission, NotLockOwner, Phase, RolloutKind, RolloutLocked
+from functions.shared import aws
+from functions.store.audit import AuditLog
+from functions.store.config import ConfigStore
+from functions.store.dynamo import dynamodb_client
+from functions.store.rollouts import RolloutStore
+from functions.store.schema import TRAFFIC_WEIGHTS_KEY
+from local.tables import create_tables
+from tests.support import unique_prefix, use_local_moto
+
+CANARY, FAILBACK = RolloutKind.CANARY, RolloutKind.FAILBACK
+GRADUAL, IMMEDIATE = RolloutKind.GRADUAL_FAILOVER, RolloutKind.IMMEDIATE_FAILOVER
+START = {"bedrock": 70, "google": 10, "meta": 20}
+A, B = "arn:aws:states:us-east-1:1:execution:canary:a", "arn:aws:states:us-east-1:1:execution:failover:b"
+
+
+def _clear_clients() -> None:
+    for cached in (dynamodb_client, aws.client, aws.session):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def tables(monkeypatch, local_stack) -> Iterator[dict[str, str]]:
+    """Tables of our own on the local stack's moto; the weights item removed afterwards."""
+    use_local_moto(monkeypatch, local_stack)
+    for name, value in (
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "t"),
+        ("AWS_SECRET_ACCESS_KEY", "t"),
+    ):
+        monkeypatch.setenv(name, value)
+    _clear_clients()
+    names = create_tables(boto3.client("dynamodb", region_name="us-east-1"), prefix=unique_prefix())
+    yield names
+    dynamodb_client().delete_item(TableName=names["FLAGS_TABLE"], Key={"pk": {"S": TRAFFIC_WEIGHTS_KEY}})
+    _clear_clients()
+
+
+@pytest.fixture
+def config(tables) -> ConfigStore:
+    return ConfigStore(tables["FLAGS_TABLE"], AuditLog(tables["AUDIT_TABLE"]))
+
+
+@pytest.fixture
+def store(config) -> RolloutStore:
+    from functions.core.audit import AuditEntry
+
+    config.put(TRAFFIC_WEIGHTS_KEY, {"weights": START}, 0, AuditEntry("test", "seed", TRAFFIC_WEIGHTS_KEY))
+    return RolloutStore(config)
+
+
+def audit_actions(config: ConfigStore) -> list[str]:
+    return [r.entry.action for r in config.audit.records()]
+
+
+# --- acquire ------------------------------------------------------------------------------------
+def test_acquiring_a_free_route_records_the_lock_and_keeps_the_weights(store, config):
+    acquired = store.acquire(A, CANARY, ["bedrock"], "google", "release 42")
+
+    assert acquired.admission is Admission.ACQUIRE
+    lock = store.get().lock
+    assert (lock.owner, lock.kind, lock.sources, lock.target, lock.phase, lock.step) == (
+        A,
+        CANARY,
+        ("bedrock",),
+        "google",
+        Phase.RUNNING,
+        -1,
+    )
+    assert lock.starting_weights == START and store.get().weights == START
+    assert audit_actions(config)[-1] == "rollout.acquire"
+
+
+def test_the_router_still_reads_plain_weights_from_the_item(store, tables):
+    store.acquire(A, CANARY, ["bedrock"], "google")
+    raw = dynamodb_client().get_item(TableName=tables["FLAGS_TABLE"], Key={"pk": {"S": TRAFFIC_WEIGHTS_KEY}})["Item"]
+    assert {k: int(v["N"]) for k, v in raw["weights"]["M"].items()} == START
+    assert raw["lock_owner"]["S"] == A
+
+
+def test_a_second_canary_is_refused_while_one_runs(store):
+    store.acquire(A, CANARY, ["bedrock"], "google")
+    with pytest.raises(RolloutLocked):
+        store.acquire(B, FAILBACK, ["google"], "bedrock")
+    assert store.get().lock.owner == A
+
+
+def test_a_retried_acquire_by_the_owner_reenters_without_a_write(store):
+    first = store.acquire(A, CANARY, ["bedrock"], "google")
+    again = store.acquire(A, CANARY, ["bedrock"], "google")
+    assert again.admission is Admission.REENTER and again.state.version == first.state.version
+
+
+def test_a_failover_preempts_a_canary_from_the_live_weights(store, config):
+    store.acquire(A, CANARY, ["bedrock"], "google")
+    store.set_step(A, 0, {"bedrock": 66, "google": 15, "meta": 19})
+
+    acquired = store.acquire(B, GRADUAL, ["google"], "bedrock", "google failing")
+
+    assert (acquired.admission, acquired.preempted) == (Admission.PREEMPT, A)
+    assert store.get().lock.owner == B
+    assert store.get().lock.starting_weights == {"bedrock": 66, "google": 15, "meta": 19}
+    assert audit_actions(config)[-1] == "rollout.preempt"
+
+
+def test_a_canary_cannot_preempt_a_failover(store):
+    store.acquire(B, IMMEDIATE, ["bedrock"], "google")
+    with pytest.raises(RolloutLocked):
+        store.acquire(A, CANARY, ["bedrock"], "google")
+
+
+def test_twenty_concurrent_acquires_leave_exactly_one_owner(store, config):
+    owners = [f"arn:aws:states:us-east-1:1:execution:canary:{i}" for i in range(20)]
+
+    def attempt(owner: str) -> str:
+        try:
+            store.acquire(owner, CANARY, ["bedrock"], "google")
+            return owner
+        except RolloutLocked:
+            return ""
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        winners = [w for w in pool.map(attempt, owners) if w]
+
+    assert len(winners) == 1
+    assert store.get().lock.owner == winners[0]
+    assert audit_actions(config).count("rollout.acquire") == 1
+    assert verify(config.audit.records()).valid
+
+
+# --- steps ---------------------------------------------------------------------------------------
+def test_the_owner_sets_a_step_and_its_weights_audited(store, config):
+    store.acquire(A, CANARY, ["bedrock"], "google")
+    state = store.set_step(A, 2, {"bedrock": 56, "google": 25, "meta": 19})
+    assert state.weights == {"bedrock": 56, "google": 25, "meta": 19}
+    assert state.lock.step == 2 and state.lock.starting_weights == START
+    assert audit_actions(config)[-1] == "rollout.step"
+
+
+def test_a_dry_run_step_records_the_step_but_leaves_the_weights(store):
+    store.acquire(A, CANARY, ["bedrock"], "google")
+    state = store.set_step(A, 1, None)
+    assert state.weights == START and state.lock.step == 1
+
+
+def test_set_step_by_a_non_owner_is_refused_and_changes_nothing(store):
+    store.acquire(A, CANARY, ["bedrock"], "google")
+    before = store.get()
+    with pytest.raises(NotLockOwner):
+        store.set_step(B, 0, {"bedrock": 0, "google": 100})
+    assert store.get() == before
+
+
+def test_set_step_on_a_free_route_is_refused(store):
+    with pytest.raises(NotLockOwner):
+        store.set_step(A, 0, {"bedrock": 0, "google": 100})
+
+
+# --- release -------------------------------------------------------------------------------------
+def test_release_with_the_starting_weights_restores_them_exactly_and_frees_the_route(store, config):
+    acquired = store.acquire(A, CANARY, ["bedrock"], "google")
+    store.set_step(A, 3, {"bedrock": 35, "google": 55, "meta": 10})
+
+    state = store.release(A, acquired.state.lock.starting_weights, "gate failed")
+
+    assert state.weights == START and state.lock is None
+    assert audit_actions(config)[-1] == "rollout.rollback"
+    assert store.acquire(B, CANARY, ["bedrock"], "google").admission is Admission.ACQUIRE
+
+
+def test_release_without_weights_keeps_the_last_step(store):
+    store.acquire(A, CANARY, ["bedrock"], "google")
+    store.set_step(A, 5, {"bedrock": 0, "google": 100, "meta": 0})
+    assert store.release(A).weights == {"bedrock": 0, "google": 100, "meta": 0}
+
+
+def test_release_by_a_non_owner_is_refused(store):
+    store.acquire(A, CANARY, ["bedrock"], "google")
+    with pytest.raises(NotLockOwner):
+        store.release(B, START)
+    assert store.get().lock.owner == A
+
+
+def test_a_release_on_a_free_route_is_a_no_op(store, config):
+    before = len(audit_actions(config))
+    assert store.release(A, {"bedrock": 100}).weights == START
+    assert len(audit_actions(config)) == before
+
+
+def test_cleanup_of_a_stopped_canary_restores_its_starting_weights(store, config):
+    store.acquire(A, CANARY, ["bedrock"], "google")
+    store.set_step(A, 2, {"bedrock": 56, "google": 25, "meta": 19})
+
+    state = store.force_release_if_owner(A, "execution aborted")
+
+    assert state is not None and state.lock is None and state.weights == START
+    assert audit_actions(config)[-1] == "rollout.cleanup"
+
+
+def test_cleanup_of_a_stopped_failover_keeps_its_weights(store):
+    store.acquire(B, GRADUAL, ["bedrock"], "google")
+    store.set_step(B, 0, {"bedrock": 50, "google": 30, "meta": 20})
+    state = store.force_release_if_owner(B)
+    assert state.lock is None and state.weights == {"bedrock": 50, "google": 30, "meta": 20}
+
+
+def test_cleanup_by_a_preempted_execution_leaves_the_new_owner_alone(store):
+    store.acquire(A, CANARY, ["bedrock"], "google")
+    store.acquire(B, IMMEDIATE, ["google"], "bedrock")
+    assert store.force_release_if_owner(A) is None
+    assert store.get().lock.owner == B
+
+
+def test_an_abort_request_is_flagged_on_the_lock(store, config):
+    store.acquire(A, CANARY, ["bedrock"], "google")
+    assert store.request_abort("alice", "bad release").lock.abort_requested
+    assert audit_actions(config)[-1] == "rollout.abort"
+
+
+def test_every_transition_keeps_the_audit_chain_valid(store, config):
+    store.acquire(A, CANARY, ["bedrock"], "google")
+    store.set_step(A, 0, {"bedrock": 67, "google": 14, "meta": 19})
+    store.record(A, "rollout.gate.proceed", "within thresholds", {"verdict": "PASS"})
+    store.release(A, START)
+    assert audit_actions(config)[-4:] == ["rollout.acquire", "rollout.step", "rollout.gate.proceed", "rollout.rollback"]
+    assert verify(config.audit.records()).valid

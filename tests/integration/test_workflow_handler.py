@@ -1,0 +1,235 @@
+"""The workflow Lambda's actions on moto's DynamoDB, with the metrics and alarms the gates read faked."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from functions.core.audit import AuditEntry
+from functions.core.errors import InvalidRequest
+from functions.core.gates import GateFailed, GateInconclusive
+from functions.core.metrics_report import Cell, Counts, Latency, MetricsSnapshot
+from functions.core.rollout import NotLockOwner, RolloutAborted, RolloutLocked
+from functions.shared import aws
+from functions.store.audit import AuditLog
+from functions.store.config import ConfigStore
+from functions.store.dynamo import dynamodb_client
+from functions.store.rollouts import RolloutStore
+from functions.store.schema import TRAFFIC_WEIGHTS_KEY
+from functions.workflow import handler as workflow
+from functions.workflow.settings import WorkflowSettings
+from local.gateway import LocalLambdaContext
+from local.tables import create_tables
+from tests.support import unique_prefix, use_local_moto
+
+START = {"bedrock": 100}
+CANARY_A = "arn:aws:states:us-east-1:1:execution:canary:a"
+FAILOVER_B = "arn:aws:states:us-east-1:1:execution:failover:b"
+
+
+class FakeMetrics:
+    """What the gate reads for the target: `requests`, `errors` and a p95 per query."""
+
+    def __init__(self) -> None:
+        self.requests, self.errors, self.p95 = 100.0, 0.0, 500.0
+
+    def query(self, window_s: int) -> MetricsSnapshot:
+        cells = (Cell("direct", "google", "standard", Counts(self.requests, self.errors)),) if self.requests else ()
+        latency = {"provider": {"google": Latency(p95_ms=self.p95)}} if self.requests else {}
+        return MetricsSnapshot(window_s=window_s, cells=cells, latency=latency)
+
+
+def _clear_clients() -> None:
+    for cached in (dynamodb_client, aws.client, aws.session):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def tables(monkeypatch, local_stack) -> Iterator[dict[str, str]]:
+    use_local_moto(monkeypatch, local_stack)
+    for name, value in (
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "t"),
+        ("AWS_SECRET_ACCESS_KEY", "t"),
+    ):
+        monkeypatch.setenv(name, value)
+    _clear_clients()
+    names = create_tables(boto3.client("dynamodb", region_name="us-east-1"), prefix=unique_prefix())
+    yield names
+    dynamodb_client().delete_item(TableName=names["FLAGS_TABLE"], Key={"pk": {"S": TRAFFIC_WEIGHTS_KEY}})
+    _clear_clients()
+
+
+@pytest.fixture
+def alarms() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture
+def deps(tables, alarms) -> workflow.WorkflowDependencies:
+    settings = WorkflowSettings.model_validate(tables)
+    config = ConfigStore(tables["FLAGS_TABLE"], AuditLog(tables["AUDIT_TABLE"]))
+    config.put(TRAFFIC_WEIGHTS_KEY, {"weights": START}, 0, AuditEntry("test", "seed", TRAFFIC_WEIGHTS_KEY))
+    source = FakeMetrics()
+    return workflow.WorkflowDependencies(settings, RolloutStore(config), lambda: source, lambda names, target: alarms)
+
+
+def run(deps, **event):
+    return workflow.handle(event, deps)
+
+
+def canary(deps, owner=CANARY_A, **extra):
+    return run(deps, action="acquire", owner=owner, kind="canary", source=["bedrock"], target="google", **extra)
+
+
+def gate(deps, owner=CANARY_A, **extra):
+    return run(deps, action="evaluate_gate", owner=owner, target="google", **extra)
+
+
+# --- acquire -------------------------------------------------------------------------------------
+def test_acquire_answers_the_plan_with_runbook_defaults_and_the_starting_weights(deps):
+    answer = canary(deps)
+    assert answer["steps"] == [5, 10, 25, 50, 75, 100] and answer["bakeSeconds"] == 120
+    assert answer["admission"] == "acquire" and answer["lock"]["startingWeights"] == START
+
+
+def test_acquire_takes_steps_and_bake_time_from_the_input(deps):
+    answer = canary(deps, steps=[50, 100], bakeSeconds=1)
+    assert (answer["steps"], answer["bakeSeconds"]) == ([50, 100], 1)
+
+
+def test_a_second_rollout_is_refused_with_a_typed_error(deps):
+    canary(deps)
+    with pytest.raises(RolloutLocked):
+        canary(deps, owner="arn:aws:states:us-east-1:1:execution:canary:other")
+
+
+def test_a_failover_preempts_the_canary_and_the_canary_then_loses_its_steps(deps):
+    canary(deps)
+    answer = run(deps, action="acquire", owner=FAILOVER_B, kind="immediate_failover", source="google", target="bedrock")
+    assert (answer["admission"], answer["preempted"]) == ("preempt", CANARY_A)
+    with pytest.raises(NotLockOwner):
+        run(deps, action="set_step", owner=CANARY_A, step=1, steps=[5, 10])
+
+
+def test_invalid_input_is_an_invalid_request(deps):
+    with pytest.raises(InvalidRequest):
+        run(deps, action="acquire", owner=CANARY_A, kind="sideways", source=["bedrock"], target="google")
+    with pytest.raises(InvalidRequest):
+        run(deps, action="teleport", owner=CANARY_A)
+    with pytest.raises(InvalidRequest):
+        canary(deps, steps=[50, 10])
+
+
+# --- steps and gates -----------------------------------------------------------------------------
+def test_a_canary_runs_to_100_percent_through_passing_gates_and_releases(deps):
+    plan = canary(deps, steps=[5, 50, 100])
+    step, tally = 0, {}
+    while step is not None:
+        moved = run(deps, action="set_step", owner=CANARY_A, step=step, steps=plan["steps"])
+        assert moved["weights"]["google"] == plan["steps"][step] and sum(moved["weights"].values()) == 100
+        verdict = gate(deps, tally=tally)
+        assert (verdict["verdict"], verdict["decision"]) == ("PASS", "proceed")
+        step, tally = moved["nextStep"], verdict["tally"]
+    released = run(deps, action="release", owner=CANARY_A)
+    assert released["weights"] == {"bedrock": 0, "google": 100} and released["lock"] is None
+
+
+def test_a_dry_run_evaluates_but_leaves_the_weights(deps):
+    plan = canary(deps, dryRun=True)
+    moved = run(deps, action="set_step", owner=CANARY_A, step=2, steps=plan["steps"], dryRun=True)
+    assert moved["weights"] == START and moved["plannedWeights"] == {"bedrock": 75, "google": 25}
+
+
+def test_one_failed_gate_holds_and_two_in_a_row_raise_gate_failed_then_rollback_restores(deps):
+    plan = canary(deps)
+    run(deps, action="set_step", owner=CANARY_A, step=3, steps=plan["steps"])
+    deps.metrics().errors = 5  # 95 % success
+    first = gate(deps)
+    assert (first["verdict"], first["decision"]) == ("FAIL", "hold")
+    with pytest.raises(GateFailed):
+        gate(deps, tally=first["tally"])
+    restored = run(deps, action="rollback", owner=CANARY_A, reason="gate failed")
+    assert restored["weights"] == START and restored["lock"] is None
+
+
+def test_no_traffic_is_inconclusive_and_ends_in_gate_inconclusive_not_promotion(deps):
+    canary(deps)
+    deps.metrics().requests = 0
+    tally = {}
+    for _ in range(3):
+        answer = gate(deps, tally=tally)
+        assert (answer["verdict"], answer["decision"]) == ("INCONCLUSIVE", "hold")
+        tally = answer["tally"]
+    with pytest.raises(GateInconclusive):
+        gate(deps, tally=tally)
+
+
+@pytest.mark.parametrize("alarms", [{"HybridRouting-google-5xx": "ALARM"}])
+def test_an_alarm_watching_the_target_fails_the_gate(deps):
+    canary(deps)
+    answer = gate(deps)
+    assert answer["verdict"] == "FAIL" and "ALARM" in answer["reasons"][0]
+
+
+def test_an_operator_abort_stops_the_rollout_at_its_next_gate(deps):
+    canary(deps)
+    deps.rollouts.request_abort("alice", "wrong build")
+    with pytest.raises(RolloutAborted):
+        gate(deps)
+    assert run(deps, action="rollback", owner=CANARY_A)["weights"] == START
+
+
+def test_a_gate_of_a_preempted_execution_is_refused(deps):
+    canary(deps)
+    run(deps, action="acquire", owner=FAILOVER_B, kind="gradual_failover", source=["google"], target="bedrock")
+    with pytest.raises(NotLockOwner):
+        gate(deps)
+
+
+def test_a_rollback_after_the_lock_was_released_is_a_no_op(deps):
+    canary(deps)
+    run(deps, action="release", owner=CANARY_A)
+    assert run(deps, action="rollback", owner=CANARY_A)["lock"] is None
+
+
+# --- cleanup -------------------------------------------------------------------------------------
+def test_the_execution_status_event_of_a_stopped_canary_releases_its_lock(deps):
+    plan = canary(deps)
+    run(deps, action="set_step", owner=CANARY_A, step=2, steps=plan["steps"])
+    event = {
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "detail": {"executionArn": CANARY_A, "status": "ABORTED"},
+    }
+    answer = workflow.handle(event, deps)
+    assert answer["released"] and answer["weights"] == START and answer["lock"] is None
+
+
+def test_cleanup_of_an_execution_that_holds_nothing_changes_nothing(deps):
+    canary(deps)
+    answer = run(deps, action="cleanup", owner="arn:aws:states:us-east-1:1:execution:x:y", status="FAILED")
+    assert not answer["released"] and answer["lock"]["owner"] == CANARY_A
+
+
+# --- the Lambda entry point ------------------------------------------------------------------------
+def test_the_lambda_handler_reads_its_tables_from_the_environment(tables, monkeypatch):
+    for name, value in tables.items():
+        monkeypatch.setenv(name, value)
+    workflow.get_dependencies.cache_clear()
+    workflow.get_settings.cache_clear()
+    context = LocalLambdaContext("workflow", aws_request_id=str(uuid.uuid4()), started=time.monotonic())
+    try:
+        answer = workflow.lambda_handler(
+            {"action": "acquire", "owner": CANARY_A, "kind": "failback", "source": ["google"], "target": "bedrock"},
+            context,
+        )
+        assert answer["steps"] == [10, 25, 50, 75, 100] and answer["bakeSeconds"] == 180
+        assert workflow.lambda_handler({"action": "release", "owner": CANARY_A}, context)["lock"] is None
+    finally:
+        workflow.get_dependencies.cache_clear()
+        workflow.get_settings.cache_clear()
