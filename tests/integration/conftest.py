@@ -46,3 +46,29 @@ def provider_simulators(_provider_simulators_server: ProviderSimulators) -> Iter
     _provider_simulators_server.faults.clear()
     yield _provider_simulators_server
     _provider_simulators_server.faults.clear()
+
+
+# --- the local stack's gateway app, in-process --------------------------------------------------
+@pytest.fixture(scope="module")
+def http(local_stack):
+    """The gateway app with no credentials (health, auth tests, admin calls with `admin`)."""
+    from starlette.testclient import TestClient
+
+    with TestClient(local_stack.app) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def client(local_stack):
+    """The gateway app as a data-plane client: the client key on every request."""
+    from starlette.testclient import TestClient
+
+    with TestClient(local_stack.app) as client:
+        client.headers["Authorization"] = f"Bearer {local_stack.client_key}"
+        yield client
+
+
+@pytest.fixture
+def admin(local_stack):
+    """Headers of an operator."""
+    return {"Authorization": f"Bearer {local_stack.admin_token}"}

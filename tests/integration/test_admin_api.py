@@ -6,7 +6,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from starlette.testclient import TestClient
 
 from functions.router.wiring import get_dependencies
 from functions.store.dynamo import dynamodb_client
@@ -14,17 +13,6 @@ from functions.store.schema import TRAFFIC_WEIGHTS_KEY
 from tests.support import clear_control_config, reset_routing_state
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "disk usage on db-1?"}], "temperature": 0.4}
-
-
-@pytest.fixture(scope="module")
-def http(local_stack):
-    with TestClient(local_stack.app) as client:
-        yield client
-
-
-@pytest.fixture
-def admin(http, local_stack):
-    return {"Authorization": f"Bearer {local_stack.admin_token}"}
 
 
 @pytest.fixture(autouse=True)

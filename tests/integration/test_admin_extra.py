@@ -5,7 +5,6 @@ compliance, versioned config documents, the Bedrock probe, and the public /healt
 from __future__ import annotations
 
 import pytest
-from starlette.testclient import TestClient
 
 from functions.admin import deps as admin_deps
 from functions.admin import settings as admin_settings
@@ -32,17 +31,6 @@ METRICS_ROUTES = (
     "routing-efficiency",
     "cost-breakdown",
 )
-
-
-@pytest.fixture(scope="module")
-def http(local_stack):
-    with TestClient(local_stack.app) as client:
-        yield client
-
-
-@pytest.fixture
-def admin(local_stack):
-    return {"Authorization": f"Bearer {local_stack.admin_token}"}
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import time
 import uuid
 
 import pytest
-from starlette.testclient import TestClient
 
 from functions.core.cost import BudgetPolicy
 from functions.router.wiring import get_dependencies
@@ -15,13 +14,6 @@ from functions.store.dynamo import dynamodb_client
 from functions.store.spend import SpendAccumulator, spend_key
 from local.faults import FaultSpec
 from tests.support import reset_routing_state
-
-
-@pytest.fixture(scope="module")
-def client(local_stack):
-    with TestClient(local_stack.app) as http:
-        http.headers["Authorization"] = f"Bearer {local_stack.client_key}"
-        yield http
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from starlette.testclient import TestClient
 
 from functions.core.breaker import BreakerPolicy, BreakerStatus
 from functions.core.matrix import ROUTING_MATRIX, OperationType
@@ -18,13 +17,6 @@ from tests.support import reset_routing_state
 
 BODY = {"model": "any", "messages": [{"role": "user", "content": "status of the payment cluster?"}]}
 FAST = BreakerPolicy(cooldown_s=0.5, consecutive_failures=5, half_open_probes=3, close_after_successes=3)
-
-
-@pytest.fixture(scope="module")
-def client(local_stack):
-    with TestClient(local_stack.app) as http:
-        http.headers["Authorization"] = f"Bearer {local_stack.client_key}"
-        yield http
 
 
 @pytest.fixture

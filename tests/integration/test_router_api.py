@@ -9,7 +9,6 @@ import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from starlette.testclient import TestClient
 
 from functions.core.matrix import ROUTING_MATRIX, OperationType
 from functions.router.wiring import get_dependencies
@@ -19,13 +18,6 @@ from local.faults import FaultSpec
 from tests.support import reset_routing_state
 
 BODY = {"model": "any", "messages": [{"role": "user", "content": "Summarise the incident."}], "temperature": 0.7}
-
-
-@pytest.fixture(scope="module")
-def client(local_stack):
-    with TestClient(local_stack.app) as http:
-        http.headers["Authorization"] = f"Bearer {local_stack.client_key}"
-        yield http
 
 
 @pytest.fixture(autouse=True)

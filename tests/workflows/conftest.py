@@ -1,0 +1,123 @@
+"""Run the state machines of statemachines/ on the local stack's moto, the workflow Lambda bound in-process.
+
+Each test gets tables of its own (so the router's route item is never touched), the workflow handler
+bound to a uniquely named function over them, and a `run` that executes an ASL file to its end."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from functions.core.audit import AuditEntry
+from functions.shared import aws
+from functions.store.audit import AuditLog
+from functions.store.config import ConfigStore
+from functions.store.dynamo import dynamodb_client
+from functions.store.metrics_source import get_metrics_source
+from functions.store.rollouts import RolloutStore
+from functions.store.schema import TRAFFIC_WEIGHTS_KEY
+from functions.workflow import handler as workflow
+from functions.workflow.settings import WorkflowSettings
+from local.lambda_binding import bind, configure_moto, create_function
+from local.tables import create_tables
+from tests.support import unique_prefix, use_local_moto
+
+STATEMACHINES = Path(__file__).resolve().parents[2] / "statemachines"
+ROLE_ARN = "arn:aws:iam::123456789012:role/local-workflows"
+
+
+def _clear_clients() -> None:
+    for cached in (dynamodb_client, aws.client, aws.session):
+        cached.cache_clear()
+
+
+@dataclass
+class Execution:
+    arn: str
+    status: str
+    output: dict[str, Any] | None
+    error: str | None
+    cause: str | None
+
+
+@dataclass
+class Workflows:
+    """The bound workflow Lambda over this test's tables, and the means to run a state machine."""
+
+    deps: workflow.WorkflowDependencies
+    config: ConfigStore
+    function_arn: str
+    sfn: Any
+    suffix: str
+
+    def seed(self, weights: dict[str, int]) -> None:
+        self.config.put(TRAFFIC_WEIGHTS_KEY, {"weights": weights}, 0, AuditEntry("test", "seed", TRAFFIC_WEIGHTS_KEY))
+
+    def machine(self, name: str) -> str:
+        text = (STATEMACHINES / f"{name}.asl.json").read_text()
+        definition = text.replace("${WorkflowFunctionArn}", self.function_arn)
+        return self.sfn.create_state_machine(
+            name=f"{name}-{self.suffix}-{uuid.uuid4().hex[:6]}", definition=definition, roleArn=ROLE_ARN
+        )["stateMachineArn"]
+
+    def start(self, machine_arn: str, execution_input: dict[str, Any]) -> str:
+        name = f"run-{uuid.uuid4().hex[:12]}"
+        return self.sfn.start_execution(stateMachineArn=machine_arn, name=name, input=json.dumps(execution_input))[
+            "executionArn"
+        ]
+
+    def wait(self, execution_arn: str, timeout_s: float = 60.0) -> Execution:
+        deadline = time.monotonic() + timeout_s
+        while (described := self.sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, f"{execution_arn} did not finish in {timeout_s} s"
+            time.sleep(0.1)
+        output = json.loads(described["output"]) if described.get("output") else None
+        error, cause = described.get("error"), described.get("cause")
+        if described["status"] != "SUCCEEDED" and error is None:
+            error, cause = self._failure(execution_arn)
+        return Execution(execution_arn, described["status"], output, error, cause)
+
+    def run(self, name: str, execution_input: dict[str, Any], timeout_s: float = 60.0) -> Execution:
+        return self.wait(self.start(self.machine(name), execution_input), timeout_s)
+
+    def _failure(self, execution_arn: str) -> tuple[str | None, str | None]:
+        events = self.sfn.get_execution_history(executionArn=execution_arn, reverseOrder=True)["events"]
+        for event in events:
+            details = event.get("executionFailedEventDetails")
+            if details:
+                return details.get("error"), details.get("cause")
+        return None, None
+
+    def route(self) -> dict[str, Any]:
+        return self.deps.rollouts.get().as_dict()
+
+    def states_entered(self, execution_arn: str) -> list[str]:
+        events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+
+@pytest.fixture
+def workflows(monkeypatch, local_stack) -> Iterator[Workflows]:
+    use_local_moto(monkeypatch, local_stack)
+    _clear_clients()
+    configure_moto(local_stack.moto_url)
+    names = create_tables(boto3.client("dynamodb"), prefix=unique_prefix())
+    settings = WorkflowSettings.model_validate(names)
+    config = ConfigStore(names["FLAGS_TABLE"], AuditLog(names["AUDIT_TABLE"]))
+    deps = workflow.WorkflowDependencies(settings, RolloutStore(config), get_metrics_source, lambda _n, _t: {})
+    suffix = uuid.uuid4().hex[:8]
+    function_name = f"workflow-{suffix}"
+    handler: Callable[[dict[str, Any], Any], Any] = lambda event, _context: workflow.handle(event, deps)  # noqa: E731
+    bind({function_name: handler})
+    function_arn = create_function(boto3.client("lambda"), function_name, boto3.client("iam"))
+    yield Workflows(deps, config, function_arn, boto3.client("stepfunctions"), suffix)
+    dynamodb_client().delete_item(TableName=names["FLAGS_TABLE"], Key={"pk": {"S": TRAFFIC_WEIGHTS_KEY}})
+    _clear_clients()

@@ -1,0 +1,105 @@
+"""statemachines/canary.asl.json executed on the local stack's moto, the workflow Lambda bound in-process.
+
+The gates read the local stack's metrics, fed by chat traffic sent through the router: infrastructure
+requests are served by bedrock, so the canary moves Direct traffic from google to bedrock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from functions.core.rollout import RolloutKind
+from local import metrics_sink
+from local.faults import FaultSpec
+from tests.support import reset_routing_state
+
+START = {"bedrock": 50, "google": 30, "meta": 20}
+BODY = {"model": "any", "messages": [{"role": "user", "content": "Check the rollout."}]}
+GATE = {"windowSeconds": 30, "minRequests": 3, "successPercent": 90, "p95LatencyMs": 10_000}
+
+
+@pytest.fixture
+def chat(local_stack) -> Iterator[TestClient]:
+    """A router client; metrics, faults and breakers fresh so the gates see only this test's traffic."""
+    reset_routing_state(local_stack)
+    metrics_sink.STORE.clear()
+    with TestClient(local_stack.app) as http:
+        http.headers["Authorization"] = f"Bearer {local_stack.client_key}"
+        yield http
+    reset_routing_state(local_stack)
+
+
+def send(http: TestClient, count: int, operation: str = "infrastructure") -> list[str]:
+    """`count` requests of `operation` (bedrock serves infrastructure and emergency); who answered each."""
+    metrics_sink.install()  # pytest's capture replaces sys.stdout between phases: tap the EMF lines again
+    providers = []
+    for _ in range(count):
+        response = http.post("/v1/chat/completions", json={**BODY, "metadata": {"operation_type": operation}})
+        providers.append(response.headers.get("x-hybrid-provider", ""))
+    return providers
+
+
+def canary_input(**extra):
+    return {"source": ["google"], "target": "bedrock", "bakeSeconds": 0, "recheckSeconds": 0, "gate": GATE, **extra}
+
+
+def test_a_healthy_canary_runs_every_step_to_100_percent_and_releases(workflows, chat):
+    workflows.seed(START)
+    assert send(chat, 10).count("bedrock") == 10
+
+    done = workflows.run("canary", canary_input(steps=[25, 60, 100], reason="release 42"))
+
+    assert done.status == "SUCCEEDED", (done.error, done.cause)
+    route = workflows.route()
+    assert route["weights"] == {"bedrock": 100, "google": 0, "meta": 0}
+    assert route["lock"] is None
+    assert done.output["result"]["weights"] == route["weights"]
+    entered = workflows.states_entered(done.arn)
+    assert entered.count("SetStep") == 3 and entered.count("EvaluateGate") == 3 and "Rollback" not in entered
+
+
+def test_a_failed_gate_rolls_back_to_the_exact_starting_weights(workflows, chat, local_stack):
+    workflows.seed(START)
+    local_stack.faults.set(FaultSpec(provider="bedrock", status=503))
+    send(chat, 10, "emergency")  # no fallback for emergency: bedrock's own errors fail the gate
+
+    done = workflows.run("canary", canary_input(steps=[25, 60, 100], gate={**GATE, "consecutiveFailures": 2}))
+
+    assert (done.status, done.error) == ("FAILED", "GateFailed"), done.cause
+    assert "rolled back to its starting weights" in done.cause
+    route = workflows.route()
+    assert route["weights"] == START and route["lock"] is None
+    entered = workflows.states_entered(done.arn)
+    assert entered.count("EvaluateGate") == 2  # one blip holds and re-checks, two in a row roll back
+    assert "Rollback" in entered and "Release" not in entered
+
+
+def test_inconclusive_with_no_traffic_ends_in_rollback_not_promotion(workflows, chat):
+    workflows.seed({"bedrock": 100})
+    quiet = {**GATE, "minRequests": 1, "maxInconclusive": 2}
+
+    done = workflows.run("canary", {**canary_input(steps=[50, 100], gate=quiet), "source": "bedrock", "target": "meta"})
+
+    assert (done.status, done.error) == ("FAILED", "GateInconclusive"), done.cause
+    route = workflows.route()
+    assert route["weights"] == {"bedrock": 100} and route["lock"] is None
+    entered = workflows.states_entered(done.arn)
+    assert entered.count("EvaluateGate") == 3 and entered.count("Recheck") == 2  # bounded re-checks
+    assert entered.count("SetStep") == 1 and "Release" not in entered
+
+
+def test_a_second_canary_on_the_same_route_is_refused_and_changes_nothing(workflows):
+    workflows.seed(START)
+    holder = "arn:aws:states:us-east-1:123456789012:execution:canary:holder"
+    workflows.deps.rollouts.acquire(holder, RolloutKind.CANARY, ["google"], "bedrock", "first canary")
+    workflows.deps.rollouts.set_step(holder, 0, {"bedrock": 60, "google": 24, "meta": 16}, reason="step 0")
+    before = workflows.route()
+
+    done = workflows.run("canary", canary_input(steps=[25, 100]))
+
+    assert (done.status, done.error) == ("FAILED", "RolloutLocked"), done.cause
+    assert workflows.route() == before  # the first canary's lock and weights untouched
+    assert "SetStep" not in workflows.states_entered(done.arn)
+    workflows.deps.rollouts.release(holder, before["lock"]["startingWeights"], "test done")
