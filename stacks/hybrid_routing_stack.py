@@ -1,6 +1,6 @@
 """The Hybrid Routing stack: tables, the dependency layer, the router function and its REST API,
-the provider access the functions share, the scheduled health checker, and the admin API (its
-function and Lambda authorizer) on the same REST API.
+the provider access the functions share, the scheduled health checker, the admin API (its
+function and Lambda authorizer) on the same REST API, and the rollout workflows (Step Functions).
 
 The stack owns tags and the cdk-nag acknowledgements; each construct owns one capability.
 """
@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, CfnOutput, Duration, Stack, Tags, Validations
+from aws_cdk import Acknowledgment, CfnElement, CfnOutput, Duration, Stack, Tags, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -30,6 +30,7 @@ from stacks.constructs.health_checker import HealthChecker
 from stacks.constructs.lambda_factory import LambdaFactory, functions_code
 from stacks.constructs.providers import ProviderAccess
 from stacks.constructs.tables import Tables
+from stacks.constructs.workflows import Workflows
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ROUTER_HANDLER = "functions.router.handler.lambda_handler"
@@ -113,6 +114,17 @@ class HybridRoutingStack(Stack):
             )
         )
 
+        self.workflows = Workflows(
+            self,
+            "Workflows",
+            factory=factory,
+            tables=self.tables,
+            definitions=REPO_ROOT / "statemachines",
+            alarm_prefix=config.stack_name,
+            log_retention=config.log_retention,
+            removal_policy=config.cdk_removal_policy,
+        )
+
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url, description="Base URL; OpenAI base_url is <ApiUrl>v1")
         for schema, table in self.tables.items():
             CfnOutput(self, f"{schema.logical_name}TableName", value=table.table_name)
@@ -122,6 +134,8 @@ class HybridRoutingStack(Stack):
             value=self.admin.tokens_secret.secret_arn,
             description="Admin API bearer tokens (JSON); see the secret's description to add or rotate tokens",
         )
+        for name, machine in self.workflows.state_machines.items():
+            CfnOutput(self, f"{name}StateMachineArn", value=machine.state_machine_arn)
         self._acknowledge_nag_findings()
 
     def _router_environment(self, config: StackConfig) -> dict[str, str]:
@@ -165,6 +179,7 @@ class HybridRoutingStack(Stack):
             self.health_checker.function,
             self.admin.function,
             self.admin.authorizer_function,
+            self.workflows.function,
         ):
             self._acknowledge_function(function)
         _acknowledge(
@@ -174,6 +189,14 @@ class HybridRoutingStack(Stack):
                 "cloudwatch:GetMetricData and cloudwatch:DescribeAlarms support no resource-level permissions",
             ),
         )
+        _acknowledge(
+            self.workflows.metrics_policy,
+            (
+                "AwsSolutions-IAM5[Resource::*]",
+                "The health gates' cloudwatch:GetMetricData and DescribeAlarms support no resource-level permissions",
+            ),
+        )
+        self._acknowledge_state_machines()
         _acknowledge(
             self.admin.tokens_secret,
             (
@@ -202,6 +225,23 @@ class HybridRoutingStack(Stack):
             ("AwsSolutions-COG4", "Callers are OpenAI SDKs with API keys, not Cognito users"),
             (_IAM4_API_GATEWAY_LOGS, "API Gateway's account CloudWatch role: the AWS-documented policy"),
         )
+
+    def _acknowledge_state_machines(self) -> None:
+        function = self.workflows.function
+        assert isinstance(function.node.default_child, CfnElement)
+        function_arn = f"<{self.get_logical_id(function.node.default_child)}.Arn>"
+        for machine in self.workflows.state_machines.values():
+            _acknowledge(
+                machine.role,
+                (
+                    "AwsSolutions-IAM5[Resource::*]",
+                    "X-Ray trace APIs and CloudWatch Logs' log-delivery APIs support no resource-level permissions",
+                ),
+                (
+                    f"AwsSolutions-IAM5[Resource::{function_arn}:*]",
+                    "CDK's grant_invoke: the workflow function and its versions, no other function",
+                ),
+            )
 
     def _acknowledge_function(self, function: lambda_.Function) -> None:
         assert function.role is not None
