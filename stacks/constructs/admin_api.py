@@ -12,12 +12,12 @@ from collections.abc import Mapping
 
 from aws_cdk import Duration, Fn, RemovalPolicy, SecretValue
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from functions.store.schema import AUDIT, CACHE, FLAGS, HEALTH
 from stacks.constructs.api import INTEGRATION_TIMEOUT
+from stacks.constructs.grants import grant_audit_append, metrics_read_policy
 from stacks.constructs.lambda_factory import LambdaFactory
 from stacks.constructs.tables import Tables
 
@@ -29,12 +29,6 @@ AUTHORIZER_CACHE_TTL = Duration.seconds(60)
 ADMIN_TIMEOUT = INTEGRATION_TIMEOUT
 AUTHORIZER_TIMEOUT = Duration.seconds(10)
 
-# The admin function appends to the audit trail (a Put inside TransactWriteItems, authorized as
-# PutItem), reads its head (Query) and records (Query, GetItem). It must never rewrite or remove a
-# record: `grant_read_write_data` would also allow UpdateItem, DeleteItem and BatchWriteItem.
-AUDIT_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem")
-# The metrics and alarms the admin API reports. Neither API supports resource-level permissions.
-METRICS_ACTIONS = ("cloudwatch:GetMetricData", "cloudwatch:ListMetrics", "cloudwatch:DescribeAlarms")
 
 ADMIN_ACCESS_HELP = (
     "Bearer tokens of the Hybrid Routing admin API, read by its Lambda authorizer (cached 5 min), as "
@@ -144,18 +138,5 @@ class AdminApi(Construct):
         tables.table(FLAGS).grant_read_write_data(function)
         tables.table(HEALTH).grant_read_write_data(function)
         tables.table(CACHE).grant_read_data(function)
-        # Append-only audit trail: a custom statement, see AUDIT_ACTIONS.
-        function.add_to_role_policy(
-            iam.PolicyStatement(actions=list(AUDIT_ACTIONS), resources=[tables.table(AUDIT).table_arn])
-        )
-        if tables.key is not None:  # what the table grants add for the other tables, for the audit table too
-            tables.key.grant_encrypt_decrypt(function)
-        # A policy of its own, so its cdk-nag acknowledgement (resource "*") names exactly these actions.
-        assert function.role is not None
-        self.metrics_policy = iam.Policy(
-            self,
-            "MetricsReadPolicy",
-            statements=[iam.PolicyStatement(actions=list(METRICS_ACTIONS), resources=["*"])],
-            roles=[function.role],
-        )
-        function.node.add_dependency(self.metrics_policy)
+        grant_audit_append(tables, function)
+        self.metrics_policy = metrics_read_policy(self, function)

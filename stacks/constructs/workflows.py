@@ -15,13 +15,12 @@ from pathlib import Path
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from functions.store.schema import AUDIT, FLAGS, HEALTH
-from stacks.constructs.admin_api import AUDIT_ACTIONS, METRICS_ACTIONS
+from stacks.constructs.grants import grant_audit_append, metrics_read_policy
 from stacks.constructs.lambda_factory import LambdaFactory
 from stacks.constructs.tables import Tables
 
@@ -95,21 +94,8 @@ class Workflows(Construct):
         function = self.function
         tables.table(FLAGS).grant_read_write_data(function)
         tables.table(HEALTH).grant_read_data(function)
-        # Append-only audit trail, as for the admin function (see admin_api.AUDIT_ACTIONS).
-        function.add_to_role_policy(
-            iam.PolicyStatement(actions=list(AUDIT_ACTIONS), resources=[tables.table(AUDIT).table_arn])
-        )
-        if tables.key is not None:
-            tables.key.grant_encrypt_decrypt(function)
-        # The gates read metrics and alarm states; a policy of its own for its cdk-nag acknowledgement.
-        assert function.role is not None
-        self.metrics_policy = iam.Policy(
-            self,
-            "MetricsReadPolicy",
-            statements=[iam.PolicyStatement(actions=list(METRICS_ACTIONS), resources=["*"])],
-            roles=[function.role],
-        )
-        function.node.add_dependency(self.metrics_policy)
+        grant_audit_append(tables, function)
+        self.metrics_policy = metrics_read_policy(self, function)  # the gates read metrics and alarms
 
     def _state_machine(
         self, path: Path, log_retention: logs.RetentionDays, removal_policy: RemovalPolicy

@@ -14,7 +14,7 @@ from cfnlint.api import ManualArgs, lint
 
 from functions.store.schema import AUDIT, FLAGS, HEALTH
 from functions.workflow.handler import EXECUTION_STATUS_CHANGE
-from stacks.constructs.admin_api import AUDIT_ACTIONS, METRICS_ACTIONS
+from stacks.constructs.grants import AUDIT_ACTIONS, METRICS_ACTIONS
 from stacks.constructs.workflows import WORKFLOW_HANDLER, workflow_name
 from tests.infrastructure.conftest import (
     REPO_ROOT,

@@ -72,3 +72,27 @@ def client(local_stack):
 def admin(local_stack):
     """Headers of an operator."""
     return {"Authorization": f"Bearer {local_stack.admin_token}"}
+
+
+@pytest.fixture
+def tables(monkeypatch, local_stack):
+    """Tables of the test's own (unique prefix) on the local stack's moto, fresh clients, and the
+    weights item removed afterwards. Modules with other needs define their own `tables`."""
+    import boto3
+
+    from functions.store.dynamo import dynamodb_client
+    from functions.store.schema import TRAFFIC_WEIGHTS_KEY
+    from local.tables import create_tables
+    from tests.support import unique_prefix, use_local_moto
+
+    use_local_moto(monkeypatch, local_stack)
+    for name, value in (
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "t"),
+        ("AWS_SECRET_ACCESS_KEY", "t"),
+    ):
+        monkeypatch.setenv(name, value)
+    names = create_tables(boto3.client("dynamodb", region_name="us-east-1"), prefix=unique_prefix())
+    yield names
+    dynamodb_client().delete_item(TableName=names["FLAGS_TABLE"], Key={"pk": {"S": TRAFFIC_WEIGHTS_KEY}})
+    use_local_moto(monkeypatch, local_stack)  # drop the clients bound to this test's region

@@ -2,49 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import boto3
 import pytest
 
 from functions.core.audit import verify
 from functions.core.rollout import Admission, NotLockOwner, Phase, RolloutKind, RolloutLocked
-from functions.shared import aws
 from functions.store.audit import AuditLog
 from functions.store.config import ConfigStore
 from functions.store.dynamo import dynamodb_client
 from functions.store.rollouts import RolloutStore
 from functions.store.schema import TRAFFIC_WEIGHTS_KEY
-from local.tables import create_tables
-from tests.support import unique_prefix, use_local_moto
 
 CANARY, FAILBACK = RolloutKind.CANARY, RolloutKind.FAILBACK
 GRADUAL, IMMEDIATE = RolloutKind.GRADUAL_FAILOVER, RolloutKind.IMMEDIATE_FAILOVER
 START = {"bedrock": 70, "google": 10, "meta": 20}
 A, B = "arn:aws:states:us-east-1:1:execution:canary:a", "arn:aws:states:us-east-1:1:execution:failover:b"
-
-
-def _clear_clients() -> None:
-    for cached in (dynamodb_client, aws.client, aws.session):
-        cached.cache_clear()
-
-
-@pytest.fixture
-def tables(monkeypatch, local_stack) -> Iterator[dict[str, str]]:
-    """Tables of our own on the local stack's moto; the weights item removed afterwards."""
-    use_local_moto(monkeypatch, local_stack)
-    for name, value in (
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "t"),
-        ("AWS_SECRET_ACCESS_KEY", "t"),
-    ):
-        monkeypatch.setenv(name, value)
-    _clear_clients()
-    names = create_tables(boto3.client("dynamodb", region_name="us-east-1"), prefix=unique_prefix())
-    yield names
-    dynamodb_client().delete_item(TableName=names["FLAGS_TABLE"], Key={"pk": {"S": TRAFFIC_WEIGHTS_KEY}})
-    _clear_clients()
 
 
 @pytest.fixture

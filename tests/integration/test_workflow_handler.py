@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
-import boto3
 import pytest
 
 from functions.core.audit import AuditEntry
@@ -14,17 +12,13 @@ from functions.core.errors import InvalidRequest
 from functions.core.gates import GateFailed, GateInconclusive
 from functions.core.metrics_report import Cell, Counts, Latency, MetricsSnapshot
 from functions.core.rollout import NotLockOwner, RolloutAborted, RolloutLocked
-from functions.shared import aws
 from functions.store.audit import AuditLog
 from functions.store.config import ConfigStore
-from functions.store.dynamo import dynamodb_client
 from functions.store.rollouts import RolloutStore
 from functions.store.schema import TRAFFIC_WEIGHTS_KEY
 from functions.workflow import handler as workflow
 from functions.workflow.settings import WorkflowSettings
 from local.gateway import LocalLambdaContext
-from local.tables import create_tables
-from tests.support import unique_prefix, use_local_moto
 
 START = {"bedrock": 100}
 CANARY_A = "arn:aws:states:us-east-1:1:execution:canary:a"
@@ -41,27 +35,6 @@ class FakeMetrics:
         cells = (Cell("direct", "google", "standard", Counts(self.requests, self.errors)),) if self.requests else ()
         latency = {"provider": {"google": Latency(p95_ms=self.p95)}} if self.requests else {}
         return MetricsSnapshot(window_s=window_s, cells=cells, latency=latency)
-
-
-def _clear_clients() -> None:
-    for cached in (dynamodb_client, aws.client, aws.session):
-        cached.cache_clear()
-
-
-@pytest.fixture
-def tables(monkeypatch, local_stack) -> Iterator[dict[str, str]]:
-    use_local_moto(monkeypatch, local_stack)
-    for name, value in (
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "t"),
-        ("AWS_SECRET_ACCESS_KEY", "t"),
-    ):
-        monkeypatch.setenv(name, value)
-    _clear_clients()
-    names = create_tables(boto3.client("dynamodb", region_name="us-east-1"), prefix=unique_prefix())
-    yield names
-    dynamodb_client().delete_item(TableName=names["FLAGS_TABLE"], Key={"pk": {"S": TRAFFIC_WEIGHTS_KEY}})
-    _clear_clients()
 
 
 @pytest.fixture

@@ -1,0 +1,41 @@
+"""Grants more than one function needs, written once."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from functions.store.schema import AUDIT
+from stacks.constructs.tables import Tables
+
+# Appending to the audit trail is a Put inside TransactWriteItems (authorized as PutItem); reading
+# its head and records is Query and GetItem. Nothing may rewrite or remove a record, and
+# `grant_read_write_data` would also allow UpdateItem, DeleteItem and BatchWriteItem.
+AUDIT_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem")
+# The metrics and alarm states the admin API reports and the workflows' gates read. Neither API
+# supports resource-level permissions.
+METRICS_ACTIONS = ("cloudwatch:GetMetricData", "cloudwatch:ListMetrics", "cloudwatch:DescribeAlarms")
+
+
+def grant_audit_append(tables: Tables, function: lambda_.Function) -> None:
+    """Append-only access to the audit trail (and its key, as the table grants give for the others)."""
+    function.add_to_role_policy(
+        iam.PolicyStatement(actions=list(AUDIT_ACTIONS), resources=[tables.table(AUDIT).table_arn])
+    )
+    if tables.key is not None:
+        tables.key.grant_encrypt_decrypt(function)
+
+
+def metrics_read_policy(scope: Construct, function: lambda_.Function) -> iam.Policy:
+    """CloudWatch reads in a policy of its own, so its cdk-nag acknowledgement (resource "*") names
+    exactly these actions."""
+    assert function.role is not None
+    policy = iam.Policy(
+        scope,
+        "MetricsReadPolicy",
+        statements=[iam.PolicyStatement(actions=list(METRICS_ACTIONS), resources=["*"])],
+        roles=[function.role],
+    )
+    function.node.add_dependency(policy)
+    return policy
