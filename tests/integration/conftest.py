@@ -96,3 +96,15 @@ def tables(monkeypatch, local_stack):
     yield names
     dynamodb_client().delete_item(TableName=names["FLAGS_TABLE"], Key={"pk": {"S": TRAFFIC_WEIGHTS_KEY}})
     use_local_moto(monkeypatch, local_stack)  # drop the clients bound to this test's region
+
+
+@pytest.fixture
+def clean_control_plane(local_stack):
+    """Every control-plane setting at its default and every target healthy, before and after."""
+    from tests.support import clear_control_config, reset_routing_state
+
+    clear_control_config()
+    reset_routing_state(local_stack)
+    yield
+    clear_control_config()
+    reset_routing_state(local_stack)

@@ -10,18 +10,11 @@ import pytest
 from functions.router.wiring import get_dependencies
 from functions.store.dynamo import dynamodb_client
 from functions.store.schema import TRAFFIC_WEIGHTS_KEY
-from tests.support import clear_control_config, reset_routing_state
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "disk usage on db-1?"}], "temperature": 0.4}
 
 
-@pytest.fixture(autouse=True)
-def _clean(local_stack):
-    clear_control_config()
-    reset_routing_state(local_stack)
-    yield
-    clear_control_config()
-    reset_routing_state(local_stack)
+pytestmark = pytest.mark.usefixtures("clean_control_plane")
 
 
 def chat(http, local_stack, operation):

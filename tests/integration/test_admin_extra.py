@@ -20,7 +20,6 @@ from functions.store.schema import (
 )
 from local import metrics_sink
 from local.faults import FaultSpec
-from tests.support import clear_control_config, reset_routing_state
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "disk usage on db-1?"}], "temperature": 0.4}
 METRICS_ROUTES = (
@@ -40,13 +39,7 @@ def viewer():
     return {"Authorization": f"Bearer {os.environ['ADMIN_READONLY_TOKEN']}"}
 
 
-@pytest.fixture(autouse=True)
-def _clean(local_stack):
-    clear_control_config()
-    reset_routing_state(local_stack)
-    yield
-    clear_control_config()
-    reset_routing_state(local_stack)
+pytestmark = pytest.mark.usefixtures("clean_control_plane")
 
 
 def tap_metrics():

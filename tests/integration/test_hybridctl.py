@@ -13,7 +13,7 @@ import pytest
 from cli.hybridctl import main as hybridctl_main
 from cli.hybridctl.main import main
 from functions.core.breaker import tripped
-from tests.support import clear_control_config, reset_routing_state
+from tests.support import reset_routing_state
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +27,7 @@ def gateway(local_stack):
         handle.stop()
 
 
-@pytest.fixture(autouse=True)
-def _clean(local_stack):
-    clear_control_config()
-    reset_routing_state(local_stack)
-    yield
-    clear_control_config()
-    reset_routing_state(local_stack)
+pytestmark = pytest.mark.usefixtures("clean_control_plane")
 
 
 @pytest.fixture
