@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.admin.routes import audit, breakers, compliance, config, flags, metrics, probe, routing
 from functions.core.errors import HybridRoutingError
+from functions.shared.events import as_json_api
 from functions.shared.http_errors import error_response, from_domain, from_validation
 from functions.shared.observability import logger
 
@@ -43,7 +44,7 @@ def _unexpected(exc: Exception) -> Response:
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
-    result = app.resolve(event, context)
+    result = app.resolve(as_json_api(event), context)
     result.setdefault("headers", {})
     result["headers"]["x-request-id"] = request_id
     return result

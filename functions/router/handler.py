@@ -21,6 +21,7 @@ from functions.core.thresholds import HEALTH_METRICS_WINDOW, MAX_REQUEST_BODY_BY
 from functions.router import chat
 from functions.router.chat import RequestTrace
 from functions.router.wiring import ALL_TARGETS, get_dependencies
+from functions.shared.events import as_json_api
 from functions.shared.http_errors import error_response, from_domain, from_validation, raw_error
 from functions.shared.observability import logger, metrics
 from functions.store.metrics_source import active_alarms, get_metrics_settings, get_metrics_source
@@ -170,7 +171,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     result = _pre_checks(event)
     if result is None:
         app.append_context(request_id=request_id)
-        result = app.resolve(event, context)
+        result = app.resolve(as_json_api(event), context)
     result.setdefault("headers", {})
     result["headers"]["x-request-id"] = request_id
     _freeze_heap_once()

@@ -27,6 +27,7 @@ class Call:
     method: str
     path: str
     body: str | None
+    headers: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} ({self.source})"
@@ -52,7 +53,7 @@ def _parse(source: str, command: str) -> Call | None:
     inner = re.search(r"'(curl [^']*)'", command)  # watch -n 30 'curl -s ... | jq'
     command = inner.group(1) if inner else command[command.index("curl ") :]
     words = shlex.split(command.split("|")[0])
-    method, body, url = "GET", None, None
+    method, body, url, headers = "GET", None, None, []
     i = 1
     while i < len(words):
         word = words[i]
@@ -64,6 +65,9 @@ def _parse(source: str, command: str) -> Call | None:
             method = "POST" if method == "GET" else method
             continue
         if word == "-H":
+            name, _, value = words[i + 1].partition(":")
+            if name.strip().lower() != "authorization":  # the token is the test's own
+                headers.append((name.strip(), value.strip()))
             i += 2
             continue
         if word.startswith("http"):
@@ -71,7 +75,7 @@ def _parse(source: str, command: str) -> Call | None:
         i += 1
     if url is None or not url.startswith(OWN_HOST):
         return None
-    return Call(source, method, url[len(OWN_HOST) :], body)
+    return Call(source, method, url[len(OWN_HOST) :], body, tuple(headers))
 
 
 def runbook_calls() -> list[Call]:
@@ -94,7 +98,9 @@ def test_the_runbooks_call_the_api_at_least_thirty_distinct_ways():
 
 @pytest.mark.parametrize("call", CALLS, ids=str)
 def test_each_runbook_call_is_answered_as_the_runbook_expects(running, call):
-    headers = {"Content-Type": "application/json"}
+    headers = dict(call.headers)  # exactly the runbook's headers: curl -d without one sends a form type
+    if call.body and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
     if call.path.startswith("/admin"):
         headers["Authorization"] = f"Bearer {running.admin_token}"
     body = call.body
