@@ -118,3 +118,79 @@ GATE_MAX_INCONCLUSIVE: Final[int] = 3  # consecutive INCONCLUSIVE verdicts held 
 GATE_FAILURE_LIMIT: Final[int] = 3  # the FAIL verdict, over a whole rollout, that ends it
 GATE_CONSECUTIVE_FAILURES: Final[int] = 2  # consecutive FAIL verdicts that end it (one blip does not)
 ROLLOUT_WRITE_RETRIES: Final[int] = 5  # re-reads after a version conflict on the route's item
+# Manual approval between steps (issue 5, "optional manual approval between steps (.waitForTaskToken with a
+# timeout that rolls back a canary and stops a failback)"). The runbooks give no number: an unanswered approval
+# ends the rollout after APPROVAL_TIMEOUT_SECONDS unless the execution input says otherwise (up to the maximum,
+# which stays inside the gated state machines' own TimeoutSeconds of ROLLOUT_EXECUTION_TIMEOUT_SECONDS).
+APPROVAL_TIMEOUT_SECONDS: Final[int] = 1800
+APPROVAL_TIMEOUT_MAX_SECONDS: Final[int] = 4 * 3600
+ROLLOUT_EXECUTION_TIMEOUT_SECONDS: Final[int] = 86_400  # canary/failback/gradual ASL top-level TimeoutSeconds
+
+# --- CloudWatch alarms (functions/core/alarms.py, stacks/constructs/alarms.py) --------------------
+# production-operations.md, "Alert Thresholds", and provider-failover.md, "Failover Triggers". Every alarm
+# evaluates one-minute periods; "for N minutes" is N consecutive breaching periods (N of N datapoints).
+ALARM_PERIOD_SECONDS: Final[int] = 60
+# Critical: "P95 Latency > 2.0s for 5 minutes"
+CRITICAL_P95_LATENCY_MS: Final[float] = 2000.0
+CRITICAL_P95_LATENCY_SECONDS: Final[int] = 300
+# Critical: "Error Rate > 5% for 2 minutes"
+CRITICAL_ERROR_RATE_PERCENT: Final[float] = 5.0
+CRITICAL_ERROR_RATE_SECONDS: Final[int] = 120
+# Critical: "Direct Bedrock connection failure": HEALTH_FAILURE_THRESHOLD consecutive failed health probes, one
+# per HEALTH_CHECK_INTERVAL_SECONDS (the checker's schedule), the moment the checker marks Bedrock unhealthy.
+HEALTH_CHECK_INTERVAL_SECONDS: Final[int] = 60
+# Critical: "Cost budget > 95%" is BUDGET_REFUSE_PERCENT; info: "Cost budget > 80%" is BUDGET_WARN_PERCENT.
+# The runbook gives no duration: the highest utilization reported within one period.
+BUDGET_ALARM_SECONDS: Final[int] = 60
+# Warning: "P95 Latency > 1.5s for 10 minutes"
+WARNING_P95_LATENCY_MS: Final[float] = 1500.0
+WARNING_P95_LATENCY_SECONDS: Final[int] = 600
+# Warning: "Error Rate > 2% for 5 minutes"
+WARNING_ERROR_RATE_PERCENT: Final[float] = 2.0
+WARNING_ERROR_RATE_SECONDS: Final[int] = 300
+# Warning: "Cache Hit Rate < 70% for 15 minutes" (CACHE_HIT_WARN_PERCENT)
+CACHE_HIT_WARN_SECONDS: Final[int] = 900
+# Warning: "Routing fallback rate > 20%" (FALLBACK_RATE_WARN_PERCENT); no duration given: 5 minutes, like the
+# warning error rate.
+FALLBACK_RATE_WARN_SECONDS: Final[int] = 300
+# Info: "Cache Hit Rate < 80% for 30 minutes" (CACHE_HIT_TARGET_PERCENT)
+CACHE_HIT_INFO_SECONDS: Final[int] = 1800
+# Info: "Routing efficiency < 90%" (ROUTING_EFFICIENCY_ALARM_PERCENT); no duration given: 15 minutes, so a
+# short failover does not page the routing owners.
+ROUTING_EFFICIENCY_ALARM_SECONDS: Final[int] = 900
+# Provider failover triggers, per Direct provider: BREAKER_SERVER_ERROR_RATE ("HTTP 5xx errors > 5%") and
+# BREAKER_THROTTLE_RATE ("Rate limiting errors > 10%") over one BREAKER_ERROR_WINDOW_SECONDS period;
+# BREAKER_P95_LATENCY_MS ("P95 > 3000ms for 5 minutes") for BREAKER_LATENCY_WINDOW_SECONDS.
+
+# --- Failover drills (local/drill/) -- provider-failover.md, "Key Performance Indicators" ---------------------------
+# "detection_time: < 30 seconds", "failover_execution: < 60 seconds", "service_restoration: < 120 seconds",
+# "total_recovery_time: < 300 seconds", "user_error_rate: < 5% during failover", "request_loss: < 1%".
+KPI_DETECTION_SECONDS: Final[float] = 30.0
+KPI_FAILOVER_EXECUTION_SECONDS: Final[float] = 60.0
+KPI_RESTORATION_SECONDS: Final[float] = 120.0
+KPI_TOTAL_RECOVERY_SECONDS: Final[float] = 300.0
+KPI_USER_ERROR_RATE_PERCENT: Final[float] = 5.0
+KPI_REQUEST_LOSS_PERCENT: Final[float] = 1.0
+# Ours are stricter (issue 5): "detection <= 10 s and no lost request for operations that have a fallback".
+OUR_DETECTION_SECONDS: Final[float] = 10.0
+OUR_REQUEST_LOSS_PERCENT: Final[float] = 0.0
+# A drill compresses every timer (breaker windows and cooldown, health-check interval, alarm periods, bake times,
+# failback hysteresis) by this factor unless told otherwise; the report states the factor and each compressed value.
+DRILL_DEFAULT_COMPRESSION: Final[float] = 30.0
+
+# --- Alarm-driven automation (functions/core/automation.py, functions/automation/) -- provider-failover.md,
+# "Failover Triggers" and "Automated Failback"; production-operations.md, "Alert Thresholds" ------------------
+# After automation starts a failover of a provider, no other automatic failover or failback of that provider for
+# this long: alarms cannot flip routing back and forth ("Failover Triggers" fire again while traffic moves).
+AUTOMATION_COOLDOWN_SECONDS: Final[float] = 900.0
+# Failback ("Automated failback when provider recovers ... --auto-trigger --health-threshold 99%") starts only after
+# the provider has been healthy under thresholds STRICTER than the failover triggers, continuously, for this long.
+# Ten minutes: the window of the warning alert "P95 Latency > 1.5s for 10 minutes".
+FAILBACK_HYSTERESIS_SECONDS: Final[float] = 600.0
+RECOVERY_SUCCESS_PERCENT: Final[float] = 99.0  # "--health-threshold 99%" (5xx trigger: > 5 %)
+RECOVERY_P95_LATENCY_MS: Final[float] = 1500.0  # "P95 Latency (Target: <=1.5s generation)" (trigger: > 3000 ms)
+RECOVERY_MIN_REQUESTS: Final[int] = GATE_MIN_REQUESTS  # fewer routed requests: the health probes are the evidence
+RECOVERY_WINDOW_SECONDS: Final[int] = 60  # metrics window of one failback check (the check runs every minute)
+FAILBACK_CHECK_INTERVAL_SECONDS: Final[float] = 60.0  # the failback check's schedule ("rate(1 minute)")
+# A claimed execution not found after this long is started again (its first start was lost with its invocation).
+AUTOMATION_START_GRACE_SECONDS: Final[float] = 60.0

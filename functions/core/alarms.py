@@ -1,0 +1,501 @@
+"""The runbooks' alert thresholds as alarm definitions: plain data, no CDK, no AWS.
+
+`stacks/constructs/alarms.py` turns each definition into a CloudWatch alarm; the local alarm
+evaluator evaluates the same definitions on the local stack's EMF metrics. Every number comes from
+`functions/core/thresholds.py`.
+
+Shape of one `AlarmDefinition` (all fields plain values, frozen):
+
+- `key`: the alarm name without the stack's prefix. `name(prefix)` is `f"{prefix}-{key}"`:
+  `f"{prefix}-{severity}-{slug}"`, or `f"{prefix}-provider-failover-{provider}-{trigger}"` for the
+  per-provider failover alarms (trigger: server-errors | latency | throttling).
+- `queries`: the metrics read, each `MetricQuery(id, metric, statistic, dimensions)`. `dimensions` is
+  exactly one dimension set the functions emit (Powertools adds `service` to every set), so the
+  alarm matches the emitted metric. `statistic` is a CloudWatch statistic: "Sum", "Maximum", or an
+  extended statistic such as "p95".
+- `ratio`: None for a single-metric alarm on `queries[0]` with its statistic; otherwise a `Ratio`:
+  `scale * sum(numerator ids) / sum(denominator ids)`, `empty` when the denominator's sum is 0.
+  `Ratio.expression()` is the CloudWatch metric-math string; `Ratio.evaluate()` the same formula in
+  Python (one period's values by id; None when a value is missing = no datapoint, as CloudWatch).
+- `threshold`, `comparison` (CloudWatch's ComparisonOperator names), `period_s`,
+  `evaluation_periods`, `datapoints_to_alarm`, `treat_missing_data` (breaching | notBreaching |
+  ignore | missing), with CloudWatch's meaning (M of N one-period datapoints breaching -> ALARM).
+- `severity`, `summary`, `runbook` (the line it implements, quoted), and for failover alarms
+  `provider` and `trigger`.
+
+Choices the runbooks leave open (recorded in docs/runbook-map.md):
+- "Direct Bedrock connection failure" is the health checker's verdict: a `HealthCheckFailure` of
+  Bedrock in HEALTH_FAILURE_THRESHOLD consecutive check intervals, the moment the checker marks it
+  unhealthy. Probes run whatever traffic does, so the alarm also fires with no traffic to Bedrock.
+- Routing efficiency is `PrimaryServed / Requests` (the router counts a request as served on its
+  operation's primary route without fallback or error, as functions/core/metrics_report.py does).
+- The per-provider rates are per attempt (`ProviderAttempts`, `ProviderServerErrors`,
+  `ProviderThrottles`, `ProviderLatency`): a request that fails on Bedrock and is served by Google
+  counts against Bedrock. Missing data is "missing": a provider that gets no attempts (after a
+  failover) is neither healthy nor failing, so its alarm goes to INSUFFICIENT_DATA and no health
+  gate is blocked by a stale ALARM.
+- "Complete system outage" is a composite: every Direct provider's server-errors alarm AND the MCP
+  server-errors alarm in ALARM (no route left that answers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from functions.core import thresholds as t
+from functions.shared.observability import NAMESPACE, SERVICE
+
+Severity = Literal["critical", "warning", "info"]
+Comparison = Literal[
+    "GreaterThanThreshold",
+    "GreaterThanOrEqualToThreshold",
+    "LessThanThreshold",
+    "LessThanOrEqualToThreshold",
+]
+MissingData = Literal["breaching", "notBreaching", "ignore", "missing"]
+Trigger = Literal["server-errors", "latency", "throttling"]
+
+SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
+DIRECT_PROVIDERS: tuple[str, ...] = ("bedrock", "google", "meta")
+TRIGGERS: tuple[Trigger, ...] = ("server-errors", "latency", "throttling")
+FAILOVER_KEY_PREFIX = "provider-failover"
+MCP = "mcp"
+
+# Metric names the router and the health checker emit (functions/router/chat.py, functions/store/breakers.py,
+# functions/health_check/handler.py).
+REQUESTS, ERRORS, FALLBACKS, LATENCY = "Requests", "Errors", "Fallbacks", "Latency"
+CACHE_HITS, CACHE_MISSES, PRIMARY_SERVED = "CacheHits", "CacheMisses", "PrimaryServed"
+BUDGET_UTILIZATION = "BudgetUtilizationPercent"
+PROVIDER_ATTEMPTS, PROVIDER_SERVER_ERRORS = "ProviderAttempts", "ProviderServerErrors"
+PROVIDER_THROTTLES, PROVIDER_LATENCY = "ProviderThrottles", "ProviderLatency"
+HEALTH_CHECK_FAILURE = "HealthCheckFailure"
+
+
+def failover_key(provider: str, trigger: Trigger) -> str:
+    """A failover alarm's name without the prefix (the workflows' EventBridge rules match on it)."""
+    return f"{FAILOVER_KEY_PREFIX}-{provider}-{trigger}"
+
+
+def service_dimensions() -> tuple[tuple[str, str], ...]:
+    """The dimension set Powertools gives every metric of the service: `service` alone."""
+    return (("service", SERVICE),)
+
+
+def provider_dimensions(provider: str) -> tuple[tuple[str, str], ...]:
+    """The per-provider dimension set: `Provider` and `service`, sorted by name."""
+    return (("Provider", provider), ("service", SERVICE))
+
+
+@dataclass(frozen=True, slots=True)
+class MetricQuery:
+    id: str  # metric-math id: lowercase first letter, letters, digits, underscores
+    metric: str
+    statistic: str  # "Sum", "Maximum", "Average", "SampleCount", or "p95"-style extended statistic
+    dimensions: tuple[tuple[str, str], ...]
+    namespace: str = NAMESPACE
+
+    @property
+    def dimension_map(self) -> dict[str, str]:
+        return dict(self.dimensions)
+
+    @property
+    def extended(self) -> bool:
+        return self.statistic.startswith("p")
+
+
+@dataclass(frozen=True, slots=True)
+class Ratio:
+    """`scale * sum(numerator) / sum(denominator)`; `empty` when the denominator sums to 0."""
+
+    numerator: tuple[str, ...]
+    denominator: tuple[str, ...]
+    scale: float = 100.0
+    empty: float | None = None  # None: the denominator counts every request, it is never 0 with data
+
+    def expression(self) -> str:
+        numerator = " + ".join(self.numerator)
+        denominator = " + ".join(self.denominator)
+        numerator = f"({numerator})" if len(self.numerator) > 1 else numerator
+        denominator = f"({denominator})" if len(self.denominator) > 1 else denominator
+        ratio = f"{_number(self.scale)} * {numerator} / {denominator}"
+        if self.empty is None:
+            return ratio
+        return f"IF({denominator} > 0, {ratio}, {_number(self.empty)})"
+
+    def evaluate(self, values: Mapping[str, float | None]) -> float | None:
+        """One period's value from the queries' values by id; None (no datapoint) if any is missing."""
+        parts = [values.get(i) for i in (*self.numerator, *self.denominator)]
+        if any(v is None for v in parts):
+            return None
+        numerator = sum(values[i] or 0.0 for i in self.numerator)
+        denominator = sum(values[i] or 0.0 for i in self.denominator)
+        if denominator == 0:
+            return self.empty
+        return self.scale * numerator / denominator
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmDefinition:
+    slug: str
+    severity: Severity
+    summary: str
+    runbook: str
+    queries: tuple[MetricQuery, ...]
+    threshold: float
+    comparison: Comparison
+    period_s: int
+    evaluation_periods: int
+    datapoints_to_alarm: int
+    treat_missing_data: MissingData
+    ratio: Ratio | None = None
+    unit: str = ""  # of the threshold, for people: "%", "ms", "failures"
+    provider: str | None = None
+    trigger: Trigger | None = None
+
+    @property
+    def key(self) -> str:
+        if self.provider is not None and self.trigger is not None:
+            return failover_key(self.provider, self.trigger)
+        return f"{self.severity}-{self.slug}"
+
+    def name(self, prefix: str) -> str:
+        return f"{prefix}-{self.key}"
+
+    @property
+    def window_s(self) -> int:
+        return self.period_s * self.evaluation_periods
+
+    def breaches(self, value: float) -> bool:
+        return _COMPARE[self.comparison](value, self.threshold)
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeDefinition:
+    """ALARM when every member alarm (by key) is in ALARM."""
+
+    slug: str
+    severity: Severity
+    summary: str
+    runbook: str
+    all_of: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.severity}-{self.slug}"
+
+    def name(self, prefix: str) -> str:
+        return f"{prefix}-{self.key}"
+
+    def rule(self, prefix: str) -> str:
+        """CloudWatch's AlarmRule."""
+        return " AND ".join(f'ALARM("{prefix}-{key}")' for key in self.all_of)
+
+
+_SYMBOL = {
+    "GreaterThanThreshold": ">",
+    "GreaterThanOrEqualToThreshold": ">=",
+    "LessThanThreshold": "<",
+    "LessThanOrEqualToThreshold": "<=",
+}
+_COMPARE = {
+    "GreaterThanThreshold": lambda v, th: v > th,
+    "GreaterThanOrEqualToThreshold": lambda v, th: v >= th,
+    "LessThanThreshold": lambda v, th: v < th,
+    "LessThanOrEqualToThreshold": lambda v, th: v <= th,
+}
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _periods(window_s: float, period_s: int = t.ALARM_PERIOD_SECONDS) -> int:
+    """Consecutive periods covering a runbook duration ("for 5 minutes": 5 one-minute periods)."""
+    return max(1, int(window_s // period_s))
+
+
+def _sustained(window_s: float, period_s: int = t.ALARM_PERIOD_SECONDS) -> dict[str, int]:
+    periods = _periods(window_s, period_s)
+    return {"period_s": period_s, "evaluation_periods": periods, "datapoints_to_alarm": periods}
+
+
+# --- the router's metrics -----------------------------------------------------------------------
+def _service(query_id: str, metric: str, statistic: str = "Sum") -> MetricQuery:
+    return MetricQuery(query_id, metric, statistic, service_dimensions())
+
+
+@dataclass(frozen=True, slots=True)
+class _Signal:
+    """What one of the router's alarms watches, whatever its severity and threshold."""
+
+    slug: str
+    queries: tuple[MetricQuery, ...]
+    comparison: Comparison
+    unit: str
+    ratio: Ratio | None = None
+    missing: MissingData = "notBreaching"  # no traffic in a period: nothing is wrong
+
+
+P95_LATENCY = _Signal("p95-latency", (_service("latency", LATENCY, "p95"),), "GreaterThanThreshold", "ms")
+ERROR_RATE = _Signal(
+    "error-rate",
+    (_service("errors", ERRORS), _service("requests", REQUESTS)),
+    "GreaterThanThreshold",
+    "%",
+    Ratio(("errors",), ("requests",)),
+)
+# No cache lookup in a period (no cacheable request): nothing was missed, 100 %.
+CACHE_HIT_RATE = _Signal(
+    "cache-hit-rate",
+    (_service("hits", CACHE_HITS), _service("misses", CACHE_MISSES)),
+    "LessThanThreshold",
+    "%",
+    Ratio(("hits",), ("hits", "misses"), empty=100.0),
+)
+# At the threshold, not above it: the router refuses from BUDGET_REFUSE_PERCENT on (functions/core/cost.py).
+# Spend only grows within a month: a period without traffic keeps the last verdict.
+COST_BUDGET = _Signal(
+    "cost-budget",
+    (_service("budget", BUDGET_UTILIZATION, "Maximum"),),
+    "GreaterThanOrEqualToThreshold",
+    "%",
+    missing="ignore",
+)
+FALLBACK_RATE = _Signal(
+    "fallback-rate",
+    (_service("fallbacks", FALLBACKS), _service("requests", REQUESTS)),
+    "GreaterThanThreshold",
+    "%",
+    Ratio(("fallbacks",), ("requests",)),
+)
+ROUTING_EFFICIENCY = _Signal(
+    "routing-efficiency",
+    (_service("primary", PRIMARY_SERVED), _service("requests", REQUESTS)),
+    "LessThanThreshold",
+    "%",
+    Ratio(("primary",), ("requests",)),
+)
+
+
+def _runbook_alarm(
+    signal: _Signal, severity: Severity, threshold: float, window_s: int, line: str, period_s: int | None = None
+) -> AlarmDefinition:
+    """An alarm of production-operations.md's "Alert Thresholds": `line` is the runbook's words."""
+    return AlarmDefinition(
+        slug=signal.slug,
+        severity=severity,
+        summary=f"{signal.slug.replace('-', ' ')} {_SYMBOL[signal.comparison]} {threshold:g} {signal.unit} "
+        f"for {window_s / 60:g} min",
+        runbook=f'production-operations.md, Alert Thresholds, {severity.title()}: "{line}"',
+        queries=signal.queries,
+        ratio=signal.ratio,
+        threshold=threshold,
+        comparison=signal.comparison,
+        treat_missing_data=signal.missing,
+        unit=signal.unit,
+        **_sustained(window_s, period_s or t.ALARM_PERIOD_SECONDS),
+    )
+
+
+def _bedrock_connection() -> AlarmDefinition:
+    return AlarmDefinition(
+        slug="bedrock-connection",
+        severity="critical",
+        summary=f"Direct Bedrock failed {t.HEALTH_FAILURE_THRESHOLD} consecutive health checks (connection failure)",
+        runbook='production-operations.md, Alert Thresholds, Critical: "Direct Bedrock connection failure"',
+        queries=(MetricQuery("failures", HEALTH_CHECK_FAILURE, "Sum", provider_dimensions("bedrock")),),
+        threshold=1.0,
+        comparison="GreaterThanOrEqualToThreshold",
+        # The checker emits HealthCheckFailure only for a failed probe.
+        treat_missing_data="notBreaching",
+        unit="failures",
+        provider="bedrock",
+        period_s=t.HEALTH_CHECK_INTERVAL_SECONDS,
+        evaluation_periods=t.HEALTH_FAILURE_THRESHOLD,
+        datapoints_to_alarm=t.HEALTH_FAILURE_THRESHOLD,
+    )
+
+
+# --- per-provider failover triggers ----------------------------------------------------------------
+def _provider_rate(provider: str, trigger: Trigger, metric: str, rate: float, line: str) -> AlarmDefinition:
+    return AlarmDefinition(
+        slug=trigger,
+        severity="critical",
+        summary=f"{provider}: more than {rate * 100:g} % of attempts {trigger.replace('-', ' ')}",
+        runbook=f'provider-failover.md, Failover Triggers: "{line}"',
+        queries=(
+            MetricQuery("failed", metric, "Sum", provider_dimensions(provider)),
+            MetricQuery("attempts", PROVIDER_ATTEMPTS, "Sum", provider_dimensions(provider)),
+        ),
+        ratio=Ratio(("failed",), ("attempts",)),
+        threshold=rate * 100,
+        comparison="GreaterThanThreshold",
+        treat_missing_data="missing",
+        unit="%",
+        provider=provider,
+        trigger=trigger,
+        **_sustained(t.BREAKER_ERROR_WINDOW_SECONDS, int(t.BREAKER_ERROR_WINDOW_SECONDS)),
+    )
+
+
+def _provider_latency(provider: str) -> AlarmDefinition:
+    return AlarmDefinition(
+        slug="latency",
+        severity="critical",
+        summary=f"{provider}: P95 attempt latency above {t.BREAKER_P95_LATENCY_MS:g} ms for "
+        f"{t.BREAKER_LATENCY_WINDOW_SECONDS / 60:g} minutes",
+        runbook='provider-failover.md, Failover Triggers: "High Latency: P95 > 3000ms for 5 minutes"',
+        queries=(MetricQuery("latency", PROVIDER_LATENCY, "p95", provider_dimensions(provider)),),
+        threshold=t.BREAKER_P95_LATENCY_MS,
+        comparison="GreaterThanThreshold",
+        treat_missing_data="missing",
+        unit="ms",
+        provider=provider,
+        trigger="latency",
+        **_sustained(t.BREAKER_LATENCY_WINDOW_SECONDS),
+    )
+
+
+def failover_alarms(provider: str) -> tuple[AlarmDefinition, ...]:
+    return (
+        _provider_rate(
+            provider,
+            "server-errors",
+            PROVIDER_SERVER_ERRORS,
+            t.BREAKER_SERVER_ERROR_RATE,
+            "Provider Unavailability: HTTP 5xx errors > 5%",
+        ),
+        _provider_latency(provider),
+        _provider_rate(
+            provider,
+            "throttling",
+            PROVIDER_THROTTLES,
+            t.BREAKER_THROTTLE_RATE,
+            "Quota Exhaustion: Rate limiting errors > 10%",
+        ),
+    )
+
+
+def _mcp_server_errors() -> AlarmDefinition:
+    """MCP's share of the outage composite: the failover 5xx trigger applied to MCP (MCP has no failover
+    workflow, so its name is not a provider-failover one)."""
+    base = _provider_rate(
+        MCP, "server-errors", PROVIDER_SERVER_ERRORS, t.BREAKER_SERVER_ERROR_RATE, "HTTP 5xx errors > 5%"
+    )
+    return AlarmDefinition(
+        slug="mcp-server-errors",
+        severity="warning",
+        summary=f"MCP: more than {t.BREAKER_SERVER_ERROR_RATE * 100:g} % of attempts failed with 5xx or timeouts",
+        runbook='provider-failover.md, Failover Triggers, applied to MCP: "HTTP 5xx errors > 5%"',
+        queries=base.queries,
+        ratio=base.ratio,
+        threshold=base.threshold,
+        comparison=base.comparison,
+        period_s=base.period_s,
+        evaluation_periods=base.evaluation_periods,
+        datapoints_to_alarm=base.datapoints_to_alarm,
+        treat_missing_data=base.treat_missing_data,
+        unit="%",
+        provider=MCP,
+    )
+
+
+# --- the catalogue ---------------------------------------------------------------------------------
+def alarm_definitions(providers: Iterable[str] = DIRECT_PROVIDERS) -> tuple[AlarmDefinition, ...]:
+    """Every metric alarm, runbook order: critical, warning, info, then the failover triggers."""
+    return (
+        _runbook_alarm(
+            P95_LATENCY,
+            "critical",
+            t.CRITICAL_P95_LATENCY_MS,
+            t.CRITICAL_P95_LATENCY_SECONDS,
+            "P95 Latency > 2.0s for 5 minutes",
+        ),
+        _runbook_alarm(
+            ERROR_RATE,
+            "critical",
+            t.CRITICAL_ERROR_RATE_PERCENT,
+            t.CRITICAL_ERROR_RATE_SECONDS,
+            "Error Rate > 5% for 2 minutes",
+        ),
+        _bedrock_connection(),
+        _runbook_alarm(
+            COST_BUDGET,
+            "critical",
+            t.BUDGET_REFUSE_PERCENT,
+            t.BUDGET_ALARM_SECONDS,
+            "Cost budget > 95%",
+            t.BUDGET_ALARM_SECONDS,
+        ),
+        _runbook_alarm(
+            P95_LATENCY,
+            "warning",
+            t.WARNING_P95_LATENCY_MS,
+            t.WARNING_P95_LATENCY_SECONDS,
+            "P95 Latency > 1.5s for 10 minutes",
+        ),
+        _runbook_alarm(
+            ERROR_RATE,
+            "warning",
+            t.WARNING_ERROR_RATE_PERCENT,
+            t.WARNING_ERROR_RATE_SECONDS,
+            "Error Rate > 2% for 5 minutes",
+        ),
+        _runbook_alarm(
+            CACHE_HIT_RATE,
+            "warning",
+            t.CACHE_HIT_WARN_PERCENT,
+            t.CACHE_HIT_WARN_SECONDS,
+            "Cache Hit Rate < 70% for 15 minutes",
+        ),
+        _runbook_alarm(
+            FALLBACK_RATE,
+            "warning",
+            t.FALLBACK_RATE_WARN_PERCENT,
+            t.FALLBACK_RATE_WARN_SECONDS,
+            "Routing fallback rate > 20%",
+        ),
+        _mcp_server_errors(),
+        _runbook_alarm(
+            CACHE_HIT_RATE,
+            "info",
+            t.CACHE_HIT_TARGET_PERCENT,
+            t.CACHE_HIT_INFO_SECONDS,
+            "Cache Hit Rate < 80% for 30 minutes",
+        ),
+        _runbook_alarm(
+            COST_BUDGET,
+            "info",
+            t.BUDGET_WARN_PERCENT,
+            t.BUDGET_ALARM_SECONDS,
+            "Cost budget > 80%",
+            t.BUDGET_ALARM_SECONDS,
+        ),
+        _runbook_alarm(
+            ROUTING_EFFICIENCY,
+            "info",
+            t.ROUTING_EFFICIENCY_ALARM_PERCENT,
+            t.ROUTING_EFFICIENCY_ALARM_SECONDS,
+            "Routing efficiency < 90%",
+        ),
+        *(alarm for provider in providers for alarm in failover_alarms(provider)),
+    )
+
+
+def system_outage(direct_providers: Sequence[str] = DIRECT_PROVIDERS) -> CompositeDefinition:
+    """Every configured Direct provider failing with 5xx AND MCP failing: no route left."""
+    members = [failover_key(p, "server-errors") for p in direct_providers]
+    return CompositeDefinition(
+        slug="complete-system-outage",
+        severity="critical",
+        summary="Complete system outage: every Direct provider and MCP are failing",
+        runbook='production-operations.md, Complete System Rollback: "Critical system failure affecting >50% of '
+        'requests"',
+        all_of=(*members, _mcp_server_errors().key),
+    )
+
+
+def by_key(definitions: Iterable[AlarmDefinition] | None = None) -> dict[str, AlarmDefinition]:
+    return {d.key: d for d in (alarm_definitions() if definitions is None else definitions)}
