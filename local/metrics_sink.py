@@ -130,7 +130,9 @@ def _counts(record: EmfRecord) -> Counts:
 
 def _latency(samples: list[float]) -> Latency:
     ordered = sorted(samples)
-    return Latency(statistics.fmean(ordered), _percentile(ordered, 50), _percentile(ordered, 95))
+    return Latency(
+        statistics.fmean(ordered), _percentile(ordered, 50), _percentile(ordered, 95), _percentile(ordered, 99)
+    )
 
 
 def _percentile(ordered: list[float], pct: float) -> float:

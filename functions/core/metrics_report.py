@@ -81,6 +81,7 @@ class Latency:
     avg_ms: float | None = None
     p50_ms: float | None = None
     p95_ms: float | None = None
+    p99_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +140,12 @@ def _share(groups: Mapping[str, Counts], total: float) -> dict[str, dict[str, An
 
 
 def _latency_dict(latency: Latency) -> dict[str, float | None]:
-    return {"avgMs": _r(latency.avg_ms), "p50Ms": _r(latency.p50_ms), "p95Ms": _r(latency.p95_ms)}
+    return {
+        "avgMs": _r(latency.avg_ms),
+        "p50Ms": _r(latency.p50_ms),
+        "p95Ms": _r(latency.p95_ms),
+        "p99Ms": _r(latency.p99_ms),
+    }
 
 
 def _r(value: float | None, digits: int = 2) -> float | None:

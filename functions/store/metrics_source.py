@@ -36,6 +36,7 @@ COUNT_METRICS = {
 }
 ERROR_CODE_PREFIX = "Errors_"
 LATENCY_DIMENSIONS = {"Provider": "provider", "Route": "route", "OperationType": "operation"}
+LATENCY_STATS = ("Average", "p50", "p95", "p99")
 MAX_QUERIES_PER_CALL = 500  # GetMetricData's limit
 
 
@@ -78,7 +79,7 @@ def _utc(epoch: float) -> datetime:
 
 class CloudWatchMetrics:
     """GetMetricData over the metrics the router emits: Sum of the counts per (Route, Provider,
-    OperationType) cell, Average/p50/p95 of Latency per Provider, Route, OperationType and overall,
+    OperationType) cell, Average/p50/p95/p99 of Latency per Provider, Route, OperationType and overall,
     Maximum of BudgetUtilizationPercent. The cells present come from ListMetrics."""
 
     def __init__(self, namespace: str = NAMESPACE, clock: Any = time.time) -> None:
@@ -99,11 +100,11 @@ class CloudWatchMetrics:
                 cell = tuple(dims[d] for d in CELL_DIMENSIONS)
                 queries.append((("cell", *cell, name), self._stat(name, dims, "Sum", window_s)))
             elif name == "Latency" and len(keys) == 1 and (key := next(iter(keys))) in LATENCY_DIMENSIONS:
-                for stat in ("Average", "p50", "p95"):
+                for stat in LATENCY_STATS:
                     meaning = ("latency", LATENCY_DIMENSIONS[key], dims[key], stat)
                     queries.append((meaning, self._stat(name, dims, stat, window_s)))
             elif keys == {"service"} and name == "Latency":
-                for stat in ("Average", "p50", "p95"):
+                for stat in LATENCY_STATS:
                     queries.append((("latency", "all", "all", stat), self._stat(name, dims, stat, window_s)))
             elif keys == {"service"} and name == "BudgetUtilizationPercent":
                 queries.append((("budget",), self._stat(name, dims, "Maximum", window_s)))
@@ -168,7 +169,7 @@ def _period(window_s: int) -> int:
 
 
 def _snapshot(window_s: int, values: Iterable[tuple[tuple[str, ...], list[float]]]) -> MetricsSnapshot:
-    """A window can straddle two periods: sums add up, averages are averaged, a p95 takes the worse."""
+    """A window can straddle two periods: sums add up, averages are averaged, a percentile takes the worse."""
     cells: dict[tuple[str, str, str], dict[str, Any]] = {}
     latency: dict[str, dict[str, dict[str, float]]] = {}
     budget: float | None = None
@@ -185,7 +186,7 @@ def _snapshot(window_s: int, values: Iterable[tuple[tuple[str, ...], list[float]
                 fields[COUNT_METRICS[name]] = fields.get(COUNT_METRICS[name], 0.0) + sum(points)
         elif meaning[0] == "latency":
             _, dimension, value, stat = meaning
-            combined = max(points) if stat == "p95" else sum(points) / len(points)
+            combined = max(points) if stat.startswith("p") else sum(points) / len(points)
             latency.setdefault(dimension, {}).setdefault(value, {})[stat] = combined
         elif meaning[0] == "budget":
             budget = max(points)
@@ -193,7 +194,7 @@ def _snapshot(window_s: int, values: Iterable[tuple[tuple[str, ...], list[float]
         window_s=window_s,
         cells=tuple(Cell(r, p, o, Counts(**f)) for (r, p, o), f in sorted(cells.items())),
         latency={
-            dim: {v: Latency(s.get("Average"), s.get("p50"), s.get("p95")) for v, s in per.items()}
+            dim: {v: Latency(s.get("Average"), s.get("p50"), s.get("p95"), s.get("p99")) for v, s in per.items()}
             for dim, per in latency.items()
         },
         budget_utilization_percent=budget,

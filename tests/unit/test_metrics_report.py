@@ -200,7 +200,7 @@ def test_the_local_sink_reads_emf_lines_back_as_a_snapshot():
     assert not store.ingest_line('{"level":"INFO","message":"routing-decision"}')
     result = LocalMetrics(store, clock=lambda: 1001.0).query(60)
     assert result.total().requests == 3 and result.total().errors_by_code == {"provider_timeout": 3.0}
-    assert result.latency["provider"]["bedrock"] == Latency(20.0, 20.0, 30.0)
+    assert result.latency["provider"]["bedrock"] == Latency(20.0, 20.0, 30.0, 30.0)
 
 
 def test_the_local_sink_is_bounded_and_forgets_old_records():
