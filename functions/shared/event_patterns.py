@@ -1,0 +1,48 @@
+"""The EventBridge patterns that start the alarm-driven automation, defined once: the stack's rules
+(stacks/constructs/automation.py) and the local stack's bus (local/eventbus.py) both use these.
+
+Alarm names follow the shared convention f"{alarm_prefix}-provider-failover-{provider}-{trigger}".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.store.events import HEALTH_EVENT_DETAIL_TYPE, HEALTH_EVENT_SOURCE
+
+ALARM_EVENT_SOURCE = "aws.cloudwatch"
+ALARM_EVENT_DETAIL_TYPE = "CloudWatch Alarm State Change"
+ALARM_STATE = "ALARM"
+UNHEALTHY = "unhealthy"
+SCHEDULED_EVENT_SOURCE = "aws.events"
+SCHEDULED_EVENT_DETAIL_TYPE = "Scheduled Event"
+
+
+def failover_alarm_prefix(alarm_prefix: str) -> str:
+    """Every per-provider failover alarm's name starts with this."""
+    return f"{alarm_prefix}-provider-failover-"
+
+
+def failover_alarm_name(alarm_prefix: str, provider: str, trigger: str) -> str:
+    return f"{failover_alarm_prefix(alarm_prefix)}{provider}-{trigger}"
+
+
+def alarm_pattern(alarm_prefix: str) -> dict[str, Any]:
+    """A per-provider failover alarm entering ALARM."""
+    return {
+        "source": [ALARM_EVENT_SOURCE],
+        "detail-type": [ALARM_EVENT_DETAIL_TYPE],
+        "detail": {
+            "alarmName": [{"prefix": failover_alarm_prefix(alarm_prefix)}],
+            "state": {"value": [ALARM_STATE]},
+        },
+    }
+
+
+def unhealthy_pattern() -> dict[str, Any]:
+    """The health checker marking a provider unhealthy."""
+    return {
+        "source": [HEALTH_EVENT_SOURCE],
+        "detail-type": [HEALTH_EVENT_DETAIL_TYPE],
+        "detail": {"status": [UNHEALTHY]},
+    }
