@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.core.health_check import CheckResult, run_health_checks
@@ -15,7 +15,7 @@ from functions.health_check.settings import HealthCheckSettings, get_settings
 from functions.providers.base import Provider
 from functions.providers.registry import build_providers
 from functions.providers.settings import get_provider_settings
-from functions.shared.observability import NAMESPACE, logger
+from functions.shared.observability import emit_provider_metrics, logger
 from functions.store.events import HealthEventPublisher
 from functions.store.health import HealthStore
 
@@ -63,9 +63,10 @@ def _report(result: CheckResult) -> None:
             "status": result.record.status,
         },
     )
-    for name, unit, value in (
-        ("HealthCheckSuccess" if outcome.ok else "HealthCheckFailure", MetricUnit.Count, 1),
-        ("HealthCheckLatency", MetricUnit.Milliseconds, outcome.latency_ms),
-    ):
-        with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE) as metric:
-            metric.add_dimension(name="Provider", value=outcome.target)
+    emit_provider_metrics(
+        outcome.target,
+        {
+            "HealthCheckSuccess" if outcome.ok else "HealthCheckFailure": (MetricUnit.Count, 1),
+            "HealthCheckLatency": (MetricUnit.Milliseconds, outcome.latency_ms),
+        },
+    )

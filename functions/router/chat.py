@@ -177,5 +177,8 @@ def record(
     metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1 if error else 0)
     metrics.add_metric(name="Fallbacks", unit=MetricUnit.Count, value=1 if fallback else 0)
     metrics.add_metric(name="CacheHits", unit=MetricUnit.Count, value=1 if cache in ("hit", "stale") else 0)
+    # Routing efficiency's numerator (functions/core/metrics_report.py): on the primary route, no fallback, no error.
+    primary = route == ROUTING_MATRIX[operation].primary.value and not fallback and not error
+    metrics.add_metric(name="PrimaryServed", unit=MetricUnit.Count, value=1 if primary else 0)
     if error:
         metrics.add_metric(name=f"Errors_{error}", unit=MetricUnit.Count, value=1)

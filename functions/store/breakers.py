@@ -29,9 +29,23 @@ from functions.core.breaker import (
     half_opened,
     tripped,
 )
-from functions.shared.observability import logger, metrics
+from functions.shared.observability import emit_provider_metrics, logger, metrics
 from functions.store.dynamo import dynamodb_client, from_item
 from functions.store.schema import HEALTH
+
+
+def record_attempt(target: str, outcome: Outcome, latency_ms: float) -> None:
+    """Per-attempt metrics (dimension Provider): the failover alarms judge each provider by its own
+    attempts, also those of requests another provider finally served. One EMF line, no AWS call."""
+    emit_provider_metrics(
+        target,
+        {
+            "ProviderAttempts": (MetricUnit.Count, 1),
+            "ProviderServerErrors": (MetricUnit.Count, 1 if outcome == "server_error" else 0),
+            "ProviderThrottles": (MetricUnit.Count, 1 if outcome == "throttled" else 0),
+            "ProviderLatency": (MetricUnit.Milliseconds, latency_ms),
+        },
+    )
 
 
 def breaker_key(target: str) -> str:
@@ -113,6 +127,7 @@ class SharedBreakers:
         return Admission(target, probe=False)
 
     def record(self, admission: Admission, outcome: Outcome, latency_ms: float, code: str | None = None) -> None:
+        record_attempt(admission.target, outcome, latency_ms)
         now = self._clock()
         window = self.windows.setdefault(admission.target, SlidingWindow(self.policy))
         window.record(Sample(now, outcome, latency_ms), code)
@@ -261,6 +276,7 @@ class SharedBreakers:
                 extra={"target": target, "from": current.status.value, "to": new.status.value, "reason": new.reason},
             )
             metrics.add_metric(name=f"BreakerTo_{new.status.value}", unit=MetricUnit.Count, value=1)
+            emit_provider_metrics(target, {f"BreakerTo_{new.status.value}": (MetricUnit.Count, 1)})  # per provider
 
     def _item(self, target: str, state: BreakerState) -> dict[str, Any]:
         item: dict[str, Any] = {
