@@ -1,0 +1,302 @@
+"""One drill, end to end, on the local stack (started here, or the caller's): steady traffic, the
+scenario's fault, hands off while breakers, health checks, alarms and workflows act, the fault lifted,
+failback awaited, then the report. Progress goes to `progress` (stderr by default), one line a second."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from functions.core.cost import BudgetPolicy
+from functions.core.thresholds import BUDGET_REFUSE_PERCENT
+from local.drill import kpis as kpi
+from local.drill import report
+from local.drill.scenarios import Compression, Scenario
+from local.drill.timeline import FAULT, NOTE, Recorder, Sample, Timeline, format_weights
+from local.drill.traffic import TrafficGenerator
+
+Progress = Callable[[str], None]
+
+
+def to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True, slots=True)
+class DrillSettings:
+    rate_rps: float = 28.0  # four requests a second per operation type
+    warmup_s: float = 2.0  # steady traffic before the fault
+    min_fault_s: float = 3.0  # the fault lasts at least this long...
+    max_fault_s: float = 30.0  # ...until the failover is in force (and `settle_s` more), at most this long
+    settle_s: float = 1.0
+    max_recovery_s: float = 60.0  # wait at most this long after the lift for failback to finish
+    tail_s: float = 0.5  # steady traffic after recovery
+    sample_s: float = 0.2
+    bucket_s: float = 1.0
+    compression: Compression = field(default_factory=Compression)
+    out_dir: Path = Path("drill-reports")
+
+
+@dataclass(frozen=True, slots=True)
+class DrillResult:
+    scenario: Scenario
+    timeline: Timeline
+    kpis: kpi.KpiReport
+    report_path: Path
+    chart_path: Path
+    json_path: Path
+    duration_s: float
+
+
+def run(
+    scenario: Scenario, stack: Any = None, settings: DrillSettings | None = None, progress: Progress = to_stderr
+) -> DrillResult:
+    """Run `scenario` on `stack` (a running local stack; None starts one for the drill and stops it after)."""
+    settings = settings or DrillSettings()
+    with _local_stack(stack) as (running, url), _drill_environment(running, scenario, settings) as env:
+        return _run(scenario, running, url, env, settings, progress)
+
+
+# --- the stack and the drill's environment -----------------------------------------------------------
+@contextmanager
+def _local_stack(stack: Any) -> Iterator[tuple[Any, str]]:
+    from local.servers import start_uvicorn
+    from local.stack import start
+
+    owned = stack is None
+    if owned:
+        os.environ.setdefault("HEALTH_CHECK_INTERVAL_SECONDS", "3600")  # the drill runs the checker, compressed
+        stack = start(port=0, serve_gateway_in_thread=False)
+    gateway = start_uvicorn(stack.app) if stack.gateway is None else None
+    try:
+        yield stack, (gateway.url if gateway is not None else stack.url)
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        if owned:
+            stack.stop()
+
+
+@dataclass
+class DrillEnvironment:
+    """What the drill changed in the running stack, to inject the fault and to put everything back."""
+
+    stack: Any
+    scenario: Scenario
+    deps: Any
+    probe: Callable[[], Sample]
+    saved_budget: Any = None
+    saved_fresh_s: float | None = None
+    stoppers: list[Callable[[], None]] = field(default_factory=list)
+
+    def inject(self) -> str:
+        for spec in self.scenario.faults:
+            self.stack.faults.set(spec)
+        described = [f"{s.provider}: {s.error_rate:.0%} {s.status}, +{s.latency_ms} ms" for s in self.scenario.faults]
+        if self.scenario.budget_exhausted:
+            spent = self.deps.spend.spent_usd() or 0.0
+            if spent <= 0:
+                self.deps.spend.add(0.001, "drill")
+                spent = 0.001
+            # The budget set to what is spent already: 100 % used, over the refusal line.
+            self.deps.budget = BudgetPolicy(spent)
+            described.append(f"monthly budget set to {spent:.6f} USD (spent), >= {BUDGET_REFUSE_PERCENT:g} % used")
+        return "; ".join(described)
+
+    def lift(self) -> str:
+        for spec in self.scenario.faults:
+            self.stack.faults.clear(spec.provider)
+        if self.scenario.budget_exhausted:
+            self.deps.budget = self.saved_budget
+            return "budget restored"
+        return "faults cleared"
+
+
+@contextmanager
+def _drill_environment(stack: Any, scenario: Scenario, settings: DrillSettings) -> Iterator[DrillEnvironment]:
+    from functions.router.wiring import get_dependencies
+
+    deps = get_dependencies()
+    policy = settings.compression.breaker_policy()
+    _fresh_routing(stack, deps, policy)
+    env = DrillEnvironment(stack, scenario, deps, _probe(deps), saved_budget=deps.budget)
+    env.saved_fresh_s = fresh = deps.cache.fresh_ttl_s
+    compressed = settings.compression.seconds(fresh)
+    deps.cache.fresh_ttl_s = scenario.cache_fresh_s if scenario.cache_fresh_s is not None else compressed
+    env.stoppers.append(_health_checks(settings.compression.health_interval_s))
+    try:
+        yield env
+    finally:
+        for stop in reversed(env.stoppers):
+            stop()
+        deps.budget = env.saved_budget
+        deps.cache.fresh_ttl_s = env.saved_fresh_s
+        _fresh_routing(stack, deps, None)
+
+
+def _fresh_routing(stack: Any, deps: Any, policy: Any) -> None:
+    """No faults, no breaker or health marks stored, breakers of `policy` (None: as shipped)."""
+    from functions.router.wiring import ALL_TARGETS
+    from functions.store.breakers import SharedBreakers, breaker_key
+    from functions.store.dynamo import dynamodb_client
+    from functions.store.schema import HEALTH, health_key
+
+    stack.faults.clear()
+    table = deps.settings.health_table
+    for key in [k for target in ALL_TARGETS for k in (breaker_key(target), health_key(target))]:
+        dynamodb_client().delete_item(TableName=table, Key={HEALTH.partition_key: {"S": key}})
+    deps.breakers = SharedBreakers(table, ALL_TARGETS, policy)
+    deps.snapshots.invalidate()
+
+
+def _health_checks(interval_s: float) -> Callable[[], None]:
+    """The health checker Lambda on the compressed schedule, for the drill's duration."""
+    from functions.health_check.handler import lambda_handler as health_check
+    from local.gateway import LocalLambdaContext
+    from local.scheduler import PeriodicTask
+
+    task = PeriodicTask(lambda: health_check({}, LocalLambdaContext("drill-health-check")), interval_s, "drill-health")
+    return task.stop
+
+
+def _probe(deps: Any) -> Callable[[], Sample]:
+    from functions.router.wiring import ALL_TARGETS
+    from functions.store.audit import AuditLog
+    from functions.store.config import ConfigStore
+    from functions.store.health import HealthStore
+    from functions.store.rollouts import RolloutStore
+
+    settings = deps.settings
+    rollouts = RolloutStore(ConfigStore(settings.flags_table, AuditLog(settings.audit_table)))
+    health = HealthStore(settings.health_table)
+
+    def probe() -> Sample:
+        routing = deps.snapshots.get().routing
+        lock = rollouts.get().lock
+        rollout = "" if lock is None else f"{lock.kind.value} {lock.target} step {lock.step} ({lock.phase.value})"
+        return Sample(
+            at=0.0,
+            weights={p: int(w) for p, w in routing.weights.items()},
+            breakers={t: s.status.value for t, s in deps.breakers.states().items()},
+            health={t: r.status for t, r in health.read_all(ALL_TARGETS).items()},
+            alarms={},
+            rollout=rollout,
+        )
+
+    return probe
+
+
+# --- the drill ------------------------------------------------------------------------------------------
+def _run(
+    scenario: Scenario, stack: Any, url: str, env: DrillEnvironment, settings: DrillSettings, progress: Progress
+) -> DrillResult:
+    started_at, clock0 = report.now_utc(), time.monotonic()
+    first = env.probe()
+    timeline = Timeline(
+        scenario.name,
+        scenario.faulted,
+        dict(first.weights),
+        baseline_alarms=frozenset(n for n, s in first.alarms.items() if s == "ALARM"),
+    )
+    recorder = Recorder(timeline, env.probe, settings.sample_s)
+    traffic = TrafficGenerator(url, stack.client_key, recorder, settings.rate_rps, scenario.cacheable)
+    say = _Reporter(scenario.name, recorder, progress)
+    recorder.start()
+    traffic.start()
+    try:
+        say.phase("steady", f"{settings.rate_rps:g} req/s, compression x{settings.compression.factor:g}")
+        say.wait(settings.warmup_s, "steady")
+        timeline.baseline_weights = dict((recorder.last_sample() or first).weights)
+        timeline.fault_started = recorder.now()
+        recorder.signal(FAULT, scenario.name, "injected", env.inject(), at=timeline.fault_started)
+        say.phase("fault", recorder.timeline.signals[-1].detail)
+        say.until(lambda: _failed_over(recorder, settings), settings.min_fault_s, settings.max_fault_s, "fault")
+        timeline.fault_lifted = recorder.now()
+        recorder.signal(FAULT, scenario.name, "lifted", env.lift(), at=timeline.fault_lifted)
+        say.phase("failback", "fault lifted; waiting for weights, breakers, health and alarms to return")
+        done = say.until(lambda: _recovered(recorder), 0.0, settings.max_recovery_s, "failback")
+        if not done:
+            recorder.signal(NOTE, "drill", "recovery not reached", f"within {settings.max_recovery_s:g} s of the lift")
+        say.wait(settings.tail_s, "steady")
+    finally:
+        traffic.stop()
+        recorder.stop()
+    result = kpi.compute(timeline, settings.bucket_s, settings.settle_s)
+    duration = time.monotonic() - clock0
+    context = report.ReportContext(
+        scenario, timeline, result, settings.compression, settings.rate_rps, started_at, duration, settings.bucket_s
+    )
+    markdown, chart, summary = report.write(context, settings.out_dir)
+    say.phase("done", f"{duration:.1f} s; report {markdown}")
+    progress(report.kpi_table(result))
+    return DrillResult(scenario, timeline, result, markdown, chart, summary, duration)
+
+
+def _failed_over(recorder: Recorder, settings: DrillSettings) -> bool:
+    live = recorder.copy(fault_lifted=recorder.now())
+    detected = kpi.detection(live)
+    at = kpi.failover(live, detected, settings.settle_s)
+    return at is not None
+
+
+def _recovered(recorder: Recorder) -> bool:
+    sample = recorder.last_sample()
+    lifted = recorder.timeline.fault_lifted
+    return sample is not None and lifted is not None and sample.at > lifted and kpi.recovered(sample, recorder.timeline)
+
+
+class _Reporter:
+    """Progress lines: one when a phase starts, then one a second."""
+
+    def __init__(self, name: str, recorder: Recorder, progress: Progress) -> None:
+        self._name, self._recorder, self._progress = name, recorder, progress
+        self._seen = 0
+
+    def phase(self, phase: str, detail: str) -> None:
+        self._progress(f"[{self._name}] +{self._recorder.now():5.1f}s {phase}: {detail}")
+
+    def wait(self, seconds: float, phase: str) -> None:
+        self.until(lambda: False, seconds, seconds, phase)
+
+    def until(self, condition: Callable[[], bool], min_s: float, max_s: float, phase: str) -> bool:
+        started = time.monotonic()
+        next_line = started + 1.0
+        while True:
+            elapsed = time.monotonic() - started
+            if elapsed >= max_s:
+                return False
+            if elapsed >= min_s and condition():
+                return True
+            if time.monotonic() >= next_line:
+                self._line(phase)
+                next_line += 1.0
+            time.sleep(0.05)
+
+    def _line(self, phase: str) -> None:
+        requests = self._recorder.requests()
+        recent, self._seen = requests[self._seen :], len(requests)
+        failed = sum(r.failed for r in recent)
+        rate = 0.0 if not recent else failed * 100.0 / len(recent)
+        sample = self._recorder.last_sample()
+        state = "" if sample is None else _state(sample)
+        self._progress(
+            f"[{self._name}] +{self._recorder.now():5.1f}s {phase:<8} {len(recent):3d} answered, "
+            f"{rate:5.1f}% failed | {state}"
+        )
+
+
+def _state(sample: Sample) -> str:
+    breakers = ",".join(f"{t}:{s}" for t, s in sorted(sample.breakers.items()) if s != "closed") or "closed"
+    unhealthy = ",".join(t for t, s in sorted(sample.health.items()) if s != "healthy") or "none"
+    alarms = ",".join(n for n, s in sorted(sample.alarms.items()) if s == "ALARM") or "none"
+    rollout = sample.rollout or "none"
+    return (
+        f"weights {format_weights(sample.weights)} | breakers {breakers} | unhealthy {unhealthy} "
+        f"| alarms {alarms} | rollout {rollout}"
+    )
