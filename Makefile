@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat $(REQS) pyproject.toml | sha256sum | cut
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 
-.PHONY: run test synth bench lint install clean
+.PHONY: run test synth bench lint install clean chromium
 
 install: $(STAMP)
 
@@ -30,7 +30,16 @@ node_modules/.package-lock.json: package.json package-lock.json
 run: $(STAMP)  ## Run the whole system locally on 127.0.0.1:$${PORT:-8080}
 	$(PY) -m local
 
-test: $(STAMP)  ## Lint, then run the whole test suite
+# Debian's Chromium, for the dashboard page's browser test (tests/e2e/test_dashboard.py); nothing to do when
+# /usr/bin/chromium is there. sudo only when not root.
+chromium:
+	@test -x /usr/bin/chromium || { \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		echo "installing Debian's chromium (apt-get)"; \
+		$$sudo apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 chromium >/dev/null; }
+
+test: $(STAMP) chromium  ## Lint, then run the whole test suite
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from local.dashboard import routes as dashboard_routes
 from local.faults import FaultRegistry, FaultSpec
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -94,8 +95,8 @@ def build_gateway_app(
     admin_handler: Handler | None = None,
     authorizer: Handler | None = None,
 ) -> Starlette:
-    """`/admin/...` goes through the authorizer to the admin function, as in the stack; the rest
-    to the router function."""
+    """`/admin/...` goes through the authorizer to the admin function, as in the stack; `/local/...`
+    (faults, the dashboard page) exists only here; the rest goes to the router function."""
 
     async def invoke(request: Request) -> Response:
         event = await to_proxy_event(request)
@@ -136,6 +137,7 @@ def build_gateway_app(
             Route("/local/faults", set_fault, methods=["POST"]),
             Route("/local/faults", clear_faults, methods=["DELETE"]),
             Route("/local/faults", list_faults, methods=["GET"]),
+            *dashboard_routes(),
             Route("/{path:path}", invoke, methods=methods),
         ]
     )

@@ -7,6 +7,7 @@ import uuid
 from functions.core.breaker import BreakerPolicy
 from functions.router.wiring import ALL_TARGETS, get_dependencies
 from functions.shared import aws
+from functions.shared.aws import client as aws_client
 from functions.store import schema
 from functions.store.breakers import SharedBreakers, breaker_key
 from functions.store.dynamo import dynamodb_client
@@ -49,3 +50,19 @@ def use_local_moto(monkeypatch, local_stack) -> None:
         monkeypatch.delenv(name, raising=False)
     for cached in (aws.session, aws.client, dynamodb_client):
         cached.cache_clear()
+
+
+def put_alarm_in_state(name: str, state: str = "ALARM", reason: str = "test") -> None:
+    """An alarm on the router's average latency in the local moto's CloudWatch, set to `state` by hand."""
+    cloudwatch = aws_client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        MetricName="Latency",
+        Namespace="HybridRouting",
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=2000,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)

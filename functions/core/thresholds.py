@@ -86,6 +86,12 @@ METRICS_WINDOW_MIN_SECONDS: Final[int] = 60
 METRICS_WINDOW_MAX_SECONDS: Final[int] = 14 * 86_400  # CloudWatch keeps 1-minute data for 15 days
 LOCAL_METRICS_MAX_RECORDS: Final[int] = 100_000  # the local stack's in-memory EMF store is bounded
 
+# --- Local dashboard page (local/dashboard.py) -------------------------------------------------
+# provider-failover.md, "Monitoring Dashboard": `quality-gates-cli.ts status --dashboard failover --refresh 10`.
+DASHBOARD_REFRESH_SECONDS: Final[int] = 10  # the page fetches its data again every 10 s unless ?refresh= says otherwise
+DASHBOARD_REFRESH_BOUNDS_SECONDS: Final[tuple[int, int]] = (1, 3600)
+DASHBOARD_WINDOW: Final[str] = HEALTH_METRICS_WINDOW  # the widgets' metrics window unless ?window= says otherwise
+
 # Bounds of what operators may store through the admin config routes.
 SLO_P95_LATENCY_MS_BOUNDS: Final[tuple[float, float]] = (100.0, 60_000.0)
 SLO_ERROR_RATE_PERCENT_BOUNDS: Final[tuple[float, float]] = (0.1, 50.0)

@@ -20,6 +20,7 @@ from functions.store.schema import (
 )
 from local import metrics_sink
 from local.faults import FaultSpec
+from tests.support import put_alarm_in_state
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "disk usage on db-1?"}], "temperature": 0.4}
 METRICS_ROUTES = (
@@ -174,17 +175,7 @@ def test_health_alerts_lists_our_alarms_in_alarm_state_only(http):
     cloudwatch = aws_client("cloudwatch")
     names = ["HybridRouting-test-p95", "Other-test-alarm"]
     for name in names:
-        cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            MetricName="Latency",
-            Namespace="HybridRouting",
-            Statistic="Average",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=2000,
-            ComparisonOperator="GreaterThanThreshold",
-        )
-        cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
+        put_alarm_in_state(name)
     try:
         alerts = http.get("/health/alerts").json()["data"]["alerts"]
         assert [a["name"] for a in alerts] == ["HybridRouting-test-p95"]
