@@ -136,6 +136,10 @@ def start(
     stack_moto_url = f"http://{moto_host}:{moto_port}"
     stack = LocalStack(port, key, admin_token, faults, servers=[_MotoHandle(moto), providers])
     stack.moto_url = stack_moto_url
+    # The rollout state machines, executed by moto with the workflow Lambda bound in-process.
+    from local.workflows import start_workflows
+
+    stack.servers.append(start_workflows(stack_moto_url))
 
     stack.servers.append(_start_health_checks())
 

@@ -9,14 +9,14 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.admin.routes import audit, breakers, compliance, config, flags, metrics, probe, routing
+from functions.admin.routes import audit, breakers, compliance, config, flags, metrics, probe, rollouts, routing
 from functions.core.errors import HybridRoutingError
 from functions.shared.events import as_json_api
 from functions.shared.http_errors import error_response, from_domain, from_validation
 from functions.shared.observability import logger
 
 app = APIGatewayRestResolver(enable_validation=True)
-for module in (flags, routing, breakers, audit, metrics, compliance, config, probe):
+for module in (flags, routing, breakers, audit, metrics, compliance, config, probe, rollouts):
     app.include_router(module.router)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, Json
 
 # AWS and Google Cloud regions inside the EU/EEA (and the UK, which has an adequacy decision).
 EU_REGIONS: tuple[str, ...] = (
@@ -46,6 +46,9 @@ class AdminSettings(BaseModel):
     # The MCP server runs on our infrastructure: in the function's own region unless declared otherwise.
     mcp_region: str | None = Field(default=None, alias="MCP_REGION")
     aws_region: str | None = Field(default=None, alias="AWS_REGION")
+    # The rollout workflows (issue 5): {"canary": arn, "failback": arn, "gradual_failover": arn,
+    # "immediate_failover": arn}; empty where the workflows are not deployed.
+    state_machine_arns: Json[dict[str, str]] = Field(default_factory=dict, alias="STATE_MACHINE_ARNS")
 
     model_config = {"populate_by_name": True, "extra": "ignore"}
 

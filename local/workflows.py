@@ -1,0 +1,85 @@
+"""The rollout workflows on the local stack: the four state machines of statemachines/ created in the
+local moto (which executes their ASL), the workflow Lambda bound in-process over the stack's tables,
+and STATE_MACHINE_ARNS set for the admin function, as the stack's Workflows construct and admin
+environment do on AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STATEMACHINES = Path(__file__).resolve().parent.parent / "statemachines"
+ASL_SUFFIX = ".asl.json"
+NAME_PREFIX = "hybrid-routing-local"
+FUNCTION_NAME = f"{NAME_PREFIX}-workflow"
+FUNCTION_ARN_PLACEHOLDER = "${WorkflowFunctionArn}"
+
+
+@dataclass
+class LocalWorkflows:
+    machines: dict[str, str]  # rollout kind -> state machine ARN
+    function_arn: str
+    watcher: Any = None
+
+    def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+
+
+def machine_name(kind: str) -> str:
+    """Stable names: `hybrid-routing-local-gradual-failover`, as the stack names them after itself."""
+    return f"{NAME_PREFIX}-{kind.replace('_', '-')}"
+
+
+def start_workflows(moto_url: str) -> LocalWorkflows:
+    import boto3
+
+    from functions.admin import deps as admin_deps
+    from functions.admin import settings as admin_settings
+    from functions.workflow import handler as workflow
+    from local.lambda_binding import ROLE_NAME, bind, configure_moto, create_function
+
+    configure_moto(moto_url)
+    # Dependencies of their own over the stack's tables, not the module's cached ones (which tests
+    # re-point at tables of their own).
+    deps = workflow.get_dependencies.__wrapped__()  # type: ignore[attr-defined]
+
+    def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
+        return workflow.handle(event, deps)
+
+    bind({FUNCTION_NAME: handler})
+    iam = boto3.client("iam")
+    function_arn = create_function(boto3.client("lambda"), FUNCTION_NAME, iam)
+    role_arn = iam.get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
+    sfn = boto3.client("stepfunctions")
+    machines = {}
+    for path in sorted(STATEMACHINES.glob(f"*{ASL_SUFFIX}")):
+        kind = path.name.removesuffix(ASL_SUFFIX)
+        definition = path.read_text().replace(FUNCTION_ARN_PLACEHOLDER, function_arn)
+        created = sfn.create_state_machine(name=machine_name(kind), definition=definition, roleArn=role_arn)
+        machines[kind] = created["stateMachineArn"]
+    os.environ["STATE_MACHINE_ARNS"] = json.dumps(machines, separators=(",", ":"))
+    admin_settings.get_settings.cache_clear()
+    admin_deps.get_admin_dependencies.cache_clear()
+    return LocalWorkflows(machines, function_arn, _watcher(handler))
+
+
+def _watcher(handler: Any) -> Any:
+    """EventBridge's part: the execution-status events that have the workflow Lambda clean up after
+    an execution that failed, timed out or was aborted (helper H1's local/execution_watcher)."""
+    try:
+        from local.execution_watcher import ExecutionWatcher  # type: ignore[import-not-found]
+    except ImportError:
+        # TODO(issue 5): start local.execution_watcher.ExecutionWatcher here once it lands.
+        return None
+    from local.gateway import LocalLambdaContext
+
+    watcher = ExecutionWatcher(lambda event: handler(event, LocalLambdaContext(FUNCTION_NAME)))
+    start = getattr(watcher, "start", None)
+    if callable(start):
+        start()
+    return watcher

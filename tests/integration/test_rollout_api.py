@@ -1,0 +1,197 @@
+"""The rollout routes of the admin API on the local stack: real executions of the ASL files on moto with
+the workflow Lambda bound in-process (bake 0), driven the way operators do (issue 5, Deliver 4 and 6)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from functions.router.wiring import ALL_TARGETS, get_dependencies
+from functions.store.snapshot import SnapshotStore
+
+# A gate that never has enough traffic to decide: the rollout holds its step, re-checking every second,
+# until an operator acts (the hold is the workflow's, bounded by maxInconclusive).
+HOLD = {"bakeSeconds": 0, "recheckSeconds": 1, "gate": {"minRequests": 1_000_000, "maxInconclusive": 600}}
+FINAL = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
+
+
+@pytest.fixture
+def rollouts(http, admin, clean_control_plane) -> Iterator[None]:
+    """No rollout running before or after the test (a held one is aborted and awaited)."""
+    yield
+    route = http.get("/admin/rollouts", headers=admin).json()["route"]
+    lock = route["lock"]
+    if lock:
+        http.post("/admin/rollouts/abort", json={"reason": "test teardown"}, headers=admin)
+        wait_for(http, admin, lock["owner"])
+
+
+def start(http, admin, **body):
+    return http.post("/admin/rollouts", json={"bakeSeconds": 0, "reason": "test", **body}, headers=admin)
+
+
+def wait_for(http, admin, execution: str, timeout_s: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = http.get(f"/admin/rollouts/{execution}", headers=admin).json()
+        if described["status"] in FINAL:
+            return described
+        assert time.monotonic() < deadline, f"{execution} still {described['status']}"
+        time.sleep(0.1)
+
+
+def wait_until(probe, timeout_s: float = 10.0):
+    deadline = time.monotonic() + timeout_s
+    while not (result := probe()):
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.1)
+    return result
+
+
+def route(http, admin) -> dict:
+    return http.get("/admin/rollouts", headers=admin).json()["route"]
+
+
+def gate_count(http, admin, execution: str) -> int:
+    return len(http.get(f"/admin/rollouts/{execution}", headers=admin).json()["gates"])
+
+
+pytestmark = pytest.mark.usefixtures("rollouts")
+
+
+def test_an_immediate_failover_moves_the_failed_providers_traffic_and_is_audited_with_the_operator(http, admin):
+    response = start(http, admin, kind="immediate_failover", failedProvider="bedrock", targetProvider="google")
+    assert response.status_code == 202, response.text
+    started = response.json()
+    assert started["kind"] == "immediate_failover" and started["name"].startswith("immediate-failover-")
+    done = wait_for(http, admin, started["name"])
+    assert done["status"] == "SUCCEEDED", done
+    assert done["weights"] == {"bedrock": 0, "google": 100}
+    assert [s["percent"] for s in done["steps"]] == [0]
+    after = route(http, admin)
+    assert (after["weights"], after["lock"], after["awaitingApproval"]) == ({"bedrock": 0, "google": 100}, None, False)
+    records = http.get("/admin/audit/export?format=json&period=daily", headers=admin).json()["records"]
+    started_by = [r for r in records if r["action"] == "rollout.start"][-1]
+    assert started_by["actor"] != "workflow" and started_by["role"] == "operator"
+    assert started_by["after"]["executionArn"] == started["executionArn"]
+
+
+def test_auto_select_target_picks_the_healthiest_other_direct_provider(http, admin):
+    http.put("/admin/routing/traffic-distribution", json={"weights": {"bedrock": 60, "meta": 40}}, headers=admin)
+    # meta carries more traffic than google: it takes over.
+    started = start(http, admin, kind="immediate_failover", failedProvider="bedrock", autoSelectTarget=True).json()
+    assert started["target"] == "meta"
+    assert wait_for(http, admin, started["name"])["weights"] == {"bedrock": 0, "meta": 100}
+
+
+def test_auto_select_target_skips_an_unhealthy_provider(http, admin, local_stack):
+    from functions.store.dynamo import dynamodb_client, to_item
+    from functions.store.schema import health_key
+
+    table = get_dependencies().settings.health_table
+    dynamodb_client().put_item(TableName=table, Item=to_item({"pk": health_key("google"), "status": "unhealthy"}))
+    started = start(http, admin, kind="immediate_failover", failedProvider="bedrock", autoSelectTarget=True).json()
+    assert started["target"] == "meta"
+    wait_for(http, admin, started["name"])
+
+
+def test_a_canary_holding_its_step_shows_progress_and_gate_verdicts_then_abort_rolls_it_back(http, admin):
+    started = start(http, admin, kind="canary", source="bedrock", target="google", steps=[10, 50], **HOLD).json()
+    name = started["name"]
+    wait_until(lambda: gate_count(http, admin, name) >= 1)
+    held = http.get(f"/admin/rollouts/{name}", headers=admin).json()
+    assert held["status"] == "RUNNING" and held["holdsRoute"]
+    assert (held["step"], held["percent"], held["weights"]) == (0, 10, {"bedrock": 90, "google": 10})
+    assert held["gates"][0]["verdict"] == "INCONCLUSIVE" and held["gates"][0]["decision"] == "hold"
+    listed = http.get("/admin/rollouts", headers=admin).json()
+    assert listed["route"]["lock"]["owner"] == started["executionArn"]
+    assert listed["route"]["lock"]["kind"] == "canary"
+    assert name in [e["name"] for e in listed["executions"]["canary"]]
+
+    aborted = http.post("/admin/rollouts/abort", json={"reason": "operator drill"}, headers=admin)
+    assert aborted.status_code == 200 and aborted.json()["abortRequested"] is True
+    done = wait_for(http, admin, name)
+    assert (done["status"], done["error"]) == ("FAILED", "RolloutAborted")
+    assert route(http, admin)["weights"] == {"bedrock": 100} and route(http, admin)["lock"] is None
+
+
+def test_a_second_rollout_is_refused_with_409_naming_the_holder_but_a_failover_preempts_a_canary(http, admin):
+    canary = start(http, admin, kind="canary", source="bedrock", target="google", **HOLD).json()
+    wait_until(lambda: route(http, admin)["lock"])
+    refused = start(http, admin, kind="failback", source="google", target="bedrock")
+    assert refused.status_code == 409
+    assert canary["executionArn"] in refused.json()["error"]["message"]
+
+    failover = start(http, admin, kind="immediate_failover", failedProvider="google", targetProvider="meta")
+    assert failover.status_code == 202 and failover.json()["preempts"] == canary["executionArn"]
+    assert wait_for(http, admin, failover.json()["name"])["status"] == "SUCCEEDED"
+    preempted = wait_for(http, admin, canary["name"])
+    assert (preempted["status"], preempted["error"]) == ("FAILED", "NotLockOwner")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"kind": "canary", "source": "bedrock"}, "target"),
+        ({"kind": "canary", "source": "bedrock", "target": "bedrock"}, "both"),
+        ({"kind": "canary", "source": "bedrock", "target": "azure"}, "azure"),
+        ({"kind": "canary", "source": "bedrock", "target": "google", "steps": [50, 10]}, "increase"),
+        ({"kind": "canary", "source": "bedrock", "autoSelectTarget": True}, "autoSelectTarget"),
+        ({"kind": "rainbow", "source": "bedrock", "target": "google"}, "kind"),
+        ({"kind": "canary", "source": "bedrock", "target": "google", "bakeSeconds": -1}, "bakeSeconds"),
+        ({"kind": "canary", "source": "bedrock", "target": "google", "surprise": 1}, "surprise"),
+    ],
+)
+def test_bad_rollout_requests_get_a_4xx_naming_the_problem(http, admin, body, field):
+    response = http.post("/admin/rollouts", json=body, headers=admin)
+    assert 400 <= response.status_code < 500, response.text
+    assert field in response.text
+    assert route(http, admin)["lock"] is None
+
+
+def test_a_read_only_token_reads_rollouts_but_cannot_start_abort_or_approve(http, admin):
+    viewer = {"Authorization": f"Bearer {os.environ['ADMIN_READONLY_TOKEN']}"}
+    assert http.get("/admin/rollouts", headers=viewer).status_code == 200
+    refused = [
+        http.post("/admin/rollouts", json={"kind": "canary", "source": "bedrock", "target": "google"}, headers=viewer),
+        http.post("/admin/rollouts/abort", json={"reason": "x"}, headers=viewer),
+        http.post("/admin/rollouts/approve", json={"approve": True}, headers=viewer),
+    ]
+    assert [r.status_code for r in refused] == [403, 403, 403]
+
+
+def test_an_unknown_execution_is_404_and_abort_without_a_rollout_is_404(http, admin):
+    assert http.get("/admin/rollouts/canary-nope", headers=admin).status_code == 404
+    assert http.post("/admin/rollouts/abort", json={"reason": "nothing runs"}, headers=admin).status_code == 404
+
+
+def test_the_router_honours_the_weights_a_rollout_sets_within_one_snapshot_refresh(http, admin, client, monkeypatch):
+    """Deliver 6: the router reads the rollout's weights from its snapshot, at a step and after rollback."""
+    deps = get_dependencies()
+    refresh_s = 0.3  # the snapshot's max age, compressed from 5 s
+    snapshots = SnapshotStore(deps.settings.flags_table, deps.settings.health_table, ALL_TARGETS, refresh_s)
+    monkeypatch.setattr(deps, "snapshots", snapshots)
+
+    def providers(n: int) -> list[str]:
+        headers = {"X-Operation-Type": "emergency"}
+        body = {"model": "m", "messages": [{"role": "user", "content": "status?"}]}
+        return [
+            client.post("/v1/chat/completions", json=body, headers=headers).headers["x-hybrid-provider"]
+            for _ in range(n)
+        ]
+
+    assert set(providers(20)) == {"bedrock"}
+    started = start(http, admin, kind="canary", source="bedrock", target="google", steps=[50], **HOLD).json()
+    wait_until(lambda: route(http, admin)["weights"].get("google") == 50)
+    time.sleep(refresh_s)
+    shares = providers(300)
+    google = shares.count("google") / len(shares)
+    assert set(shares) == {"bedrock", "google"} and abs(google - 0.5) < 0.1, google
+
+    http.post("/admin/rollouts/abort", json={"reason": "back"}, headers=admin)
+    wait_for(http, admin, started["name"])
+    time.sleep(refresh_s)
+    assert set(providers(50)) == {"bedrock"}
