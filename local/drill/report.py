@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from local.drill.kpis import Kpi, KpiReport, buckets
-from local.drill.scenarios import Compression, Scenario
+from local.drill.scenarios import Compression, Scenario, direct_rps
 from local.drill.timeline import RequestRecord, Timeline, format_weights
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -70,6 +70,7 @@ def kpi_table(kpis: KpiReport) -> str:
 def render_markdown(context: ReportContext, chart_name: str) -> str:
     t, k, c = context.timeline, context.kpis, context.kpis.counts
     t0 = t.fault_started or 0.0
+    timers = context.compression.rows(direct_rps(context.rate_rps))
     parts = [
         f"# Drill report: {context.scenario.name}",
         "",
@@ -101,7 +102,7 @@ def render_markdown(context: ReportContext, chart_name: str) -> str:
         "",
         "| timer | runbook | drill |",
         "| --- | ---: | ---: |",
-        *(f"| {name} | {real:g} s | {drill:.2f} s |" for name, real, drill in context.compression.rows()),
+        *(f"| {name} | {real:g} s | {drill:.2f} s |" for name, real, drill in timers),
     ]
     if context.scenario.notes:
         parts += ["", "## Notes", "", *(f"- {note}" for note in context.scenario.notes)]

@@ -17,7 +17,7 @@ from functions.core.cost import BudgetPolicy
 from functions.core.thresholds import BUDGET_REFUSE_PERCENT
 from local.drill import kpis as kpi
 from local.drill import report
-from local.drill.scenarios import Compression, Scenario
+from local.drill.scenarios import Compression, Scenario, direct_rps
 from local.drill.timeline import FAULT, NOTE, Recorder, Sample, Timeline, format_weights
 from local.drill.traffic import TrafficGenerator
 
@@ -121,15 +121,20 @@ class DrillEnvironment:
 @contextmanager
 def _drill_environment(stack: Any, scenario: Scenario, settings: DrillSettings) -> Iterator[DrillEnvironment]:
     from functions.router.wiring import get_dependencies
+    from local import metrics_sink
 
+    metrics_sink.install()  # the alarms and gates read the EMF lines; whoever swapped sys.stdout removed the tap
     deps = get_dependencies()
     policy = settings.compression.breaker_policy()
     _fresh_routing(stack, deps, policy)
-    env = DrillEnvironment(stack, scenario, deps, _probe(deps), saved_budget=deps.budget)
+    env = DrillEnvironment(stack, scenario, deps, _probe(deps, stack), saved_budget=deps.budget)
     env.saved_fresh_s = fresh = deps.cache.fresh_ttl_s
     compressed = settings.compression.seconds(fresh)
     deps.cache.fresh_ttl_s = scenario.cache_fresh_s if scenario.cache_fresh_s is not None else compressed
     env.stoppers.append(_health_checks(settings.compression.health_interval_s))
+    env.stoppers.append(_compress_alarms(stack, settings.compression))
+    env.stoppers.append(_compress_automation(stack, settings.compression, direct_rps(settings.rate_rps)))
+    baseline = _route_weights(deps)
     try:
         yield env
     finally:
@@ -137,7 +142,36 @@ def _drill_environment(stack: Any, scenario: Scenario, settings: DrillSettings) 
             stop()
         deps.budget = env.saved_budget
         deps.cache.fresh_ttl_s = env.saved_fresh_s
+        _restore_weights(deps, baseline)
         _fresh_routing(stack, deps, None)
+
+
+def _route_config(deps: Any) -> Any:
+    from functions.store.audit import AuditLog
+    from functions.store.config import ConfigStore
+
+    return ConfigStore(deps.settings.flags_table, AuditLog(deps.settings.audit_table))
+
+
+def _route_weights(deps: Any) -> dict[str, int]:
+    from functions.store.rollouts import RolloutStore
+
+    return dict(RolloutStore(_route_config(deps)).get().weights)
+
+
+def _restore_weights(deps: Any, baseline: dict[str, int]) -> None:
+    """Leave the route as the drill found it when the workflows did not (e.g. a failback stopped half-way;
+    the report says so): audited, and only when no rollout holds the route."""
+    from functions.core.audit import AuditEntry
+    from functions.store.rollouts import RolloutStore
+    from functions.store.schema import TRAFFIC_WEIGHTS_KEY
+
+    config = _route_config(deps)
+    state = RolloutStore(config).get()
+    if state.lock is None and dict(state.weights) != baseline and baseline:
+        entry = AuditEntry("drill", "drill.restore-weights", TRAFFIC_WEIGHTS_KEY, "weights as before the drill")
+        config.put(TRAFFIC_WEIGHTS_KEY, {"weights": baseline}, state.version, entry)
+    deps.snapshots.invalidate()
 
 
 def _fresh_routing(stack: Any, deps: Any, policy: Any) -> None:
@@ -165,16 +199,53 @@ def _health_checks(interval_s: float) -> Callable[[], None]:
     return task.stop
 
 
-def _probe(deps: Any) -> Callable[[], Sample]:
+def _compress_alarms(stack: Any, compression: Compression) -> Callable[[], None]:
+    """The local alarm evaluator's periods and evaluation interval compressed; put back afterwards."""
+    from functions.core.thresholds import ALARM_PERIOD_SECONDS
+
+    evaluator = getattr(stack, "alarms", None)
+    if evaluator is None:
+        return lambda: None
+    scale, interval = evaluator.time_scale, evaluator.interval_s
+    evaluator.configure(time_scale=compression.factor, interval_s=compression.seconds(ALARM_PERIOD_SECONDS))
+
+    def restore() -> None:
+        evaluator.configure(time_scale=scale, interval_s=interval or 0)
+
+    return restore
+
+
+def _compress_automation(stack: Any, compression: Compression, direct: float) -> Callable[[], None]:
+    """The alarm-driven automation re-timed (cooldown, hysteresis, bakes, gate windows), and its failback
+    check run on the compressed schedule; put back afterwards."""
+    from functions.core.thresholds import FAILBACK_CHECK_INTERVAL_SECONDS
+    from local.eventbus import LocalAutomation, scheduled_event
+    from local.scheduler import PeriodicTask
+
+    found = [s for s in getattr(stack, "servers", []) if isinstance(s, LocalAutomation) and s.deps is not None]
+    if not found or found[0].handler is None:
+        return lambda: None
+    automation, handler = found[0], found[0].handler
+    saved = automation.deps.settings
+    automation.deps.settings = saved.model_copy(update=compression.automation(direct))
+    interval = compression.seconds(FAILBACK_CHECK_INTERVAL_SECONDS)
+    task = PeriodicTask(lambda: handler(scheduled_event()), interval, "drill-failback-check")
+
+    def restore() -> None:
+        task.stop()
+        automation.deps.settings = saved
+
+    return restore
+
+
+def _probe(deps: Any, stack: Any) -> Callable[[], Sample]:
     from functions.router.wiring import ALL_TARGETS
-    from functions.store.audit import AuditLog
-    from functions.store.config import ConfigStore
     from functions.store.health import HealthStore
     from functions.store.rollouts import RolloutStore
 
-    settings = deps.settings
-    rollouts = RolloutStore(ConfigStore(settings.flags_table, AuditLog(settings.audit_table)))
-    health = HealthStore(settings.health_table)
+    rollouts = RolloutStore(_route_config(deps))
+    health = HealthStore(deps.settings.health_table)
+    alarms = getattr(stack, "alarms", None)
 
     def probe() -> Sample:
         routing = deps.snapshots.get().routing
@@ -185,7 +256,7 @@ def _probe(deps: Any) -> Callable[[], Sample]:
             weights={p: int(w) for p, w in routing.weights.items()},
             breakers={t: s.status.value for t, s in deps.breakers.states().items()},
             health={t: r.status for t, r in health.read_all(ALL_TARGETS).items()},
-            alarms={},
+            alarms={} if alarms is None else {n: s for n, s in alarms.states().items() if s == "ALARM"},
             rollout=rollout,
         )
 

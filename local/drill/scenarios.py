@@ -8,21 +8,30 @@ takes minutes in production takes seconds here; `Compression.rows` lists each ti
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from functions.core.breaker import BreakerPolicy
+from functions.core.matrix import ROUTING_MATRIX, Route
 from functions.core.thresholds import (
     ALARM_PERIOD_SECONDS,
+    AUTOMATION_COOLDOWN_SECONDS,
+    AUTOMATION_START_GRACE_SECONDS,
     BREAKER_COOLDOWN_SECONDS,
     BREAKER_ERROR_WINDOW_SECONDS,
     BREAKER_LATENCY_WINDOW_SECONDS,
     CACHE_FRESH_SECONDS,
     DRILL_DEFAULT_COMPRESSION,
     FAILBACK_BAKE_SECONDS,
+    FAILBACK_CHECK_INTERVAL_SECONDS,
+    FAILBACK_HYSTERESIS_SECONDS,
+    FAILBACK_STEPS,
+    GATE_MIN_REQUESTS,
     GATE_RECHECK_SECONDS,
     GATE_WINDOW_SECONDS,
     GRADUAL_BAKE_SECONDS,
     HEALTH_CHECK_INTERVAL_SECONDS,
+    RECOVERY_WINDOW_SECONDS,
 )
 from local.faults import FaultSpec
 
@@ -56,20 +65,54 @@ class Compression:
     def health_interval_s(self) -> float:
         return self.seconds(HEALTH_CHECK_INTERVAL_SECONDS)
 
-    def rows(self) -> list[tuple[str, float, float]]:
-        """(timer, runbook seconds, drill seconds) for every timer the drill compresses itself."""
+    def automation(self, direct_rps: float) -> dict[str, float | int]:
+        """The automation's settings (functions/automation/settings.py field names), compressed. The gate
+        window is widened when needed so that the first failback step's share of `direct_rps` can reach
+        the gate's minimum request count: a count does not compress, so a window compressed as much as
+        the clock would leave every low step INCONCLUSIVE."""
+        return {
+            "cooldown_s": self.seconds(AUTOMATION_COOLDOWN_SECONDS),
+            "hysteresis_s": self.seconds(FAILBACK_HYSTERESIS_SECONDS),
+            "start_grace_s": self.seconds(AUTOMATION_START_GRACE_SECONDS),
+            "recovery_window_s": self.whole_seconds(RECOVERY_WINDOW_SECONDS),
+            "gradual_bake_s": self.whole_seconds(GRADUAL_BAKE_SECONDS),
+            "failback_bake_s": self.whole_seconds(FAILBACK_BAKE_SECONDS),
+            "recheck_s": self.whole_seconds(GATE_RECHECK_SECONDS),
+            "gate_window_s": max(self.whole_seconds(GATE_WINDOW_SECONDS), gate_window_for(direct_rps)),
+        }
+
+    def rows(self, direct_rps: float) -> list[tuple[str, float, float]]:
+        """(timer, runbook seconds, drill seconds) for every timer the drill compresses."""
+        s, whole = self.seconds, self.whole_seconds
+        gate_window = self.automation(direct_rps)["gate_window_s"]
         return [
-            ("breaker error-rate window", BREAKER_ERROR_WINDOW_SECONDS, self.seconds(BREAKER_ERROR_WINDOW_SECONDS)),
-            ("breaker P95 window", BREAKER_LATENCY_WINDOW_SECONDS, self.seconds(BREAKER_LATENCY_WINDOW_SECONDS)),
-            ("breaker cooldown (open -> half-open)", BREAKER_COOLDOWN_SECONDS, self.seconds(BREAKER_COOLDOWN_SECONDS)),
+            ("breaker error-rate window", BREAKER_ERROR_WINDOW_SECONDS, s(BREAKER_ERROR_WINDOW_SECONDS)),
+            ("breaker P95 window", BREAKER_LATENCY_WINDOW_SECONDS, s(BREAKER_LATENCY_WINDOW_SECONDS)),
+            ("breaker cooldown (open -> half-open)", BREAKER_COOLDOWN_SECONDS, s(BREAKER_COOLDOWN_SECONDS)),
             ("health-check interval", HEALTH_CHECK_INTERVAL_SECONDS, self.health_interval_s),
-            ("alarm period", ALARM_PERIOD_SECONDS, self.seconds(ALARM_PERIOD_SECONDS)),
-            ("gradual failover bake", GRADUAL_BAKE_SECONDS, self.whole_seconds(GRADUAL_BAKE_SECONDS)),
-            ("failback bake between steps", FAILBACK_BAKE_SECONDS, self.whole_seconds(FAILBACK_BAKE_SECONDS)),
-            ("gate window", GATE_WINDOW_SECONDS, self.whole_seconds(GATE_WINDOW_SECONDS)),
-            ("gate re-check", GATE_RECHECK_SECONDS, self.whole_seconds(GATE_RECHECK_SECONDS)),
-            ("response cache freshness", CACHE_FRESH_SECONDS, self.seconds(CACHE_FRESH_SECONDS)),
+            ("alarm period (and evaluation interval)", ALARM_PERIOD_SECONDS, s(ALARM_PERIOD_SECONDS)),
+            ("automation cooldown", AUTOMATION_COOLDOWN_SECONDS, s(AUTOMATION_COOLDOWN_SECONDS)),
+            ("failback hysteresis", FAILBACK_HYSTERESIS_SECONDS, s(FAILBACK_HYSTERESIS_SECONDS)),
+            ("failback check interval", FAILBACK_CHECK_INTERVAL_SECONDS, s(FAILBACK_CHECK_INTERVAL_SECONDS)),
+            ("automation start grace", AUTOMATION_START_GRACE_SECONDS, s(AUTOMATION_START_GRACE_SECONDS)),
+            ("recovery metrics window", RECOVERY_WINDOW_SECONDS, whole(RECOVERY_WINDOW_SECONDS)),
+            ("gradual failover bake", GRADUAL_BAKE_SECONDS, whole(GRADUAL_BAKE_SECONDS)),
+            ("failback bake between steps", FAILBACK_BAKE_SECONDS, whole(FAILBACK_BAKE_SECONDS)),
+            ("gate window (widened for the gate's request minimum)", GATE_WINDOW_SECONDS, gate_window),
+            ("gate re-check", GATE_RECHECK_SECONDS, whole(GATE_RECHECK_SECONDS)),
+            ("response cache freshness", CACHE_FRESH_SECONDS, s(CACHE_FRESH_SECONDS)),
         ]
+
+
+def direct_rps(rate_rps: float) -> float:
+    """The share of a drill's traffic whose primary route is Direct (the generator cycles the matrix)."""
+    direct = sum(row.primary is Route.DIRECT for row in ROUTING_MATRIX.values())
+    return rate_rps * direct / len(ROUTING_MATRIX)
+
+
+def gate_window_for(direct_rps: float) -> int:
+    """Seconds of Direct traffic at `direct_rps` in which the first failback step sees GATE_MIN_REQUESTS."""
+    return math.ceil(GATE_MIN_REQUESTS / (FAILBACK_STEPS[0] / 100.0 * direct_rps))
 
 
 @dataclass(frozen=True, slots=True)
