@@ -22,7 +22,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -148,24 +148,24 @@ def _error(exc: HybridRoutingError) -> Response:
 
 
 async def page(request: Request) -> Response:
-    """The page; its query (`refresh` seconds, `window` like 5m) is checked here, read by the script."""
+    """The page, with its refresh interval (`?refresh=` seconds) written in; the script passes the
+    window (`?window=`, checked here first) on to the data route."""
     try:
-        parse_refresh(request.query_params.get("refresh"))
+        refresh = parse_refresh(request.query_params.get("refresh"))
         report.parse_window(request.query_params.get("window"), DASHBOARD_WINDOW)
     except InvalidRequest as exc:
         return _error(exc)
-    return FileResponse(STATIC / "index.html", media_type="text/html", headers=PAGE_HEADERS)
+    html = (STATIC / "index.html").read_text(encoding="utf-8").replace("{{refresh_seconds}}", str(refresh))
+    return HTMLResponse(html, headers=PAGE_HEADERS)
 
 
 async def data(request: Request) -> Response:
     try:
-        refresh = parse_refresh(request.query_params.get("refresh"))
         window, seconds = report.parse_window(request.query_params.get("window"), DASHBOARD_WINDOW)
         sources = await run_in_threadpool(gather, seconds)
     except HybridRoutingError as exc:
         return _error(exc)
-    body = {**build_view(window, sources, time.time()), "refreshSeconds": refresh}
-    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+    return JSONResponse(build_view(window, sources, time.time()), headers={"Cache-Control": "no-store"})
 
 
 def routes() -> list[BaseRoute]:

@@ -1,12 +1,11 @@
-// The local dashboard: fetches /local/dashboard/data every `refresh` seconds (from the data, which
-// echoes ?refresh= or the default) and fills the widgets. Text only (textContent): alarm reasons and
+// The local dashboard: fetches /local/dashboard/data every `refresh` seconds (written into the page by
+// the gateway: ?refresh= or the default) and fills the widgets. Text only (textContent): alarm and
 // breaker reasons are shown, never interpreted as markup.
 "use strict";
 
 const query = new URLSearchParams(window.location.search);
-const dataUrl = "/local/dashboard/data?" + new URLSearchParams(
-  [...query].filter(([key]) => key === "window" || key === "refresh"),
-).toString();
+const dataUrl = "/local/dashboard/data?" + new URLSearchParams([...query].filter(([key]) => key === "window"));
+const refreshSeconds = Number(document.body.dataset.refreshSeconds);
 
 function widget(name) {
   return document.querySelector(`[data-widget="${name}"]`);
@@ -175,25 +174,22 @@ function render(data) {
   renderBudget(data.budget);
   show("window", data.window);
   show("updated", data.generatedAt);
-  show("refresh", data.refreshSeconds);
   document.body.dataset.generatedAt = data.generatedAt;
 }
 
 async function refresh() {
-  let next = Number(query.get("refresh")) || 10;
   try {
     const response = await fetch(dataUrl, { cache: "no-store" });
     const body = await response.json();
     if (!response.ok) throw new Error(body.error ? body.error.message : `HTTP ${response.status}`);
     render(body);
-    next = body.refreshSeconds;
     field("error").hidden = true;
   } catch (error) {
     show("error", `could not refresh: ${error.message}`);
     field("error").hidden = false;
   }
   document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes) + 1);
-  window.setTimeout(refresh, next * 1000);
+  window.setTimeout(refresh, refreshSeconds * 1000);
 }
 
 refresh();
