@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from cli.hybridctl import commands
+from cli.hybridctl import commands, drill
 from cli.hybridctl.client import DEFAULT_ENDPOINT, OK, USAGE, Api, CliError, dumps
 
 EPILOG = """\
@@ -37,6 +37,9 @@ runbook commands (provider-failover.md, incident-response.md, production-operati
   hybridctl validate --post-failover
   hybridctl report --type incident --output failover-incident.md
 """
+
+
+DRILL_SCENARIOS = "bedrock-outage, latency-spike, quota-exhaustion, mcp-outage, multi-provider-outage, budget-exhausted"
 
 
 class Parser(argparse.ArgumentParser):
@@ -213,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="FILE.md (default: stdout)")
     p.add_argument("--event", help="what happened (e.g. failover), shown in the report")
     p.add_argument("--period", help="label of the window (e.g. failover-window), shown in the report")
+
+    p = command("drill", "failover drill on a local stack started for it (needs the repository)", drill.drill)
+    p.add_argument("scenario", help=f"one of: {DRILL_SCENARIOS}")
+    p.add_argument("--compression", type=_positive_float, default=30.0, help="time compression (default 30)")
+    p.add_argument("--rate", type=_positive_float, default=28.0, help="requests per second (default 28)")
+    p.add_argument("--out", default="drill-reports", help="report directory (default drill-reports)")
 
     p = command("audit", "the audit trail", commands.audit)
     audit_sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")

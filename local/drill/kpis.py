@@ -9,10 +9,10 @@ happened within the drill (which fails its target).
 * failover execution: detection -> the failover is in force: the faulted providers' Direct weights are all
   0 (when they had any), or every request started from then until the fault is lifted is answered by
   another route or provider (a request is "not failed over" when it failed, or was served fresh by a
-  faulted provider). The second form needs at least `settle_s` of such traffic before the lift.
+  faulted provider while the fault was in force). The second form needs at least `settle_s` of such
+  traffic before the lift.
 * restoration: t0 -> the start of the first `bucket_s` bucket from which every bucket until the lift has
-  an impaired rate at or under the user error rate target. Impaired: failed, or slower than the runbook's
-  P95 failover trigger (3000 ms).
+  an error rate (failed requests) at or under the user error rate target.
 * total recovery: t0 -> the first sample after the lift with the baseline weights back, no rollout holding
   the route, the faulted providers' breakers closed and health marks healthy, and the fault's alarms out of ALARM.
 * request loss: requests of operations that have a fallback, started from t0 to recovery (or the drill's
@@ -29,7 +29,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from functions.core.thresholds import (
-    BREAKER_P95_LATENCY_MS,
     KPI_DETECTION_SECONDS,
     KPI_FAILOVER_EXECUTION_SECONDS,
     KPI_REQUEST_LOSS_PERCENT,
@@ -117,8 +116,9 @@ def detection(timeline: Timeline) -> float | None:
 
 
 # --- failover execution ----------------------------------------------------------------------------
-def _not_failed_over(record: RequestRecord, faulted: set[str]) -> bool:
-    return record.failed or (record.provider in faulted and record.cache not in ("hit", "stale"))
+def _not_failed_over(record: RequestRecord, faulted: set[str], lifted: float | None) -> bool:
+    served_by_fault = record.provider in faulted and record.cache not in ("hit", "stale")
+    return record.failed or (served_by_fault and (lifted is None or record.ended <= lifted))
 
 
 def _weights_off(sample: Sample, faulted: set[str]) -> bool:
@@ -137,7 +137,7 @@ def failover(timeline: Timeline, detected: float | None, settle_s: float = DEFAU
         candidates += [] if off is None else [off]
     t0 = timeline.fault_started
     window = [r for r in timeline.requests if r.started >= t0 and (lifted is None or r.started < lifted)]
-    last_bad = max((r.ended for r in window if _not_failed_over(r, faulted)), default=None)
+    last_bad = max((r.ended for r in window if _not_failed_over(r, faulted, lifted)), default=None)
     served_from = detected if last_bad is None else max(detected, last_bad)
     if lifted is not None and lifted - served_from >= settle_s:
         candidates.append(served_from)
@@ -150,7 +150,8 @@ def _samples_from(timeline: Timeline, start: float, end: float | None) -> list[S
 
 # --- restoration -----------------------------------------------------------------------------------
 def impaired(record: RequestRecord) -> bool:
-    return record.failed or record.latency_ms > BREAKER_P95_LATENCY_MS
+    """What restoration watches: the user error rate (latency is in the report's table and chart)."""
+    return record.failed
 
 
 def buckets(records: Iterable[RequestRecord], start: float, end: float, width: float) -> list[tuple[float, int, int]]:

@@ -175,16 +175,20 @@ def _restore_weights(deps: Any, baseline: dict[str, int]) -> None:
 
 
 def _fresh_routing(stack: Any, deps: Any, policy: Any) -> None:
-    """No faults, no breaker or health marks stored, breakers of `policy` (None: as shipped)."""
+    """No faults, no breaker, health or automation marks stored, breakers of `policy` (None: as shipped)."""
     from functions.router.wiring import ALL_TARGETS
+    from functions.store.automation import automation_key
     from functions.store.breakers import SharedBreakers, breaker_key
     from functions.store.dynamo import dynamodb_client
-    from functions.store.schema import HEALTH, health_key
+    from functions.store.schema import FLAGS, HEALTH, health_key
 
     stack.faults.clear()
     table = deps.settings.health_table
     for key in [k for target in ALL_TARGETS for k in (breaker_key(target), health_key(target))]:
         dynamodb_client().delete_item(TableName=table, Key={HEALTH.partition_key: {"S": key}})
+    for target in ALL_TARGETS:  # the automation's cooldowns and failback marks of an earlier drill
+        key = {FLAGS.partition_key: {"S": automation_key(target)}}
+        dynamodb_client().delete_item(TableName=deps.settings.flags_table, Key=key)
     deps.breakers = SharedBreakers(table, ALL_TARGETS, policy)
     deps.snapshots.invalidate()
 

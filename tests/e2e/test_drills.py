@@ -1,7 +1,7 @@
 """Each drill scenario on the local stack, end to end and hands off: steady traffic, the fault, breakers,
 health checks, alarms and workflows acting by themselves, the fault lifted, failback; then the report.
 
-Time compressed x120 (stated in each report) so that a scenario runs in CI time; every KPI must be
+Time compressed x240 (stated in each report) so that a scenario runs in CI time; every KPI must be
 within the runbook's target (provider-failover.md, Key Performance Indicators)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from local.drill import runner
 from local.drill.report import PNG_SIGNATURE
 from local.drill.scenarios import SCENARIOS, Compression
 
-CI_COMPRESSION = 120.0
+CI_COMPRESSION = 240.0
 
 
 def png_size(data: bytes) -> tuple[int, int]:

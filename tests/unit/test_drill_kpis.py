@@ -102,11 +102,16 @@ def test_restoration_is_the_first_bucket_from_which_every_bucket_stays_under_the
     assert kpis.restoration(t, bucket_s=1.0) == 11.0
 
 
-def test_requests_slower_than_the_p95_trigger_are_impaired_even_when_answered():
+def test_slow_answers_do_not_hold_back_restoration_which_watches_the_error_rate():
     slow = [ok(10.0 + i / 10, provider="bedrock", latency_s=3.5) for i in range(10)]
-    fast = [ok(11.0 + i / 10) for i in range(10)]
-    t = timeline(fault_lifted=12.0, requests=slow + fast)
+    t = timeline(fault_lifted=12.0, requests=[failed(10.05), *slow, *(ok(11.0 + i / 10) for i in range(10))])
     assert kpis.restoration(t, bucket_s=1.0) == 11.0
+
+
+def test_a_faulted_provider_answering_after_the_lift_does_not_count_against_the_failover():
+    late = ok(19.5, provider="bedrock", latency_s=1.0)  # started under the fault, answered after the lift
+    t = timeline(fault_lifted=20.0, requests=[ok(11.0), late])
+    assert kpis.failover(t, detected=10.5, settle_s=1.0) == 10.5
 
 
 def test_restoration_is_not_reached_when_the_last_bucket_before_the_lift_is_impaired():

@@ -1,0 +1,159 @@
+"""A canary on the local stack under steady traffic (issue 5): at each step the share of Direct requests
+answered by the target (`x-hybrid-provider`) matches the step's weight.
+
+The canary is started as an operator starts it (POST /admin/rollouts) and runs its ASL on moto with the
+workflow Lambda bound in-process, steps [25, 50, 100], a few seconds' bake. Infrastructure traffic
+(Direct primary) flows all along from four client threads. A response counts for a step only if the
+step's weights were visible to the router for the whole request: the test watches the route item, and on
+each change resets the router's snapshot cache (the router itself re-reads it within
+SNAPSHOT_MAX_AGE_SECONDS), tags requests started after that, and drops requests that straddle a change.
+
+Tolerance: the first SAMPLE responses of each step; the target's share must be within TOLERANCE of the
+step's percentage. By Hoeffding's inequality P(|share - p| >= t) <= 2 exp(-2 n t^2) = 2 e^-10 ~ 9.1e-5
+for n = 500, t = 0.10, whatever p: with two random steps (100 % is exact) a false failure has probability
+below 2e-4 < 1e-3.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import defaultdict
+
+import pytest
+from starlette.testclient import TestClient
+
+from functions.core.audit import AuditEntry
+from functions.router.wiring import get_dependencies
+from functions.store.audit import AuditLog
+from functions.store.config import ConfigStore
+from functions.store.rollouts import RolloutStore
+from functions.store.schema import TRAFFIC_WEIGHTS_KEY
+from tests.support import reset_routing_state
+
+STEPS = [25, 50, 100]
+BAKE_SECONDS = 5
+SAMPLE = 500
+TOLERANCE = 0.10
+FALSE_FAILURE_BOUND = 1e-3
+CLIENT_THREADS = 4
+BODY = {"model": "canary", "messages": [{"role": "user", "content": "cluster status?"}], "temperature": 0.7}
+
+
+def test_the_tolerance_makes_a_false_failure_rarer_than_one_in_a_thousand():
+    per_step = 2 * math.exp(-2 * SAMPLE * TOLERANCE**2)
+    random_steps = sum(1 for s in STEPS if 0 < s < 100)
+    assert random_steps * per_step < FALSE_FAILURE_BOUND
+
+
+@pytest.fixture
+def route(local_stack):
+    reset_routing_state(local_stack)
+    deps = get_dependencies()
+    config = ConfigStore(deps.settings.flags_table, AuditLog(deps.settings.audit_table))
+    rollouts = RolloutStore(config)
+    before = rollouts.get()
+    assert before.lock is None, f"a rollout holds the route: {before.lock}"
+    entry = AuditEntry("test", "seed", TRAFFIC_WEIGHTS_KEY, "canary test starts from bedrock:100")
+    config.put(TRAFFIC_WEIGHTS_KEY, {"weights": {"bedrock": 100}}, before.version, entry)
+    deps.snapshots.invalidate()
+    yield rollouts
+    after = rollouts.get()
+    if after.lock is None:
+        config.put(TRAFFIC_WEIGHTS_KEY, {"weights": dict(before.weights)}, after.version, entry)
+    deps.snapshots.invalidate()
+
+
+class Tagger:
+    """The step whose weights the router is known to use now (None while a change is being applied)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.step: int | None = None
+        self.generation = 0
+
+    def set(self, step: int | None) -> None:
+        with self.lock:
+            self.step, self.generation = step, self.generation + 1
+
+    def get(self) -> tuple[int | None, int]:
+        with self.lock:
+            return self.step, self.generation
+
+
+def send_steadily(client, tagger: Tagger, stop: threading.Event, seen: dict[int, list[str]], errors: list[int]):
+    while not stop.is_set():
+        step, generation = tagger.get()
+        response = client.post("/v1/chat/completions", json=BODY, headers={"X-Operation-Type": "infrastructure"})
+        if response.status_code != 200:
+            errors.append(response.status_code)
+            continue
+        if step is not None and tagger.get() == (step, generation):
+            seen[step].append(response.headers["x-hybrid-provider"])
+
+
+def test_each_canary_step_sends_the_target_its_share_of_traffic(local_stack, route):
+    tagger, stop = Tagger(), threading.Event()
+    seen: dict[int, list[str]] = defaultdict(list)
+    errors: list[int] = []
+    with TestClient(local_stack.app) as client:
+        client.headers["Authorization"] = f"Bearer {local_stack.client_key}"
+        threads = [
+            threading.Thread(target=send_steadily, args=(client, tagger, stop, seen, errors), daemon=True)
+            for _ in range(CLIENT_THREADS)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            started = client.post(
+                "/admin/rollouts",
+                headers={"Authorization": f"Bearer {local_stack.admin_token}"},
+                json={
+                    "kind": "canary",
+                    "source": "bedrock",
+                    "target": "google",
+                    "steps": STEPS,
+                    "bakeSeconds": BAKE_SECONDS,
+                    "recheckSeconds": 1,
+                    "gate": {"windowSeconds": BAKE_SECONDS},
+                    "reason": "e2e canary under traffic",
+                },
+            )
+            assert started.status_code == 202, started.text
+            status = follow(client, local_stack.admin_token, started.json()["executionArn"], route, tagger)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(10)
+    assert status == "SUCCEEDED"
+    assert not errors, f"{len(errors)} requests failed during the canary: {sorted(set(errors))}"
+    for index, percent in enumerate(STEPS):
+        sample = seen[index][:SAMPLE]
+        assert len(sample) == SAMPLE, f"step {index} ({percent} %): only {len(seen[index])} responses while in force"
+        share = sample.count("google") / SAMPLE
+        assert abs(share - percent / 100) <= TOLERANCE, f"step {index}: google had {share:.1%}, weights say {percent} %"
+        assert set(sample) <= {"google", "bedrock"}
+
+
+def follow(client, admin_token: str, execution: str, route: RolloutStore, tagger: Tagger, timeout_s: float = 40.0):
+    """Watch the route item until the execution ends; on each step's weights, make the router see them."""
+    deadline, last = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        state = route.get()
+        current = (state.lock.step if state.lock else None, dict(state.weights))
+        if current != last:
+            tagger.set(None)
+            get_dependencies().snapshots.invalidate()
+            if (
+                state.lock is not None
+                and state.lock.step >= 0
+                and state.weights.get("google") == STEPS[state.lock.step]
+            ):
+                tagger.set(state.lock.step)
+            last = current
+        described = client.get(f"/admin/rollouts/{execution}", headers={"Authorization": f"Bearer {admin_token}"})
+        if described.status_code == 200 and described.json().get("status") not in (None, "RUNNING"):
+            return described.json()["status"]
+        time.sleep(0.05)
+    pytest.fail(f"the canary {execution} did not finish within {timeout_s} s")
