@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from cli.hybridctl import commands, drill
+from cli.hybridctl import rollouts as rollout_verbs
 from cli.hybridctl.client import DEFAULT_ENDPOINT, OK, USAGE, Api, CliError, dumps
 
 EPILOG = """\
@@ -36,6 +37,18 @@ runbook commands (provider-failover.md, incident-response.md, production-operati
   hybridctl route bedrock-percentage 10
   hybridctl validate --post-failover
   hybridctl report --type incident --output failover-incident.md
+  hybridctl failover --failed-provider bedrock --auto-select-target --emergency-mode
+  hybridctl failover --from bedrock --to google --reason "Bedrock service unavailable"
+  hybridctl canary --source-provider bedrock --target-provider google --traffic-percentage 5 --duration 300
+  hybridctl failback --original-provider bedrock --current-provider google --auto-trigger --health-threshold 99%
+  hybridctl rollback --provider bedrock --target-provider google --reason "provider maintenance"
+  hybridctl rollouts status [NAME --wait] | rollouts abort --reason ... | rollouts approve [--reject]
+
+rollouts (failover, canary, failback, rollback):
+  --wait follows the rollout (step, weights, gate verdicts) to a summary; the default on a terminal,
+  and everywhere for immediate failover and rollback. With --wait, exit 0 means it completed and 1
+  that it rolled back, stopped or failed; --no-wait prints the execution name and exits 0.
+  A start refused because another rollout holds the route exits 5 and names the holder.
 """
 
 
@@ -230,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("json", "csv"), default="json")
     s.add_argument("--period", choices=("daily", "weekly"), default="daily")
     s.add_argument("--output", help="file (default: stdout)")
+
+    rollout_verbs.add_arguments(command)  # failover, canary, failback, rollback, rollouts
     return parser
 
 

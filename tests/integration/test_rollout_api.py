@@ -11,6 +11,7 @@ import pytest
 
 from functions.router.wiring import ALL_TARGETS, get_dependencies
 from functions.store.snapshot import SnapshotStore
+from local import metrics_sink
 
 # A gate that never has enough traffic to decide: the rollout holds its step, re-checking every second,
 # until an operator acts (the hold is the workflow's, bounded by maxInconclusive).
@@ -57,6 +58,26 @@ def route(http, admin) -> dict:
 
 def gate_count(http, admin, execution: str) -> int:
     return len(http.get(f"/admin/rollouts/{execution}", headers=admin).json()["gates"])
+
+
+@pytest.fixture
+def google_proven(http, admin, client) -> dict:
+    """Gate evidence: google served requests successfully in the last seconds (weights google:100 for a
+    moment, then back to bedrock:100). Answers a gate that PASSes on it."""
+    metrics_sink.install()  # pytest's capture swaps sys.stdout between phases: tap the EMF lines again
+    metrics_sink.STORE.clear()
+    for weights in ({"google": 100}, None, {"bedrock": 100}):
+        if weights is None:
+            body = {"model": "m", "messages": [{"role": "user", "content": "ping"}]}
+            served = [
+                client.post("/v1/chat/completions", json=body, headers={"X-Operation-Type": "emergency"})
+                for _ in range(8)
+            ]
+            assert {r.headers["x-hybrid-provider"] for r in served} == {"google"}
+            continue
+        http.put("/admin/routing/traffic-distribution", json={"weights": weights}, headers=admin)
+        get_dependencies().snapshots.invalidate()
+    return {"minRequests": 5, "windowSeconds": 60}
 
 
 pytestmark = pytest.mark.usefixtures("rollouts")
@@ -195,3 +216,51 @@ def test_the_router_honours_the_weights_a_rollout_sets_within_one_snapshot_refre
     wait_for(http, admin, started["name"])
     time.sleep(refresh_s)
     assert set(providers(50)) == {"bedrock"}
+
+
+# --- manual approval ---------------------------------------------------------------------------
+def start_waiting_for_approval(http, admin, gate) -> dict:
+    approval = {"required": True, "timeoutSeconds": 60}
+    started = start(
+        http, admin, kind="canary", source="bedrock", target="google", steps=[10, 50], gate=gate, approval=approval
+    )
+    assert started.status_code == 202, started.text
+    wait_until(lambda: route(http, admin)["awaitingApproval"])
+    return started.json()
+
+
+def test_an_approved_step_goes_on_and_the_canary_completes(http, admin, google_proven):
+    started = start_waiting_for_approval(http, admin, google_proven)
+    waiting = http.get(f"/admin/rollouts/{started['name']}", headers=admin).json()
+    assert waiting["route"]["awaitingApproval"] and waiting["gates"][0]["verdict"] == "PASS"
+    assert "approval_token" not in str(waiting) and "approvalToken" not in str(waiting)
+
+    approved = http.post("/admin/rollouts/approve", json={"approve": True, "reason": "looks good"}, headers=admin)
+    assert approved.status_code == 200, approved.text
+    done = wait_for(http, admin, started["name"])
+    assert done["status"] == "SUCCEEDED", done
+    assert route(http, admin)["weights"] == {"bedrock": 50, "google": 50}
+    records = http.get("/admin/audit/export?format=json&period=daily", headers=admin).json()["records"]
+    assert any(r["action"] == "rollout.approval.grant" and r["role"] == "operator" for r in records)
+
+
+def test_a_rejected_step_rolls_the_canary_back(http, admin, google_proven):
+    started = start_waiting_for_approval(http, admin, google_proven)
+    rejected = http.post("/admin/rollouts/approve", json={"approve": False, "reason": "not yet"}, headers=admin)
+    assert rejected.status_code == 200
+    done = wait_for(http, admin, started["name"])
+    assert (done["status"], done["error"]) == ("FAILED", "ApprovalRejected")
+    assert route(http, admin)["weights"] == {"bedrock": 100}
+
+
+def test_an_abort_answers_a_waiting_approval_at_once(http, admin, google_proven):
+    started = start_waiting_for_approval(http, admin, google_proven)
+    aborted = http.post("/admin/rollouts/abort", json={"reason": "stop", "execution": started["name"]}, headers=admin)
+    assert aborted.json()["approvalAnswered"] is True
+    done = wait_for(http, admin, started["name"])
+    assert (done["status"], done["error"]) == ("FAILED", "RolloutAborted")
+    assert route(http, admin)["weights"] == {"bedrock": 100}
+
+
+def test_approve_with_nothing_waiting_is_404(http, admin):
+    assert http.post("/admin/rollouts/approve", json={"approve": True}, headers=admin).status_code == 404
