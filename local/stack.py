@@ -24,6 +24,7 @@ class LocalStack:
     servers: list[Any] = field(default_factory=list)
     gateway: ServerHandle | None = None
     moto_url: str = ""
+    alarms: Any = None  # local.alarm_evaluator.AlarmEvaluator
 
     @property
     def url(self) -> str:
@@ -142,6 +143,8 @@ def start(
     stack.servers.append(start_workflows(stack_moto_url))
 
     stack.servers.append(_start_health_checks())
+    stack.alarms = _start_alarm_evaluator(stack)
+    stack.servers.append(stack.alarms)
 
     from functions.admin.handler import lambda_handler as admin_handler
     from functions.authorizer.handler import lambda_handler as authorizer
@@ -178,6 +181,17 @@ def _start_health_checks() -> Any:
 
     interval = float(os.environ.get("HEALTH_CHECK_INTERVAL_SECONDS", "60"))
     return PeriodicTask(lambda: health_check({}, LocalLambdaContext("health-check")), interval, name="health-check")
+
+
+def _start_alarm_evaluator(stack: LocalStack) -> Any:
+    """CloudWatch's alarms locally: the stack's alarms created in moto and evaluated on the EMF metrics
+    every ALARM_EVALUATION_INTERVAL_SECONDS (0: only when called), periods compressed
+    ALARM_TIME_COMPRESSION times for drills. State changes go to SetAlarmState and, as "CloudWatch
+    Alarm State Change" events, to the local event bus (the automation's rules)."""
+    from local.alarm_evaluator import start_alarm_evaluator
+
+    bus = getattr(stack, "eventbus", None)
+    return start_alarm_evaluator(listeners=[bus.publish] if bus is not None else [])
 
 
 def _new_client_key() -> str:

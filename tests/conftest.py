@@ -14,6 +14,7 @@ def local_stack() -> Iterator[object]:
     behind the gateway app, served in this process. Restores the environment afterwards."""
     saved = dict(os.environ)
     os.environ["HEALTH_CHECK_INTERVAL_SECONDS"] = "3600"  # tests run the checker themselves
+    os.environ["ALARM_EVALUATION_INTERVAL_SECONDS"] = "0"  # tests run the alarm evaluation themselves
     from local.stack import start
 
     stack = start(port=0, serve_gateway_in_thread=False)
