@@ -61,6 +61,13 @@ class RolloutAborted(HybridRoutingError):
     status, error_type, code = 409, "conflict_error", "rollout_aborted"
 
 
+class ApprovalRejected(HybridRoutingError):
+    """An operator refused the next step. Never raised by the workflow Lambda: the admin API sends it
+    with Step Functions' SendTaskFailure (error=ApprovalRejected.__name__) to the waiting approval."""
+
+    status, error_type, code = 409, "conflict_error", "approval_rejected"
+
+
 # --- kinds and plans ---------------------------------------------------------------------------
 class RolloutKind(StrEnum):
     IMMEDIATE_FAILOVER = "immediate_failover"
@@ -82,6 +89,7 @@ class RolloutKind(StrEnum):
 class Phase(StrEnum):
     RUNNING = "running"
     ROLLING_BACK = "rolling_back"
+    AWAITING_APPROVAL = "awaiting_approval"  # a gate passed; the next step waits for an operator
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +200,8 @@ class RolloutLock:
     step: int = -1  # index into the plan's steps; -1 before the first one
     starting_weights: Mapping[str, int] = field(default_factory=dict)
     abort_requested: bool = False
+    # The Step Functions task token of the approval waiting for an operator (a capability: never shown)
+    approval_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +228,7 @@ class RouteState:
                 "step": lock.step,
                 "startingWeights": dict(lock.starting_weights),
                 "abortRequested": lock.abort_requested,
+                "approvalPending": lock.approval_token is not None,
             },
         }
 

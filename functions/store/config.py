@@ -53,9 +53,11 @@ class ConfigStore:
         )
 
     def put(self, key: str, value: dict[str, Any], expected_version: int, entry: AuditEntry) -> Versioned:
-        """Write `value` if the item is still at `expected_version`, with its audit record."""
+        """Write `value` if the item is still at `expected_version`, with its audit record (whose
+        `after` is `value` unless the entry gives its own, e.g. without a secret)."""
         before = self.get(key) if entry.before is None else None
-        entry = replace(entry, before=before.value if before else entry.before, after=value)
+        after = value if entry.after is None else entry.after
+        entry = replace(entry, before=before.value if before else entry.before, after=after)
         now = self._clock()
         item = to_item(
             {

@@ -2,10 +2,21 @@
 
 The item keeps `weights` (the router's snapshot reads only that) and gains, while a rollout runs,
 `lock_owner` (the execution ARN), `lock_kind`, `lock_sources`, `lock_target`, `phase`, `step`,
-`starting_weights` and `abort_requested`. Every operation reads the item, decides with
-functions.core.rollout, and writes through ConfigStore.put: conditional on the version it read
-(so on the owner it saw, which cannot change without the version changing) and audited in the same
-transaction. A version conflict re-reads and decides again, a bounded number of times.
+`starting_weights`, `abort_requested` and, while a step waits for an operator, `approval_token`.
+Every operation reads the item, decides with functions.core.rollout, and writes through
+ConfigStore.put: conditional on the version it read (so on the owner it saw, which cannot change
+without the version changing) and audited in the same transaction. A version conflict re-reads and
+decides again, a bounded number of times. The approval token never reaches the audit trail.
+
+Manual approval, for the admin API (the workflow side is `await_approval`):
+* approve: `token, state = store.take_approval(actor, role, reason)` then Step Functions
+  `SendTaskSuccess(taskToken=token, output=json)`;
+* reject: `token, state = store.take_approval(actor, role, reason, approved=False)` then
+  `SendTaskFailure(taskToken=token, error=ApprovalRejected.__name__, cause=reason)`;
+* abort: `token, state = store.request_abort(actor, reason, role)`; if `token` is not None the
+  rollout was waiting for approval: `SendTaskFailure(taskToken=token, error=RolloutAborted.__name__)`.
+NotFound when there is nothing to approve or abort. A TaskTimedOut/TaskDoesNotExist answer from
+Step Functions means the wait already ended (timed out): nothing left to do.
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ from functions.core.errors import DependencyUnavailable, NotFound, VersionConfli
 from functions.core.rollout import (
     Admission,
     Phase,
+    RolloutAborted,
     RolloutKind,
     RolloutLock,
     RouteState,
@@ -44,6 +56,7 @@ LOCK_ATTRIBUTES = (
     "step",
     "starting_weights",
     "abort_requested",
+    "approval_token",
 )
 
 
@@ -92,7 +105,7 @@ class RolloutStore:
 
         def mutate(state: RouteState) -> tuple[dict[str, Any], AuditEntry] | None:
             lock = require_owner(state.lock, owner)
-            moved = replace(lock, phase=phase, step=step)
+            moved = replace(lock, phase=phase, step=step, approval_token=None)
             value = _value(state.weights if new_weights is None else new_weights, moved)
             return value, self._entry(owner, "rollout.step", reason or f"step {step}", state)
 
@@ -131,20 +144,66 @@ class RolloutStore:
         state = self._write(mutate)
         return state if released else None
 
-    def request_abort(self, actor: str, reason: str, role: str = "") -> RouteState:
-        """Flag the running rollout to stop at its next gate; any operator may (NotFound if none runs)."""
+    def request_abort(self, actor: str, reason: str, role: str = "") -> tuple[str | None, RouteState]:
+        """Flag the running rollout to stop at its next step or gate; any operator may (NotFound if
+        none runs). Answers `(approval_token, state)`: when the rollout was waiting for an approval,
+        the token is taken off the lock and returned, and the caller must end the wait with
+        `SendTaskFailure(taskToken=token, error="RolloutAborted")` (the workflow then rolls back);
+        None otherwise (the flag is read at the next step or gate). Asking twice changes nothing."""
+        taken: dict[str, str] = {}
 
         def mutate(state: RouteState) -> tuple[dict[str, Any], AuditEntry] | None:
+            taken.clear()
             lock = state.lock
             if lock is None:
                 raise NotFound("no rollout is running on this route")
-            if lock.abort_requested:
+            if lock.abort_requested and lock.approval_token is None:
                 return None
-            flagged = replace(lock, abort_requested=True)
+            if lock.approval_token is not None:
+                taken["token"] = lock.approval_token
+            flagged = replace(lock, abort_requested=True, approval_token=None)
             entry = AuditEntry(actor, "rollout.abort", self.key, reason, state.as_dict(), role=role)
             return _value(state.weights, flagged), entry
 
+        state = self._write(mutate)
+        return taken.get("token"), state
+
+    def await_approval(self, owner: str, token: str, step: int, reason: str = "") -> RouteState:
+        """The owner's step `step` passed its gate: keep the Step Functions task token on the lock until
+        an operator approves or rejects (take_approval) or aborts (request_abort). RolloutAborted if
+        an abort is already flagged (nothing is kept); NotLockOwner if the lock is someone else's."""
+
+        def mutate(state: RouteState) -> tuple[dict[str, Any], AuditEntry] | None:
+            lock = require_owner(state.lock, owner)
+            if lock.abort_requested:
+                raise RolloutAborted(f"an operator aborted {owner}")
+            if lock.approval_token == token:
+                return None  # a retried task
+            waiting = replace(lock, phase=Phase.AWAITING_APPROVAL, step=step, approval_token=token)
+            entry = self._entry(owner, "rollout.approval.wait", reason or f"step {step} waits for approval", state)
+            return _value(state.weights, waiting), entry
+
         return self._write(mutate)
+
+    def take_approval(self, actor: str, role: str, reason: str, *, approved: bool = True) -> tuple[str, RouteState]:
+        """An operator's answer to the pending approval: takes the task token off the lock (so it is
+        answered once) and returns `(token, state)`, audited as rollout.approval.grant or
+        rollout.approval.reject. The caller then sends SendTaskSuccess (approved) or
+        SendTaskFailure(error="ApprovalRejected"). NotFound if no rollout waits for approval."""
+        taken: dict[str, str] = {}
+
+        def mutate(state: RouteState) -> tuple[dict[str, Any], AuditEntry] | None:
+            lock = state.lock
+            if lock is None or lock.approval_token is None:
+                raise NotFound("no rollout on this route is waiting for approval")
+            taken["token"] = lock.approval_token
+            answered = replace(lock, phase=Phase.RUNNING, approval_token=None)
+            action = "rollout.approval.grant" if approved else "rollout.approval.reject"
+            entry = AuditEntry(actor, action, self.key, reason, state.as_dict(), role=role)
+            return _value(state.weights, answered), entry
+
+        state = self._write(mutate)
+        return taken["token"], state
 
     def record(self, owner: str, action: str, reason: str, details: Any) -> None:
         """An audit record for a transition that changes no weight (a gate verdict, a hold)."""
@@ -159,8 +218,9 @@ class RolloutStore:
             if change is None:
                 return state
             value, entry = change
+            after = {k: v for k, v in value.items() if k != "approval_token"}
             try:
-                saved = self.config.put(self.key, value, state.version, entry)
+                saved = self.config.put(self.key, value, state.version, replace(entry, after=after))
             except VersionConflict as exc:
                 conflict = exc
                 continue
@@ -185,6 +245,8 @@ def _value(weights: Mapping[str, int], lock: RolloutLock | None) -> dict[str, An
             "starting_weights": dict(lock.starting_weights),
             "abort_requested": lock.abort_requested,
         }
+        if lock.approval_token is not None:
+            value["approval_token"] = lock.approval_token
     return value
 
 
@@ -202,6 +264,7 @@ def parse_state(value: Mapping[str, Any], version: int) -> RouteState:
         step=int(value.get("step", -1)),
         starting_weights={str(p): int(w) for p, w in (value.get("starting_weights") or {}).items()},
         abort_requested=bool(value.get("abort_requested", False)),
+        approval_token=str(value["approval_token"]) if value.get("approval_token") else None,
     )
     return RouteState(weights, version, lock)
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from functions.core.errors import DependencyUnavailable, InvalidRequest, VersionConflict
 from functions.core.gates import GateFailed, GateInconclusive
-from functions.core.rollout import NotLockOwner, RolloutAborted, RolloutLocked
+from functions.core.rollout import ApprovalRejected, NotLockOwner, RolloutAborted, RolloutLocked
 
 __all__ = [
+    "ApprovalRejected",
     "DependencyUnavailable",
     "GateFailed",
     "GateInconclusive",
@@ -23,7 +24,19 @@ __all__ = [
 
 # Worth a Task `Retry`: transient, the same input may succeed.
 RETRYABLE: tuple[str, ...] = (DependencyUnavailable.__name__, VersionConflict.__name__)
-# Caught by name to roll back, stop or end quietly.
+# Caught by name to roll back, stop or end quietly. ApprovalRejected and RolloutAborted also reach a waiting
+# approval through SendTaskFailure (the admin API's reject and abort).
 CAUGHT: tuple[str, ...] = tuple(
-    e.__name__ for e in (RolloutLocked, NotLockOwner, RolloutAborted, GateFailed, GateInconclusive, InvalidRequest)
+    e.__name__
+    for e in (
+        RolloutLocked,
+        NotLockOwner,
+        RolloutAborted,
+        GateFailed,
+        GateInconclusive,
+        InvalidRequest,
+        ApprovalRejected,
+    )
 )
+# Step Functions' own error for a Task that outlived its TimeoutSeconds(Path): an unanswered approval.
+TASK_TIMEOUT = "States.Timeout"

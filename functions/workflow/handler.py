@@ -1,7 +1,9 @@
 """Workflow Lambda: every Task state of the rollout state machines, dispatched on `event["action"]`.
 
-acquire -> set_step -> evaluate_gate -> ... -> release, with rollback on a failed gate or an abort,
-and cleanup from the EventBridge rule on execution status (failed, timed out, aborted). Inputs are
+acquire -> set_step -> evaluate_gate [-> await_approval] -> ... -> release, with rollback on a failed
+gate or an abort, and cleanup from the EventBridge rule on execution status (failed, timed out,
+aborted). `await_approval` runs as `lambda:invoke.waitForTaskToken`: it keeps the task token on the
+route's lock and returns; the execution waits until an operator's answer (functions.store.rollouts). Inputs are
 validated by pydantic; answers are JSON for the next state. Typed errors escape on purpose: their
 class names are the ASL's ErrorEquals (see functions.workflow.errors).
 """
@@ -29,8 +31,18 @@ from functions.core.gates import (
     decide,
     evaluate,
 )
-from functions.core.rollout import RolloutAborted, RolloutKind, RouteState, plan_for, require_owner, weights_at
+from functions.core.rollout import (
+    Phase,
+    RolloutAborted,
+    RolloutKind,
+    RouteState,
+    plan_for,
+    require_owner,
+    weights_at,
+)
 from functions.core.thresholds import (
+    APPROVAL_TIMEOUT_MAX_SECONDS,
+    APPROVAL_TIMEOUT_SECONDS,
     GATE_CONSECUTIVE_FAILURES,
     GATE_FAILURE_LIMIT,
     GATE_MAX_INCONCLUSIVE,
@@ -43,6 +55,7 @@ from functions.store.audit import AuditLog
 from functions.store.config import ConfigStore
 from functions.store.metrics_source import MetricsSource, get_metrics_source
 from functions.store.rollouts import RolloutStore, alarm_states
+from functions.workflow.errors import TASK_TIMEOUT
 from functions.workflow.settings import WorkflowSettings, get_settings
 
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
@@ -76,6 +89,15 @@ class _Input(BaseModel):
     reason: str = Field(default="", max_length=500)
 
 
+class ApprovalInput(BaseModel):
+    """Manual approval between steps (after each passed gate but the last); off unless `required`."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    required: bool = False
+    timeout_seconds: int = Field(default=APPROVAL_TIMEOUT_SECONDS, ge=1, le=APPROVAL_TIMEOUT_MAX_SECONDS)
+
+
 class AcquireInput(_Input):
     action: Literal["acquire"]
     kind: RolloutKind
@@ -84,11 +106,17 @@ class AcquireInput(_Input):
     steps: list[int] | None = Field(default=None, max_length=20)
     bake_seconds: int | None = Field(default=None, ge=0, le=86_400)
     dry_run: bool = False
+    approval: ApprovalInput = Field(default_factory=ApprovalInput)
 
     @field_validator("source", mode="before")
     @classmethod
     def _one_source(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("approval", mode="before")
+    @classmethod
+    def _approval_off_when_null(cls, value: Any) -> Any:
+        return {} if value is None else value
 
 
 class SetStepInput(_Input):
@@ -120,12 +148,20 @@ class EvaluateGateInput(_Input):
     tally: TallyInput = Field(default_factory=TallyInput)
 
 
+class AwaitApprovalInput(_Input):
+    action: Literal["await_approval"]
+    token: str = Field(min_length=1, max_length=4096)  # $$.Task.Token
+    step: int = Field(ge=0)
+
+
 class ReleaseInput(_Input):
     action: Literal["release"]
+    error: str = Field(default="", max_length=200)  # why it ends early (the caught error's name), if it does
 
 
 class RollbackInput(_Input):
     action: Literal["rollback"]
+    error: str = Field(default="", max_length=200)
 
 
 class CleanupInput(_Input):
@@ -134,7 +170,7 @@ class CleanupInput(_Input):
 
 
 Command = Annotated[
-    AcquireInput | SetStepInput | EvaluateGateInput | ReleaseInput | RollbackInput | CleanupInput,
+    AcquireInput | SetStepInput | EvaluateGateInput | AwaitApprovalInput | ReleaseInput | RollbackInput | CleanupInput,
     Field(discriminator="action"),
 ]
 _COMMAND: TypeAdapter[Any] = TypeAdapter(Command)
@@ -171,6 +207,7 @@ def acquire(cmd: AcquireInput, deps: WorkflowDependencies) -> dict[str, Any]:
         "steps": list(plan.steps),
         "bakeSeconds": plan.bake_seconds,
         "dryRun": cmd.dry_run,
+        "approval": cmd.approval.model_dump(by_alias=True),
         "step": 0,
         "admission": acquired.admission.value,
         "preempted": acquired.preempted,
@@ -220,7 +257,15 @@ def evaluate_gate(cmd: EvaluateGateInput, deps: WorkflowDependencies) -> dict[st
     return answer
 
 
+def await_approval(cmd: AwaitApprovalInput, deps: WorkflowDependencies) -> dict[str, Any]:
+    """Keep the task token on the lock; the execution then waits for the operator's answer."""
+    state = deps.rollouts.await_approval(cmd.owner, cmd.token, cmd.step, cmd.reason)
+    return {"awaitingApproval": True, "step": cmd.step, **_route(state)}
+
+
 def release(cmd: ReleaseInput, deps: WorkflowDependencies) -> dict[str, Any]:
+    """Keep the weights reached, lock released: at the end, or a stop before the end (`error` says why)."""
+    _record_expired_approval(cmd.owner, cmd.error, deps)
     return _route(deps.rollouts.release(cmd.owner, None, cmd.reason or "rollout complete"))
 
 
@@ -230,7 +275,19 @@ def rollback(cmd: RollbackInput, deps: WorkflowDependencies) -> dict[str, Any]:
     if lock is None:
         return _route(deps.rollouts.get())
     require_owner(lock, cmd.owner)
+    _record_expired_approval(cmd.owner, cmd.error, deps)
     return _route(deps.rollouts.release(cmd.owner, lock.starting_weights, cmd.reason or "rollback"))
+
+
+def _record_expired_approval(owner: str, error: str, deps: WorkflowDependencies) -> None:
+    """An approval nobody answered in time is a transition of its own in the audit trail."""
+    if error != TASK_TIMEOUT:
+        return
+    lock = deps.rollouts.get().lock
+    if lock is not None and lock.owner == owner and lock.phase is Phase.AWAITING_APPROVAL:
+        details = {"step": lock.step, "approvalPending": lock.approval_token is not None}
+        reason = f"no answer to the approval after step {lock.step}"
+        deps.rollouts.record(owner, "rollout.approval.timeout", reason, details)
 
 
 def cleanup(cmd: CleanupInput, deps: WorkflowDependencies) -> dict[str, Any]:
@@ -242,6 +299,7 @@ ACTIONS: dict[type[BaseModel], Callable[[Any, WorkflowDependencies], dict[str, A
     AcquireInput: acquire,
     SetStepInput: set_step,
     EvaluateGateInput: evaluate_gate,
+    AwaitApprovalInput: await_approval,
     ReleaseInput: release,
     RollbackInput: rollback,
     CleanupInput: cleanup,

@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from functions.core.audit import verify
-from functions.core.rollout import Admission, NotLockOwner, Phase, RolloutKind, RolloutLocked
+from functions.core.errors import NotFound
+from functions.core.rollout import Admission, NotLockOwner, Phase, RolloutAborted, RolloutKind, RolloutLocked
 from functions.store.audit import AuditLog
 from functions.store.config import ConfigStore
 from functions.store.dynamo import dynamodb_client
@@ -197,8 +198,95 @@ def test_cleanup_by_a_preempted_execution_leaves_the_new_owner_alone(store):
 
 def test_an_abort_request_is_flagged_on_the_lock(store, config):
     store.acquire(A, CANARY, ["bedrock"], "google")
-    assert store.request_abort("alice", "bad release").lock.abort_requested
+    token, state = store.request_abort("alice", "bad release")
+    assert token is None and state.lock.abort_requested
     assert audit_actions(config)[-1] == "rollout.abort"
+
+
+def test_an_abort_with_nothing_running_is_not_found(store):
+    with pytest.raises(NotFound):
+        store.request_abort("alice", "nothing to stop")
+
+
+# --- manual approval ------------------------------------------------------------------------------
+TOKEN = "task-token-0123456789"
+
+
+def waiting(store: RolloutStore) -> None:
+    store.acquire(A, CANARY, ["bedrock"], "google")
+    store.set_step(A, 0, {"bedrock": 66, "google": 15, "meta": 19})
+    store.await_approval(A, TOKEN, 0)
+
+
+def test_an_approval_wait_keeps_the_token_on_the_lock_audited_without_it(store, config, tables):
+    waiting(store)
+
+    lock = store.get().lock
+    assert (lock.phase, lock.step, lock.approval_token) == (Phase.AWAITING_APPROVAL, 0, TOKEN)
+    assert store.get().as_dict()["lock"]["approvalPending"] is True
+    assert audit_actions(config)[-1] == "rollout.approval.wait"
+    raw_audit = dynamodb_client().scan(TableName=tables["AUDIT_TABLE"])["Items"]
+    assert TOKEN not in str(raw_audit)  # a capability: never written to the audit trail
+
+
+def test_a_retried_approval_wait_with_the_same_token_writes_nothing(store):
+    waiting(store)
+    version = store.get().version
+    assert store.await_approval(A, TOKEN, 0).version == version
+
+
+def test_an_approval_wait_after_an_abort_raises_and_keeps_no_token(store):
+    store.acquire(A, CANARY, ["bedrock"], "google")
+    store.request_abort("alice", "stop")
+    with pytest.raises(RolloutAborted):
+        store.await_approval(A, TOKEN, 0)
+    assert store.get().lock.approval_token is None
+
+
+def test_an_approval_wait_by_a_preempted_execution_is_refused(store):
+    store.acquire(A, CANARY, ["bedrock"], "google")
+    store.acquire(B, IMMEDIATE, ["google"], "bedrock")
+    with pytest.raises(NotLockOwner):
+        store.await_approval(A, TOKEN, 0)
+
+
+def test_taking_the_approval_returns_the_token_once_audited_as_grant(store, config):
+    waiting(store)
+
+    token, state = store.take_approval("alice", "operator", "looks good")
+
+    assert token == TOKEN and state.lock.approval_token is None and state.lock.phase is Phase.RUNNING
+    last = list(config.audit.records())[-1]
+    assert (last.entry.action, last.entry.actor, last.entry.role) == ("rollout.approval.grant", "alice", "operator")
+    with pytest.raises(NotFound):
+        store.take_approval("bob", "operator", "me too")
+
+
+def test_a_rejection_is_audited_as_reject(store, config):
+    waiting(store)
+    token, _ = store.take_approval("alice", "operator", "error budget spent", approved=False)
+    assert token == TOKEN and audit_actions(config)[-1] == "rollout.approval.reject"
+
+
+def test_nothing_to_approve_is_not_found(store):
+    store.acquire(A, CANARY, ["bedrock"], "google")
+    with pytest.raises(NotFound):
+        store.take_approval("alice", "operator", "approve what?")
+
+
+def test_an_abort_during_an_approval_wait_hands_back_the_token(store, config):
+    waiting(store)
+
+    token, state = store.request_abort("alice", "bad release", "operator")
+
+    assert token == TOKEN and state.lock.abort_requested and state.lock.approval_token is None
+    assert audit_actions(config)[-1] == "rollout.abort"
+    assert store.request_abort("alice", "again") == (None, store.get())  # a second abort changes nothing
+
+
+def test_the_next_step_clears_a_pending_approval(store):
+    waiting(store)
+    assert store.set_step(A, 1, {"bedrock": 60, "google": 20, "meta": 20}).lock.approval_token is None
 
 
 def test_every_transition_keeps_the_audit_chain_valid(store, config):

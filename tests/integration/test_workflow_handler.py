@@ -12,6 +12,7 @@ from functions.core.errors import InvalidRequest
 from functions.core.gates import GateFailed, GateInconclusive
 from functions.core.metrics_report import Cell, Counts, Latency, MetricsSnapshot
 from functions.core.rollout import NotLockOwner, RolloutAborted, RolloutLocked
+from functions.core.thresholds import APPROVAL_TIMEOUT_SECONDS
 from functions.store.audit import AuditLog
 from functions.store.config import ConfigStore
 from functions.store.rollouts import RolloutStore
@@ -168,6 +169,62 @@ def test_a_rollback_after_the_lock_was_released_is_a_no_op(deps):
     canary(deps)
     run(deps, action="release", owner=CANARY_A)
     assert run(deps, action="rollback", owner=CANARY_A)["lock"] is None
+
+
+# --- manual approval ------------------------------------------------------------------------------
+def audit_actions(deps) -> list[str]:
+    return [r.entry.action for r in deps.rollouts.config.audit.records()]
+
+
+def test_approval_is_off_by_default_and_its_timeout_comes_from_the_input(deps):
+    assert canary(deps)["approval"] == {"required": False, "timeoutSeconds": APPROVAL_TIMEOUT_SECONDS}
+    run(deps, action="release", owner=CANARY_A)
+    assert canary(deps, approval={"required": True, "timeoutSeconds": 5})["approval"] == {
+        "required": True,
+        "timeoutSeconds": 5,
+    }
+
+
+@pytest.mark.parametrize("approval", [{"required": True, "timeoutSeconds": 0}, {"required": True, "wait": 1}])
+def test_a_bad_approval_input_is_an_invalid_request(deps, approval):
+    with pytest.raises(InvalidRequest):
+        canary(deps, approval=approval)
+
+
+def test_await_approval_keeps_the_task_token_on_the_lock(deps):
+    plan = canary(deps, approval={"required": True})
+    run(deps, action="set_step", owner=CANARY_A, step=0, steps=plan["steps"])
+
+    answer = run(deps, action="await_approval", owner=CANARY_A, token="tok-1", step=0)
+
+    assert answer["awaitingApproval"] and answer["lock"]["phase"] == "awaiting_approval"
+    assert answer["lock"]["approvalPending"] and "tok-1" not in str(answer)
+    assert deps.rollouts.get().lock.approval_token == "tok-1"
+    assert audit_actions(deps)[-1] == "rollout.approval.wait"
+
+
+def test_await_approval_after_an_abort_raises_rollout_aborted(deps):
+    canary(deps)
+    deps.rollouts.request_abort("alice", "wrong build")
+    with pytest.raises(RolloutAborted):
+        run(deps, action="await_approval", owner=CANARY_A, token="tok-1", step=0)
+
+
+def test_an_unanswered_approval_is_audited_as_timed_out_before_the_rollback(deps):
+    plan = canary(deps)
+    run(deps, action="set_step", owner=CANARY_A, step=0, steps=plan["steps"])
+    run(deps, action="await_approval", owner=CANARY_A, token="tok-1", step=0)
+
+    restored = run(deps, action="rollback", owner=CANARY_A, error="States.Timeout")
+
+    assert restored["weights"] == START and restored["lock"] is None
+    assert audit_actions(deps)[-2:] == ["rollout.approval.timeout", "rollout.rollback"]
+
+
+def test_a_stop_for_another_reason_records_no_approval_timeout(deps):
+    canary(deps)
+    run(deps, action="release", owner=CANARY_A, error="GateInconclusive")
+    assert "rollout.approval.timeout" not in audit_actions(deps)
 
 
 # --- cleanup -------------------------------------------------------------------------------------

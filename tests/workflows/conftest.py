@@ -1,7 +1,11 @@
 """Run the state machines of statemachines/ on the local stack's moto, the workflow Lambda bound in-process.
 
 Each test gets tables of its own (so the router's route item is never touched), the workflow handler
-bound to a uniquely named function over them, and a `run` that executes an ASL file to its end."""
+bound to a uniquely named function over them, and a `run` that executes an ASL file to its end.
+
+The gates read the local stack's metrics, fed by chat traffic sent through the router (`chat`, `send`):
+infrastructure and emergency requests are served by bedrock, so the rollouts here move Direct traffic
+to bedrock (canary, failback) or keep it there (failovers away from google)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
+from starlette.testclient import TestClient
 
 from functions.core.audit import AuditEntry
 from functions.shared import aws
@@ -26,12 +31,32 @@ from functions.store.rollouts import RolloutStore
 from functions.store.schema import TRAFFIC_WEIGHTS_KEY
 from functions.workflow import handler as workflow
 from functions.workflow.settings import WorkflowSettings
+from local import metrics_sink
 from local.lambda_binding import bind, configure_moto, create_function
 from local.tables import create_tables
-from tests.support import unique_prefix, use_local_moto
+from tests.support import reset_routing_state, unique_prefix, use_local_moto
 
 STATEMACHINES = Path(__file__).resolve().parents[2] / "statemachines"
 ROLE_ARN = "arn:aws:iam::123456789012:role/local-workflows"
+START = {"bedrock": 50, "google": 30, "meta": 20}
+BODY = {"model": "any", "messages": [{"role": "user", "content": "Check the rollout."}]}
+GATE = {"windowSeconds": 30, "minRequests": 3, "successPercent": 90, "p95LatencyMs": 10_000}
+
+
+def rollout_input(source: str | list[str], target: str, **extra: Any) -> dict[str, Any]:
+    """An execution input with time compressed: no bake, no wait between re-checks, test-sized gates."""
+    sources = [source] if isinstance(source, str) else source
+    return {"source": sources, "target": target, "bakeSeconds": 0, "recheckSeconds": 0, "gate": GATE, **extra}
+
+
+def send(http: TestClient, count: int, operation: str = "infrastructure") -> list[str]:
+    """`count` requests of `operation` (bedrock serves infrastructure and emergency); who answered each."""
+    metrics_sink.install()  # pytest's capture replaces sys.stdout between phases: tap the EMF lines again
+    providers = []
+    for _ in range(count):
+        response = http.post("/v1/chat/completions", json={**BODY, "metadata": {"operation_type": operation}})
+        providers.append(response.headers.get("x-hybrid-provider", ""))
+    return providers
 
 
 def _clear_clients() -> None:
@@ -99,6 +124,17 @@ class Workflows:
     def route(self) -> dict[str, Any]:
         return self.deps.rollouts.get().as_dict()
 
+    def until(self, condition: Callable[[dict[str, Any]], bool], timeout_s: float = 10.0) -> dict[str, Any]:
+        """The route once `condition(route)` holds (e.g. a running execution reached a step)."""
+        deadline = time.monotonic() + timeout_s
+        while not condition(route := self.route()):
+            assert time.monotonic() < deadline, f"the route never got there: {route}"
+            time.sleep(0.05)
+        return route
+
+    def audit_actions(self) -> list[str]:
+        return [record.entry.action for record in self.config.audit.records()]
+
     def states_entered(self, execution_arn: str) -> list[str]:
         events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
         return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
@@ -121,3 +157,14 @@ def workflows(monkeypatch, local_stack) -> Iterator[Workflows]:
     yield Workflows(deps, config, function_arn, boto3.client("stepfunctions"), suffix)
     dynamodb_client().delete_item(TableName=names["FLAGS_TABLE"], Key={"pk": {"S": TRAFFIC_WEIGHTS_KEY}})
     _clear_clients()
+
+
+@pytest.fixture
+def chat(local_stack) -> Iterator[TestClient]:
+    """A router client; metrics, faults and breakers fresh so the gates see only this test's traffic."""
+    reset_routing_state(local_stack)
+    metrics_sink.STORE.clear()
+    with TestClient(local_stack.app) as http:
+        http.headers["Authorization"] = f"Bearer {local_stack.client_key}"
+        yield http
+    reset_routing_state(local_stack)

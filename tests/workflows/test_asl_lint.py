@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from functions.workflow.errors import CAUGHT, RETRYABLE
+from functions.core.thresholds import (
+    APPROVAL_TIMEOUT_MAX_SECONDS,
+    CANARY_BAKE_SECONDS,
+    CANARY_STEPS,
+    FAILBACK_BAKE_SECONDS,
+    FAILBACK_STEPS,
+    ROLLOUT_EXECUTION_TIMEOUT_SECONDS,
+)
+from functions.workflow.errors import CAUGHT, RETRYABLE, TASK_TIMEOUT
 
 STATEMACHINES = Path(__file__).resolve().parents[2] / "statemachines"
 FILES = sorted(STATEMACHINES.glob("*.asl.json"))
@@ -20,8 +28,11 @@ LAMBDA_ERRORS = {
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 }
-KNOWN_ERRORS = {*CAUGHT, *RETRYABLE, *LAMBDA_ERRORS, "States.ALL"}
+KNOWN_ERRORS = {*CAUGHT, *RETRYABLE, *LAMBDA_ERRORS, TASK_TIMEOUT, "States.ALL"}
 TERMINAL = {"Succeed", "Fail"}
+INVOKE = "arn:aws:states:::lambda:invoke"
+WAIT_FOR_TOKEN = f"{INVOKE}.waitForTaskToken"
+GATED = {"canary", "failback", "gradual_failover"}  # the workflows with health gates and manual approval
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -95,7 +106,7 @@ def test_every_task_invokes_the_workflow_lambda_with_retry_and_catch(machine):
     tasks = {n: s for n, s in machine["States"].items() if s["Type"] == "Task"}
     assert tasks
     for name, task in tasks.items():
-        assert task["Resource"] == "arn:aws:states:::lambda:invoke", name
+        assert task["Resource"] in {INVOKE, WAIT_FOR_TOKEN}, name
         assert task["Parameters"]["FunctionName"] == "${WorkflowFunctionArn}", name
         assert task.get("Retry") or task.get("Catch"), name
         retried = {e for r in task.get("Retry", []) for e in r["ErrorEquals"]}
@@ -107,6 +118,33 @@ def test_every_task_invokes_the_workflow_lambda_with_retry_and_catch(machine):
         payload = task["Parameters"].get("Payload") or {}
         if payload:
             assert payload["owner.$"] == "$$.Execution.Id", name
+
+
+def test_every_wait_for_a_token_passes_the_token_and_ends_on_timeout_reject_or_abort(machine):
+    """An approval hands its task token to the workflow Lambda, cannot wait forever, and each way it can end
+    (no answer in time, a rejection, an abort, a pre-emption) is caught by name."""
+    waits = {n: s for n, s in machine["States"].items() if s.get("Resource") == WAIT_FOR_TOKEN}
+    for name, task in waits.items():
+        assert task["Parameters"]["Payload"]["token.$"] == "$$.Task.Token", name
+        assert "TimeoutSecondsPath" in task or "TimeoutSeconds" in task, f"{name} may wait forever"
+        caught = [c["ErrorEquals"][0] for c in task["Catch"]]
+        assert {TASK_TIMEOUT, "ApprovalRejected", "RolloutAborted", "NotLockOwner"} <= set(caught), name
+    for name, state in machine["States"].items():
+        if state["Type"] == "Task" and name not in waits:
+            assert "$$.Task.Token" not in json.dumps(state), f"{name} has no token to pass"
+
+
+@pytest.mark.parametrize("stem", sorted(GATED))
+def test_each_gated_workflow_asks_for_approval_and_outlives_its_longest_approvals(stem):
+    machine = _load(STATEMACHINES / f"{stem}.asl.json")
+    approvals = [s for s in machine["States"].values() if s.get("Resource") == WAIT_FOR_TOKEN]
+    assert len(approvals) == 1 and approvals[0]["Parameters"]["Payload"]["action"] == "await_approval"
+    assert machine["TimeoutSeconds"] == ROLLOUT_EXECUTION_TIMEOUT_SECONDS
+    longest = max(
+        (len(steps) - 1) * APPROVAL_TIMEOUT_MAX_SECONDS + len(steps) * bake
+        for steps, bake in ((CANARY_STEPS, CANARY_BAKE_SECONDS), (FAILBACK_STEPS, FAILBACK_BAKE_SECONDS))
+    )
+    assert ROLLOUT_EXECUTION_TIMEOUT_SECONDS > longest
 
 
 def test_every_wait_reads_its_seconds_from_the_state(machine):

@@ -1,48 +1,15 @@
-"""statemachines/canary.asl.json executed on the local stack's moto, the workflow Lambda bound in-process.
-
-The gates read the local stack's metrics, fed by chat traffic sent through the router: infrastructure
-requests are served by bedrock, so the canary moves Direct traffic from google to bedrock."""
+"""statemachines/canary.asl.json executed on the local stack's moto, the workflow Lambda bound in-process:
+the canary moves Direct traffic from google to bedrock (see conftest for the traffic the gates read)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from starlette.testclient import TestClient
-
 from functions.core.rollout import RolloutKind
-from local import metrics_sink
 from local.faults import FaultSpec
-from tests.support import reset_routing_state
-
-START = {"bedrock": 50, "google": 30, "meta": 20}
-BODY = {"model": "any", "messages": [{"role": "user", "content": "Check the rollout."}]}
-GATE = {"windowSeconds": 30, "minRequests": 3, "successPercent": 90, "p95LatencyMs": 10_000}
-
-
-@pytest.fixture
-def chat(local_stack) -> Iterator[TestClient]:
-    """A router client; metrics, faults and breakers fresh so the gates see only this test's traffic."""
-    reset_routing_state(local_stack)
-    metrics_sink.STORE.clear()
-    with TestClient(local_stack.app) as http:
-        http.headers["Authorization"] = f"Bearer {local_stack.client_key}"
-        yield http
-    reset_routing_state(local_stack)
-
-
-def send(http: TestClient, count: int, operation: str = "infrastructure") -> list[str]:
-    """`count` requests of `operation` (bedrock serves infrastructure and emergency); who answered each."""
-    metrics_sink.install()  # pytest's capture replaces sys.stdout between phases: tap the EMF lines again
-    providers = []
-    for _ in range(count):
-        response = http.post("/v1/chat/completions", json={**BODY, "metadata": {"operation_type": operation}})
-        providers.append(response.headers.get("x-hybrid-provider", ""))
-    return providers
+from tests.workflows.conftest import GATE, START, rollout_input, send
 
 
 def canary_input(**extra):
-    return {"source": ["google"], "target": "bedrock", "bakeSeconds": 0, "recheckSeconds": 0, "gate": GATE, **extra}
+    return rollout_input("google", "bedrock", **extra)
 
 
 def test_a_healthy_canary_runs_every_step_to_100_percent_and_releases(workflows, chat):
