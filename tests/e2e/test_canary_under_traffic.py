@@ -8,10 +8,11 @@ step's weights were visible to the router for the whole request: the test watche
 each change resets the router's snapshot cache (the router itself re-reads it within
 SNAPSHOT_MAX_AGE_SECONDS), tags requests started after that, and drops requests that straddle a change.
 
-Tolerance: the first SAMPLE responses of each step; the target's share must be within TOLERANCE of the
-step's percentage. By Hoeffding's inequality P(|share - p| >= t) <= 2 exp(-2 n t^2) = 2 e^-10 ~ 9.1e-5
-for n = 500, t = 0.10, whatever p: with two random steps (100 % is exact) a false failure has probability
-below 2e-4 < 1e-3.
+Tolerance: the first SAMPLE (350) responses of each step; the target's share must be within TOLERANCE
+(10 percentage points) of the step's percentage. Each response is an independent draw (the router's
+weighted pick uses `random.random()`), so the count is binomial: the exact two-sided tail
+P(|share - p| > 0.10) is 6.5e-7 for p = 0.25 and 1.6e-4 for p = 0.50 at n = 350 (the 100 % step is
+exact): a false failure has probability 1.6e-4 < 1e-3, computed exactly by the first test.
 """
 
 from __future__ import annotations
@@ -30,21 +31,25 @@ from functions.store.audit import AuditLog
 from functions.store.config import ConfigStore
 from functions.store.rollouts import RolloutStore
 from functions.store.schema import TRAFFIC_WEIGHTS_KEY
+from local import metrics_sink
 from tests.support import reset_routing_state
 
 STEPS = [25, 50, 100]
-BAKE_SECONDS = 5
-SAMPLE = 500
+BAKE_SECONDS = 6
+SAMPLE = 350
 TOLERANCE = 0.10
 FALSE_FAILURE_BOUND = 1e-3
-CLIENT_THREADS = 4
+CLIENT_THREADS = 8
 BODY = {"model": "canary", "messages": [{"role": "user", "content": "cluster status?"}], "temperature": 0.7}
 
 
+def binomial_tail(n: int, p: float, tolerance: float) -> float:
+    """P(|X/n - p| > tolerance) for X ~ Binomial(n, p), exactly."""
+    return sum(math.comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(n + 1) if abs(k / n - p) > tolerance)
+
+
 def test_the_tolerance_makes_a_false_failure_rarer_than_one_in_a_thousand():
-    per_step = 2 * math.exp(-2 * SAMPLE * TOLERANCE**2)
-    random_steps = sum(1 for s in STEPS if 0 < s < 100)
-    assert random_steps * per_step < FALSE_FAILURE_BOUND
+    assert sum(binomial_tail(SAMPLE, s / 100, TOLERANCE) for s in STEPS) < FALSE_FAILURE_BOUND
 
 
 @pytest.fixture
@@ -94,6 +99,7 @@ def send_steadily(client, tagger: Tagger, stop: threading.Event, seen: dict[int,
 
 
 def test_each_canary_step_sends_the_target_its_share_of_traffic(local_stack, route):
+    metrics_sink.install()  # the gates read the EMF lines; pytest's capture swapped sys.stdout, removing the tap
     tagger, stop = Tagger(), threading.Event()
     seen: dict[int, list[str]] = defaultdict(list)
     errors: list[int] = []
