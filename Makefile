@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat $(REQS) pyproject.toml | sha256sum | cut
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
 
-.PHONY: run test synth bench lint install clean chromium
+.PHONY: run test synth bench lint install clean chromium drill
 
 install: $(STAMP)
 
@@ -45,6 +45,13 @@ test: $(STAMP) chromium  ## Lint, then run the whole test suite
 
 synth: $(STAMP) node_modules/.package-lock.json  ## cdk synth, offline, no Docker
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" node_modules/.bin/cdk synth --quiet
+
+# make drill SCENARIO=bedrock-outage [COMPRESSION=30] [RATE=28]: a failover drill on a local stack; report in drill-reports/
+SCENARIO ?= bedrock-outage
+COMPRESSION ?= 30
+RATE ?= 28
+drill: $(STAMP)  ## Failover drill: bedrock-outage, latency-spike, quota-exhaustion, mcp-outage, multi-provider-outage, budget-exhausted
+	$(PY) -m local.drill $(SCENARIO) --compression $(COMPRESSION) --rate $(RATE) > /dev/null
 
 bench: $(STAMP)  ## Benchmarks: print their figures
 	$(PY) bench/router_overhead.py
