@@ -124,6 +124,8 @@ class HybridRoutingStack(Stack):
             log_retention=config.log_retention,
             removal_policy=config.cdk_removal_policy,
         )
+        # Operators start, follow, abort and approve rollouts from the admin API.
+        self.admin.allow_rollouts(self.workflows.state_machines)
 
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url, description="Base URL; OpenAI base_url is <ApiUrl>v1")
         for schema, table in self.tables.items():
@@ -197,6 +199,7 @@ class HybridRoutingStack(Stack):
             ),
         )
         self._acknowledge_state_machines()
+        self._acknowledge_rollouts_policy()
         _acknowledge(
             self.admin.tokens_secret,
             (
@@ -242,6 +245,25 @@ class HybridRoutingStack(Stack):
                     "CDK's grant_invoke: the workflow function and its versions, no other function",
                 ),
             )
+
+    def _acknowledge_rollouts_policy(self) -> None:
+        """The admin API's rollout routes: executions of our four machines, and approval answers."""
+        executions = []
+        for machine in self.workflows.state_machines.values():
+            assert isinstance(machine.node.default_child, CfnElement)
+            name = f"<{self.get_logical_id(machine.node.default_child)}.Name>"
+            resource = f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}:*"
+            executions.append(
+                (f"AwsSolutions-IAM5[Resource::{resource}]", "Executions of this rollout state machine, no other")
+            )
+        _acknowledge(
+            self.admin.rollouts_policy,
+            *executions,
+            (
+                "AwsSolutions-IAM5[Resource::*]",
+                "states:SendTaskSuccess/SendTaskFailure answer approval task tokens, which IAM cannot scope",
+            ),
+        )
 
     def _acknowledge_function(self, function: lambda_.Function) -> None:
         assert function.role is not None

@@ -8,11 +8,14 @@ authorizer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
-from aws_cdk import Duration, Fn, RemovalPolicy, SecretValue
+from aws_cdk import ArnFormat, Duration, Fn, RemovalPolicy, SecretValue, Stack
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from functions.store.schema import AUDIT, CACHE, FLAGS, HEALTH
@@ -43,6 +46,12 @@ SEED_HELP = (
 )
 # Alphanumeric only, so the generated token can sit inside a JSON string without escaping.
 SEED_TOKEN_LENGTH = 48
+# What the rollout routes (functions/admin/routes/rollouts.py) ask of Step Functions.
+MACHINE_ACTIONS = ("states:StartExecution", "states:ListExecutions")
+EXECUTION_ACTIONS = ("states:DescribeExecution", "states:GetExecutionHistory", "states:StopExecution")
+# Answers to a `.waitForTaskToken` approval. IAM scopes these to activities only: a task token issued
+# by a service-integration Task state can only be granted on "*" (the token itself is the capability).
+APPROVAL_ACTIONS = ("states:SendTaskSuccess", "states:SendTaskFailure")
 
 
 class AdminApi(Construct):
@@ -100,6 +109,38 @@ class AdminApi(Construct):
                 "ANY", integration, authorizer=self.authorizer, authorization_type=apigw.AuthorizationType.CUSTOM
             )
 
+    def allow_rollouts(self, machines: Mapping[str, sfn.StateMachine]) -> iam.Policy:
+        """The rollout routes: STATE_MACHINE_ARNS ({"canary": arn, ...}, keyed by rollout kind) and the
+        Step Functions calls they make, on these machines and their executions only."""
+        stack = Stack.of(self)
+        by_kind = {_kind(name): machine for name, machine in machines.items()}
+        self.function.add_environment(
+            "STATE_MACHINE_ARNS", stack.to_json_string({k: m.state_machine_arn for k, m in by_kind.items()})
+        )
+        executions = [
+            stack.format_arn(
+                service="states",
+                resource="execution",
+                resource_name=f"{m.state_machine_name}:*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for m in by_kind.values()
+        ]
+        self.rollouts_policy = iam.Policy(
+            self,
+            "RolloutsPolicy",
+            statements=[
+                iam.PolicyStatement(
+                    actions=list(MACHINE_ACTIONS), resources=[m.state_machine_arn for m in by_kind.values()]
+                ),
+                iam.PolicyStatement(actions=list(EXECUTION_ACTIONS), resources=executions),
+                iam.PolicyStatement(actions=list(APPROVAL_ACTIONS), resources=["*"]),
+            ],
+        )
+        assert self.function.role is not None
+        self.rollouts_policy.attach_to_role(self.function.role)
+        return self.rollouts_policy
+
     def _tokens_secret(self, removal_policy: RemovalPolicy) -> tuple[secretsmanager.Secret, secretsmanager.Secret]:
         """The tokens document, valid from the first deployment with one generated operator token.
 
@@ -140,3 +181,8 @@ class AdminApi(Construct):
         tables.table(CACHE).grant_read_data(function)
         grant_audit_append(tables, function)
         self.metrics_policy = metrics_read_policy(self, function)
+
+
+def _kind(name: str) -> str:
+    """A Workflows construct name (`GradualFailover`) as its rollout kind (`gradual_failover`)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
