@@ -20,7 +20,9 @@ from functions.core.thresholds import LATENCY_BUDGET_SECONDS
 from functions.store.schema import AUDIT, CACHE, CLIENT_KEYS, FLAGS, HEALTH
 from stacks.config import StackConfig
 from stacks.constructs.admin_api import AdminApi
+from stacks.constructs.alarms import RunbookAlarms
 from stacks.constructs.api import RouterApi
+from stacks.constructs.dashboards import Dashboards
 from stacks.constructs.dependencies_layer import (
     PYTHON_VERSION,
     RUNTIME,
@@ -126,6 +128,24 @@ class HybridRoutingStack(Stack):
         )
         # Operators start, follow, abort and approve rollouts from the admin API.
         self.admin.allow_rollouts(self.workflows.state_machines)
+
+        self.alarms = RunbookAlarms(
+            self,
+            "Alarms",
+            alarm_prefix=config.stack_name,
+            direct_providers=config.direct,
+            alarm_email=config.alarm_email,
+            removal_policy=config.cdk_removal_policy,
+        )
+        self.dashboards = Dashboards(
+            self,
+            "Dashboards",
+            prefix=config.stack_name,
+            alarms=[*self.alarms.alarms.values(), self.alarms.outage],
+            definitions=self.alarms.definitions,
+            router_logs=self.router.log_group,
+            health_check_logs=self.health_checker.function.log_group,
+        )
 
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url, description="Base URL; OpenAI base_url is <ApiUrl>v1")
         for schema, table in self.tables.items():

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 from functions.core import thresholds as t
@@ -207,6 +208,10 @@ _COMPARE = {
 }
 
 
+def _minutes(seconds: float) -> float:
+    return timedelta(seconds=seconds) / timedelta(minutes=1)
+
+
 def _number(value: float) -> str:
     return f"{value:g}"
 
@@ -287,7 +292,7 @@ def _runbook_alarm(
         slug=signal.slug,
         severity=severity,
         summary=f"{signal.slug.replace('-', ' ')} {_SYMBOL[signal.comparison]} {threshold:g} {signal.unit} "
-        f"for {window_s / 60:g} min",
+        f"for {_minutes(window_s):g} min",
         runbook=f'production-operations.md, Alert Thresholds, {severity.title()}: "{line}"',
         queries=signal.queries,
         ratio=signal.ratio,
@@ -345,7 +350,7 @@ def _provider_latency(provider: str) -> AlarmDefinition:
         slug="latency",
         severity="critical",
         summary=f"{provider}: P95 attempt latency above {t.BREAKER_P95_LATENCY_MS:g} ms for "
-        f"{t.BREAKER_LATENCY_WINDOW_SECONDS / 60:g} minutes",
+        f"{_minutes(t.BREAKER_LATENCY_WINDOW_SECONDS):g} minutes",
         runbook='provider-failover.md, Failover Triggers: "High Latency: P95 > 3000ms for 5 minutes"',
         queries=(MetricQuery("latency", PROVIDER_LATENCY, "p95", provider_dimensions(provider)),),
         threshold=t.BREAKER_P95_LATENCY_MS,

@@ -1,9 +1,10 @@
-"""The stack synthesized once per test module, from the same cdk.json context the CLI uses."""
+"""The stack synthesized once per test session, from the same cdk.json context the CLI uses."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,9 @@ class Synthesized:
     stack: HybridRoutingStack
     template: Template
 
-    @property
+    @cached_property
     def resources(self) -> dict[str, dict[str, Any]]:
+        """Read from the template once: each `to_json` is a round trip to the jsii kernel (up to seconds)."""
         return self.template.to_json()["Resources"]
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
@@ -83,6 +85,7 @@ def synthesize(**overrides: Any) -> Synthesized:
     return Synthesized(config=config, stack=stack, template=Template.from_stack(stack))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def synthesized() -> Synthesized:
+    """The default stack, synthesized once per session (about 30 s): no test changes it."""
     return synthesize()

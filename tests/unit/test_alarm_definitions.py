@@ -3,9 +3,11 @@ exactly as the functions emit them (an alarm on a dimension set nobody emits nev
 
 from __future__ import annotations
 
+import ast
 import json
 import time
 from itertools import product
+from pathlib import Path
 
 import pytest
 
@@ -19,8 +21,10 @@ from functions.router.chat import record
 from functions.shared.observability import metrics
 from functions.store.breakers import record_attempt
 from local.metrics_sink import LocalMetrics, LocalMetricsStore
+from tests.runbook_alarm_lines import RUNBOOK_LINES, SYMBOL, RunbookLine
 
 PREFIX = "HybridRouting"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFINITIONS = alarms.by_key()
 
 
@@ -39,53 +43,32 @@ def _metric_names(document: dict) -> set[str]:
 
 
 # --- catalogue ---------------------------------------------------------------------------------
-# (key, comparison, threshold, window seconds): each runbook line, stated with the thresholds module's names.
-RUNBOOK_LINES = [
-    ("critical-p95-latency", ">", t.CRITICAL_P95_LATENCY_MS, t.CRITICAL_P95_LATENCY_SECONDS),
-    ("critical-error-rate", ">", t.CRITICAL_ERROR_RATE_PERCENT, t.CRITICAL_ERROR_RATE_SECONDS),
-    ("critical-bedrock-connection", ">=", 1.0, t.HEALTH_CHECK_INTERVAL_SECONDS * t.HEALTH_FAILURE_THRESHOLD),
-    ("critical-cost-budget", ">=", t.BUDGET_REFUSE_PERCENT, t.BUDGET_ALARM_SECONDS),
-    ("warning-p95-latency", ">", t.WARNING_P95_LATENCY_MS, t.WARNING_P95_LATENCY_SECONDS),
-    ("warning-error-rate", ">", t.WARNING_ERROR_RATE_PERCENT, t.WARNING_ERROR_RATE_SECONDS),
-    ("warning-cache-hit-rate", "<", t.CACHE_HIT_WARN_PERCENT, t.CACHE_HIT_WARN_SECONDS),
-    ("warning-fallback-rate", ">", t.FALLBACK_RATE_WARN_PERCENT, t.FALLBACK_RATE_WARN_SECONDS),
-    ("info-cache-hit-rate", "<", t.CACHE_HIT_TARGET_PERCENT, t.CACHE_HIT_INFO_SECONDS),
-    ("info-cost-budget", ">=", t.BUDGET_WARN_PERCENT, t.BUDGET_ALARM_SECONDS),
-    ("info-routing-efficiency", "<", t.ROUTING_EFFICIENCY_ALARM_PERCENT, t.ROUTING_EFFICIENCY_ALARM_SECONDS),
-    *[
-        (f"provider-failover-{p}-server-errors", ">", t.BREAKER_SERVER_ERROR_RATE * 100, t.BREAKER_ERROR_WINDOW_SECONDS)
-        for p in alarms.DIRECT_PROVIDERS
-    ],
-    *[
-        (f"provider-failover-{p}-latency", ">", t.BREAKER_P95_LATENCY_MS, t.BREAKER_LATENCY_WINDOW_SECONDS)
-        for p in alarms.DIRECT_PROVIDERS
-    ],
-    *[
-        (f"provider-failover-{p}-throttling", ">", t.BREAKER_THROTTLE_RATE * 100, t.BREAKER_ERROR_WINDOW_SECONDS)
-        for p in alarms.DIRECT_PROVIDERS
-    ],
-]
-SYMBOL = {
-    "GreaterThanThreshold": ">",
-    "GreaterThanOrEqualToThreshold": ">=",
-    "LessThanThreshold": "<",
-    "LessThanOrEqualToThreshold": "<=",
-}
-
-
-@pytest.mark.parametrize(
-    ("key", "comparison", "threshold", "window_s"), RUNBOOK_LINES, ids=[r[0] for r in RUNBOOK_LINES]
-)
-def test_each_runbook_line_is_an_alarm_with_the_thresholds_modules_numbers(key, comparison, threshold, window_s):
-    definition = DEFINITIONS[key]
-    assert SYMBOL[definition.comparison] == comparison
-    assert definition.threshold == threshold
-    assert definition.window_s == window_s
+@pytest.mark.parametrize("line", RUNBOOK_LINES, ids=[line.key for line in RUNBOOK_LINES])
+def test_each_runbook_line_is_an_alarm_with_the_thresholds_modules_numbers(line: RunbookLine):
+    definition = DEFINITIONS[line.key]
+    assert definition.severity == line.severity
+    assert tuple(q.metric for q in definition.queries) == line.metrics
+    assert {q.statistic for q in definition.queries} == {line.statistic}
+    assert SYMBOL[definition.comparison] == line.comparison
+    assert definition.threshold == line.threshold
+    assert definition.window_s == line.window_s
     assert definition.datapoints_to_alarm == definition.evaluation_periods  # "for N minutes": every period breaches
 
 
+def test_the_alarm_modules_hold_no_number_of_their_own():
+    # Every threshold, period and count comes from functions/core/thresholds.py: the only literals allowed are
+    # the percent scale (100), "one failure" (1) and zero.
+    for path in (Path(alarms.__file__), REPO_ROOT / "stacks" / "constructs" / "alarms.py"):
+        numbers = {
+            node.value
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Constant) and type(node.value) in (int, float)
+        }
+        assert numbers <= {0, 1, 100}, path
+
+
 def test_the_catalogue_is_the_runbook_lines_plus_mcps_share_of_the_outage():
-    assert set(DEFINITIONS) == {key for key, *_ in RUNBOOK_LINES} | {"warning-mcp-server-errors"}
+    assert set(DEFINITIONS) == {line.key for line in RUNBOOK_LINES} | {"warning-mcp-server-errors"}
 
 
 def test_alarm_names_follow_the_shared_convention():

@@ -1,0 +1,157 @@
+"""The runbooks' alarms: one CloudWatch alarm per definition of `functions/core/alarms.py`, one SNS
+topic per severity (alarm and OK actions), and the "complete system outage" composite.
+
+Nothing here holds a number: thresholds, statistics, periods and missing-data treatment come from the
+definitions, which take them from `functions/core/thresholds.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration, RemovalPolicy, Tags
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from functions.core.alarms import (
+    SEVERITIES,
+    AlarmDefinition,
+    CompositeDefinition,
+    MetricQuery,
+    Severity,
+    alarm_definitions,
+    system_outage,
+)
+
+SEVERITY_TAG = "severity"
+
+
+def metric_of(query: MetricQuery, period_s: int) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=query.namespace,
+        metric_name=query.metric,
+        dimensions_map=query.dimension_map,
+        statistic=query.statistic,
+        period=Duration.seconds(period_s),
+    )
+
+
+def watched(definition: AlarmDefinition) -> cloudwatch.IMetric:
+    """The single metric, or the metric-math expression over the definition's queries."""
+    if definition.ratio is None:
+        (query,) = definition.queries
+        return metric_of(query, definition.period_s)
+    return cloudwatch.MathExpression(
+        expression=definition.ratio.expression(),
+        using_metrics={q.id: metric_of(q, definition.period_s) for q in definition.queries},
+        period=Duration.seconds(definition.period_s),
+        label=definition.slug,
+    )
+
+
+class RunbookAlarms(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        alarm_prefix: str,
+        direct_providers: Sequence[str],
+        alarm_email: str | None,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.alarm_prefix = alarm_prefix
+        self.key = kms.Key(
+            self,
+            "TopicsKey",
+            description="Encrypts the alarm topics; CloudWatch alarms may use it to publish",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+        # CloudWatch publishes to an encrypted topic only with a key it may use (not aws/sns).
+        self.key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        self.topics: dict[Severity, sns.Topic] = {
+            severity: self._topic(severity, alarm_email) for severity in SEVERITIES
+        }
+        self.definitions = alarm_definitions()
+        self.alarms: dict[str, cloudwatch.Alarm] = {d.key: self._alarm(d) for d in self.definitions}
+        self.outage_definition = system_outage(direct_providers)
+        self.outage = self._composite(self.outage_definition)
+
+    def _topic(self, severity: Severity, alarm_email: str | None) -> sns.Topic:
+        topic = sns.Topic(
+            self,
+            f"{severity.title()}Topic",
+            topic_name=f"{self.alarm_prefix}-alarms-{severity}",
+            display_name=f"Hybrid Routing {severity} alarms",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        if alarm_email:
+            topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        Tags.of(topic).add(SEVERITY_TAG, severity)
+        return topic
+
+    def _notify(self, alarm: cloudwatch.AlarmBase, severity: Severity) -> None:
+        action = actions.SnsAction(self.topics[severity])
+        alarm.add_alarm_action(action)
+        alarm.add_ok_action(action)
+        Tags.of(alarm).add(SEVERITY_TAG, severity)
+
+    def _alarm(self, definition: AlarmDefinition) -> cloudwatch.Alarm:
+        alarm = cloudwatch.Alarm(
+            self,
+            _construct_id(definition.key),
+            alarm_name=definition.name(self.alarm_prefix),
+            alarm_description=_description(definition.severity, definition.summary, definition.runbook),
+            metric=watched(definition),
+            threshold=definition.threshold,
+            comparison_operator=_COMPARISON[definition.comparison],
+            evaluation_periods=definition.evaluation_periods,
+            datapoints_to_alarm=definition.datapoints_to_alarm,
+            treat_missing_data=_MISSING[definition.treat_missing_data],
+        )
+        self._notify(alarm, definition.severity)
+        return alarm
+
+    def _composite(self, definition: CompositeDefinition) -> cloudwatch.CompositeAlarm:
+        members = [
+            cloudwatch.AlarmRule.from_alarm(self.alarms[k], cloudwatch.AlarmState.ALARM) for k in definition.all_of
+        ]
+        composite = cloudwatch.CompositeAlarm(
+            self,
+            _construct_id(definition.key),
+            composite_alarm_name=definition.name(self.alarm_prefix),
+            alarm_description=_description(definition.severity, definition.summary, definition.runbook),
+            alarm_rule=cloudwatch.AlarmRule.all_of(*members),
+        )
+        self._notify(composite, definition.severity)
+        return composite
+
+
+_COMPARISON = {
+    "GreaterThanThreshold": cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    "GreaterThanOrEqualToThreshold": cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    "LessThanThreshold": cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+    "LessThanOrEqualToThreshold": cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
+}
+_MISSING = {
+    "breaching": cloudwatch.TreatMissingData.BREACHING,
+    "notBreaching": cloudwatch.TreatMissingData.NOT_BREACHING,
+    "ignore": cloudwatch.TreatMissingData.IGNORE,
+    "missing": cloudwatch.TreatMissingData.MISSING,
+}
+
+
+def _construct_id(key: str) -> str:
+    return "".join(part.title() for part in key.split("-")) + "Alarm"
+
+
+def _description(severity: Severity, summary: str, runbook: str) -> str:
+    return f"[{severity}] {summary}. Runbook: {runbook}"

@@ -1,0 +1,265 @@
+"""The runbooks' dashboards (main, performance, routing, cost) and the saved Logs Insights queries of
+their investigations, over the metrics and log lines the functions emit.
+
+Threshold lines on the graphs come from the alarm definitions, so a graph and its alarm agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from functions.core import alarms as a
+from functions.core.matrix import ROUTING_MATRIX
+from functions.core.thresholds import ALARM_PERIOD_SECONDS
+from functions.shared.observability import NAMESPACE
+from stacks.constructs.alarms import watched
+
+PROVIDERS: tuple[str, ...] = (*a.DIRECT_PROVIDERS, a.MCP)
+ROUTES: tuple[str, ...] = ("direct", "mcp")
+LATENCY_STATISTICS: tuple[str, ...] = ("p50", "p95", "p99")
+BREAKER_STATES: tuple[str, ...] = ("open", "half_open", "closed")
+PERIOD = Duration.seconds(ALARM_PERIOD_SECONDS)
+WIDTH, HEIGHT = 12, 6
+
+# Logs Insights over the router's JSON log lines (functions/router/chat.py `routing-decision`,
+# functions/store/breakers.py `breaker-transition`, functions/health_check/handler.py `health-probe`).
+ROUTER_QUERIES: Mapping[str, logs.QueryString] = {
+    "errors-by-type": logs.QueryString(
+        filter_statements=['message = "routing-decision"', "ispresent(error)"],
+        stats_statements=["count(*) as errors by error, provider, operation"],
+        sort="errors desc",
+    ),
+    "routing-decisions": logs.QueryString(
+        filter_statements=['message = "routing-decision"'],
+        stats_statements=[
+            "count(*) as requests, pct(latency_ms, 95) as p95_latency_ms by operation, route, provider, reason"
+        ],
+        sort="requests desc",
+    ),
+    "breaker-transitions": logs.QueryString(
+        fields=["@timestamp", "target", "`from`", "`to`", "reason"],  # from/to: quoted, they read as keywords
+        filter_statements=['message = "breaker-transition"'],
+        sort="@timestamp desc",
+        limit=200,
+    ),
+}
+HEALTH_QUERIES: Mapping[str, logs.QueryString] = {
+    "health-probe-failures": logs.QueryString(
+        fields=["@timestamp", "provider", "error", "latency_ms", "status"],
+        filter_statements=['message = "health-probe"', "ispresent(error)"],
+        sort="@timestamp desc",
+        limit=200,
+    ),
+}
+
+
+def _metric(
+    name: str, dimensions: Mapping[str, str], statistic: str = "Sum", label: str | None = None
+) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=NAMESPACE,
+        metric_name=name,
+        dimensions_map=dict(dimensions),
+        statistic=statistic,
+        period=PERIOD,
+        label=label,
+    )
+
+
+def _service(name: str, statistic: str = "Sum", label: str | None = None) -> cloudwatch.Metric:
+    return _metric(name, dict(a.service_dimensions()), statistic, label)
+
+
+def _alarm_graph(definition: a.AlarmDefinition, title: str) -> cloudwatch.GraphWidget:
+    """The alarm's own metric (or metric math), with its threshold drawn."""
+    return cloudwatch.GraphWidget(
+        title=title,
+        left=[watched(definition)],
+        left_annotations=[_threshold(definition)],
+        width=WIDTH,
+        height=HEIGHT,
+    )
+
+
+def _threshold(definition: a.AlarmDefinition) -> cloudwatch.HorizontalAnnotation:
+    return cloudwatch.HorizontalAnnotation(
+        value=definition.threshold, label=f"{definition.severity} {definition.threshold:g} {definition.unit}"
+    )
+
+
+def _graph(title: str, metrics: Iterable[cloudwatch.IMetric], *, stacked: bool = False) -> cloudwatch.GraphWidget:
+    return cloudwatch.GraphWidget(title=title, left=list(metrics), stacked=stacked, width=WIDTH, height=HEIGHT)
+
+
+def _per(dimension: str, values: Sequence[str], name: str, statistic: str = "Sum") -> list[cloudwatch.Metric]:
+    return [_metric(name, {dimension: v}, statistic, f"{v} {statistic}") for v in values]
+
+
+def _provider_rate(provider: str, metric: str, label: str) -> cloudwatch.MathExpression:
+    """One provider's share of failed attempts; ids unique per provider and metric (one graph holds them all)."""
+    dims = dict(a.provider_dimensions(provider))
+    failed, attempts = f"{provider}_{metric.lower()}", f"{provider}_attempts_{metric.lower()}"
+    return cloudwatch.MathExpression(
+        expression=f"100 * {failed} / {attempts}",
+        using_metrics={failed: _metric(metric, dims), attempts: _metric(a.PROVIDER_ATTEMPTS, dims)},
+        period=PERIOD,
+        label=f"{provider} {label}",
+    )
+
+
+class Dashboards(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        prefix: str,
+        alarms: Sequence[cloudwatch.IAlarm],
+        definitions: Iterable[a.AlarmDefinition],
+        router_logs: logs.ILogGroup,
+        health_check_logs: logs.ILogGroup,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        by_key = a.by_key(definitions)
+        self.dashboards = {
+            "main": self._dashboard(prefix, "main", self._main(by_key, alarms)),
+            "performance": self._dashboard(prefix, "performance", self._performance(by_key)),
+            "routing": self._dashboard(prefix, "routing", self._routing(by_key)),
+            "cost": self._dashboard(prefix, "cost", self._cost(by_key)),
+        }
+        self.queries = {
+            **self._queries(prefix, ROUTER_QUERIES, router_logs),
+            **self._queries(prefix, HEALTH_QUERIES, health_check_logs),
+        }
+
+    def _dashboard(self, prefix: str, name: str, rows: list[list[cloudwatch.IWidget]]) -> cloudwatch.Dashboard:
+        return cloudwatch.Dashboard(
+            self,
+            f"{name.title()}Dashboard",
+            dashboard_name=f"{prefix}-{name}",
+            default_interval=Duration.hours(3),
+            widgets=rows,
+        )
+
+    def _queries(
+        self, prefix: str, queries: Mapping[str, logs.QueryString], log_group: logs.ILogGroup
+    ) -> dict[str, logs.QueryDefinition]:
+        return {
+            name: logs.QueryDefinition(
+                self,
+                f"{''.join(p.title() for p in name.split('-'))}Query",
+                query_definition_name=f"{prefix}/{name}",
+                query_string=query,
+                log_groups=[log_group],
+            )
+            for name, query in queries.items()
+        }
+
+    @staticmethod
+    def _main(
+        by_key: Mapping[str, a.AlarmDefinition], alarms: Sequence[cloudwatch.IAlarm]
+    ) -> list[list[cloudwatch.IWidget]]:
+        health = [
+            _metric(a.HEALTH_CHECK_FAILURE, dict(a.provider_dimensions(p)), label=f"{p} failed checks")
+            for p in PROVIDERS
+        ]
+        return [
+            [
+                cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(alarms), width=24, height=HEIGHT),
+            ],
+            [
+                _graph("Health: failed health checks by provider", health),
+                _graph("Traffic: requests by route", _per("Route", ROUTES, a.REQUESTS), stacked=True),
+            ],
+            [
+                _alarm_graph(by_key["critical-error-rate"], "Errors: error rate %"),
+                _alarm_graph(by_key["critical-p95-latency"], "Latency: P95 of all requests (ms)"),
+            ],
+            [
+                _alarm_graph(by_key["warning-cache-hit-rate"], "Cache hit rate %"),
+                _alarm_graph(by_key["critical-cost-budget"], "Budget utilization %"),
+            ],
+        ]
+
+    @staticmethod
+    def _performance(by_key: Mapping[str, a.AlarmDefinition]) -> list[list[cloudwatch.IWidget]]:
+        by_route = [m for stat in LATENCY_STATISTICS for m in _per("Route", ROUTES, a.LATENCY, stat)]
+        by_provider = [m for stat in LATENCY_STATISTICS for m in _per("Provider", PROVIDERS, a.LATENCY, stat)]
+        attempts = [
+            _metric(a.PROVIDER_LATENCY, dict(a.provider_dimensions(p)), "p95", f"{p} attempt p95") for p in PROVIDERS
+        ]
+        return [
+            [
+                _alarm_graph(by_key["warning-p95-latency"], "P95 latency of all requests (ms)"),
+                _graph("Latency by route: P50 / P95 / P99 (ms)", by_route),
+            ],
+            [
+                _graph("Latency by provider: P50 / P95 / P99 (ms)", by_provider),
+                cloudwatch.GraphWidget(
+                    title="Provider attempts: P95 latency (ms), failover trigger",
+                    left=attempts,
+                    left_annotations=[_threshold(by_key["provider-failover-bedrock-latency"])],
+                    width=WIDTH,
+                    height=HEIGHT,
+                ),
+            ],
+        ]
+
+    @staticmethod
+    def _routing(by_key: Mapping[str, a.AlarmDefinition]) -> list[list[cloudwatch.IWidget]]:
+        operations = [o.value for o in ROUTING_MATRIX]
+        breakers = [
+            _metric(f"BreakerTo_{state}", dict(a.provider_dimensions(p)), label=f"{p} -> {state}")
+            for p in PROVIDERS
+            for state in BREAKER_STATES
+        ]
+        server_errors = [_provider_rate(p, a.PROVIDER_SERVER_ERRORS, "5xx %") for p in PROVIDERS]
+        throttles = [_provider_rate(p, a.PROVIDER_THROTTLES, "throttled %") for p in PROVIDERS]
+        return [
+            [
+                _graph("Distribution: requests by provider", _per("Provider", PROVIDERS, a.REQUESTS), stacked=True),
+                _graph(
+                    "Distribution: requests by operation", _per("OperationType", operations, a.REQUESTS), stacked=True
+                ),
+            ],
+            [
+                _alarm_graph(by_key["warning-fallback-rate"], "Fallback rate %"),
+                _alarm_graph(by_key["info-routing-efficiency"], "Routing efficiency %"),
+            ],
+            [
+                _graph("Circuit breaker transitions by provider", breakers),
+                cloudwatch.GraphWidget(
+                    title="Provider attempts: 5xx and throttled % (failover triggers)",
+                    left=[*server_errors, *throttles],
+                    left_annotations=[
+                        _threshold(by_key["provider-failover-bedrock-server-errors"]),
+                        _threshold(by_key["provider-failover-bedrock-throttling"]),
+                    ],
+                    width=WIDTH,
+                    height=HEIGHT,
+                ),
+            ],
+        ]
+
+    @staticmethod
+    def _cost(by_key: Mapping[str, a.AlarmDefinition]) -> list[list[cloudwatch.IWidget]]:
+        tokens = [*_per("Provider", PROVIDERS, "InputTokens"), *_per("Provider", PROVIDERS, "OutputTokens")]
+        budget = cloudwatch.GraphWidget(
+            title="Budget utilization %",
+            left=[_service(a.BUDGET_UTILIZATION, "Maximum", "utilization")],
+            left_annotations=[_threshold(by_key["info-cost-budget"]), _threshold(by_key["critical-cost-budget"])],
+            width=WIDTH,
+            height=HEIGHT,
+        )
+        return [
+            [
+                _graph("Tokens by provider", tokens, stacked=True),
+                _graph("Cost (USD) by provider", _per("Provider", PROVIDERS, "CostUSD"), stacked=True),
+            ],
+            [budget, _graph("Cost (USD), all providers", [_service("CostUSD", label="cost")])],
+        ]
