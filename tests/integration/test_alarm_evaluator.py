@@ -37,6 +37,7 @@ def evaluator(local_stack):
     evaluator.install()
     yield evaluator
     reset_routing_state(local_stack)
+    metrics_sink.STORE.clear()  # the faulted traffic's metrics must not reach the next test's windows
     cloudwatch = aws_client("cloudwatch")
     names = list(evaluator.states())
     cloudwatch.delete_alarms(AlarmNames=[n for n in names if "complete-system-outage" in n])
