@@ -65,21 +65,14 @@ def start_workflows(moto_url: str) -> LocalWorkflows:
     os.environ["STATE_MACHINE_ARNS"] = json.dumps(machines, separators=(",", ":"))
     admin_settings.get_settings.cache_clear()
     admin_deps.get_admin_dependencies.cache_clear()
-    return LocalWorkflows(machines, function_arn, _watcher(handler))
+    return LocalWorkflows(machines, function_arn, _watcher(sfn, list(machines.values()), handler))
 
 
-def _watcher(handler: Any) -> Any:
+def _watcher(sfn: Any, machine_arns: list[str], handler: Any) -> Any:
     """EventBridge's part: the execution-status events that have the workflow Lambda clean up after
     an execution that failed, timed out or was aborted (helper H1's local/execution_watcher)."""
-    try:
-        from local.execution_watcher import ExecutionWatcher  # type: ignore[import-not-found]
-    except ImportError:
-        # TODO(issue 5): start local.execution_watcher.ExecutionWatcher here once it lands.
-        return None
+    from local.execution_watcher import ExecutionWatcher
     from local.gateway import LocalLambdaContext
 
-    watcher = ExecutionWatcher(lambda event: handler(event, LocalLambdaContext(FUNCTION_NAME)))
-    start = getattr(watcher, "start", None)
-    if callable(start):
-        start()
-    return watcher
+    on_event = lambda event: handler(event, LocalLambdaContext(FUNCTION_NAME))  # noqa: E731
+    return ExecutionWatcher(sfn, machine_arns, on_event).start()

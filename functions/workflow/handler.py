@@ -59,6 +59,8 @@ from functions.workflow.errors import TASK_TIMEOUT
 from functions.workflow.settings import WorkflowSettings, get_settings
 
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
+# The execution statuses whose event is a cleanup (the stack's rule, local/execution_watcher.py).
+CLEANUP_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 
 
 @dataclass

@@ -1,0 +1,130 @@
+"""The local stand-in for the stack's cleanup rule (stacks/constructs/workflows.py): EventBridge sends
+a "Step Functions Execution Status Change" event to the workflow Lambda when a rollout execution
+fails, times out or is stopped, so the lock it may still hold is released. moto emits no such event;
+this poller lists the executions of the given state machines and emits the same event for each one
+that reached one of those statuses, once.
+
+    watcher = ExecutionWatcher(sfn_client, machine_arns, on_event, interval=2.0)
+    watcher.start()   # a daemon thread polling every `interval` seconds
+    ...
+    watcher.stop()
+
+`on_event(event)` receives the event as EventBridge delivers it to a Lambda target, e.g. the workflow
+handler: `lambda event: workflow.handle(event, deps)` (or `lambda_handler(event, context)`). An event
+whose callback raised is emitted again at the next poll, up to MAX_ATTEMPTS times (the rule's target
+retries likewise). `poll_once()` runs one pass by hand (tests) and returns the events it emitted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from functions.workflow.handler import CLEANUP_STATUSES, EXECUTION_STATUS_CHANGE
+
+Event = dict[str, Any]
+MAX_ATTEMPTS = 5  # the stack's rule target: retry_attempts=4, so five deliveries at most
+log = logging.getLogger(__name__)
+
+
+class ExecutionWatcher:
+    def __init__(
+        self,
+        sfn_client: Any,
+        machine_arns: Iterable[str],
+        on_event: Callable[[Event], Any],
+        interval: float = 2.0,
+    ) -> None:
+        """`sfn_client`: a boto3 Step Functions client (the local moto's); `machine_arns`: the state
+        machines to watch; `on_event`: called with each event; `interval`: seconds between polls."""
+        if interval <= 0:
+            raise ValueError("the polling interval must be positive")
+        self.sfn, self.machine_arns = sfn_client, tuple(machine_arns)
+        self.on_event, self.interval = on_event, interval
+        self._done: set[str] = set()
+        self._attempts: dict[str, int] = {}
+        self._poll_lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> ExecutionWatcher:
+        if self._thread is None:
+            self._stopped.clear()
+            self._thread = threading.Thread(target=self._run, name="execution-watcher", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def poll_once(self) -> list[Event]:
+        """Emit the event of every watched execution that ended FAILED, TIMED_OUT or ABORTED since the
+        last pass (or is still owed a delivery after its callback raised)."""
+        emitted: list[Event] = []
+        with self._poll_lock:
+            for execution in self._ended():
+                arn = execution["executionArn"]
+                event = status_change_event(execution)
+                self._attempts[arn] = self._attempts.get(arn, 0) + 1
+                try:
+                    self.on_event(event)
+                except Exception:
+                    log.exception("cleanup of %s failed (attempt %d)", arn, self._attempts[arn])
+                    if self._attempts[arn] >= MAX_ATTEMPTS:
+                        self._done.add(arn)
+                    continue
+                self._done.add(arn)
+                emitted.append(event)
+        return emitted
+
+    def _ended(self) -> list[dict[str, Any]]:
+        paginator = self.sfn.get_paginator("list_executions")
+        found = []
+        for machine_arn in self.machine_arns:
+            for status in CLEANUP_STATUSES:
+                for page in paginator.paginate(stateMachineArn=machine_arn, statusFilter=status):
+                    found += [e for e in page["executions"] if e["executionArn"] not in self._done]
+        return found
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            try:
+                self.poll_once()
+            except Exception:  # the poller must outlive a moto hiccup; the next pass tries again
+                log.exception("listing the rollout executions failed")
+
+
+def status_change_event(execution: dict[str, Any]) -> Event:
+    """The EventBridge event AWS sends for `execution` (an item of ListExecutions)."""
+    arn = execution["executionArn"]
+    _, _, _, region, account, *_ = arn.split(":")
+    stop = execution.get("stopDate")
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": EXECUTION_STATUS_CHANGE,
+        "source": "aws.states",
+        "account": account,
+        "time": (stop or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [arn],
+        "detail": {
+            "executionArn": arn,
+            "stateMachineArn": execution["stateMachineArn"],
+            "name": execution["name"],
+            "status": execution["status"],
+            "startDate": _millis(execution["startDate"]),
+            "stopDate": _millis(stop) if stop else None,
+        },
+    }
+
+
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
