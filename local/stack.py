@@ -24,6 +24,7 @@ class LocalStack:
     servers: list[Any] = field(default_factory=list)
     gateway: ServerHandle | None = None
     moto_url: str = ""
+    eventbus: Any = None  # local.eventbus.LocalEventBus: publish EventBridge-shaped events to it
     alarms: Any = None  # local.alarm_evaluator.AlarmEvaluator
 
     @property
@@ -143,6 +144,10 @@ def start(
     stack.servers.append(start_workflows(stack_moto_url))
 
     stack.servers.append(_start_health_checks())
+    # Alarm-driven automation: the stack's EventBridge rules on a local bus, the failback check on a timer.
+    from local.eventbus import start_automation
+
+    stack.servers.append(start_automation(stack))
     stack.alarms = _start_alarm_evaluator(stack)
     stack.servers.append(stack.alarms)
 

@@ -22,6 +22,7 @@ from stacks.config import StackConfig
 from stacks.constructs.admin_api import AdminApi
 from stacks.constructs.alarms import RunbookAlarms
 from stacks.constructs.api import RouterApi
+from stacks.constructs.automation import Automation
 from stacks.constructs.dashboards import Dashboards
 from stacks.constructs.dependencies_layer import (
     PYTHON_VERSION,
@@ -126,6 +127,16 @@ class HybridRoutingStack(Stack):
             log_retention=config.log_retention,
             removal_policy=config.cdk_removal_policy,
         )
+        # Failover alarms and unhealthy events start failovers; a schedule starts failbacks after recovery.
+        self.automation = Automation(
+            self,
+            "Automation",
+            factory=factory,
+            tables=self.tables,
+            state_machines=self.workflows.state_machines,
+            alarm_prefix=config.stack_name,
+            direct_providers=config.direct_providers,
+        )
         # Operators start, follow, abort and approve rollouts from the admin API.
         self.admin.allow_rollouts(self.workflows.state_machines)
 
@@ -202,6 +213,7 @@ class HybridRoutingStack(Stack):
             self.admin.function,
             self.admin.authorizer_function,
             self.workflows.function,
+            self.automation.function,
         ):
             self._acknowledge_function(function)
         _acknowledge(
@@ -216,6 +228,13 @@ class HybridRoutingStack(Stack):
             (
                 "AwsSolutions-IAM5[Resource::*]",
                 "The health gates' cloudwatch:GetMetricData and DescribeAlarms support no resource-level permissions",
+            ),
+        )
+        _acknowledge(
+            self.automation.metrics_policy,
+            (
+                "AwsSolutions-IAM5[Resource::*]",
+                "Recovery checks' cloudwatch:GetMetricData and DescribeAlarms support no resource-level permissions",
             ),
         )
         self._acknowledge_state_machines()

@@ -171,12 +171,11 @@ def _duplicate(
     record: AutomationRecord, decision: Decision, deps: AutomationDependencies, now: float, context: dict[str, Any]
 ) -> dict[str, Any]:
     """The claim's own event again. Its execution is left to the claim's holder while that may still be
-    starting it; past the grace period, a claim whose execution does not exist (its start was lost
-    with its invocation) is started now, with the claimed input."""
+    starting it; past the grace period the claimed execution is started (idempotent: one that exists
+    is not started again), in case its start was lost with the claim holder's invocation."""
     claim = record.last
     assert claim is not None
-    late = now - claim.at >= deps.settings.start_grace_s
-    if late and not deps.starter.exists(claim):
+    if now - claim.at >= deps.settings.start_grace_s:
         started, arn = deps.starter.start(claim)
         if started:
             reason = f"{claim.name} was claimed but never started: started now"

@@ -10,7 +10,9 @@ same version; one write wins, the other gets VersionConflict, re-reads and sees 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,6 +26,7 @@ from functions.store.config import ConfigStore
 
 ACTOR = "automation"
 KEY_PREFIX = "automation#"
+CLOCK_TOLERANCE_S = 5.0  # between this function's clock and Step Functions' start dates
 
 
 def automation_key(provider: str) -> str:
@@ -71,7 +74,10 @@ class ExecutionStarter:
         return f"{self.machine(claim.kind).replace(':stateMachine:', ':execution:', 1)}:{claim.name}"
 
     def start(self, claim: Claim) -> tuple[bool, str]:
-        """(True, ARN) when this call started it; (False, ARN) when it already existed."""
+        """(True, ARN) when this call started it; (False, ARN) when it already existed: a closed one
+        (ExecutionAlreadyExists), or a running one with the same input, which StartExecution returns
+        as if just started (idempotent for standard workflows) - told apart by its start date."""
+        asked_at = time.time()
         try:
             response = _states().start_execution(
                 stateMachineArn=self.machine(claim.kind), name=claim.name, input=json.dumps(dict(claim.input))
@@ -82,18 +88,9 @@ class ExecutionStarter:
             raise DependencyUnavailable(f"Step Functions refused {claim.name}") from exc
         except BotoCoreError as exc:
             raise DependencyUnavailable("Step Functions cannot be reached right now") from exc
-        return True, str(response["executionArn"])
-
-    def exists(self, claim: Claim) -> bool:
-        try:
-            _states().describe_execution(executionArn=self.execution_arn(claim))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
-                return False
-            raise DependencyUnavailable(f"Step Functions cannot describe {claim.name}") from exc
-        except BotoCoreError as exc:
-            raise DependencyUnavailable("Step Functions cannot be reached right now") from exc
-        return True
+        started = response.get("startDate")
+        fresh = not isinstance(started, datetime) or started.timestamp() >= asked_at - CLOCK_TOLERANCE_S
+        return fresh, str(response["executionArn"])
 
 
 def _states() -> Any:
