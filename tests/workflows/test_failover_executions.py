@@ -18,6 +18,20 @@ FAILED_OVER = {"bedrock": 80, "google": 0, "meta": 20}
 HOLDER = "arn:aws:states:us-east-1:123456789012:execution:other:holder"
 
 
+def assert_completed(workflows, done, weights: dict[str, int]) -> None:
+    assert done.status == "SUCCEEDED", (done.error, done.cause)
+    route = workflows.route()
+    assert route["weights"] == weights and route["lock"] is None
+
+
+def assert_ended(workflows, done, error: str, weights: dict[str, int], last_action: str) -> None:
+    """The execution failed with `error`, left `weights`, released the lock, and audited it last."""
+    assert (done.status, done.error) == ("FAILED", error), done.cause
+    route = workflows.route()
+    assert route["weights"] == weights and route["lock"] is None
+    assert workflows.audit_actions()[-1] == last_action
+
+
 def failing_bedrock(local_stack, chat) -> None:
     """bedrock answers 503 to traffic with no fallback: the gates over bedrock fail."""
     local_stack.faults.set(FaultSpec(provider="bedrock", status=503))
@@ -31,9 +45,7 @@ def test_a_healthy_failback_returns_all_traffic_to_the_recovered_provider(workfl
 
     done = workflows.run("failback", rollout_input("google", "bedrock", steps=[60, 100]))
 
-    assert done.status == "SUCCEEDED", (done.error, done.cause)
-    route = workflows.route()
-    assert route["weights"] == {"bedrock": 100, "google": 0, "meta": 0} and route["lock"] is None
+    assert_completed(workflows, done, {"bedrock": 100, "google": 0, "meta": 0})
     assert workflows.states_entered(done.arn).count("EvaluateGate") == 2
 
 
@@ -43,9 +55,7 @@ def test_a_healthy_gradual_failover_drains_the_failing_provider_phase_by_phase(w
 
     done = workflows.run("gradual_failover", rollout_input("google", "bedrock", steps=[20, 0]))
 
-    assert done.status == "SUCCEEDED", (done.error, done.cause)
-    route = workflows.route()
-    assert route["weights"] == FAILED_OVER and route["lock"] is None  # meta, a bystander, keeps its 20
+    assert_completed(workflows, done, FAILED_OVER)  # meta, a bystander, keeps its 20
     steps = [r.entry.after["weights"] for r in workflows.config.audit.records() if r.entry.action == "rollout.step"]
     assert steps == [GRADUAL_PHASE_20, FAILED_OVER]
 
@@ -55,9 +65,7 @@ def test_an_immediate_failover_moves_the_failing_providers_share_at_once_without
 
     done = workflows.run("immediate_failover", {"source": "google", "target": "bedrock"})
 
-    assert done.status == "SUCCEEDED", (done.error, done.cause)
-    route = workflows.route()
-    assert route["weights"] == FAILED_OVER and route["lock"] is None
+    assert_completed(workflows, done, FAILED_OVER)
     entered = workflows.states_entered(done.arn)
     assert entered.count("SetStep") == 1 and "EvaluateGate" not in entered
 
@@ -69,10 +77,7 @@ def test_a_failback_whose_gate_fails_rolls_back_to_the_exact_starting_weights(wo
 
     done = workflows.run("failback", rollout_input("google", "bedrock", steps=[60, 100]))
 
-    assert (done.status, done.error) == ("FAILED", "GateFailed"), done.cause
-    route = workflows.route()
-    assert route["weights"] == START and route["lock"] is None
-    assert workflows.audit_actions()[-1] == "rollout.rollback"
+    assert_ended(workflows, done, "GateFailed", START, "rollout.rollback")
 
 
 def test_a_failback_without_traffic_to_judge_stops_where_it_is(workflows, chat):
@@ -81,10 +86,7 @@ def test_a_failback_without_traffic_to_judge_stops_where_it_is(workflows, chat):
 
     done = workflows.run("failback", rollout_input("google", "bedrock", steps=[60, 100], gate=quiet))
 
-    assert (done.status, done.error) == ("FAILED", "GateInconclusive"), done.cause
-    route = workflows.route()
-    assert route["weights"] == FAILBACK_STEP_60 and route["lock"] is None
-    assert workflows.audit_actions()[-1] == "rollout.release"
+    assert_ended(workflows, done, "GateInconclusive", FAILBACK_STEP_60, "rollout.release")
 
 
 def test_a_gradual_failover_whose_gate_fails_stops_and_never_routes_back_to_the_failing_provider(
@@ -95,10 +97,7 @@ def test_a_gradual_failover_whose_gate_fails_stops_and_never_routes_back_to_the_
 
     done = workflows.run("gradual_failover", rollout_input("google", "bedrock", steps=[20, 0]))
 
-    assert (done.status, done.error) == ("FAILED", "GateFailed"), done.cause
-    route = workflows.route()
-    assert route["weights"] == GRADUAL_PHASE_20 and route["lock"] is None
-    assert workflows.audit_actions()[-1] == "rollout.release"
+    assert_ended(workflows, done, "GateFailed", GRADUAL_PHASE_20, "rollout.release")  # the last step stays
 
 
 # --- one rollout at a time -------------------------------------------------------------------------
