@@ -149,7 +149,7 @@ def _claim_and_start(
     claim = decision.claim
     arn = deps.starter.execution_arn(claim)
     details = {**context, "executionArn": arn, "input": dict(claim.input), **decision.details}
-    saved = deps.store.save(decision.record, "automation.started", decision.reason, details)
+    saved = deps.store.save(decision.record, "automation.started", f"{decision.reason}; execution {arn}")
     try:
         started, arn = deps.starter.start(claim)
     except DependencyUnavailable:
@@ -223,7 +223,7 @@ def _failback_one(record: AutomationRecord, deps: AutomationDependencies) -> dic
             return _log(provider, Decision(Outcome.WAITING, "another check updated the record meanwhile"), context)
     action = "automation.restored" if decision.outcome is Outcome.RESTORED else "automation.recovery"
     try:
-        deps.store.save(decision.record, action, decision.reason, context)
+        deps.store.save(decision.record, action, decision.reason)
     except VersionConflict:
         return _log(provider, Decision(Outcome.WAITING, "another check updated the record meanwhile"), context)
     return _log(provider, decision, context)

@@ -44,10 +44,11 @@ class AutomationStore:
     def get_many(self, providers: Sequence[str]) -> dict[str, AutomationRecord]:
         return {provider: self.get(provider) for provider in providers}
 
-    def save(self, record: AutomationRecord, action: str, reason: str, details: Any = None) -> AutomationRecord:
-        """Write `record` if its item is still at `record.version` (VersionConflict otherwise), audited."""
+    def save(self, record: AutomationRecord, action: str, reason: str) -> AutomationRecord:
+        """Write `record` if its item is still at `record.version` (VersionConflict otherwise), audited
+        with the item before and after."""
         key = automation_key(record.provider)
-        entry = AuditEntry(ACTOR, action, key, reason, before=details, role=ACTOR)
+        entry = AuditEntry(ACTOR, action, key, reason, role=ACTOR)
         saved = self.config.put(key, record.as_value(), record.version, entry)
         return AutomationRecord.from_value(record.provider, saved.value, saved.version)
 
