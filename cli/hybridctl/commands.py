@@ -384,8 +384,8 @@ def config(ctx: Ctx, args: argparse.Namespace) -> int:
         lines.append(f"version: {result['version']}")
         if args.transition_duration is not None:
             note = (
-                f"transition over {args.transition_duration} s is handled by the gradual failover workflows "
-                f"(issue {TRANSITIONS_ISSUE}); this distribution took effect at once"
+                f"this distribution took effect at once; for a gated transition over {args.transition_duration} s "
+                f"run `hybridctl failover --mode gradual` (workflows of issue {TRANSITIONS_ISSUE})"
             )
             data["transition"] = {"requestedSeconds": args.transition_duration, "note": note}
             lines.append(note)

@@ -39,7 +39,8 @@ def ctl(gateway, local_stack, capsys, monkeypatch):
 
     def run(*argv: str, token: str | None = local_stack.admin_token) -> tuple[int, str, str]:
         capsys.readouterr()
-        prefix = ["--endpoint", gateway.url] + (["--token", token] if token is not None else [])
+        # --token=VALUE: a random token may start with "-", which argparse would take for an option.
+        prefix = ["--endpoint", gateway.url] + ([f"--token={token}"] if token is not None else [])
         with monkeypatch.context() as patch:
             if token is None:
                 patch.setattr(hybridctl_main, "os", SimpleNamespace(environ={}))
