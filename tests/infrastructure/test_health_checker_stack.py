@@ -102,14 +102,19 @@ def test_the_health_checker_writes_to_the_health_table_and_the_default_bus(synth
 
 
 def test_a_schedule_rule_runs_the_health_checker_every_minute(synthesized: Synthesized) -> None:
-    # Given the scheduled rules / When reading the one rule
-    (rule,) = [r for r in synthesized.of_type("AWS::Events::Rule").values() if "ScheduleExpression" in r["Properties"]]
-    (target,) = rule["Properties"]["Targets"]
+    # Given the scheduled rules / When reading the one that invokes the health checker
     checker_id = next(
         name
         for name, f in synthesized.of_type("AWS::Lambda::Function").items()
         if f == health_check_function(synthesized)
     )
+    (rule,) = [
+        r
+        for r in synthesized.of_type("AWS::Events::Rule").values()
+        if "ScheduleExpression" in r["Properties"]
+        and any(t["Arn"] == {"Fn::GetAtt": [checker_id, "Arn"]} for t in r["Properties"]["Targets"])
+    ]
+    (target,) = rule["Properties"]["Targets"]
     # Then it fires at rate(1 minute) on the health checker, which EventBridge may invoke
     assert rule["Properties"]["ScheduleExpression"] == HEALTH_CHECK_SCHEDULE == "rate(1 minute)"
     assert rule["Properties"]["State"] == "ENABLED"

@@ -85,14 +85,14 @@ def _api_methods(synthesized: Synthesized) -> set[tuple[str, str]]:
     return methods
 
 
-def test_the_stack_has_five_tables_five_functions_one_layer_and_one_rest_api(
+def test_the_stack_has_five_tables_six_functions_one_layer_and_one_rest_api(
     synthesized: Synthesized,
 ) -> None:
     # Given the synthesized stack / When counting resources
     # Then each capability appears once: router, health checker, admin function and its authorizer,
-    # and the workflow function
+    # the workflow function and the automation function
     synthesized.template.resource_count_is("AWS::DynamoDB::Table", len(ALL_TABLES))
-    synthesized.template.resource_count_is("AWS::Lambda::Function", 5)
+    synthesized.template.resource_count_is("AWS::Lambda::Function", 6)
     synthesized.template.resource_count_is("AWS::Lambda::LayerVersion", 1)
     synthesized.template.resource_count_is("AWS::ApiGateway::RestApi", 1)
 
