@@ -206,11 +206,13 @@ class RolloutLock:
 
 @dataclass(frozen=True, slots=True)
 class RouteState:
-    """The route's item: the weights the router reads, its version, and the lock if one is held."""
+    """The route's item: the weights the router reads, its version, and the lock if one is held
+    (else `released_by`, the rollout that released it last, if one did)."""
 
     weights: Mapping[str, int]
     version: int
     lock: RolloutLock | None = None
+    released_by: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         lock = self.lock

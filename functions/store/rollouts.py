@@ -3,6 +3,8 @@
 The item keeps `weights` (the router's snapshot reads only that) and gains, while a rollout runs,
 `lock_owner` (the execution ARN), `lock_kind`, `lock_sources`, `lock_target`, `phase`, `step`,
 `starting_weights`, `abort_requested` and, while a step waits for an operator, `approval_token`.
+Once released, `released_by` names the execution that let it go (a retried release is told from one
+whose lock was pre-empted meanwhile).
 Every operation reads the item, decides with functions.core.rollout, and writes through
 ConfigStore.put: conditional on the version it read (so on the owner it saw, which cannot change
 without the version changing) and audited in the same transaction. A version conflict re-reads and
@@ -112,16 +114,17 @@ class RolloutStore:
         return self._write(mutate)
 
     def release(self, owner: str, restore_weights: Mapping[str, int] | None = None, reason: str = "") -> RouteState:
-        """Drop the lock, setting `restore_weights` if given. NotLockOwner if another rollout holds
-        it; nothing to do if nobody does (a retried release, or a pre-empting rollout already done)."""
+        """Drop the lock, setting `restore_weights` if given. Nothing to do if `owner` released it
+        already (a retried release); NotLockOwner if another rollout holds it or took it meanwhile
+        (pre-empted, even if the pre-empting rollout is done)."""
         restore = None if restore_weights is None else validate_weights(restore_weights)
 
         def mutate(state: RouteState) -> tuple[dict[str, Any], AuditEntry] | None:
-            if state.lock is None:
+            if state.lock is None and state.released_by == owner:
                 return None
             require_owner(state.lock, owner)
             action = "rollout.rollback" if restore is not None else "rollout.release"
-            value = _value(state.weights if restore is None else restore, None)
+            value = _value(state.weights if restore is None else restore, None, released_by=owner)
             return value, self._entry(owner, action, reason, state)
 
         return self._write(mutate)
@@ -139,7 +142,7 @@ class RolloutStore:
                 return None
             released["yes"] = True
             weights = state.weights if lock.kind.is_safety else lock.starting_weights
-            return _value(weights, None), self._entry(owner, "rollout.cleanup", reason, state)
+            return _value(weights, None, released_by=owner), self._entry(owner, "rollout.cleanup", reason, state)
 
         state = self._write(mutate)
         return state if released else None
@@ -232,8 +235,10 @@ class RolloutStore:
         return AuditEntry(owner, action, self.key, reason, before.as_dict(), role=ROLE)
 
 
-def _value(weights: Mapping[str, int], lock: RolloutLock | None) -> dict[str, Any]:
+def _value(weights: Mapping[str, int], lock: RolloutLock | None, released_by: str | None = None) -> dict[str, Any]:
     value: dict[str, Any] = {"weights": dict(weights)}
+    if released_by is not None:
+        value["released_by"] = released_by
     if lock is not None:
         value |= {
             "lock_owner": lock.owner,
@@ -254,7 +259,8 @@ def parse_state(value: Mapping[str, Any], version: int) -> RouteState:
     weights = {str(p): int(w) for p, w in (value.get("weights") or DEFAULT_WEIGHTS).items()}
     owner = value.get("lock_owner")
     if not owner:
-        return RouteState(weights, version)
+        released_by = value.get("released_by")
+        return RouteState(weights, version, released_by=str(released_by) if released_by else None)
     lock = RolloutLock(
         owner=str(owner),
         kind=RolloutKind(value["lock_kind"]),

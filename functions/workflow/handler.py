@@ -272,13 +272,14 @@ def release(cmd: ReleaseInput, deps: WorkflowDependencies) -> dict[str, Any]:
 
 
 def rollback(cmd: RollbackInput, deps: WorkflowDependencies) -> dict[str, Any]:
-    """Back to the exact starting weights, lock released. Nothing to do once the lock is free."""
+    """Back to the exact starting weights, lock released. Nothing to do if this execution released
+    it already (a retried task); NotLockOwner if it lost the lock meanwhile (pre-empted)."""
     lock = deps.rollouts.get().lock
-    if lock is None:
-        return _route(deps.rollouts.get())
-    require_owner(lock, cmd.owner)
-    _record_expired_approval(cmd.owner, cmd.error, deps)
-    return _route(deps.rollouts.release(cmd.owner, lock.starting_weights, cmd.reason or "rollback"))
+    if lock is not None:
+        require_owner(lock, cmd.owner)
+        _record_expired_approval(cmd.owner, cmd.error, deps)
+    restore = None if lock is None else lock.starting_weights
+    return _route(deps.rollouts.release(cmd.owner, restore, cmd.reason or "rollback"))
 
 
 def _record_expired_approval(owner: str, error: str, deps: WorkflowDependencies) -> None:

@@ -166,10 +166,21 @@ def test_release_by_a_non_owner_is_refused(store):
     assert store.get().lock.owner == A
 
 
-def test_a_release_on_a_free_route_is_a_no_op(store, config):
+def test_a_retried_release_is_a_no_op(store, config):
+    store.acquire(A, CANARY, ["bedrock"], "google")
+    store.release(A, START)
     before = len(audit_actions(config))
     assert store.release(A, {"bedrock": 100}).weights == START
     assert len(audit_actions(config)) == before
+
+
+def test_a_release_by_a_rollout_preempted_meanwhile_is_refused_even_once_the_route_is_free(store):
+    store.acquire(A, CANARY, ["bedrock"], "google")
+    store.acquire(B, IMMEDIATE, ["google"], "bedrock")
+    store.release(B)
+    with pytest.raises(NotLockOwner):
+        store.release(A, START)
+    assert store.get().released_by == B and store.get().weights == START
 
 
 def test_cleanup_of_a_stopped_canary_restores_its_starting_weights(store, config):

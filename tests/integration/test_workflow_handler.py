@@ -165,6 +165,14 @@ def test_a_gate_of_a_preempted_execution_is_refused(deps):
         gate(deps)
 
 
+def test_a_rollback_of_an_execution_preempted_meanwhile_is_refused_even_once_the_route_is_free(deps):
+    canary(deps)
+    run(deps, action="acquire", owner=FAILOVER_B, kind="immediate_failover", source="google", target="bedrock")
+    run(deps, action="release", owner=FAILOVER_B)
+    with pytest.raises(NotLockOwner):
+        run(deps, action="rollback", owner=CANARY_A, error="States.Timeout")
+
+
 def test_a_rollback_after_the_lock_was_released_is_a_no_op(deps):
     canary(deps)
     run(deps, action="release", owner=CANARY_A)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,9 +13,11 @@ from functions.core.errors import InvalidRequest
 from functions.core.rollout import (
     Admission,
     NotLockOwner,
+    Phase,
     RolloutKind,
     RolloutLock,
     RolloutLocked,
+    RouteState,
     admit,
     plan_for,
     require_owner,
@@ -196,3 +200,11 @@ def test_only_the_owner_passes_the_owner_check():
         require_owner(lock(CANARY), "arn:exec:2")
     with pytest.raises(NotLockOwner):
         require_owner(None, "arn:exec:1")
+
+
+def test_the_route_as_shown_says_an_approval_is_pending_but_never_shows_its_token():
+    waiting = replace(lock(CANARY), phase=Phase.AWAITING_APPROVAL, approval_token="secret-task-token")
+    shown = RouteState({"bedrock": 100}, 3, waiting).as_dict()
+    assert shown["lock"]["approvalPending"] is True and shown["lock"]["phase"] == "awaiting_approval"
+    assert "secret-task-token" not in str(shown)
+    assert RouteState({"bedrock": 100}, 3, lock(CANARY)).as_dict()["lock"]["approvalPending"] is False

@@ -104,3 +104,22 @@ def test_the_watcher_thread_polls_on_its_own_until_stopped(workflows):
         watcher.stop()
 
     assert seen == [refused.arn]
+
+
+def test_a_canary_preempted_while_waiting_for_approval_ends_at_its_timeout_writing_nothing(workflows, chat):
+    workflows.seed(START)
+    send(chat, 10)
+    approval = {"required": True, "timeoutSeconds": 1}
+    canary = workflows.start(
+        workflows.machine("canary"), rollout_input("google", "bedrock", steps=STEPS, approval=approval)
+    )
+    workflows.until(lambda route: bool(route["lock"]) and route["lock"]["approvalPending"])
+
+    failover = workflows.run("immediate_failover", {"source": "bedrock", "target": "google"})
+    after_failover = workflows.route()
+    stopped = workflows.wait(canary)
+
+    assert failover.status == "SUCCEEDED" and after_failover["weights"] == {"bedrock": 0, "google": 70, "meta": 30}
+    assert (stopped.status, stopped.error) == ("FAILED", "NotLockOwner"), stopped.cause
+    assert workflows.route() == after_failover
+    assert "rollout.approval.timeout" not in workflows.audit_actions()  # the approval was no longer its to time out
