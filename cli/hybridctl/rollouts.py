@@ -93,6 +93,7 @@ def add_arguments(command: Any) -> None:
     s = command("abort", "stop the running rollout (a canary rolls back)", rollouts, into=actions)
     s.add_argument("--reason", default="", help="why (recorded in the audit trail)")
     s.add_argument("--execution", help="abort only if this execution holds the route")
+    s.add_argument("--force", action="store_true", help="stop the execution now, not at its next step or gate")
     _wait_options(s, default=False)
     s = command("approve", "approve (or --reject) the step waiting for approval", rollouts, into=actions)
     s.add_argument("--reason", default="", help="why (recorded in the audit trail)")
@@ -314,6 +315,8 @@ def _abort_kind(ctx: Ctx, args: argparse.Namespace, kind: str | None) -> int:
         raise CliError(CONFLICT, f"the running rollout is a {lock['kind']} ({lock['owner']}), not a {kind}")
     reason = getattr(args, "reason", "") or f"{kind or 'rollout'} aborted by the operator"
     body = {"reason": reason} | ({"execution": args.execution} if getattr(args, "execution", None) else {})
+    if getattr(args, "force", False):
+        body["force"] = True
     result = ctx.api.post("/admin/rollouts/abort", body)
     name = lock["owner"].rsplit(":", 1)[-1]
     if getattr(args, "wait", False):
@@ -321,7 +324,12 @@ def _abort_kind(ctx: Ctx, args: argparse.Namespace, kind: str | None) -> int:
             print(f"abort requested for {name}; it rolls back at its next step or gate", file=ctx.out, flush=True)
         code = _follow(ctx, name, args)
         return OK if code == CHECK_FAILED else code  # the abort did what was asked
-    ctx.emit(result, f"abort requested for {name}: it rolls back at its next step or gate")
+    when = (
+        "stopped now; the cleanup releases the route"
+        if result.get("stopped")
+        else "it rolls back at its next step or gate"
+    )
+    ctx.emit(result, f"abort requested for {name}: {when}")
     return OK
 
 

@@ -151,6 +151,11 @@ class RolloutControl:
             ]
         return recent
 
+    def status(self, arn: str) -> str:
+        """RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED (NotFound for an unknown execution)."""
+        described = _call(arn, "describe", _missing(arn), lambda sfn: sfn.describe_execution(executionArn=arn))
+        return str(described["status"])
+
     def stop(self, arn: str, error: str, cause: str) -> None:
         _call(arn, "stop", {}, lambda sfn: sfn.stop_execution(executionArn=arn, error=error, cause=cause[:32_768]))
 
@@ -172,7 +177,7 @@ class RolloutControl:
 
     def _exists(self, arn: str) -> bool:
         try:
-            _call(arn, "describe", _missing(arn), lambda sfn: sfn.describe_execution(executionArn=arn))
+            self.status(arn)
         except NotFound:
             return False
         return True

@@ -102,6 +102,21 @@ def test_update_traffic_approves_the_waiting_step_of_a_canary(ctl, http, admin, 
     assert weights(http, admin) == {"bedrock": 50, "google": 50}
 
 
+def test_rollouts_abort_force_stops_a_baking_failback_at_once(ctl, http, admin):
+    code, out, err = ctl(
+        "failback", "--original-provider", "google", "--current-provider", "bedrock", "--steps", "30,100",
+        "--bake-seconds", "600", "--no-wait",
+    )  # fmt: skip
+    assert code == 0, err
+    name = out.split("failback ", 1)[1].split(":", 1)[0]
+    wait_until(lambda: weights(http, admin).get("google") == 30)
+    code, out, err = ctl("rollouts", "abort", "--force", "--reason", "failback drill")
+    assert code == 0 and "stopped now" in out, err
+    assert wait_for(http, admin, name)["status"] == "ABORTED"
+    wait_until(lambda: http.get("/admin/rollouts", headers=admin).json()["route"]["lock"] is None)
+    assert weights(http, admin) == {"bedrock": 100}
+
+
 def test_failback_with_auto_trigger_does_not_start_while_the_provider_is_unhealthy(ctl, local_stack):
     from functions.router.wiring import get_dependencies
     from functions.store.dynamo import dynamodb_client, to_item

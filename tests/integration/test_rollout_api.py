@@ -93,6 +93,8 @@ def test_an_immediate_failover_moves_the_failed_providers_traffic_and_is_audited
     assert done["status"] == "SUCCEEDED", done
     assert done["weights"] == {"bedrock": 0, "google": 100}
     assert [s["percent"] for s in done["steps"]] == [0]
+    by_arn = http.get(f"/admin/rollouts/{started['executionArn']}", headers=admin).json()
+    assert (by_arn["name"], by_arn["status"]) == (started["name"], "SUCCEEDED")
     after = route(http, admin)
     assert (after["weights"], after["lock"], after["awaitingApproval"]) == ({"bedrock": 0, "google": 100}, None, False)
     records = http.get("/admin/audit/export?format=json&period=daily", headers=admin).json()["records"]
@@ -186,6 +188,18 @@ def test_a_read_only_token_reads_rollouts_but_cannot_start_abort_or_approve(http
         http.post("/admin/rollouts/approve", json={"approve": True}, headers=viewer),
     ]
     assert [r.status_code for r in refused] == [403, 403, 403]
+
+
+@pytest.mark.usefixtures("rollouts")
+def test_a_forced_abort_stops_a_baking_canary_now_and_the_cleanup_restores_its_starting_weights(http, admin):
+    started = start(http, admin, kind="canary", source="bedrock", target="google", steps=[20, 60], bakeSeconds=600)
+    name = started.json()["name"]
+    wait_until(lambda: route(http, admin)["weights"].get("google") == 20)  # step 1 set, baking for 10 minutes
+    aborted = http.post("/admin/rollouts/abort", json={"reason": "bad canary", "force": True}, headers=admin)
+    assert aborted.status_code == 200 and aborted.json()["stopped"] is True
+    assert wait_for(http, admin, name)["status"] == "ABORTED"
+    released = wait_until(lambda: (r := route(http, admin))["lock"] is None and r)
+    assert released["weights"] == {"bedrock": 100}
 
 
 @pytest.mark.usefixtures("rollouts")

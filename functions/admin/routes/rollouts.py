@@ -88,6 +88,11 @@ class StartRollout(_Camel):
 class Abort(_Camel):
     reason: str = Field(min_length=1, max_length=500)
     execution: str | None = Field(default=None, max_length=2048, description="abort only if this one holds the route")
+    force: bool = Field(
+        default=False,
+        description="also stop the execution now (StopExecution) instead of at its next step or gate; the "
+        "cleanup then releases the lock (a canary or failback back to its starting weights)",
+    )
 
 
 class Approve(_Camel):
@@ -153,13 +158,16 @@ def abort_rollout(body: Abort) -> dict[str, Any]:
     if body.execution and holder and body.execution not in (holder.owner, holder.owner.rsplit(":", 1)[-1]):
         raise VersionConflict(f"{body.execution} does not hold the route; {holder.owner} does")
     token, state = deps().rollouts.request_abort(who.principal, body.reason, role=who.role)
-    answered = bool(token) and deps().workflows.send_failure(
-        str(token), ABORTED, f"aborted by {who.principal}: {body.reason}"
-    )
+    cause = f"aborted by {who.principal}: {body.reason}"
+    answered = bool(token) and deps().workflows.send_failure(str(token), ABORTED, cause)
+    owner = state.lock.owner if state.lock else None
+    if body.force and owner:
+        state = _stop(owner, cause)
     return {
-        "executionArn": state.lock.owner if state.lock else None,
+        "executionArn": owner,
         "abortRequested": True,
         "approvalAnswered": answered,
+        "stopped": body.force and owner is not None,
         "route": _route(state),
     }
 
@@ -181,6 +189,16 @@ def approve_rollout(body: Annotated[Approve, Body()]) -> dict[str, Any]:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+def _stop(owner: str, cause: str) -> RouteState:
+    """Stop the execution now. A running one ends ABORTED and the cleanup rule releases its lock; one
+    that already ended without releasing it (its cleanup was lost) is released here, as cleanup would."""
+    control = deps().workflows
+    if control.status(owner) == "RUNNING":
+        control.stop(owner, ABORTED, cause)
+        return deps().rollouts.get()
+    return deps().rollouts.force_release_if_owner(owner, f"stale lock released: {cause}") or deps().rollouts.get()
+
+
 def _endpoints(body: StartRollout) -> tuple[str, str]:
     """The source and target providers, checked against the deployment's Direct providers."""
     source = body.source or body.failed_provider
