@@ -164,6 +164,7 @@ def status(ctx: Ctx, args: argparse.Namespace) -> int:
     }
     if args.failover_status or args.comprehensive:
         data["featureFlags"] = ctx.api.get("/admin/feature-flags/bedrock")
+        data["rollouts"] = ctx.api.optional("/admin/rollouts")
     if args.comprehensive:
         data["components"] = raw["health"].get("components", [])
         data["breakerPolicy"] = raw["circuitBreakers"].get("policy")
@@ -185,6 +186,8 @@ def status(ctx: Ctx, args: argparse.Namespace) -> int:
         if args.provider_health:
             return "\n\n".join(out)
         out.append(_routing_text(data["routingOverride"], data["trafficDistribution"], data["circuitBreakersEnabled"]))
+        if data.get("rollouts") is not None:
+            out.append(rollout_text(data["rollouts"]))
         if "featureFlags" in data:
             flags = {k: v for k, v in data["featureFlags"].items() if k != "version"}
             out.append("feature flags:\n" + table(["flag", "enabled"], flags.items()))
@@ -209,6 +212,20 @@ def status(ctx: Ctx, args: argparse.Namespace) -> int:
 
     ctx.emit(data, human)
     return OK
+
+
+def rollout_text(rollouts: dict[str, Any]) -> str:
+    """The route's running rollout, else the latest execution (what `status --failover-status` verifies)."""
+    lock = rollouts.get("route", {}).get("lock")
+    if lock:
+        name = lock["owner"].rsplit(":", 1)[-1]
+        waiting = ", waiting for approval" if rollouts["route"].get("awaitingApproval") else ""
+        return f"rollout: {lock['kind']} {name} running (step {lock['step'] + 1}, {lock['phase']}{waiting})"
+    executions = [e | {"kind": k} for k, es in rollouts.get("executions", {}).items() for e in es]
+    if not executions:
+        return "rollout: none yet"
+    last = max(executions, key=lambda e: e.get("startDate") or "")
+    return f"rollout: none running; last {last['kind']} {last['name']} {last['status']} (started {last['startDate']})"
 
 
 def _routing_text(override: dict[str, Any], weights: dict[str, Any], breakers_enabled: Any) -> str:

@@ -134,6 +134,8 @@ def test_rollouts_status_lists_the_route_and_recent_executions(ctl):
     ctl("failover", "--from", "bedrock", "--to", "google", *FAST)
     code, out, _ = ctl("rollouts", "status")
     assert code == 0 and "none running" in out and "immediate_failover" in out and "SUCCEEDED" in out
+    code, out, _ = ctl("status", "--failover-status")  # the runbook's "Verify failover success"
+    assert code == 0 and "rollout: none running; last immediate_failover" in out and "SUCCEEDED" in out
 
 
 def test_bad_rollout_arguments_are_usage_errors(ctl):

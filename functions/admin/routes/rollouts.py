@@ -101,7 +101,7 @@ class Approve(_Camel):
 
 
 # --- routes ----------------------------------------------------------------------------------
-@router.post("/admin/rollouts")
+@router.post("/admin/rollouts", responses={202: {"description": "the rollout execution started"}})
 def start_rollout(body: StartRollout) -> Response[dict[str, Any]]:
     who = operator(router)
     kind = body.kind
