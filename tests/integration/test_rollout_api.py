@@ -203,6 +203,32 @@ def test_a_forced_abort_stops_a_baking_canary_now_and_the_cleanup_restores_its_s
 
 
 @pytest.mark.usefixtures("rollouts")
+def test_a_forced_abort_releases_a_lock_left_by_an_execution_that_already_ended(http, admin):
+    from functions.admin.deps import get_admin_dependencies
+    from functions.core.rollout import RolloutKind
+
+    ended = start(http, admin, kind="immediate_failover", failedProvider="meta", targetProvider="google").json()
+    assert wait_for(http, admin, ended["name"])["status"] == "SUCCEEDED"
+    # Its lock, as if its release had been lost: only an operator can free the route now.
+    store = get_admin_dependencies().rollouts
+    store.acquire(ended["executionArn"], RolloutKind.CANARY, ["bedrock"], "google", "lost release")
+    assert http.post("/admin/rollouts/abort", json={"reason": "flag only"}, headers=admin).json()["stopped"] is False
+    assert route(http, admin)["lock"]["owner"] == ended["executionArn"]
+
+    forced = http.post("/admin/rollouts/abort", json={"reason": "stale lock", "force": True}, headers=admin).json()
+    assert forced["stopped"] is True and forced["route"]["lock"] is None
+
+
+def test_without_state_machines_a_start_is_503_naming_what_is_missing(http, admin, monkeypatch):
+    from functions.admin.deps import get_admin_dependencies
+    from functions.workflow.control import RolloutControl
+
+    monkeypatch.setattr(get_admin_dependencies(), "workflows", RolloutControl({}))
+    response = start(http, admin, kind="canary", source="bedrock", target="google")
+    assert response.status_code == 503 and "not configured" in response.json()["error"]["message"]
+
+
+@pytest.mark.usefixtures("rollouts")
 def test_an_unknown_execution_is_404_and_abort_without_a_rollout_is_404(http, admin):
     assert http.get("/admin/rollouts/canary-nope", headers=admin).status_code == 404
     assert http.post("/admin/rollouts/abort", json={"reason": "nothing runs"}, headers=admin).status_code == 404
