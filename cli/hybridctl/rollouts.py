@@ -283,7 +283,8 @@ def _summary(view: dict[str, Any]) -> str:
         "status": f"{view['status']}: {outcome}",
         "steps done": len(view.get("steps", [])),
         "gates": ", ".join(f"{g.get('verdict') or g.get('error')}" for g in view.get("gates", [])) or "-",
-        "weights": _weights(view.get("weights")),
+        "last step": _weights(view.get("weights")),
+        "weights now": _weights(view.get("finalWeights") or (view.get("route") or {}).get("weights")),
         "started": view.get("startDate"),
         "stopped": view.get("stopDate"),
     }

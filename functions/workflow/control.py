@@ -23,6 +23,8 @@ from functions.core.rollout import RolloutKind
 from functions.shared.aws import client as aws_client
 
 STEP_STATE, GATE_STATE = "SetStep", "EvaluateGate"
+# The Tasks that end a rollout (done, rolled back, stopped, cleaned up): their answer is the final route.
+END_STATES = ("Release", "Rollback", "Stop", "Cleanup")
 NAME_LIMIT = 80  # Step Functions' execution name length
 HISTORY_PAGE = 1000
 # Step Functions' answers to a task token that no longer waits: already answered, timed out, unknown.
@@ -44,6 +46,7 @@ class ExecutionView:
     input: dict[str, Any] = field(default_factory=dict)
     steps: list[dict[str, Any]] = field(default_factory=list)  # SetStep results, in order
     gates: list[dict[str, Any]] = field(default_factory=list)  # EvaluateGate verdicts (and failures), in order
+    final_weights: dict[str, int] | None = None  # the route's weights as the rollout left them
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -67,6 +70,7 @@ class ExecutionView:
             "weights": None if current is None else current.get("weights"),
             "steps": self.steps,
             "gates": self.gates,
+            "finalWeights": self.final_weights,
         }
 
 
@@ -113,7 +117,7 @@ class RolloutControl:
     def describe(self, name_or_arn: str) -> ExecutionView:
         kind, arn = self.find(name_or_arn)
         described = _call(arn, "describe", _missing(name_or_arn), lambda sfn: sfn.describe_execution(executionArn=arn))
-        steps, gates, failure = _progress(self._history(arn))
+        steps, gates, final, failure = _progress(self._history(arn))
         error, cause = described.get("error"), described.get("cause")
         if described["status"] != "SUCCEEDED" and error is None and failure:
             error, cause = failure
@@ -129,6 +133,7 @@ class RolloutControl:
             input=_json(described.get("input")) or {},
             steps=steps,
             gates=gates,
+            final_weights=final,
         )
 
     def recent(self, limit: int) -> dict[str, list[dict[str, Any]]]:
@@ -217,10 +222,14 @@ def parse_machines(mapping: Mapping[str, str]) -> dict[RolloutKind, str]:
     return machines
 
 
-def _progress(events: Iterator[dict[str, Any]]) -> tuple[list[dict], list[dict], tuple[str, str] | None]:
-    """SetStep results, EvaluateGate verdicts (a failed gate Task too) and the last task failure."""
+def _progress(
+    events: Iterator[dict[str, Any]],
+) -> tuple[list[dict], list[dict], dict[str, int] | None, tuple[str, str] | None]:
+    """SetStep results, EvaluateGate verdicts (a failed gate Task too), the weights the ending Task
+    left, and the last task failure."""
     steps: list[dict[str, Any]] = []
     gates: list[dict[str, Any]] = []
+    final: dict[str, int] | None = None
     failure: tuple[str, str] | None = None
     state = ""
     for event in events:
@@ -230,6 +239,8 @@ def _progress(events: Iterator[dict[str, Any]]) -> tuple[list[dict], list[dict],
             continue
         at = _iso(event.get("timestamp"))
         succeeded = event.get("taskSucceededEventDetails")
+        if succeeded and state in END_STATES:
+            final = ((_json(succeeded.get("output")) or {}).get("Payload") or {}).get("weights") or final
         if succeeded and state in (STEP_STATE, GATE_STATE):
             payload = (_json(succeeded.get("output")) or {}).get("Payload") or {}
             if state == STEP_STATE:
@@ -241,7 +252,7 @@ def _progress(events: Iterator[dict[str, Any]]) -> tuple[list[dict], list[dict],
             failure = (failed.get("error", ""), failed.get("cause", ""))
             if state == GATE_STATE and event.get("taskFailedEventDetails"):
                 gates.append({"at": at, "decision": "end", "error": failure[0], "cause": _cause(failure[1])})
-    return steps, gates, failure
+    return steps, gates, final, failure
 
 
 def _pick(state: str, payload: dict[str, Any], at: str | None) -> dict[str, Any]:

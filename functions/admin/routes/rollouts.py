@@ -8,6 +8,7 @@ naming the holder), and the workflow enforces it again when it acquires the lock
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -28,6 +29,9 @@ router = Router()
 # The error an answered approval ends its wait with: the ASL's ErrorEquals.
 ABORTED, REJECTED = RolloutAborted.__name__, ApprovalRejected.__name__
 RECENT_EXECUTIONS = 10  # per state machine, in GET /admin/rollouts
+# A start answers once the execution holds the route (or has ended), so an abort right after it finds
+# the rollout; Acquire is the first Task, well under a second after the start.
+START_SETTLE_SECONDS, START_POLL_SECONDS = 3.0, 0.1
 
 
 class _Camel(BaseModel):
@@ -117,8 +121,11 @@ def start_rollout(body: StartRollout) -> Response[dict[str, Any]]:
     started = control.start(kind, name, execution_input)
     after = {"executionArn": started["executionArn"], "input": execution_input}
     deps().config.record(entry(who, "rollout.start", kind.value, reason, state.as_dict(), after))
+    status, holds = _settle(started["executionArn"])
     answer = {
         **started,
+        "status": status,
+        "holdsRoute": holds,
         "name": name,
         "kind": kind.value,
         "source": source,
@@ -189,6 +196,19 @@ def approve_rollout(body: Annotated[Approve, Body()]) -> dict[str, Any]:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+def _settle(owner: str) -> tuple[str, bool]:
+    """(execution status, whether it holds the route) once it took the lock, ended, or the wait ran out."""
+    deadline = time.monotonic() + START_SETTLE_SECONDS
+    while True:
+        lock = deps().rollouts.get().lock
+        if lock is not None and lock.owner == owner:
+            return "RUNNING", True
+        status = deps().workflows.status(owner)
+        if status != "RUNNING" or time.monotonic() >= deadline:
+            return status, False
+        time.sleep(START_POLL_SECONDS)
+
+
 def _stop(owner: str, cause: str) -> RouteState:
     """Stop the execution now. A running one ends ABORTED and the cleanup rule releases its lock; one
     that already ended without releasing it (its cleanup was lost) is released here, as cleanup would."""
