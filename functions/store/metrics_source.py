@@ -202,13 +202,21 @@ def _snapshot(window_s: int, values: Iterable[tuple[tuple[str, ...], list[float]
 
 
 # --- alarms ----------------------------------------------------------------------------------
+ALARM_TYPES = ["CompositeAlarm", "MetricAlarm"]
+
+
 def active_alarms(prefix: str) -> list[dict[str, Any]]:
     """Our alarms (names starting with `prefix`) in state ALARM: name, reason, since, metric."""
     alarms: list[dict[str, Any]] = []
     token: str | None = None
     try:
         while True:
-            kwargs: dict[str, Any] = {"StateValue": "ALARM", "AlarmNamePrefix": prefix, "MaxRecords": 100}
+            kwargs: dict[str, Any] = {
+                "StateValue": "ALARM",
+                "AlarmNamePrefix": prefix,
+                "AlarmTypes": ALARM_TYPES,  # without it CloudWatch lists metric alarms only
+                "MaxRecords": 100,
+            }
             if token:
                 kwargs["NextToken"] = token
             page = _cloudwatch().describe_alarms(**kwargs)

@@ -45,6 +45,7 @@ from functions.core.rollout import (
 from functions.core.thresholds import ROLLOUT_WRITE_RETRIES
 from functions.shared.aws import client as aws_client
 from functions.store.config import ConfigStore
+from functions.store.metrics_source import ALARM_TYPES
 from functions.store.schema import TRAFFIC_WEIGHTS_KEY
 
 DEFAULT_WEIGHTS: dict[str, int] = {"bedrock": 100}  # what the router assumes when the item is absent
@@ -283,12 +284,19 @@ def alarm_states(names: Sequence[str], prefix: str, target: str) -> dict[str, st
     cloudwatch = aws_client("cloudwatch")
     try:
         for start in range(0, len(names), 100):
-            page = cloudwatch.describe_alarms(AlarmNames=list(names[start : start + 100]), MaxRecords=100)
+            page = cloudwatch.describe_alarms(
+                AlarmNames=list(names[start : start + 100]), AlarmTypes=ALARM_TYPES, MaxRecords=100
+            )
             for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
                 states[alarm["AlarmName"]] = alarm["StateValue"]
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"AlarmNamePrefix": prefix, "StateValue": "ALARM", "MaxRecords": 100}
+            kwargs: dict[str, Any] = {
+                "AlarmNamePrefix": prefix,
+                "StateValue": "ALARM",
+                "AlarmTypes": ALARM_TYPES,
+                "MaxRecords": 100,
+            }
             if token:
                 kwargs["NextToken"] = token
             page = cloudwatch.describe_alarms(**kwargs)
