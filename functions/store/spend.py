@@ -94,8 +94,13 @@ class SpendAccumulator:
         with self._lock:
             batches = {month: self._take(month) for month in list(self._pending)}
         for month, amounts in batches.items():
-            if amounts and not self._write(month, amounts):
+            if not amounts:
+                continue
+            total = self._write(month, amounts)
+            if total is None:
                 self._give_back(month, amounts)
+            else:  # the table's new total, every instance's spend included: no dip until the next read
+                self._known_spent = {month: (self._clock(), total)}
 
     def spent_usd(self, now: float | None = None) -> float | None:
         """USD spent in the month of `now`: the table's total (re-read at most once per flush interval)
@@ -132,7 +137,8 @@ class SpendAccumulator:
             for provider, amount in amounts.items():
                 self._pending[month][provider] += amount
 
-    def _write(self, month: str, amounts: dict[str, Decimal]) -> bool:
+    def _write(self, month: str, amounts: dict[str, Decimal]) -> float | None:
+        """ADD the amounts; the month's new total, or None if the write failed."""
         # Providers whose names differ only in punctuation share an attribute; one path may appear once.
         by_attribute: dict[str, Decimal] = defaultdict(Decimal)
         for provider, amount in amounts.items():
@@ -144,17 +150,18 @@ class SpendAccumulator:
         names["#total"], names["#updated"] = SPENT_ATTRIBUTE, "updated_at"
         adds = ", ".join(f"{name} :{name[1:]}" for name in names if name.startswith("#p"))
         try:
-            dynamodb_client().update_item(
+            response = dynamodb_client().update_item(
                 TableName=self._table,
                 Key={FLAGS.partition_key: {"S": month}},
                 UpdateExpression=f"ADD #total :total, {adds} SET #updated = :now",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_NEW",
             )
         except (ClientError, BotoCoreError) as exc:
             logger.warning("spend-flush-failed", extra={"error": type(exc).__name__, "month": month})
-            return False
-        return True
+            return None
+        return parse_spent(from_item(response.get("Attributes") or {}))
 
     def _read(self, month: str) -> float | None:
         try:

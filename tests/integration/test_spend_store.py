@@ -183,6 +183,25 @@ def test_spent_is_the_table_total_plus_this_instances_pending_spend(flags_table)
     assert spend.spent_usd(MAY) == pytest.approx(5.5)
 
 
+def test_spent_does_not_dip_after_a_flush_and_includes_what_others_flushed(flags_table):
+    # Given this instance read 5 USD, then another instance flushed 2 USD more
+    clock = [MAY]
+    spend = SpendAccumulator(flags_table, flush_interval_s=5.0, clock=lambda: clock[0])
+    seed = SpendAccumulator(flags_table, clock=lambda: MAY)
+    seed.add(5.0, "google")
+    seed.flush()
+    assert spend.spent_usd() == pytest.approx(5.0)
+    other = SpendAccumulator(flags_table, clock=lambda: MAY)
+    other.add(2.0, "meta")
+    other.flush()
+    # When this instance flushes its own 1 USD within the re-read interval
+    spend.add(1.0, "bedrock")
+    clock[0] = MAY + 1
+    spend.flush()
+    # Then it sees the table's new total at once (8 USD), not its stale 5 USD without the pending 1 USD
+    assert spend.spent_usd() == pytest.approx(8.0)
+
+
 def test_spent_is_unknown_when_the_table_was_never_readable(flags_table):
     spend = SpendAccumulator("no-such-table", clock=lambda: MAY)
     assert spend.spent_usd(MAY) is None
