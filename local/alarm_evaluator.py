@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 CLOUDWATCH_EVALUATION_SECONDS = 60.0  # standard-resolution alarms are evaluated once a minute
 LOCAL_ACCOUNT = "123456789012"  # moto's default account
 EXPRESSION_ID = "e1"
+# An alarm on AWS's own metrics (failover_failure reads AWS/States) has no data on the local stack: it is created
+# and stays INSUFFICIENT_DATA, never evaluated (an OK from an empty series would claim what nobody measured).
+NOT_EVALUATED_LOCALLY = "Insufficient Data: the local stack emits no {namespace} metrics; evaluated on AWS only."
 
 Listener = Callable[[dict[str, Any]], object]
 
@@ -75,9 +78,13 @@ class AlarmEvaluatorSettings(BaseModel):
 class _Alarm:
     """One metric alarm as the evaluator tracks it."""
 
-    def __init__(self, definition: AlarmDefinition, rule: AlarmRule, created_at: float) -> None:
+    def __init__(self, definition: AlarmDefinition, rule: AlarmRule, created_at: float, namespace: str) -> None:
         self.definition, self.rule = definition, rule
         self.state, self.reason, self.reason_data, self.since = INSUFFICIENT_DATA, INITIAL_REASON, "{}", created_at
+        foreign = sorted({q.namespace for q in definition.queries} - {namespace})
+        self.local = not foreign
+        if foreign:
+            self.reason = NOT_EVALUATED_LOCALLY.format(namespace=", ".join(foreign))
 
 
 class AlarmEvaluator:
@@ -104,7 +111,7 @@ class AlarmEvaluator:
         self.region = region
         now = clock()
         chosen = alarm_definitions() if definitions is None else tuple(definitions)
-        self._alarms = {d.name(self.prefix): _Alarm(d, rule_of(d, self.prefix), now) for d in chosen}
+        self._alarms = {d.name(self.prefix): _Alarm(d, rule_of(d, self.prefix), now, store.namespace) for d in chosen}
         self._composites = {
             c.name(self.prefix): c for c in ((system_outage(),) if composites is None else tuple(composites))
         }
@@ -183,6 +190,8 @@ class AlarmEvaluator:
             by_metric = self._records_by_metric(now)
             changes: list[Transition] = []
             for name, alarm in self._alarms.items():
+                if not alarm.local:
+                    continue
                 samples = {
                     q.id: _samples(by_metric.get(q.metric, []), q.metric, q.dimensions) for q in alarm.rule.metrics
                 }
@@ -266,6 +275,7 @@ class AlarmEvaluator:
                     {
                         "name": name,
                         "state": a.state,
+                        "evaluated_locally": a.local,
                         "since": _iso(a.since),
                         "period_s": a.rule.period_s,
                         "effective_period_s": a.rule.period_s / self.time_scale,

@@ -100,6 +100,14 @@ RUNBOOK_LINES: list[RunbookLine] = [
     ),
     # provider-failover.md, "Failover Triggers", per Direct provider
     *(line for provider in DIRECT_PROVIDERS for line in _failover(provider)),
+    # provider-failover.md, "Monitoring Dashboard": --alerts "...,extended_outage", per probed target
+    *(
+        RunbookLine(
+            f"critical-extended-outage-{target}", "critical", ("HealthCheckFailure", "HealthCheckSuccess"), "Sum",
+            ">=", t.EXTENDED_OUTAGE_FAILED_PROBES_PERCENT, t.EXTENDED_OUTAGE_SECONDS,
+        )
+        for target in (*DIRECT_PROVIDERS, "mcp")
+    ),
 ]  # fmt: skip
 
 SYMBOL = {

@@ -6,6 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.core.errors import Forbidden
+from functions.shared.observability import (
+    AUTH_READONLY_REFUSED,
+    AUTHORIZATION_DIMENSION,
+    AUTHORIZATION_METRIC,
+    emit_count,
+)
 
 OPERATOR, READ_ONLY = "operator", "read-only"
 
@@ -23,5 +29,6 @@ def caller_from(request_context: dict[str, Any] | None) -> Caller:
 
 def require_operator(caller: Caller) -> Caller:
     if caller.role != OPERATOR:
+        emit_count(AUTHORIZATION_METRIC, AUTHORIZATION_DIMENSION, AUTH_READONLY_REFUSED)  # security dashboard
         raise Forbidden(f"'{caller.principal}' has the {caller.role} role; this change needs the operator role")
     return caller

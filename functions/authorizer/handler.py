@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from functions.shared.aws import client
-from functions.shared.observability import logger
+from functions.shared.observability import (
+    AUTH_ALLOWED,
+    AUTH_FORBIDDEN,
+    AUTH_UNAUTHORIZED,
+    AUTHORIZATION_DIMENSION,
+    AUTHORIZATION_METRIC,
+    emit_count,
+    logger,
+)
 
 CACHE_SECONDS = 300.0
 ROLES = ("operator", "read-only")
@@ -88,13 +96,25 @@ def authorize(authorization: str | None) -> Credential | None:
 
 
 def lambda_handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
-    credential = authorize(event.get("authorizationToken"))
+    try:
+        credential = authorize(event.get("authorizationToken"))
+    except UnauthorizedError:
+        _count(AUTH_UNAUTHORIZED)
+        raise
     arn = str(event.get("methodArn", "*"))
     resource = "/".join(arn.split("/")[:2]) + "/*" if "/" in arn else arn  # every method of this stage
     if credential is None:
         logger.warning("admin-token-refused")
+        _count(AUTH_FORBIDDEN)
         return _policy("anonymous", "Deny", resource, {})
+    _count(AUTH_ALLOWED)
     return _policy(credential.name, "Allow", resource, {"role": credential.role, "principal": credential.name})
+
+
+def _count(outcome: str) -> None:
+    """One AdminAuthorization count by outcome (security dashboard): a printed EMF line, no AWS call, no token.
+    API Gateway caches a verdict per token (AUTHORIZER_CACHE_TTL), so these count verdicts, not calls."""
+    emit_count(AUTHORIZATION_METRIC, AUTHORIZATION_DIMENSION, outcome)
 
 
 def _policy(principal: str, effect: str, resource: str, context: dict[str, str]) -> dict[str, Any]:

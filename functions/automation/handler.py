@@ -45,7 +45,7 @@ from functions.shared.event_patterns import (
     SCHEDULED_EVENT_DETAIL_TYPE,
     failover_alarm_prefix,
 )
-from functions.shared.observability import logger
+from functions.shared.observability import AUTOMATION_DIMENSION, AUTOMATION_METRIC, emit_count, logger
 from functions.store.audit import AuditLog
 from functions.store.automation import AutomationStore, ExecutionStarter
 from functions.store.config import ConfigStore
@@ -256,4 +256,5 @@ def _report(
 def _log(provider: str, decision: Decision, context: Mapping[str, Any]) -> dict[str, Any]:
     answer = {"outcome": decision.outcome.value, "provider": provider, "reason": decision.reason, **context}
     logger.info("automation-decision", extra=answer)
+    emit_count(AUTOMATION_METRIC, AUTOMATION_DIMENSION, decision.outcome.value)  # failover dashboard
     return answer

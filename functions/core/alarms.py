@@ -14,9 +14,11 @@ Shape of one `AlarmDefinition` (all fields plain values, frozen):
   alarm matches the emitted metric. `statistic` is a CloudWatch statistic: "Sum", "Maximum", or an
   extended statistic such as "p95".
 - `ratio`: None for a single-metric alarm on `queries[0]` with its statistic; otherwise a `Ratio`:
-  `scale * sum(numerator ids) / sum(denominator ids)`, `empty` when the denominator's sum is 0.
-  `Ratio.expression()` is the CloudWatch metric-math string; `Ratio.evaluate()` the same formula in
-  Python (one period's values by id; None when a value is missing = no datapoint, as CloudWatch).
+  `scale * sum(numerator ids) / sum(denominator ids)`, `empty` when the denominator's sum is 0, or a
+  `Total`: `SUM([ids])`. `expression()` is the CloudWatch metric-math string; `evaluate()` the same
+  formula in Python (one period's values by id; None when a value is missing = no datapoint, as CloudWatch).
+- A query's `namespace` is ours (the EMF metrics) unless it reads AWS's own (`AWS/States` for
+  failover_failure); the local evaluator evaluates only alarms on our namespace.
 - `threshold`, `comparison` (CloudWatch's ComparisonOperator names), `period_s`,
   `evaluation_periods`, `datapoints_to_alarm`, `treat_missing_data` (breaching | notBreaching |
   ignore | missing), with CloudWatch's meaning (M of N one-period datapoints breaching -> ALARM).
@@ -36,10 +38,16 @@ Choices the runbooks leave open (recorded in docs/runbook-map.md):
   gate is blocked by a stale ALARM.
 - "Complete system outage" is a composite: every Direct provider's server-errors alarm AND the MCP
   server-errors alarm in ALARM (no route left that answers).
+- The failover dashboard's alerts (provider-failover.md, "Monitoring Dashboard"): `failover_failure` is
+  any failover or failback execution ending FAILED or TIMED_OUT (Step Functions' own metrics, by state
+  machine ARN, so `failover_failure(arns)` is built where the ARNs are known: the stack); `extended_outage`
+  is, per probed target, every health probe failing for EXTENDED_OUTAGE_SECONDS (the share of failed
+  probes, so a healthy target reads 0 % and a silent checker reads no data, not "healthy").
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -71,7 +79,13 @@ CACHE_HITS, CACHE_MISSES, PRIMARY_SERVED = "CacheHits", "CacheMisses", "PrimaryS
 BUDGET_UTILIZATION = "BudgetUtilizationPercent"
 PROVIDER_ATTEMPTS, PROVIDER_SERVER_ERRORS = "ProviderAttempts", "ProviderServerErrors"
 PROVIDER_THROTTLES, PROVIDER_LATENCY = "ProviderThrottles", "ProviderLatency"
-HEALTH_CHECK_FAILURE = "HealthCheckFailure"
+HEALTH_CHECK_FAILURE, HEALTH_CHECK_SUCCESS = "HealthCheckFailure", "HealthCheckSuccess"
+# Step Functions' metrics of the failover and failback state machines (dimension StateMachineArn).
+STATES_NAMESPACE = "AWS/States"
+EXECUTIONS_FAILED, EXECUTIONS_TIMED_OUT = "ExecutionsFailed", "ExecutionsTimedOut"
+# The rollout kinds (functions/core/rollout.py RolloutKind values, statemachines/<kind>.asl.json) that move
+# traffic off a failing provider or back onto a recovered one; a canary is a deployment, not a failover.
+FAILOVER_WORKFLOWS: tuple[str, ...] = ("immediate_failover", "gradual_failover", "failback")
 
 
 def failover_key(provider: str, trigger: Trigger) -> str:
@@ -138,6 +152,21 @@ class Ratio:
 
 
 @dataclass(frozen=True, slots=True)
+class Total:
+    """`SUM([ids])`: the queries' values added per period, a missing one counting as 0 (no value at all: no
+    datapoint), as CloudWatch's SUM of an array of time series."""
+
+    ids: tuple[str, ...]
+
+    def expression(self) -> str:
+        return f"SUM([{', '.join(self.ids)}])"
+
+    def evaluate(self, values: Mapping[str, float | None]) -> float | None:
+        present = [v for i in self.ids if (v := values.get(i)) is not None]
+        return math.fsum(present) if present else None
+
+
+@dataclass(frozen=True, slots=True)
 class AlarmDefinition:
     slug: str
     severity: Severity
@@ -150,7 +179,7 @@ class AlarmDefinition:
     evaluation_periods: int
     datapoints_to_alarm: int
     treat_missing_data: MissingData
-    ratio: Ratio | None = None
+    ratio: Ratio | Total | None = None
     unit: str = ""  # of the threshold, for people: "%", "ms", "failures"
     provider: str | None = None
     trigger: Trigger | None = None
@@ -407,9 +436,67 @@ def _mcp_server_errors() -> AlarmDefinition:
     )
 
 
+# --- the failover dashboard's alerts (provider-failover.md, "Monitoring Dashboard") -----------------------
+_DASHBOARD_ALERTS = 'provider-failover.md, Monitoring Dashboard: --alerts "failover_failure,extended_outage"'
+
+
+def extended_outage(provider: str) -> AlarmDefinition:
+    """`extended_outage` of one probed target: every health probe failed, period after period, for
+    EXTENDED_OUTAGE_SECONDS. Missing data is "missing": a checker that stopped probing proves nothing, and
+    a skipped probe within the outage still leaves enough datapoints to decide."""
+    minutes = _minutes(t.EXTENDED_OUTAGE_SECONDS)
+    return AlarmDefinition(
+        slug=f"extended-outage-{provider}",
+        severity="critical",
+        summary=f"{provider}: every health probe failed for {minutes:g} minutes (extended outage)",
+        runbook=_DASHBOARD_ALERTS,
+        queries=(
+            MetricQuery("failed", HEALTH_CHECK_FAILURE, "Sum", provider_dimensions(provider)),
+            MetricQuery("ok", HEALTH_CHECK_SUCCESS, "Sum", provider_dimensions(provider)),
+        ),
+        ratio=Ratio(("failed",), ("failed", "ok")),
+        threshold=t.EXTENDED_OUTAGE_FAILED_PROBES_PERCENT,
+        comparison="GreaterThanOrEqualToThreshold",
+        treat_missing_data="missing",
+        unit="% failed probes",
+        provider=provider,
+        **_sustained(t.EXTENDED_OUTAGE_SECONDS, t.HEALTH_CHECK_INTERVAL_SECONDS),
+    )
+
+
+def failover_failure(state_machine_arns: Mapping[str, str]) -> AlarmDefinition:
+    """`failover_failure`: an execution of a failover or failback state machine (`state_machine_arns` by
+    rollout kind; other kinds are left out) ended FAILED or TIMED_OUT within one period. Every way such an
+    execution does not complete ends in a Fail state (statemachines/README.md, "How each one ends"): a gate
+    that failed, an abort, a lock it could not take. No execution ended: no datapoint, not breaching."""
+    machines = [(kind, state_machine_arns[kind]) for kind in FAILOVER_WORKFLOWS if kind in state_machine_arns]
+    if not machines:
+        raise ValueError(f"failover_failure needs the ARN of at least one of {', '.join(FAILOVER_WORKFLOWS)}")
+    queries = tuple(
+        MetricQuery(f"{prefix}_{kind}", metric, "Sum", (("StateMachineArn", arn),), STATES_NAMESPACE)
+        for kind, arn in machines
+        for prefix, metric in (("failed", EXECUTIONS_FAILED), ("timed_out", EXECUTIONS_TIMED_OUT))
+    )
+    return AlarmDefinition(
+        slug="failover-failure",
+        severity="critical",
+        summary="A failover or failback execution failed or timed out",
+        runbook=_DASHBOARD_ALERTS,
+        queries=queries,
+        ratio=Total(tuple(q.id for q in queries)),
+        threshold=t.FAILOVER_FAILURE_EXECUTIONS,
+        comparison="GreaterThanOrEqualToThreshold",
+        treat_missing_data="notBreaching",
+        unit="executions",
+        **_sustained(t.ALARM_PERIOD_SECONDS),
+    )
+
+
 # --- the catalogue ---------------------------------------------------------------------------------
 def alarm_definitions(providers: Iterable[str] = DIRECT_PROVIDERS) -> tuple[AlarmDefinition, ...]:
-    """Every metric alarm, runbook order: critical, warning, info, then the failover triggers."""
+    """Every metric alarm on our metrics, runbook order: critical, warning, info, the failover triggers, then
+    the extended outage of each probed target (the Direct providers and MCP). `failover_failure` reads Step
+    Functions' metrics by state machine ARN: the stack adds it (`failover_failure(arns)`)."""
     return (
         _runbook_alarm(
             P95_LATENCY,
@@ -486,6 +573,7 @@ def alarm_definitions(providers: Iterable[str] = DIRECT_PROVIDERS) -> tuple[Alar
             "Routing efficiency < 90%",
         ),
         *(alarm for provider in providers for alarm in failover_alarms(provider)),
+        *(extended_outage(target) for target in (*providers, MCP)),
     )
 
 

@@ -200,3 +200,15 @@ RECOVERY_WINDOW_SECONDS: Final[int] = 60  # metrics window of one failback check
 FAILBACK_CHECK_INTERVAL_SECONDS: Final[float] = 60.0  # the failback check's schedule ("rate(1 minute)")
 # A claimed execution not found after this long is started again (its first start was lost with its invocation).
 AUTOMATION_START_GRACE_SECONDS: Final[float] = 60.0
+
+# --- Failover dashboard alerts (functions/core/alarms.py, stacks/constructs/dashboards.py) -- provider-failover.md,
+# "Monitoring Dashboard": `dashboard create --name "AI Provider Failover" ...
+#   --alerts "failover_failure,extended_outage"`.
+# failover_failure: any failover or failback execution ending FAILED or TIMED_OUT, in one ALARM_PERIOD_SECONDS period.
+FAILOVER_FAILURE_EXECUTIONS: Final[int] = 1
+# extended_outage: the runbooks name the alert but give no duration. A provider failing every health probe for
+# 15 minutes: incident-response.md gives a P1 "Response Time: 15 minutes", and production-operations.md's incident
+# steps say "Within 15 minutes: Assess impact and scope". Past it, failover has carried the traffic but the provider
+# is not coming back by itself: the "Provider-Specific Emergency Contacts" (open a support case) apply.
+EXTENDED_OUTAGE_SECONDS: Final[int] = 900
+EXTENDED_OUTAGE_FAILED_PROBES_PERCENT: Final[float] = 100.0  # every probe of the period failed

@@ -13,6 +13,23 @@ SERVICE = "hybrid-router"
 NAMESPACE = "HybridRouting"
 PROVIDER_DIMENSIONS = ("Provider", "service")
 
+# Security and failover dashboards (stacks/constructs/dashboards.py): one count per event, by one dimension.
+# The admin API's authorizations: the authorizer's verdicts, and the admin function's refusals of read-only callers.
+AUTHORIZATION_METRIC, AUTHORIZATION_DIMENSION = "AdminAuthorization", "Outcome"
+AUTH_ALLOWED, AUTH_UNAUTHORIZED, AUTH_FORBIDDEN, AUTH_READONLY_REFUSED = (
+    "allowed",
+    "unauthorized",
+    "forbidden",
+    "readonly-refused",
+)
+AUTH_OUTCOMES = (AUTH_ALLOWED, AUTH_UNAUTHORIZED, AUTH_FORBIDDEN, AUTH_READONLY_REFUSED)
+# Every audit record written (a change of the control plane), by the category of its action ("routing.override"
+# -> routing).
+AUDIT_METRIC, AUDIT_DIMENSION = "AuditedChanges", "Category"
+# The automation's decisions on failover alarms, health events and failback checks (functions/core/automation.py
+# Outcome values).
+AUTOMATION_METRIC, AUTOMATION_DIMENSION = "AutomationDecisions", "Decision"
+
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
@@ -23,19 +40,31 @@ def emit_provider_metrics(provider: str, values: Mapping[str, tuple[MetricUnit, 
 
     Written here rather than by Powertools' EphemeralMetrics, which costs about 110 us a line: one line
     per provider attempt would take a tenth of the router's warm p99 budget (bench/router_overhead.py)."""
+    emit_metrics({"Provider": provider}, values)
+
+
+def emit_metrics(dimensions: Mapping[str, str], values: Mapping[str, tuple[MetricUnit, float]]) -> None:
+    """One EMF line whose only dimension set is `dimensions` plus `service` (SERVICE, whatever
+    POWERTOOLS_SERVICE_NAME says), apart from any Powertools line: dashboards and alarms match on
+    exactly that set. No AWS call: CloudWatch Logs turns the line into metrics."""
     document = {
         "_aws": {
             "Timestamp": int(time.time() * 1000),
             "CloudWatchMetrics": [
                 {
                     "Namespace": NAMESPACE,
-                    "Dimensions": [list(PROVIDER_DIMENSIONS)],
+                    "Dimensions": [[*dimensions, "service"]],
                     "Metrics": [{"Name": name, "Unit": unit.value} for name, (unit, _) in values.items()],
                 }
             ],
         },
-        "Provider": provider,
+        **dimensions,
         "service": SERVICE,
         **{name: [float(value)] for name, (_, value) in values.items()},
     }
     print(json.dumps(document, separators=(",", ":")))
+
+
+def emit_count(metric: str, dimension: str, value: str) -> None:
+    """One count of `metric` in the dimension set {`dimension`, service} (an outcome, a category)."""
+    emit_metrics({dimension: value}, {metric: (MetricUnit.Count, 1)})

@@ -13,6 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.core.audit import AuditEntry, AuditRecord, next_record
 from functions.core.errors import DependencyUnavailable, VersionConflict
+from functions.shared.observability import AUDIT_DIMENSION, AUDIT_METRIC, emit_count
 from functions.store.audit import AuditLog
 from functions.store.dynamo import dynamodb_client, from_item, to_item
 from functions.store.schema import FLAGS
@@ -93,6 +94,7 @@ class ConfigStore:
             items = ([change] if change else []) + [self.audit.put_request(record)]
             try:
                 dynamodb_client().transact_write_items(TransactItems=items)
+                emit_count(AUDIT_METRIC, AUDIT_DIMENSION, audit_category(entry.action))  # security dashboard
                 return record
             except ClientError as exc:
                 reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
@@ -113,6 +115,11 @@ class ConfigStore:
             return self.audit.head()
         except (ClientError, BotoCoreError) as exc:
             raise DependencyUnavailable("the audit trail cannot be read; nothing changed") from exc
+
+
+def audit_category(action: str) -> str:
+    """An audit action's category, the first part of its name: `routing.override` -> `routing`."""
+    return action.split(".", 1)[0] or "unknown"
 
 
 def _plain(value: Any) -> Any:
