@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.workflow.handler import CLEANUP_STATUSES, EXECUTION_STATUS_CHANGE
+from functions.shared.event_patterns import CLEANUP_STATUSES, EXECUTION_EVENT_SOURCE, EXECUTION_STATUS_CHANGE
 
 Event = dict[str, Any]
 MAX_ATTEMPTS = 5  # the stack's rule target: retry_attempts=4, so five deliveries at most
@@ -110,7 +110,7 @@ def status_change_event(execution: dict[str, Any]) -> Event:
         "version": "0",
         "id": str(uuid.uuid4()),
         "detail-type": EXECUTION_STATUS_CHANGE,
-        "source": "aws.states",
+        "source": EXECUTION_EVENT_SOURCE,
         "account": account,
         "time": (stop or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,

@@ -16,6 +16,11 @@ ALARM_STATE = "ALARM"
 UNHEALTHY = "unhealthy"
 SCHEDULED_EVENT_SOURCE = "aws.events"
 SCHEDULED_EVENT_DETAIL_TYPE = "Scheduled Event"
+# Step Functions' own events: an execution that ended this way has its rollout lock cleaned up
+# (the stack's cleanup rule, the local execution watcher, the workflow handler's cleanup action).
+EXECUTION_EVENT_SOURCE = "aws.states"
+EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
+CLEANUP_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 
 
 def failover_alarm_prefix(alarm_prefix: str) -> str:

@@ -50,6 +50,7 @@ from functions.core.thresholds import (
     GATE_P95_LATENCY_MS,
     GATE_SUCCESS_PERCENT,
 )
+from functions.shared.event_patterns import EXECUTION_STATUS_CHANGE
 from functions.shared.observability import logger
 from functions.store.audit import AuditLog
 from functions.store.config import ConfigStore
@@ -57,10 +58,6 @@ from functions.store.metrics_source import MetricsSource, get_metrics_source
 from functions.store.rollouts import RolloutStore, alarm_states
 from functions.workflow.errors import TASK_TIMEOUT
 from functions.workflow.settings import WorkflowSettings, get_settings
-
-EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
-# The execution statuses whose event is a cleanup (the stack's rule, local/execution_watcher.py).
-CLEANUP_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 
 
 @dataclass

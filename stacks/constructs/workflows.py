@@ -19,6 +19,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from functions.shared.event_patterns import CLEANUP_STATUSES, EXECUTION_EVENT_SOURCE, EXECUTION_STATUS_CHANGE
 from functions.store.schema import AUDIT, FLAGS, HEALTH
 from stacks.constructs.grants import grant_audit_append, metrics_read_policy
 from stacks.constructs.lambda_factory import LambdaFactory
@@ -28,9 +29,6 @@ WORKFLOW_HANDLER = "functions.workflow.handler.lambda_handler"
 WORKFLOW_TIMEOUT = Duration.seconds(60)
 ASL_SUFFIX = ".asl.json"
 FUNCTION_ARN_PLACEHOLDER = "WorkflowFunctionArn"
-# The handler's EXECUTION_STATUS_CHANGE: such an event (no "action") is a cleanup of its execution.
-EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
-CLEANUP_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 
 
 def asl_files(directory: Path) -> list[Path]:
@@ -80,7 +78,7 @@ class Workflows(Construct):
             "CleanupRule",
             description="Releases the lock of a rollout execution that failed, timed out or was aborted",
             event_pattern=events.EventPattern(
-                source=["aws.states"],
+                source=[EXECUTION_EVENT_SOURCE],
                 detail_type=[EXECUTION_STATUS_CHANGE],
                 detail={
                     "status": list(CLEANUP_STATUSES),
