@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from functions.admin.routes.common import caller, deps, entry, operator
+from functions.admin.routes.common import deps, entry, operator
 from functions.core.errors import InvalidRequest, VersionConflict
 from functions.core.rollout import ApprovalRejected, RolloutAborted, RolloutKind, RouteState, admit, plan_for
 from functions.core.rollout_target import candidates_from, pick_target
@@ -140,7 +140,6 @@ def start_rollout(body: StartRollout) -> Response[dict[str, Any]]:
 
 @router.get("/admin/rollouts")
 def list_rollouts() -> dict[str, Any]:
-    caller(router)
     return {
         "route": _route(deps().rollouts.get()),
         "executions": deps().workflows.recent(RECENT_EXECUTIONS),
@@ -149,7 +148,6 @@ def list_rollouts() -> dict[str, Any]:
 
 @router.get("/admin/rollouts/<execution>")
 def describe_rollout(execution: Annotated[str, Path(min_length=1, max_length=2048)]) -> dict[str, Any]:
-    caller(router)
     view = deps().workflows.describe(execution).as_dict()
     state = deps().rollouts.get()
     holds = state.lock is not None and state.lock.owner == view["executionArn"]
