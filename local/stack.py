@@ -131,8 +131,8 @@ def start(
         cached.cache_clear()
     get_dependencies.cache_clear()
     _start_metrics_sink()
-    os.environ["ADMIN_TOKEN"] = admin_token = admin_token or secrets.token_urlsafe(24)
-    os.environ.setdefault("ADMIN_READONLY_TOKEN", secrets.token_urlsafe(24))
+    os.environ["ADMIN_TOKEN"] = admin_token = admin_token or operator_token()
+    os.environ.setdefault("ADMIN_READONLY_TOKEN", operator_token())
     key = client_key or _new_client_key()
     get_dependencies().client_keys.create("local-client", key)
     stack_moto_url = f"http://{moto_host}:{moto_port}"
@@ -197,6 +197,12 @@ def _start_alarm_evaluator(stack: LocalStack) -> Any:
 
     bus = getattr(stack, "eventbus", None)
     return start_alarm_evaluator(listeners=[bus.publish] if bus is not None else [])
+
+
+def operator_token() -> str:
+    """A random operator token that never starts with "-": pasted after `hybridctl --token` it would
+    otherwise read as an option."""
+    return "hrt_" + secrets.token_urlsafe(24)
 
 
 def _new_client_key() -> str:
