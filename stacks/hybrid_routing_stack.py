@@ -147,6 +147,7 @@ class HybridRoutingStack(Stack):
             direct_providers=config.direct,
             alarm_email=config.alarm_email,
             removal_policy=config.cdk_removal_policy,
+            state_machines=self.workflows.state_machines,  # failover_failure reads their executions
         )
         self.dashboards = Dashboards(
             self,
@@ -156,6 +157,10 @@ class HybridRoutingStack(Stack):
             definitions=self.alarms.definitions,
             router_logs=self.router.log_group,
             health_check_logs=self.health_checker.function.log_group,
+            rest_api=self.api.rest_api,
+            access_logs=self.api.access_logs,
+            state_machines=self.workflows.state_machines,
+            alarm_index=self.alarms.alarms,
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url, description="Base URL; OpenAI base_url is <ApiUrl>v1")

@@ -1,5 +1,6 @@
 """The runbooks' alarms: one CloudWatch alarm per definition of `functions/core/alarms.py`, one SNS
-topic per severity (alarm and OK actions), and the "complete system outage" composite.
+topic per severity (alarm and OK actions), and the "complete system outage" composite. With the
+rollout state machines, `failover_failure` too (it reads their Step Functions metrics by ARN).
 
 Nothing here holds a number: thresholds, statistics, periods and missing-data treatment come from the
 definitions, which take them from `functions/core/thresholds.py`.
@@ -7,7 +8,8 @@ definitions, which take them from `functions/core/thresholds.py`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Duration, RemovalPolicy, Tags
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -16,6 +18,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from functions.core.alarms import (
@@ -25,6 +28,7 @@ from functions.core.alarms import (
     MetricQuery,
     Severity,
     alarm_definitions,
+    failover_failure,
     system_outage,
 )
 
@@ -64,7 +68,9 @@ class RunbookAlarms(Construct):
         direct_providers: Sequence[str],
         alarm_email: str | None,
         removal_policy: RemovalPolicy,
+        state_machines: Mapping[str, sfn.IStateMachine] | None = None,
     ) -> None:
+        """`state_machines`: the Workflows construct's machines by name (`GradualFailover`), for failover_failure."""
         super().__init__(scope, construct_id)
         self.alarm_prefix = alarm_prefix
         self.key = kms.Key(
@@ -80,6 +86,9 @@ class RunbookAlarms(Construct):
             severity: self._topic(severity, alarm_email) for severity in SEVERITIES
         }
         self.definitions = alarm_definitions()
+        if state_machines:
+            arns = {rollout_kind(name): machine.state_machine_arn for name, machine in state_machines.items()}
+            self.definitions = (*self.definitions, failover_failure(arns))
         self.alarms: dict[str, cloudwatch.Alarm] = {d.key: self._alarm(d) for d in self.definitions}
         self.outage_definition = system_outage(direct_providers)
         self.outage = self._composite(self.outage_definition)
@@ -147,6 +156,11 @@ _MISSING = {
     "ignore": cloudwatch.TreatMissingData.IGNORE,
     "missing": cloudwatch.TreatMissingData.MISSING,
 }
+
+
+def rollout_kind(workflow: str) -> str:
+    """A Workflows construct name (`GradualFailover`) as its rollout kind (`gradual_failover`)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", workflow).lower()
 
 
 def _construct_id(key: str) -> str:

@@ -42,7 +42,10 @@ class RouterApi(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        access_logs = logs.LogGroup(self, "AccessLogs", retention=log_retention, removal_policy=removal_policy)
+        # Read by the security dashboard's denied-admin-calls query (stacks/constructs/dashboards.py).
+        self.access_logs = access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=log_retention, removal_policy=removal_policy
+        )
         self.rest_api = apigw.RestApi(
             self,
             "Api",

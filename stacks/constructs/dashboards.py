@@ -1,5 +1,6 @@
-"""The runbooks' dashboards (main, performance, routing, cost) and the saved Logs Insights queries of
-their investigations, over the metrics and log lines the functions emit.
+"""The runbooks' dashboards (main, performance, routing, cost, security, failover) and the saved Logs
+Insights queries of their investigations, over the metrics and log lines the functions emit. The security
+and failover dashboards' rows are built in stacks/constructs/ops_dashboards.py.
 
 Threshold lines on the graphs come from the alarm definitions, so a graph and its alarm agree.
 """
@@ -9,20 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from aws_cdk import Duration
+from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from functions.core import alarms as a
 from functions.core.matrix import ROUTING_MATRIX
 from functions.core.thresholds import ALARM_PERIOD_SECONDS
-from functions.shared.observability import NAMESPACE
+from stacks.constructs import ops_dashboards as ops
 from stacks.constructs.alarms import watched
 
 PROVIDERS: tuple[str, ...] = (*a.DIRECT_PROVIDERS, a.MCP)
 ROUTES: tuple[str, ...] = ("direct", "mcp")
 LATENCY_STATISTICS: tuple[str, ...] = ("p50", "p95", "p99")
-BREAKER_STATES: tuple[str, ...] = ("open", "half_open", "closed")
 PERIOD = Duration.seconds(ALARM_PERIOD_SECONDS)
 WIDTH, HEIGHT = 12, 6
 
@@ -48,6 +50,14 @@ ROUTER_QUERIES: Mapping[str, logs.QueryString] = {
         limit=200,
     ),
 }
+ACCESS_LOG_QUERIES: Mapping[str, logs.QueryString] = {
+    "admin-denied-calls": logs.QueryString(
+        fields=list(ops.DENIED_ADMIN_FIELDS),
+        filter_statements=[ops.DENIED_ADMIN_FILTER],
+        sort="@timestamp desc",
+        limit=200,
+    ),
+}
 HEALTH_QUERIES: Mapping[str, logs.QueryString] = {
     "health-probe-failures": logs.QueryString(
         fields=["@timestamp", "provider", "error", "latency_ms", "status"],
@@ -58,17 +68,7 @@ HEALTH_QUERIES: Mapping[str, logs.QueryString] = {
 }
 
 
-def _metric(
-    name: str, dimensions: Mapping[str, str], statistic: str = "Sum", label: str | None = None
-) -> cloudwatch.Metric:
-    return cloudwatch.Metric(
-        namespace=NAMESPACE,
-        metric_name=name,
-        dimensions_map=dict(dimensions),
-        statistic=statistic,
-        period=PERIOD,
-        label=label,
-    )
+_metric = ops.ours  # one of the functions' EMF metrics, in one of its dimension sets
 
 
 def _service(name: str, statistic: str = "Sum", label: str | None = None) -> cloudwatch.Metric:
@@ -123,18 +123,29 @@ class Dashboards(Construct):
         definitions: Iterable[a.AlarmDefinition],
         router_logs: logs.ILogGroup,
         health_check_logs: logs.ILogGroup,
+        rest_api: apigw.RestApi,
+        access_logs: logs.ILogGroup,
+        state_machines: Mapping[str, sfn.StateMachine],
+        alarm_index: Mapping[str, cloudwatch.IAlarm],
     ) -> None:
+        """`alarm_index`: the metric alarms by definition key (RunbookAlarms.alarms); `state_machines`: the
+        Workflows construct's machines by name."""
         super().__init__(scope, construct_id)
         by_key = a.by_key(definitions)
+        api = ops.Api(rest_api.rest_api_name, rest_api.deployment_stage.stage_name)
+        alerts = [alarm for key, alarm in alarm_index.items() if key in _failover_alert_keys(by_key)]
         self.dashboards = {
             "main": self._dashboard(prefix, "main", self._main(by_key, alarms)),
             "performance": self._dashboard(prefix, "performance", self._performance(by_key)),
             "routing": self._dashboard(prefix, "routing", self._routing(by_key)),
             "cost": self._dashboard(prefix, "cost", self._cost(by_key)),
+            "security": self._dashboard(prefix, "security", ops.security_rows(api, access_logs.log_group_name)),
+            "failover": self._dashboard(prefix, "failover", ops.failover_rows(by_key, alerts, state_machines)),
         }
         self.queries = {
             **self._queries(prefix, ROUTER_QUERIES, router_logs),
             **self._queries(prefix, HEALTH_QUERIES, health_check_logs),
+            **self._queries(prefix, ACCESS_LOG_QUERIES, access_logs),
         }
 
     def _dashboard(self, prefix: str, name: str, rows: list[list[cloudwatch.IWidget]]) -> cloudwatch.Dashboard:
@@ -213,11 +224,7 @@ class Dashboards(Construct):
     @staticmethod
     def _routing(by_key: Mapping[str, a.AlarmDefinition]) -> list[list[cloudwatch.IWidget]]:
         operations = [o.value for o in ROUTING_MATRIX]
-        breakers = [
-            _metric(f"BreakerTo_{state}", dict(a.provider_dimensions(p)), label=f"{p} -> {state}")
-            for p in PROVIDERS
-            for state in BREAKER_STATES
-        ]
+        breakers = ops.breaker_transitions()
         server_errors = [_provider_rate(p, a.PROVIDER_SERVER_ERRORS, "5xx %") for p in PROVIDERS]
         throttles = [_provider_rate(p, a.PROVIDER_THROTTLES, "throttled %") for p in PROVIDERS]
         return [
@@ -263,3 +270,13 @@ class Dashboards(Construct):
             ],
             [budget, _graph("Cost (USD), all providers", [_service("CostUSD", label="cost")])],
         ]
+
+
+def _failover_alert_keys(by_key: Mapping[str, a.AlarmDefinition]) -> set[str]:
+    """The failover dashboard's alerts: failover_failure, every extended_outage, and the failover triggers
+    (the alarms that start failovers), by definition key."""
+    return {
+        key
+        for key, definition in by_key.items()
+        if key == "critical-failover-failure" or "extended-outage" in key or definition.trigger is not None
+    }

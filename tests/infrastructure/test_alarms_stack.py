@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from functions.core import alarms as definitions
+from functions.core import thresholds
+from stacks.constructs.alarms import rollout_kind
 from tests.infrastructure.conftest import Synthesized
 from tests.runbook_alarm_lines import RUNBOOK_LINES, SYMBOL, RunbookLine
 
@@ -67,7 +69,8 @@ def test_every_alarm_is_one_definition_with_its_exact_dimensions_and_metric_math
     prefix = synthesized.config.stack_name
     expected = definitions.alarm_definitions()
     # Then each definition is one alarm, on the dimension sets the functions emit, with its expression
-    assert set(alarms) == {d.name(prefix) for d in expected}
+    # (and failover_failure, on the state machines' own metrics: test_failover_failure_...)
+    assert set(alarms) == {d.name(prefix) for d in expected} | {f"{prefix}-critical-failover-failure"}
     for definition in expected:
         alarm = alarms[definition.name(prefix)]
         _, _, dimension_sets, _ = _watched(alarm)
@@ -119,3 +122,43 @@ def test_complete_system_outage_is_every_configured_direct_provider_and_mcp_fail
     assert {p for p in parts if isinstance(p, str)} >= {'") AND ALARM("'}
     assert composite["AlarmName"] == f"{prefix}-critical-complete-system-outage"
     assert [_topic_severity(synthesized, a) for a in composite["AlarmActions"]] == ["critical"]
+
+
+def test_failover_failure_pages_critical_on_any_failed_or_timed_out_failover_or_failback_execution(
+    synthesized: Synthesized,
+) -> None:
+    # Given the failover and failback state machines of the template (not the canary)
+    prefix = synthesized.config.stack_name
+    machines = {
+        kind: synthesized.logical_id(machine)
+        for name, machine in synthesized.stack.workflows.state_machines.items()
+        if (kind := rollout_kind(name)) in definitions.FAILOVER_WORKFLOWS
+    }
+    assert sorted(machines) == sorted(definitions.FAILOVER_WORKFLOWS)
+    # When the failover_failure alarm is read
+    alarm = _alarms(synthesized)[f"{prefix}-critical-failover-failure"]
+    stats = {q["Id"]: q["MetricStat"] for q in alarm["Metrics"] if "MetricStat" in q}
+    # Then it sums ExecutionsFailed and ExecutionsTimedOut of exactly those machines, by their ARN (Ref)
+    assert {
+        (s["Metric"]["Namespace"], s["Metric"]["MetricName"], s["Metric"]["Dimensions"][0]["Value"]["Ref"], s["Stat"])
+        for s in stats.values()
+    } == {
+        ("AWS/States", metric, machine, "Sum")
+        for machine in machines.values()
+        for metric in ("ExecutionsFailed", "ExecutionsTimedOut")
+    }
+    assert {s["Metric"]["Dimensions"][0]["Name"] for s in stats.values()} == {"StateMachineArn"}
+    (expression,) = [q["Expression"] for q in alarm["Metrics"] if "Expression" in q]
+    assert expression == f"SUM([{', '.join(stats)}])"
+    # And one such execution in one period pages the critical topic; no execution ended is not breaching
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        thresholds.FAILOVER_FAILURE_EXECUTIONS,
+        "GreaterThanOrEqualToThreshold",
+    )
+    assert {s["Period"] for s in stats.values()} == {thresholds.ALARM_PERIOD_SECONDS}
+    assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"], alarm["TreatMissingData"]) == (
+        1,
+        1,
+        "notBreaching",
+    )
+    assert [_topic_severity(synthesized, a) for a in alarm["AlarmActions"]] == ["critical"]

@@ -15,7 +15,7 @@ from functions.core.matrix import OperationType
 from functions.router.chat import record
 from tests.infrastructure.conftest import Synthesized
 
-DASHBOARDS = ("main", "performance", "routing", "cost")
+DASHBOARDS = ("main", "performance", "routing", "cost", "security", "failover")
 
 
 def _body(synthesized: Synthesized, name: str) -> dict[str, Any]:
@@ -41,7 +41,12 @@ def _reference(part: dict[str, Any]) -> str:
 
 
 def _widgets(synthesized: Synthesized, name: str) -> dict[str, dict[str, Any]]:
-    return {w["properties"]["title"]: w["properties"] for w in _body(synthesized, name)["widgets"]}
+    """The titled widgets by title (text widgets have none)."""
+    return {
+        w["properties"]["title"]: w["properties"]
+        for w in _body(synthesized, name)["widgets"]
+        if "title" in w["properties"]
+    }
 
 
 def _metric_rows(widget: dict[str, Any]) -> list[list[Any]]:
@@ -56,7 +61,7 @@ def _expressions(widget: dict[str, Any]) -> list[str]:
     return [row[0]["expression"] for row in widget.get("metrics", []) if isinstance(row[0], dict)]
 
 
-def test_the_four_runbook_dashboards_exist(synthesized: Synthesized) -> None:
+def test_the_runbook_dashboards_exist(synthesized: Synthesized) -> None:
     names = {d["Properties"]["DashboardName"] for d in synthesized.of_type("AWS::CloudWatch::Dashboard").values()}
     assert names == {f"{synthesized.config.stack_name}-{n}" for n in DASHBOARDS}
 
@@ -126,7 +131,13 @@ def test_saved_queries_group_errors_by_type_and_routing_decisions_by_operation_r
     synthesized: Synthesized,
 ) -> None:
     queries = _queries(synthesized)
-    assert set(queries) == {"errors-by-type", "routing-decisions", "breaker-transitions", "health-probe-failures"}
+    assert set(queries) == {
+        "errors-by-type",
+        "routing-decisions",
+        "breaker-transitions",
+        "health-probe-failures",
+        "admin-denied-calls",
+    }
     assert "by error, provider, operation" in queries["errors-by-type"]["QueryString"]
     assert "by operation, route, provider, reason" in queries["routing-decisions"]["QueryString"]
     router_logs = synthesized.logical_id(synthesized.stack.router.log_group)
