@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from cli.hybridctl import commands, drill
+from cli.hybridctl import commands, dashboard, drill
 from cli.hybridctl import rollouts as rollout_verbs
 from cli.hybridctl.client import DEFAULT_ENDPOINT, OK, USAGE, Api, CliError, dumps
 
@@ -43,6 +43,9 @@ runbook commands (provider-failover.md, incident-response.md, production-operati
   hybridctl failback --original-provider bedrock --current-provider google --auto-trigger --health-threshold 99%
   hybridctl rollback --provider bedrock --target-provider google --reason "provider maintenance"
   hybridctl rollouts status [NAME --wait] | rollouts abort --reason ... | rollouts approve [--reject]
+  hybridctl dashboard create --name "AI Provider Failover" --metrics "provider_health,failover_events,recovery_time" \
+      --alerts "failover_failure,extended_outage"   (names the stack's dashboard and its URL)
+  hybridctl status --dashboard failover --refresh 10 [--count N]
 
 rollouts (failover, canary, failback, rollback):
   --wait follows the rollout (step, weights, gate verdicts) to a summary; the default on a terminal,
@@ -139,13 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    p = command("status", "system and provider status", commands.status)
+    p = command("status", "system and provider status", dashboard.status)
     p.add_argument("--provider", help="one provider (bedrock, google, meta, mcp) or component (mcp-router)")
     p.add_argument("--provider-health", action="store_true", help="the provider table only")
     p.add_argument("--failover-status", action="store_true", help="routing mode, distribution, breakers, flags")
     p.add_argument("--health-only", action="store_true", help="HEALTHY/DEGRADED/UNHEALTHY; exit 1 when unhealthy")
     p.add_argument("--comprehensive", action="store_true", help="everything, metrics routes included")
     p.add_argument("--compact", action="store_true", help="one line")
+    dashboard.add_status_arguments(p, _positive_float, _non_negative)  # --dashboard failover --refresh N
 
     p = command("flags", "feature flags", commands.flags)
     flag_sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -244,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--period", choices=("daily", "weekly"), default="daily")
     s.add_argument("--output", help="file (default: stdout)")
 
+    dashboard.add_arguments(command)  # dashboard create
     rollout_verbs.add_arguments(command)  # failover, canary, failback, rollback, rollouts
     return parser
 

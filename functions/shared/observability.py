@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Mapping
+from typing import TextIO
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -43,10 +45,13 @@ def emit_provider_metrics(provider: str, values: Mapping[str, tuple[MetricUnit, 
     emit_metrics({"Provider": provider}, values)
 
 
-def emit_metrics(dimensions: Mapping[str, str], values: Mapping[str, tuple[MetricUnit, float]]) -> None:
+def emit_metrics(
+    dimensions: Mapping[str, str], values: Mapping[str, tuple[MetricUnit, float]], stream: TextIO | None = None
+) -> None:
     """One EMF line whose only dimension set is `dimensions` plus `service` (SERVICE, whatever
     POWERTOOLS_SERVICE_NAME says), apart from any Powertools line: dashboards and alarms match on
-    exactly that set. No AWS call: CloudWatch Logs turns the line into metrics."""
+    exactly that set. No AWS call: CloudWatch Logs turns the line into metrics. Printed to `sys.stdout`
+    (the local stack's metrics tap listens there) unless `stream` says otherwise."""
     document = {
         "_aws": {
             "Timestamp": int(time.time() * 1000),
@@ -62,9 +67,12 @@ def emit_metrics(dimensions: Mapping[str, str], values: Mapping[str, tuple[Metri
         "service": SERVICE,
         **{name: [float(value)] for name, (_, value) in values.items()},
     }
-    print(json.dumps(document, separators=(",", ":")))
+    print(json.dumps(document, separators=(",", ":")), file=stream or sys.stdout, flush=stream is not None)
 
 
 def emit_count(metric: str, dimension: str, value: str) -> None:
-    """One count of `metric` in the dimension set {`dimension`, service} (an outcome, a category)."""
-    emit_metrics({dimension: value}, {metric: (MetricUnit.Count, 1)})
+    """One count of `metric` in the dimension set {`dimension`, service} (an outcome, a category), for the
+    dashboards only. Written to the process's own stdout (`sys.__stdout__`; on Lambda the same stream): an
+    admin call served in-process by the local gateway must not print into its caller's output (hybridctl's
+    --json, captured by tests), and no local consumer reads these counts."""
+    emit_metrics({dimension: value}, {metric: (MetricUnit.Count, 1)}, sys.__stdout__ or sys.stdout)

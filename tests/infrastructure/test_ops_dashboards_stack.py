@@ -8,6 +8,7 @@ import json
 import re
 from typing import Any
 
+from cli.hybridctl import dashboard as cli
 from functions.core import alarms as definitions
 from functions.core import thresholds as t
 from functions.core.automation import Outcome
@@ -167,3 +168,22 @@ def test_the_failover_dashboard_names_the_runbooks_metrics_and_alerts(synthesize
     for metric in RUNBOOK_METRICS:
         assert any(title.startswith(f"{metric}:") for title in titles), metric
     assert "Circuit breaker transitions by provider" in titles
+
+
+def test_hybridctl_dashboard_create_names_what_the_stack_deploys(synthesized: Synthesized) -> None:
+    # Given hybridctl's catalogue of the stack's dashboards, the failover widgets and the alerts' alarms
+    prefix = synthesized.config.stack_name
+    deployed = {d["Properties"]["DashboardName"] for d in synthesized.of_type("AWS::CloudWatch::Dashboard").values()}
+    # Then every dashboard it names is deployed, and every one deployed can be named
+    assert {f"{prefix}-{key}" for key in cli.DASHBOARDS} == deployed
+    # And the widgets it lists for the runbook's metrics and the alarms for its alerts are in the template
+    titles = set(_widgets(synthesized, "failover"))
+    machines = synthesized.stack.workflows.state_machines
+    for widgets in cli.FAILOVER_METRICS.values():
+        for title in widgets:
+            expanded = {title.replace("<state machine>", name) for name in machines} if "<" in title else {title}
+            assert expanded <= titles, title
+    alarms = {r["Properties"]["AlarmName"] for r in synthesized.of_type("AWS::CloudWatch::Alarm").values()}
+    assert set(cli.FAILOVER_ALERTS) == set(RUNBOOK_ALERTS)
+    for alert in cli.FAILOVER_ALERTS:
+        assert set(cli.alert_alarms(prefix, alert)) <= alarms

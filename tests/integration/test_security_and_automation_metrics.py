@@ -47,8 +47,8 @@ def _counts(out: str, metric: str, dimension: str) -> list[str]:
     return values
 
 
-def test_admin_calls_are_counted_by_the_authorizers_verdict_and_the_read_only_refusal(http, admin, capsys) -> None:
-    capsys.readouterr()
+def test_admin_calls_are_counted_by_the_authorizers_verdict_and_the_read_only_refusal(http, admin, capfd) -> None:
+    capfd.readouterr()
     viewer = {"Authorization": f"Bearer {os.environ['ADMIN_READONLY_TOKEN']}"}
     # When an operator reads, a viewer tries a change, and an unknown token and a non-bearer header call
     assert http.get("/admin/feature-flags/bedrock", headers=admin).status_code == 200
@@ -56,7 +56,7 @@ def test_admin_calls_are_counted_by_the_authorizers_verdict_and_the_read_only_re
     assert http.get("/admin/feature-flags/bedrock", headers={"Authorization": "Bearer nope"}).status_code == 403
     assert http.get("/admin/feature-flags/bedrock", headers={"Authorization": "Basic nope"}).status_code == 401
     # Then each verdict is counted once, and the viewer's refused change once more by the admin function
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     assert _counts(out, AUTHORIZATION_METRIC, AUTHORIZATION_DIMENSION) == [
         "allowed",
         "allowed",
@@ -67,27 +67,27 @@ def test_admin_calls_are_counted_by_the_authorizers_verdict_and_the_read_only_re
     assert os.environ["ADMIN_READONLY_TOKEN"] not in out and os.environ["ADMIN_TOKEN"] not in out
 
 
-def test_each_audit_record_written_is_counted_by_its_action_category(tables, capsys) -> None:
+def test_each_audit_record_written_is_counted_by_its_action_category(tables, capfd) -> None:
     config = ConfigStore(tables["FLAGS_TABLE"], AuditLog(tables["AUDIT_TABLE"]))
-    capsys.readouterr()
+    capfd.readouterr()
     # When a change is written, and then a stale write of the same item is refused
     config.put("routing-override", {"mode": "mcp_only"}, 0, AuditEntry("ops", "routing.override", "routing"))
     with pytest.raises(VersionConflict):
         config.put("routing-override", {"mode": "hybrid"}, 0, AuditEntry("ops", "routing.override", "routing"))
     config.record(AuditEntry("ops", "breaker.reset", "bedrock"))
     # Then one count per record written, by category; the refused write wrote no record and counts nothing
-    assert _counts(capsys.readouterr().out, AUDIT_METRIC, AUDIT_DIMENSION) == ["routing", "breaker"]
+    assert _counts(capfd.readouterr().out, AUDIT_METRIC, AUDIT_DIMENSION) == ["routing", "breaker"]
 
 
-def test_each_automation_decision_is_counted_by_its_outcome(tables, capsys) -> None:
+def test_each_automation_decision_is_counted_by_its_outcome(tables, capfd) -> None:
     settings = AutomationSettings.model_validate({**tables, "STATE_MACHINE_ARNS": json.dumps(MACHINES)})
     deps = automation.build_dependencies(settings)
-    capsys.readouterr()
+    capfd.readouterr()
     # When automation receives an event it does not act on, and a failback check with nothing failed over
     answer = automation.handle({"detail-type": "Something Else", "detail": {}}, deps)
     automation.handle({"detail-type": "Scheduled Event", "detail": {}}, deps)
     # Then one "ignored" decision is counted (audited as such); the empty check decides nothing
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     assert answer["outcome"] == "ignored"
     assert _counts(out, AUTOMATION_METRIC, AUTOMATION_DIMENSION) == ["ignored"]
     assert _counts(out, AUDIT_METRIC, AUDIT_DIMENSION) == ["automation"]

@@ -55,29 +55,29 @@ def _outcomes(out: str) -> list[str]:
     [(f"Bearer {TOKEN}", AUTH_ALLOWED), ("Bearer not-a-known-token", AUTH_FORBIDDEN)],
     ids=["operator-token", "unknown-token"],
 )
-def test_each_authorizer_verdict_is_counted_once_by_its_outcome(capsys, authorization: str, outcome: str) -> None:
+def test_each_authorizer_verdict_is_counted_once_by_its_outcome(capfd, authorization: str, outcome: str) -> None:
     # When the authorizer judges a well-formed bearer token
     authorizer.lambda_handler({"authorizationToken": authorization, "methodArn": METHOD_ARN}, None)
     # Then exactly one count of its verdict is printed, and the token appears nowhere in the output
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     assert _outcomes(out) == [outcome]
     assert "known-token" not in out and TOKEN not in out
 
 
-def test_a_malformed_authorization_is_counted_as_unauthorized_and_still_answers_401(capsys) -> None:
+def test_a_malformed_authorization_is_counted_as_unauthorized_and_still_answers_401(capfd) -> None:
     # When the header is not a bearer token / Then API Gateway's 'Unauthorized' error is raised as before
     with pytest.raises(authorizer.UnauthorizedError):
         authorizer.lambda_handler({"authorizationToken": f"Basic {TOKEN}", "methodArn": METHOD_ARN}, None)
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     assert _outcomes(out) == [AUTH_UNAUTHORIZED]
     assert TOKEN not in out
 
 
-def test_a_read_only_caller_refused_a_change_is_counted_and_an_operator_is_not(capsys) -> None:
+def test_a_read_only_caller_refused_a_change_is_counted_and_an_operator_is_not(capfd) -> None:
     # When a read-only caller asks for a change / Then 403 (Forbidden) and one readonly-refused count
     with pytest.raises(Forbidden):
         require_operator(Caller("viewer", "read-only"))
-    assert _outcomes(capsys.readouterr().out) == [AUTH_READONLY_REFUSED]
+    assert _outcomes(capfd.readouterr().out) == [AUTH_READONLY_REFUSED]
     # And an operator passes without any count from the admin function
     assert require_operator(Caller("admin", "operator")).principal == "admin"
-    assert _outcomes(capsys.readouterr().out) == []
+    assert _outcomes(capfd.readouterr().out) == []
