@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from pydantic import BaseModel, Field
 
-from functions.core.thresholds import CACHE_FRESH_SECONDS, CACHE_STALE_SECONDS
+from functions.core.thresholds import CACHE_FRESH_SECONDS, CACHE_STALE_SECONDS, SNAPSHOT_MAX_AGE_SECONDS
 
 
 class RouterSettings(BaseModel):
@@ -22,6 +22,8 @@ class RouterSettings(BaseModel):
     price_table_json: str | None = Field(default=None, alias="PRICE_TABLE_JSON")
     cache_fresh_ttl_seconds: float = Field(default=CACHE_FRESH_SECONDS, gt=0, alias="CACHE_FRESH_TTL_SECONDS")
     cache_stale_ttl_seconds: float = Field(default=CACHE_STALE_SECONDS, ge=0, alias="CACHE_STALE_TTL_SECONDS")
+    # How long the routing snapshot (flags, weights, health) is kept before a refresh; drills compress it.
+    snapshot_max_age_seconds: float = Field(default=SNAPSHOT_MAX_AGE_SECONDS, gt=0, alias="SNAPSHOT_MAX_AGE_SECONDS")
 
     model_config = {"populate_by_name": True, "extra": "ignore"}
 

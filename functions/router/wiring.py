@@ -61,7 +61,9 @@ def get_dependencies() -> RouterDependencies:
     providers = build_providers(get_provider_settings())
     return RouterDependencies(
         settings=settings,
-        snapshots=SnapshotStore(settings.flags_table, settings.health_table, targets=ALL_TARGETS),
+        snapshots=SnapshotStore(
+            settings.flags_table, settings.health_table, ALL_TARGETS, max_age_s=settings.snapshot_max_age_seconds
+        ),
         client_keys=ClientKeyStore(settings.client_keys_table),
         providers=providers,
         breakers=SharedBreakers(settings.health_table, ALL_TARGETS),
