@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -14,8 +14,9 @@ from functions.core.errors import HybridRoutingError
 from functions.shared.events import as_json_api
 from functions.shared.http_errors import error_response, from_domain, from_validation
 from functions.shared.observability import logger
+from functions.shared.resolver import RequestScopedResolver
 
-app = APIGatewayRestResolver(enable_validation=True)
+app = RequestScopedResolver(enable_validation=True)  # its requests stay apart in the local gateway's threads
 for module in (flags, routing, breakers, audit, metrics, compliance, config, probe, rollouts):
     app.include_router(module.router)
 

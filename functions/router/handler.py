@@ -8,7 +8,7 @@ import time
 import uuid
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -23,10 +23,12 @@ from functions.router.chat import RequestTrace
 from functions.router.wiring import ALL_TARGETS, get_dependencies
 from functions.shared.events import as_json_api
 from functions.shared.http_errors import error_response, from_domain, from_validation, raw_error
-from functions.shared.observability import logger, metrics
+from functions.shared.observability import log_request_metrics, logger
+from functions.shared.resolver import RequestScopedResolver
 from functions.store.metrics_source import active_alarms, get_metrics_settings, get_metrics_source
 
-app = APIGatewayRestResolver(enable_validation=True)
+app = RequestScopedResolver(enable_validation=True)
+INTERNAL_ERROR = "internal error; the request id names it in our logs"  # a bug's 500: the trace is in our logs only
 
 # Routes and their methods, for 405 versus 404 on requests the resolver does not match.
 KNOWN_ROUTES: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = (
@@ -161,17 +163,23 @@ def _not_found(_: Exception) -> Response:
 @app.exception_handler(Exception)
 def _unexpected(exc: Exception) -> Response:
     # A bug of ours: logged with its trace, answered without one.
-    logger.exception("unhandled-error", extra={"error": type(exc).__name__})
-    return error_response(500, "server_error", "internal error; the request id names it in our logs", "internal_error")
+    request_id = app.context.get("request_id")
+    logger.exception("unhandled-error", extra={"error": type(exc).__name__, "request_id": request_id})
+    return error_response(500, "server_error", INTERNAL_ERROR, "internal_error")
 
 
-@metrics.log_metrics
+@log_request_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
-    result = _pre_checks(event)
-    if result is None:
-        app.append_context(request_id=request_id)
-        result = app.resolve(as_json_api(event), context)
+    try:
+        result = _pre_checks(event)
+        if result is None:
+            app.append_context(request_id=request_id)
+            result = app.resolve(as_json_api(event), context)
+    except Exception as exc:
+        # A bug outside the resolver's handlers: still a JSON answer naming the request, never a trace.
+        logger.exception("unhandled-error", extra={"error": type(exc).__name__, "request_id": request_id})
+        result = raw_error(500, "server_error", INTERNAL_ERROR, "internal_error")
     result.setdefault("headers", {})
     result["headers"]["x-request-id"] = request_id
     _freeze_heap_once()

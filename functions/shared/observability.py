@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
-from collections.abc import Mapping
-from typing import TextIO
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from typing import Any, TextIO, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 SERVICE = "hybrid-router"
 NAMESPACE = "HybridRouting"
@@ -33,7 +35,40 @@ AUDIT_METRIC, AUDIT_DIMENSION = "AuditedChanges", "Category"
 AUTOMATION_METRIC, AUTOMATION_DIMENSION = "AutomationDecisions", "Decision"
 
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+_process_metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+_request_metrics: ContextVar[EphemeralMetrics | None] = ContextVar("request_metrics", default=None)
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+
+class _Metrics:
+    """Powertools' metrics API, recording into the metrics of the request being served (`log_request_metrics`),
+    or outside a request into the process-wide Metrics. Powertools' Metrics keep one metric set per process, which
+    is enough on AWS (an instance serves one request at a time) but not in the local gateway, whose overlapping
+    requests crossed each other's dimensions and failed flushing ("dictionary changed size during iteration")."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_request_metrics.get() or _process_metrics, name)
+
+
+metrics: Any = _Metrics()
+
+
+def log_request_metrics(handler: _Handler) -> _Handler:
+    """Like Powertools' `log_metrics`: the metrics recorded while `handler` serves one request make one EMF line,
+    flushed when it returns or raises; here they are the request's own, whatever else runs in the process."""
+
+    @functools.wraps(handler)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        own = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+        token = _request_metrics.set(own)
+        try:
+            return handler(*args, **kwargs)
+        finally:
+            _request_metrics.reset(token)
+            if own.metric_set:
+                own.flush_metrics()
+
+    return wrapper  # type: ignore[return-value]
 
 
 def emit_provider_metrics(provider: str, values: Mapping[str, tuple[MetricUnit, float]]) -> None:

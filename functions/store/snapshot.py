@@ -90,7 +90,13 @@ class SnapshotStore:
                 self._current = LoadedSnapshot(RoutingSnapshot(), {})
             self._loaded_at = self._clock()
             return
-        self._current = _parse(items, self._targets)
+        try:
+            self._current = _parse(items, self._targets)
+        except (ValueError, TypeError, ArithmeticError, AttributeError) as exc:
+            # A malformed control-plane item must not fail every request either: keep the last view.
+            logger.warning("snapshot-parse-failed", extra={"error": type(exc).__name__})
+            if self._current is None:
+                self._current = LoadedSnapshot(RoutingSnapshot(), {})
         self._loaded_at = self._clock()
 
     def _batch_get(self) -> dict[str, dict[str, Any]]:
@@ -145,7 +151,7 @@ def _parse(items: dict[str, dict[str, Any]], targets: tuple[str, ...]) -> Loaded
         )
     weights_item = items.get(TRAFFIC_WEIGHTS_KEY)
     if weights_item and isinstance(weights_item.get("weights"), dict):
-        snapshot = replace(snapshot, weights={k: int(v) for k, v in weights_item["weights"].items()})
+        snapshot = replace(snapshot, weights=_weights(weights_item["weights"]))
     healthy: dict[str, bool] = {}
     checked_at: dict[str, float] = {}
     for target in targets:
@@ -169,6 +175,17 @@ def _parse(items: dict[str, dict[str, Any]], targets: tuple[str, ...]) -> Loaded
         float(timeout_ms) / 1000 if isinstance(timeout_ms, Decimal | int | float) else None,
         _cache_settings(items.get(CACHE_SETTINGS_KEY)),
     )
+
+
+def _weights(stored: dict[str, Any]) -> dict[str, int]:
+    """The route's weights; an entry that is not a whole number is left out (and logged), not fatal."""
+    weights: dict[str, int] = {}
+    for provider, value in stored.items():
+        try:
+            weights[str(provider)] = int(value)
+        except (TypeError, ValueError, ArithmeticError):
+            logger.warning("traffic-weight-ignored", extra={"provider": str(provider)})
+    return weights
 
 
 def _rules(item: dict[str, Any] | None) -> dict[str, tuple[Route, Route | None]]:

@@ -1,0 +1,58 @@
+"""Powertools' REST resolver with the request it resolves kept per thread.
+
+Powertools keeps the event being resolved on a class attribute that every resolver of the process shares
+(`BaseRouter.current_event`), and the route context on the resolver. On AWS that is enough: a Lambda instance
+serves one request at a time. The local gateway serves overlapping requests from threads of one process, where
+that state let one request read another's headers and body (and answer with its operation type), or lose its
+context when another request ended (a KeyError, answered 500). Here the event, the Lambda context and the route
+context live in per-thread storage, through the same properties Powertools' own `Router` uses for them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+class RequestScopedResolver(APIGatewayRestResolver):
+    def __init__(self, **kwargs: Any) -> None:
+        self._request = threading.local()  # before Powertools' __init__, which sets `context`
+        super().__init__(**kwargs)
+
+    @property  # type: ignore[override]
+    def current_event(self) -> BaseProxyEvent:
+        return self._request.event
+
+    @current_event.setter
+    def current_event(self, value: BaseProxyEvent) -> None:
+        self._request.event = value
+
+    @property  # type: ignore[override]
+    def lambda_context(self) -> LambdaContext:
+        return self._request.lambda_context
+
+    @lambda_context.setter
+    def lambda_context(self, value: LambdaContext) -> None:
+        self._request.lambda_context = value
+
+    @property  # type: ignore[override]
+    def context(self) -> dict:
+        return self._request.__dict__.setdefault("context", {})
+
+    @context.setter
+    def context(self, value: dict) -> None:
+        self._request.context = value
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        self._request.lambda_context = context  # Powertools also stores it on the shared class attribute
+        return super().resolve(event, context)
+
+    def _to_proxy_event(self, event: dict) -> BaseProxyEvent:
+        proxy = super()._to_proxy_event(event)
+        self._request.event = proxy  # resolve() stores it on BaseRouter too, where no route of ours reads it
+        return proxy
