@@ -24,3 +24,19 @@ def local_stack() -> Iterator[object]:
         stack.stop()
         os.environ.clear()
         os.environ.update(saved)
+
+
+# Suites in this order: the unit tests (network off, no local stack) run before the local stack
+# starts. pytest-socket's disable_socket patches socket.socket for every thread, so a local stack
+# already running would see its background threads (timers, watchers, the event bridge) and its
+# servers' accept() fail while the unit tests run.
+SUITE_ORDER = ("unit", "infrastructure", "integration", "workflows", "e2e")
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    def suite(item) -> int:
+        parts = item.path.relative_to(config.rootpath).parts
+        name = parts[1] if len(parts) > 1 and parts[0] == "tests" else ""
+        return SUITE_ORDER.index(name) if name in SUITE_ORDER else len(SUITE_ORDER)
+
+    items.sort(key=suite)  # stable: each suite keeps pytest's own order
