@@ -121,7 +121,7 @@ def _not_failed_over(record: RequestRecord, faulted: set[str], lifted: float | N
     return record.failed or (served_by_fault and (lifted is None or record.ended <= lifted))
 
 
-def _weights_off(sample: Sample, faulted: set[str]) -> bool:
+def weights_off(sample: Sample, faulted: set[str]) -> bool:
     return all(int(sample.weights.get(p, 0)) == 0 for p in faulted)
 
 
@@ -133,7 +133,7 @@ def failover(timeline: Timeline, detected: float | None, settle_s: float = DEFAU
     faulted = set(timeline.faulted)
     candidates: list[float] = []
     if any(int(timeline.baseline_weights.get(p, 0)) > 0 for p in faulted):
-        off = next((s.at for s in _samples_from(timeline, detected, lifted) if _weights_off(s, faulted)), None)
+        off = next((s.at for s in _samples_from(timeline, detected, lifted) if weights_off(s, faulted)), None)
         candidates += [] if off is None else [off]
     t0 = timeline.fault_started
     window = [r for r in timeline.requests if r.started >= t0 and (lifted is None or r.started < lifted)]

@@ -83,7 +83,8 @@ def render_markdown(context: ReportContext, chart_name: str) -> str:
         f"+{(t.fault_lifted or 0.0):.2f} s; baseline Direct weights {format_weights(t.baseline_weights)}.",
         f"- Time compressed x{context.compression.factor:g}: every timer below runs {context.compression.factor:g} "
         "times faster than in production; KPIs are wall-clock seconds of this compressed drill. Fixed costs do not "
-        "compress (request latency, the router's 5 s snapshot refresh, the breaker's request-count triggers).",
+        "compress (request latency, the breaker's request-count triggers, the gates' request minimum); the router's "
+        "snapshot refresh is compressed but kept at 0.25 s at least (table below).",
         f"- Verdict: every KPI within the runbook's target: **{'yes' if k.meets_runbook else 'no'}**; within ours: "
         f"**{'yes' if all(x.meets_ours for x in k.kpis) else 'no'}**.",
         "",

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.core.cost import BudgetPolicy
-from functions.core.thresholds import BUDGET_REFUSE_PERCENT
+from functions.core.thresholds import BUDGET_REFUSE_PERCENT, KPI_USER_ERROR_RATE_PERCENT
 from local.drill import kpis as kpi
 from local.drill import report
 from local.drill.scenarios import Compression, Scenario, direct_rps
@@ -32,11 +32,12 @@ def to_stderr(line: str) -> None:
 class DrillSettings:
     rate_rps: float = 28.0  # four requests a second per operation type
     warmup_s: float = 2.0  # steady traffic before the fault
-    min_fault_s: float = 3.0  # the fault lasts at least this long...
-    max_fault_s: float = 30.0  # ...until the failover is in force (and `settle_s` more), at most this long
+    min_fault_s: float = 1.0  # the fault lasts at least this long...
+    hold_s: float = 1.5  # ...until the failover has finished and the error rate stayed on target this long...
+    max_fault_s: float = 30.0  # ...at most this long (and at most the scenario's own maximum)
     settle_s: float = 1.0
     max_recovery_s: float = 60.0  # wait at most this long after the lift for failback to finish
-    tail_s: float = 0.5  # steady traffic after recovery
+    tail_s: float = 0.0  # steady traffic after recovery (0: the drill ends as soon as recovery completes)
     sample_s: float = 0.2
     bucket_s: float = 1.0
     compression: Compression = field(default_factory=Compression)
@@ -127,6 +128,8 @@ def _drill_environment(stack: Any, scenario: Scenario, settings: DrillSettings) 
     deps = get_dependencies()
     policy = settings.compression.breaker_policy()
     _fresh_routing(stack, deps, policy)
+    env_snapshots = deps.snapshots
+    deps.snapshots = _snapshots(deps, settings.compression.snapshot_max_age_s)
     env = DrillEnvironment(stack, scenario, deps, _probe(deps, stack), saved_budget=deps.budget)
     env.saved_fresh_s = fresh = deps.cache.fresh_ttl_s
     compressed = settings.compression.seconds(fresh)
@@ -142,6 +145,7 @@ def _drill_environment(stack: Any, scenario: Scenario, settings: DrillSettings) 
             stop()
         deps.budget = env.saved_budget
         deps.cache.fresh_ttl_s = env.saved_fresh_s
+        deps.snapshots = env_snapshots
         _restore_weights(deps, baseline)
         _fresh_routing(stack, deps, None)
 
@@ -191,6 +195,15 @@ def _fresh_routing(stack: Any, deps: Any, policy: Any) -> None:
         dynamodb_client().delete_item(TableName=deps.settings.flags_table, Key=key)
     deps.breakers = SharedBreakers(table, ALL_TARGETS, policy)
     deps.snapshots.invalidate()
+
+
+def _snapshots(deps: Any, max_age_s: float) -> Any:
+    """The router's snapshot store refreshing every `max_age_s` (the compressed SNAPSHOT_MAX_AGE_SECONDS,
+    what SNAPSHOT_MAX_AGE_SECONDS in the router's environment sets on a stack started for a drill)."""
+    from functions.router.wiring import ALL_TARGETS
+    from functions.store.snapshot import SnapshotStore
+
+    return SnapshotStore(deps.settings.flags_table, deps.settings.health_table, ALL_TARGETS, max_age_s=max_age_s)
 
 
 def _health_checks(interval_s: float) -> Callable[[], None]:
@@ -291,7 +304,9 @@ def _run(
         timeline.fault_started = recorder.now()
         recorder.signal(FAULT, scenario.name, "injected", env.inject(), at=timeline.fault_started)
         say.phase("fault", recorder.timeline.signals[-1].detail)
-        say.until(lambda: _failed_over(recorder, settings), settings.min_fault_s, settings.max_fault_s, "fault")
+        longest = min(settings.max_fault_s, scenario.max_fault_s)
+        if not say.until(_LiftWhen(recorder, settings), settings.min_fault_s, longest, "fault"):
+            recorder.signal(NOTE, "drill", "lifted at the maximum", f"the fault's maximum duration, {longest:g} s")
         timeline.fault_lifted = recorder.now()
         recorder.signal(FAULT, scenario.name, "lifted", env.lift(), at=timeline.fault_lifted)
         say.phase("failback", "fault lifted; waiting for weights, breakers, health and alarms to return")
@@ -313,11 +328,39 @@ def _run(
     return DrillResult(scenario, timeline, result, markdown, chart, summary, duration)
 
 
-def _failed_over(recorder: Recorder, settings: DrillSettings) -> bool:
-    live = recorder.copy(fault_lifted=recorder.now())
-    detected = kpi.detection(live)
-    at = kpi.failover(live, detected, settings.settle_s)
-    return at is not None
+class _LiftWhen:
+    """When to lift the fault: once the failover has finished and the error rate has stayed at or under
+    the user error rate target for `hold_s`. Finished: the faulted providers' Direct weights are off and
+    no rollout holds the route (when they had weight; otherwise, no Direct weights to move: the failover
+    KPI is reached). The error rate: requests answered in the last `hold_s`, failed in percent."""
+
+    def __init__(self, recorder: Recorder, settings: DrillSettings) -> None:
+        self._recorder, self._hold_s, self._settle_s = recorder, settings.hold_s, settings.settle_s
+        self._since: float | None = None
+
+    def __call__(self) -> bool:
+        now = self._recorder.now()
+        if not (self._failover_done(now) and self._error_rate_on_target(now)):
+            self._since = None
+            return False
+        self._since = now if self._since is None else self._since
+        return now - self._since >= self._hold_s
+
+    def _failover_done(self, now: float) -> bool:
+        live = self._recorder.copy(fault_lifted=now)
+        detected = kpi.detection(live)
+        if detected is None:
+            return False
+        faulted = set(live.faulted)
+        if any(int(live.baseline_weights.get(p, 0)) > 0 for p in faulted):
+            sample = self._recorder.last_sample()
+            return sample is not None and not sample.rollout and kpi.weights_off(sample, faulted)
+        return kpi.failover(live, detected, self._settle_s) is not None
+
+    def _error_rate_on_target(self, now: float) -> bool:
+        recent = [r for r in self._recorder.requests() if r.ended >= now - self._hold_s]
+        failed = sum(r.failed for r in recent)
+        return bool(recent) and failed * 100.0 <= KPI_USER_ERROR_RATE_PERCENT * len(recent)
 
 
 def _recovered(recorder: Recorder) -> bool:

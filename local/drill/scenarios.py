@@ -32,8 +32,11 @@ from functions.core.thresholds import (
     GRADUAL_BAKE_SECONDS,
     HEALTH_CHECK_INTERVAL_SECONDS,
     RECOVERY_WINDOW_SECONDS,
+    SNAPSHOT_MAX_AGE_SECONDS,
 )
 from local.faults import FaultSpec
+
+SNAPSHOT_FLOOR_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,12 @@ class Compression:
     def __post_init__(self) -> None:
         if not self.factor >= 1.0:
             raise ValueError(f"the compression factor is 1 (real time) or more, not {self.factor}")
+
+    @property
+    def snapshot_max_age_s(self) -> float:
+        """The router's snapshot refresh (weights, flags, health), compressed like every other timer but
+        never under SNAPSHOT_FLOOR_S: one BatchGetItem per request would load the local DynamoDB."""
+        return max(SNAPSHOT_FLOOR_S, SNAPSHOT_MAX_AGE_SECONDS / self.factor)
 
     def seconds(self, real_s: float) -> float:
         return max(self.floor_s, real_s / self.factor)
@@ -101,6 +110,7 @@ class Compression:
             ("gate window (widened for the gate's request minimum)", GATE_WINDOW_SECONDS, gate_window),
             ("gate re-check", GATE_RECHECK_SECONDS, whole(GATE_RECHECK_SECONDS)),
             ("response cache freshness", CACHE_FRESH_SECONDS, s(CACHE_FRESH_SECONDS)),
+            ("router snapshot refresh (weights, flags, health)", SNAPSHOT_MAX_AGE_SECONDS, self.snapshot_max_age_s),
         ]
 
 
@@ -123,6 +133,7 @@ class Scenario:
     budget_exhausted: bool = False  # the monthly AI budget is spent: medium/low priority work is refused
     cacheable: frozenset[str] = frozenset()  # operations sent as cacheable requests (temperature 0, few prompts)
     cache_fresh_s: float | None = None  # cache freshness during the drill (None: the compressed default)
+    max_fault_s: float = 20.0  # the fault is lifted after at most this long, failover finished or not
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
