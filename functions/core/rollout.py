@@ -202,6 +202,8 @@ class RolloutLock:
     abort_requested: bool = False
     # The Step Functions task token of the approval waiting for an operator (a capability: never shown)
     approval_token: str | None = None
+    # When the current step's weights were set (epoch seconds): its gate reads only metrics since then
+    step_started_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ Step Functions means the wait already ended (timed out): nothing left to do.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -60,6 +61,7 @@ LOCK_ATTRIBUTES = (
     "starting_weights",
     "abort_requested",
     "approval_token",
+    "step_started_at",
 )
 
 
@@ -75,8 +77,14 @@ Mutation = Callable[[RouteState], tuple[dict[str, Any], AuditEntry] | None]
 
 
 class RolloutStore:
-    def __init__(self, config: ConfigStore, key: str = TRAFFIC_WEIGHTS_KEY, retries: int = ROLLOUT_WRITE_RETRIES):
-        self.config, self.key, self.retries = config, key, retries
+    def __init__(
+        self,
+        config: ConfigStore,
+        key: str = TRAFFIC_WEIGHTS_KEY,
+        retries: int = ROLLOUT_WRITE_RETRIES,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.config, self.key, self.retries, self.clock = config, key, retries, clock
 
     def get(self) -> RouteState:
         stored = self.config.get(self.key)
@@ -103,12 +111,14 @@ class RolloutStore:
     def set_step(
         self, owner: str, step: int, weights: Mapping[str, int] | None, phase: Phase = Phase.RUNNING, reason: str = ""
     ) -> RouteState:
-        """Record step `step` and set its weights (None: a dry run, the weights stay); owner only."""
+        """Record step `step` and set its weights (None: a dry run, the weights stay); owner only. The
+        step's start time goes on the lock: the step's gate reads only the metrics since then."""
         new_weights = None if weights is None else validate_weights(weights)
 
         def mutate(state: RouteState) -> tuple[dict[str, Any], AuditEntry] | None:
             lock = require_owner(state.lock, owner)
-            moved = replace(lock, phase=phase, step=step, approval_token=None)
+            started = round(self.clock(), 3)
+            moved = replace(lock, phase=phase, step=step, approval_token=None, step_started_at=started)
             value = _value(state.weights if new_weights is None else new_weights, moved)
             return value, self._entry(owner, "rollout.step", reason or f"step {step}", state)
 
@@ -253,6 +263,8 @@ def _value(weights: Mapping[str, int], lock: RolloutLock | None, released_by: st
         }
         if lock.approval_token is not None:
             value["approval_token"] = lock.approval_token
+        if lock.step_started_at is not None:
+            value["step_started_at"] = lock.step_started_at
     return value
 
 
@@ -272,6 +284,7 @@ def parse_state(value: Mapping[str, Any], version: int) -> RouteState:
         starting_weights={str(p): int(w) for p, w in (value.get("starting_weights") or {}).items()},
         abort_requested=bool(value.get("abort_requested", False)),
         approval_token=str(value["approval_token"]) if value.get("approval_token") else None,
+        step_started_at=float(value["step_started_at"]) if value.get("step_started_at") is not None else None,
     )
     return RouteState(weights, version, lock)
 

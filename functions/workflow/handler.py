@@ -10,6 +10,8 @@ class names are the ASL's ErrorEquals (see functions.workflow.errors).
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -66,6 +68,7 @@ class WorkflowDependencies:
     rollouts: RolloutStore
     metrics: Callable[[], MetricsSource]
     alarms: Callable[[Sequence[str], str], dict[str, str]]  # (alarm names, target) -> {name: state}
+    clock: Callable[[], float] = time.time
 
 
 @lru_cache(maxsize=1)
@@ -240,7 +243,7 @@ def evaluate_gate(cmd: EvaluateGateInput, deps: WorkflowDependencies) -> dict[st
     lock = require_owner(deps.rollouts.get().lock, cmd.owner)
     if lock.abort_requested:
         raise RolloutAborted(f"an operator aborted {cmd.owner}")
-    window = cmd.window_seconds or deps.settings.gate_window_s
+    window = step_window(cmd.window_seconds or deps.settings.gate_window_s, lock.step_started_at, deps.clock())
     metrics = TargetMetrics.from_snapshot(deps.metrics().query(window), cmd.target)
     thresholds = GateThresholds(cmd.success_percent, cmd.p95_latency_ms, cmd.min_requests)
     verdict = evaluate(metrics, thresholds, deps.alarms(cmd.alarm_names, cmd.target))
@@ -254,6 +257,16 @@ def evaluate_gate(cmd: EvaluateGateInput, deps: WorkflowDependencies) -> dict[st
     if decision is GateDecision.GIVE_UP:
         raise GateInconclusive(f"gate for {cmd.target} still inconclusive: {'; '.join(verdict.reasons)}")
     return answer
+
+
+def step_window(configured_s: int, step_started_at: float | None, now: float) -> int:
+    """The seconds of metrics a gate reads: the configured window, cut to the time since the step's
+    weights were set (at least 1 s), so that traffic before the step - under the old weights, or a
+    fault since fixed - never decides the step's gate. Too few requests so far stays INCONCLUSIVE:
+    the gate is held and re-checked. A lock written before steps were timed keeps the configured window."""
+    if step_started_at is None:
+        return configured_s
+    return max(1, min(configured_s, math.floor(now - step_started_at)))
 
 
 def await_approval(cmd: AwaitApprovalInput, deps: WorkflowDependencies) -> dict[str, Any]:
@@ -313,10 +326,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 def handle(event: dict[str, Any], deps: WorkflowDependencies) -> dict[str, Any]:
     cmd = parse(event)
-    logger.append_keys(action=cmd.action, owner=cmd.owner)
-    answer = ACTIONS[type(cmd)](cmd, deps)
-    logger.info("workflow-task", extra={"answer": answer})
-    return answer
+    # Per thread: on the local stack the workflow Lambda runs in the process that serves the router,
+    # and keys appended for every thread would label the router's log lines with this task's action.
+    logger.thread_safe_append_keys(action=cmd.action, owner=cmd.owner)
+    try:
+        answer = ACTIONS[type(cmd)](cmd, deps)
+        logger.info("workflow-task", extra={"answer": answer})
+        return answer
+    finally:
+        logger.thread_safe_remove_keys(["action", "owner"])
 
 
 def _route(state: RouteState) -> dict[str, Any]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import threading
 import time
 import uuid
 
@@ -13,6 +16,7 @@ from functions.core.gates import GateFailed, GateInconclusive
 from functions.core.metrics_report import Cell, Counts, Latency, MetricsSnapshot
 from functions.core.rollout import NotLockOwner, RolloutAborted, RolloutLocked
 from functions.core.thresholds import APPROVAL_TIMEOUT_SECONDS
+from functions.shared.observability import NAMESPACE
 from functions.store.audit import AuditLog
 from functions.store.config import ConfigStore
 from functions.store.rollouts import RolloutStore
@@ -20,6 +24,7 @@ from functions.store.schema import TRAFFIC_WEIGHTS_KEY
 from functions.workflow import handler as workflow
 from functions.workflow.settings import WorkflowSettings
 from local.gateway import LocalLambdaContext
+from local.metrics_sink import LocalMetrics, LocalMetricsStore
 
 START = {"bedrock": 100}
 CANARY_A = "arn:aws:states:us-east-1:1:execution:canary:a"
@@ -141,6 +146,67 @@ def test_no_traffic_is_inconclusive_and_ends_in_gate_inconclusive_not_promotion(
         tally = answer["tally"]
     with pytest.raises(GateInconclusive):
         gate(deps, tally=tally)
+
+
+# --- a gate reads only its step's traffic ---------------------------------------------------------
+STEP_AT = 1_800_000_000.0  # when the step's weights are set (epoch seconds, the clocks below)
+
+
+def emf_line(at: float, errors: int, latency_ms: float = 200.0) -> str:
+    """One routed request to google, as the router's EMF line (the local sink's input)."""
+    cell = {"Route": "direct", "Provider": "google", "OperationType": "standard"}
+    names = [{"Name": "Requests"}, {"Name": "Errors"}, {"Name": "Latency", "Unit": "Milliseconds"}]
+    directive = {"Namespace": NAMESPACE, "Dimensions": [list(cell)], "Metrics": names}
+    meta = {"Timestamp": int(at * 1000), "CloudWatchMetrics": [directive]}
+    return json.dumps({"_aws": meta, **cell, "Requests": [1.0], "Errors": [float(errors)], "Latency": [latency_ms]})
+
+
+@pytest.fixture
+def timed(deps):
+    """`deps` on a real local metrics sink and a clock the test moves: the step starts at STEP_AT."""
+    clock = {"now": STEP_AT}
+    store = LocalMetricsStore(clock=lambda: clock["now"])
+    source = LocalMetrics(store, clock=lambda: clock["now"])
+    rollouts = RolloutStore(deps.rollouts.config, clock=lambda: clock["now"])
+    timed = workflow.WorkflowDependencies(deps.settings, rollouts, lambda: source, deps.alarms, lambda: clock["now"])
+    return timed, store, clock
+
+
+def test_errors_before_the_step_do_not_fail_its_gate(timed):
+    deps, store, clock = timed
+    plan = canary(deps)
+    for i in range(30):  # the target failing every request until 10 s before the step
+        assert store.ingest_line(emf_line(STEP_AT - 40 + i, errors=1))
+    run(deps, action="set_step", owner=CANARY_A, step=0, steps=plan["steps"])
+    assert deps.rollouts.get().lock.step_started_at == STEP_AT
+    for i in range(25):  # the step's own traffic: all good
+        store.ingest_line(emf_line(STEP_AT + 1 + i, errors=0))
+    clock["now"] = STEP_AT + 30
+
+    answer = gate(deps, windowSeconds=120)
+
+    assert (answer["verdict"], answer["decision"]) == ("PASS", "proceed")
+    metrics = answer["evidence"]["metrics"]
+    assert (metrics["window_s"], metrics["requests"], metrics["errors"]) == (30, 25, 0)
+
+
+def test_too_few_requests_since_the_step_is_held_inconclusive_and_rechecked(timed):
+    deps, store, clock = timed
+    plan = canary(deps)
+    for i in range(50):  # plenty of good traffic, all of it before the step
+        store.ingest_line(emf_line(STEP_AT - 60 + i, errors=0))
+    run(deps, action="set_step", owner=CANARY_A, step=1, steps=plan["steps"])
+    store.ingest_line(emf_line(STEP_AT + 1, errors=0))
+    clock["now"] = STEP_AT + 2
+
+    held = gate(deps, windowSeconds=120)
+
+    assert (held["verdict"], held["decision"]) == ("INCONCLUSIVE", "hold")
+    assert held["evidence"]["metrics"]["window_s"] == 2 and held["evidence"]["metrics"]["requests"] == 1
+    for i in range(20):
+        store.ingest_line(emf_line(STEP_AT + 2 + i * 0.1, errors=0))
+    clock["now"] = STEP_AT + 5
+    assert gate(deps, windowSeconds=120, tally=held["tally"])["verdict"] == "PASS"
 
 
 @pytest.mark.parametrize("alarms", [{"HybridRouting-google-5xx": "ALARM"}])
@@ -271,3 +337,40 @@ def test_the_lambda_handler_reads_its_tables_from_the_environment(tables, monkey
     finally:
         workflow.get_dependencies.cache_clear()
         workflow.get_settings.cache_clear()
+
+
+# --- log keys --------------------------------------------------------------------------------------
+def test_a_tasks_log_keys_stay_on_its_thread_and_end_with_it(deps):
+    """The local stack runs workflow tasks in the router's process: another thread's log line, written
+    while a task runs, must not carry the task's action and owner, and the task's own keys end with it."""
+    from functions.shared.observability import logger
+
+    lines: list[dict] = []
+
+    class Capture(logging.Handler):  # formats in the emitting thread, as the real handler does
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(self.format(record)))
+
+    capture = Capture()
+    capture.setFormatter(logger.registered_formatter)
+    original = workflow.ACTIONS[workflow.AcquireInput]
+
+    def acquire_and_log_elsewhere(cmd, task_deps):
+        other = threading.Thread(target=lambda: logger.info("router-line"))
+        other.start()
+        other.join()
+        logger.info("task-line")
+        return original(cmd, task_deps)
+
+    logger.addHandler(capture)
+    workflow.ACTIONS[workflow.AcquireInput] = acquire_and_log_elsewhere
+    try:
+        canary(deps)
+        logger.info("after-line")
+    finally:
+        workflow.ACTIONS[workflow.AcquireInput] = original
+        logger.removeHandler(capture)
+    by_message = {entry["message"]: entry for entry in lines}
+    assert by_message["task-line"]["action"] == "acquire" and by_message["task-line"]["owner"] == CANARY_A
+    assert "action" not in by_message["router-line"] and "owner" not in by_message["router-line"]
+    assert "action" not in by_message["after-line"]

@@ -5,11 +5,14 @@ bound to a uniquely named function over them, and a `run` that executes an ASL f
 
 The gates read the local stack's metrics, fed by chat traffic sent through the router (`chat`, `send`):
 infrastructure and emergency requests are served by bedrock, so the rollouts here move Direct traffic
-to bedrock (canary, failback) or keep it there (failovers away from google)."""
+to bedrock (canary, failback) or keep it there (failovers away from google). A gate reads only the
+traffic since its step started, so `send` keeps that traffic flowing in the background until the test
+ends."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -49,14 +52,40 @@ def rollout_input(source: str | list[str], target: str, **extra: Any) -> dict[st
     return {"source": sources, "target": target, "bakeSeconds": 0, "recheckSeconds": 0, "gate": GATE, **extra}
 
 
+STEADY_INTERVAL_S = 0.05  # background traffic: one request every 50 ms while the test runs
+_steady: dict[int, tuple[threading.Event, threading.Thread]] = {}  # id(client) -> its background sender
+
+
+def _post(http: TestClient, operation: str) -> str:
+    response = http.post("/v1/chat/completions", json={**BODY, "metadata": {"operation_type": operation}})
+    return response.headers.get("x-hybrid-provider", "")
+
+
 def send(http: TestClient, count: int, operation: str = "infrastructure") -> list[str]:
-    """`count` requests of `operation` (bedrock serves infrastructure and emergency); who answered each."""
+    """`count` requests of `operation` (bedrock serves infrastructure and emergency); who answered each.
+    Requests of `operation` then keep flowing in the background (replacing any earlier operation's)
+    until the `chat` fixture ends: a gate reads only the traffic since its step started."""
     metrics_sink.install()  # pytest's capture replaces sys.stdout between phases: tap the EMF lines again
-    providers = []
-    for _ in range(count):
-        response = http.post("/v1/chat/completions", json={**BODY, "metadata": {"operation_type": operation}})
-        providers.append(response.headers.get("x-hybrid-provider", ""))
+    providers = [_post(http, operation) for _ in range(count)]
+    stop_steady(http)
+    stop = threading.Event()
+
+    def steady() -> None:
+        while not stop.wait(STEADY_INTERVAL_S):
+            _post(http, operation)
+
+    sender = threading.Thread(target=steady, name="workflow-test-traffic", daemon=True)
+    _steady[id(http)] = (stop, sender)
+    sender.start()
     return providers
+
+
+def stop_steady(http: TestClient) -> None:
+    """Stop `http`'s background traffic and wait for its last request."""
+    stop, sender = _steady.pop(id(http), (None, None))
+    if stop is not None and sender is not None:
+        stop.set()
+        sender.join(10.0)
 
 
 def _clear_clients() -> None:
@@ -166,5 +195,8 @@ def chat(local_stack) -> Iterator[TestClient]:
     metrics_sink.STORE.clear()
     with TestClient(local_stack.app) as http:
         http.headers["Authorization"] = f"Bearer {local_stack.client_key}"
-        yield http
+        try:
+            yield http
+        finally:
+            stop_steady(http)
     reset_routing_state(local_stack)
