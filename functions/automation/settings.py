@@ -22,8 +22,8 @@ from functions.core.thresholds import (
 
 class AutomationSettings(BaseModel):
     """Tables, the state machines by kind, and the runbook's numbers (overridable so that local drills
-    and tests run in seconds). The optional workflow timings, when set, go into every execution's
-    input; unset, the state machines apply the runbook's."""
+    and tests run in seconds). The optional workflow timings and gate sizes, when set, go into every
+    execution's input; unset, the state machines and the gates apply the runbook's."""
 
     flags_table: str = Field(alias="FLAGS_TABLE")
     audit_table: str = Field(alias="AUDIT_TABLE")
@@ -43,6 +43,9 @@ class AutomationSettings(BaseModel):
     failback_bake_s: int | None = Field(default=None, ge=0, alias="AUTOMATION_FAILBACK_BAKE_SECONDS")
     recheck_s: int | None = Field(default=None, ge=0, alias="AUTOMATION_RECHECK_SECONDS")
     gate_window_s: int | None = Field(default=None, ge=1, alias="AUTOMATION_GATE_WINDOW_SECONDS")
+    gate_min_requests: int | None = Field(default=None, ge=1, alias="AUTOMATION_GATE_MIN_REQUESTS")
+    gate_max_inconclusive: int | None = Field(default=None, ge=0, alias="AUTOMATION_GATE_MAX_INCONCLUSIVE")
+    gate_p95_latency_ms: float | None = Field(default=None, gt=0, alias="AUTOMATION_GATE_P95_LATENCY_MS")
 
     model_config = {"populate_by_name": True, "extra": "ignore"}
 
@@ -55,7 +58,12 @@ class AutomationSettings(BaseModel):
     def extras(self) -> dict[RolloutKind, dict[str, Any]]:
         """What every execution of a kind gets in its input beyond source, target and reason. The
         failback's gates hold the recovered provider to the recovery thresholds, not the looser ones."""
-        gate = _present(windowSeconds=self.gate_window_s)
+        gate = _present(
+            windowSeconds=self.gate_window_s,
+            minRequests=self.gate_min_requests,
+            maxInconclusive=self.gate_max_inconclusive,
+            p95LatencyMs=self.gate_p95_latency_ms,
+        )
         strict = {"successPercent": self.recovery_success_percent, "p95LatencyMs": self.recovery_p95_latency_ms}
         return {
             RolloutKind.GRADUAL_FAILOVER: _present(bakeSeconds=self.gradual_bake_s, recheckSeconds=self.recheck_s)

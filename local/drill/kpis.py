@@ -7,14 +7,15 @@ happened within the drill (which fails its target).
   `unhealthy`, an alarm the fault should raise (timeline.watches) entering `ALARM`, or (no provider
   faulted: a budget drill) the first request refused by policy.
 * failover execution: detection -> the failover is in force: the faulted providers' Direct weights are all
-  0 (when they had any), or every request started from then until the fault is lifted is answered by
-  another route or provider (a request is "not failed over" when it failed, or was served fresh by a
-  faulted provider while the fault was in force). The second form needs at least `settle_s` of such
-  traffic before the lift.
+  0 (when they had any and a Direct provider is left to take them), or every request started from then
+  until the fault is lifted is answered by another route or provider (a request is "not failed over" when
+  it failed, or was served fresh by a faulted provider while the fault was in force). The second form
+  needs at least `settle_s` of such traffic before the lift.
 * restoration: t0 -> the start of the first `bucket_s` bucket from which every bucket until the lift has
   an error rate (failed requests) at or under the user error rate target.
 * total recovery: t0 -> the first sample after the lift with the baseline weights back, no rollout holding
-  the route, the faulted providers' breakers closed and health marks healthy, and the fault's alarms out of ALARM.
+  the route, the faulted providers' breakers closed (or half-open on a provider no weight routes to: no
+  request comes to close it) and health marks healthy, and the fault's alarms out of ALARM.
 * request loss: requests of operations that have a fallback, started from t0 to recovery (or the drill's
   end), that got no answer or a 5xx, in percent of those requests.
 * user error rate: requests started from t0 to recovery (or the drill's end) that failed, in percent of
@@ -28,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from functions.core.alarms import DIRECT_PROVIDERS
 from functions.core.thresholds import (
     KPI_DETECTION_SECONDS,
     KPI_FAILOVER_EXECUTION_SECONDS,
@@ -125,6 +127,14 @@ def weights_off(sample: Sample, faulted: set[str]) -> bool:
     return all(int(sample.weights.get(p, 0)) == 0 for p in faulted)
 
 
+def weights_movable(timeline: Timeline) -> bool:
+    """Whether a failover can take the faulted providers' Direct weights off: they had some, and a Direct
+    provider the fault spares is left to take them (with every Direct provider down, nothing can)."""
+    faulted = set(timeline.faulted)
+    had = any(int(timeline.baseline_weights.get(p, 0)) > 0 for p in faulted)
+    return had and not set(DIRECT_PROVIDERS) <= faulted
+
+
 def failover(timeline: Timeline, detected: float | None, settle_s: float = DEFAULT_SETTLE_S) -> float | None:
     """Absolute time the failover was in force (see the module docstring), or None."""
     if detected is None or timeline.fault_started is None:
@@ -132,7 +142,7 @@ def failover(timeline: Timeline, detected: float | None, settle_s: float = DEFAU
     lifted = timeline.fault_lifted if timeline.fault_lifted is not None else timeline.ended
     faulted = set(timeline.faulted)
     candidates: list[float] = []
-    if any(int(timeline.baseline_weights.get(p, 0)) > 0 for p in faulted):
+    if weights_movable(timeline):
         off = next((s.at for s in _samples_from(timeline, detected, lifted) if weights_off(s, faulted)), None)
         candidates += [] if off is None else [off]
     t0 = timeline.fault_started
@@ -189,10 +199,17 @@ def recovered(sample: Sample, timeline: Timeline) -> bool:
     return (
         {p: int(w) for p, w in sample.weights.items() if int(w) > 0} == baseline
         and not sample.rollout
-        and all(sample.breakers.get(p, "closed") == "closed" for p in faulted)
+        and all(_breaker_recovered(sample, p) for p in faulted)
         and all(sample.health.get(p, "healthy") == "healthy" for p in faulted)
         and not any(state == "ALARM" and watches(timeline, name) for name, state in sample.alarms.items())
     )
+
+
+def _breaker_recovered(sample: Sample, provider: str) -> bool:
+    """Closed; or half-open on a provider no Direct weight routes to: its next request is the probe that
+    closes it, and with no traffic there is none (the health checks hold it healthy meanwhile)."""
+    state = sample.breakers.get(provider, "closed")
+    return state == "closed" or (state == "half_open" and int(sample.weights.get(provider, 0)) == 0)
 
 
 def recovery(timeline: Timeline) -> float | None:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from local.drill.kpis import Kpi, KpiReport, buckets
-from local.drill.scenarios import Compression, Scenario, direct_rps
+from local.drill.scenarios import Compression, GateSizing, Scenario, direct_rps
 from local.drill.timeline import RequestRecord, Timeline, format_weights
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -29,6 +29,7 @@ class ReportContext:
     started_at: datetime
     duration_s: float
     bucket_s: float
+    gates: GateSizing
 
 
 def write(context: ReportContext, out_dir: Path) -> tuple[Path, Path, Path]:
@@ -104,6 +105,10 @@ def render_markdown(context: ReportContext, chart_name: str) -> str:
         "| timer | runbook | drill |",
         "| --- | ---: | ---: |",
         *(f"| {name} | {real:g} s | {drill:.2f} s |" for name, real, drill in timers),
+        "",
+        "## Gates as the drill runs them",
+        "",
+        *context.gates.lines(),
     ]
     if context.scenario.notes:
         parts += ["", "## Notes", "", *(f"- {note}" for note in context.scenario.notes)]
@@ -174,6 +179,13 @@ def as_json(context: ReportContext) -> dict[str, object]:
         "compression": context.compression.factor,
         "rateRps": context.rate_rps,
         "durationSeconds": round(context.duration_s, 3),
+        "gates": {
+            "minRequests": context.gates.min_requests,
+            "windowSeconds": context.gates.window_s,
+            "recheckSeconds": context.gates.recheck_s,
+            "maxInconclusive": context.gates.max_inconclusive,
+            "latencyAllowanceMs": context.gates.latency_allowance_ms,
+        },
         "meetsRunbook": k.meets_runbook,
         "meetsOurs": all(x.meets_ours for x in k.kpis),
         "kpis": [

@@ -4,12 +4,13 @@ failback awaited, then the report. Progress goes to `progress` (stderr by defaul
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from functions.core.cost import BudgetPolicy
 from functions.core.thresholds import BUDGET_REFUSE_PERCENT, KPI_USER_ERROR_RATE_PERCENT
 from local.drill import kpis as kpi
 from local.drill import report
-from local.drill.scenarios import Compression, Scenario, direct_rps
+from local.drill.scenarios import Compression, GateSizing, Scenario, direct_rps, gate_sizing, latency_allowance
 from local.drill.timeline import FAULT, NOTE, Recorder, Sample, Timeline, format_weights
 from local.drill.traffic import TrafficGenerator
 
@@ -95,6 +96,16 @@ class DrillEnvironment:
     saved_budget: Any = None
     saved_fresh_s: float | None = None
     stoppers: list[Callable[[], None]] = field(default_factory=list)
+    gates: GateSizing | None = None
+    size_gates: Callable[[GateSizing], None] = lambda _gates: None
+
+    def allow_latency(self, warmup_p95_ms: float | None) -> GateSizing | None:
+        """Add the warm-up P95 (see scenarios.latency_allowance) to the gates' P95 limits."""
+        if self.gates is not None:
+            allowance, basis = latency_allowance(warmup_p95_ms, self.scenario.faults)
+            self.gates = replace(self.gates, latency_allowance_ms=allowance, allowance_basis=basis)
+            self.size_gates(self.gates)
+        return self.gates
 
     def inject(self) -> str:
         for spec in self.scenario.faults:
@@ -136,7 +147,9 @@ def _drill_environment(stack: Any, scenario: Scenario, settings: DrillSettings) 
     deps.cache.fresh_ttl_s = scenario.cache_fresh_s if scenario.cache_fresh_s is not None else compressed
     env.stoppers.append(_health_checks(settings.compression.health_interval_s))
     env.stoppers.append(_compress_alarms(stack, settings.compression))
-    env.stoppers.append(_compress_automation(stack, settings.compression, direct_rps(settings.rate_rps)))
+    env.gates = gate_sizing(settings.compression, direct_rps(settings.rate_rps))
+    env.size_gates, stop_automation = _compress_automation(stack, settings.compression, env.gates)
+    env.stoppers.append(stop_automation)
     baseline = _route_weights(deps)
     try:
         yield env
@@ -232,19 +245,26 @@ def _compress_alarms(stack: Any, compression: Compression) -> Callable[[], None]
     return restore
 
 
-def _compress_automation(stack: Any, compression: Compression, direct: float) -> Callable[[], None]:
-    """The alarm-driven automation re-timed (cooldown, hysteresis, bakes, gate windows), and its failback
-    check run on the compressed schedule; put back afterwards."""
+def _compress_automation(
+    stack: Any, compression: Compression, gates: GateSizing
+) -> tuple[Callable[[GateSizing], None], Callable[[], None]]:
+    """The alarm-driven automation re-timed (cooldown, hysteresis, bakes) with the drill's gate sizes, and
+    its failback check run on the compressed schedule. Answers (re-size the gates, put everything back)."""
     from functions.core.thresholds import FAILBACK_CHECK_INTERVAL_SECONDS
     from local.eventbus import LocalAutomation, scheduled_event
     from local.scheduler import PeriodicTask
 
     found = [s for s in getattr(stack, "servers", []) if isinstance(s, LocalAutomation) and s.deps is not None]
     if not found or found[0].handler is None:
-        return lambda: None
+        return (lambda _gates: None), (lambda: None)
     automation, handler = found[0], found[0].handler
     saved = automation.deps.settings
-    automation.deps.settings = saved.model_copy(update=compression.automation(direct))
+    timers = compression.automation()
+
+    def size(sized: GateSizing) -> None:
+        automation.deps.settings = saved.model_copy(update={**timers, **sized.automation()})
+
+    size(gates)
     interval = compression.seconds(FAILBACK_CHECK_INTERVAL_SECONDS)
     task = PeriodicTask(lambda: handler(scheduled_event()), interval, "drill-failback-check")
 
@@ -252,7 +272,7 @@ def _compress_automation(stack: Any, compression: Compression, direct: float) ->
         task.stop()
         automation.deps.settings = saved
 
-    return restore
+    return size, restore
 
 
 def _probe(deps: Any, stack: Any) -> Callable[[], Sample]:
@@ -300,6 +320,9 @@ def _run(
     try:
         say.phase("steady", f"{settings.rate_rps:g} req/s, compression x{settings.compression.factor:g}")
         say.wait(settings.warmup_s, "steady")
+        gates = env.allow_latency(_warmup_p95_ms(settings.warmup_s))
+        if gates is not None:
+            say.phase("gates", gates.lines()[-1].removeprefix("- "))
         timeline.baseline_weights = dict((recorder.last_sample() or first).weights)
         timeline.fault_started = recorder.now()
         recorder.signal(FAULT, scenario.name, "injected", env.inject(), at=timeline.fault_started)
@@ -320,7 +343,15 @@ def _run(
     result = kpi.compute(timeline, settings.bucket_s, settings.settle_s)
     duration = time.monotonic() - clock0
     context = report.ReportContext(
-        scenario, timeline, result, settings.compression, settings.rate_rps, started_at, duration, settings.bucket_s
+        scenario,
+        timeline,
+        result,
+        settings.compression,
+        settings.rate_rps,
+        started_at,
+        duration,
+        settings.bucket_s,
+        env.gates or gate_sizing(settings.compression, direct_rps(settings.rate_rps)),
     )
     markdown, chart, summary = report.write(context, settings.out_dir)
     say.phase("done", f"{duration:.1f} s; report {markdown}")
@@ -328,11 +359,22 @@ def _run(
     return DrillResult(scenario, timeline, result, markdown, chart, summary, duration)
 
 
+def _warmup_p95_ms(warmup_s: float) -> float | None:
+    """The P95 of every routed request's latency (the router's Latency metric, what the gates read) over
+    the warm-up."""
+    from local import metrics_sink
+
+    latency = metrics_sink.LocalMetrics(metrics_sink.STORE).query(max(1, math.ceil(warmup_s))).latency
+    overall = latency.get("all", {}).get("all")
+    return None if overall is None else overall.p95_ms
+
+
 class _LiftWhen:
     """When to lift the fault: once the failover has finished and the error rate has stayed at or under
     the user error rate target for `hold_s`. Finished: the faulted providers' Direct weights are off and
-    no rollout holds the route (when they had weight; otherwise, no Direct weights to move: the failover
-    KPI is reached). The error rate: requests answered in the last `hold_s`, failed in percent."""
+    no rollout holds the route (when they had weight and a Direct provider is left to take it; otherwise,
+    e.g. every Direct provider down, no weights can move: the failover KPI is reached). The error rate:
+    requests answered in the last `hold_s`, failed in percent."""
 
     def __init__(self, recorder: Recorder, settings: DrillSettings) -> None:
         self._recorder, self._hold_s, self._settle_s = recorder, settings.hold_s, settings.settle_s
@@ -352,7 +394,7 @@ class _LiftWhen:
         if detected is None:
             return False
         faulted = set(live.faulted)
-        if any(int(live.baseline_weights.get(p, 0)) > 0 for p in faulted):
+        if kpi.weights_movable(live):
             sample = self._recorder.last_sample()
             return sample is not None and not sample.rollout and kpi.weights_off(sample, faulted)
         return kpi.failover(live, detected, self._settle_s) is not None

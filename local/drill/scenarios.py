@@ -27,16 +27,25 @@ from functions.core.thresholds import (
     FAILBACK_HYSTERESIS_SECONDS,
     FAILBACK_STEPS,
     GATE_MIN_REQUESTS,
+    GATE_P95_LATENCY_MS,
     GATE_RECHECK_SECONDS,
     GATE_WINDOW_SECONDS,
     GRADUAL_BAKE_SECONDS,
     HEALTH_CHECK_INTERVAL_SECONDS,
+    RECOVERY_P95_LATENCY_MS,
     RECOVERY_WINDOW_SECONDS,
     SNAPSHOT_MAX_AGE_SECONDS,
 )
 from local.faults import FaultSpec
 
 SNAPSHOT_FLOOR_S = 0.25
+# Drill only: the failback's first step should collect its gate's request minimum within this many seconds
+# of traffic (the minimum is lowered to what that step's share of the drill's Direct traffic brings in that
+# time, never raised above the runbook gate's GATE_MIN_REQUESTS); the re-checks give it RECHECK_SLACK times
+# as long (a loaded machine answers fewer requests per second).
+FIRST_STEP_GATE_S = 5.0
+RECHECK_SLACK = 2.0
+LATENCY_ALLOWANCE_STEP_MS = 100.0  # the warm-up P95 allowance is rounded up to this
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +83,9 @@ class Compression:
     def health_interval_s(self) -> float:
         return self.seconds(HEALTH_CHECK_INTERVAL_SECONDS)
 
-    def automation(self, direct_rps: float) -> dict[str, float | int]:
-        """The automation's settings (functions/automation/settings.py field names), compressed. The gate
-        window is widened when needed so that the first failback step's share of `direct_rps` can reach
-        the gate's minimum request count: a count does not compress, so a window compressed as much as
-        the clock would leave every low step INCONCLUSIVE."""
+    def automation(self) -> dict[str, float | int]:
+        """The automation's timers (functions/automation/settings.py field names), compressed; the gates'
+        sizes come from `GateSizing.automation`."""
         return {
             "cooldown_s": self.seconds(AUTOMATION_COOLDOWN_SECONDS),
             "hysteresis_s": self.seconds(FAILBACK_HYSTERESIS_SECONDS),
@@ -87,13 +94,12 @@ class Compression:
             "gradual_bake_s": self.whole_seconds(GRADUAL_BAKE_SECONDS),
             "failback_bake_s": self.whole_seconds(FAILBACK_BAKE_SECONDS),
             "recheck_s": self.whole_seconds(GATE_RECHECK_SECONDS),
-            "gate_window_s": max(self.whole_seconds(GATE_WINDOW_SECONDS), gate_window_for(direct_rps)),
         }
 
     def rows(self, direct_rps: float) -> list[tuple[str, float, float]]:
         """(timer, runbook seconds, drill seconds) for every timer the drill compresses."""
         s, whole = self.seconds, self.whole_seconds
-        gate_window = self.automation(direct_rps)["gate_window_s"]
+        gate_window = gate_sizing(self, direct_rps).window_s
         return [
             ("breaker error-rate window", BREAKER_ERROR_WINDOW_SECONDS, s(BREAKER_ERROR_WINDOW_SECONDS)),
             ("breaker P95 window", BREAKER_LATENCY_WINDOW_SECONDS, s(BREAKER_LATENCY_WINDOW_SECONDS)),
@@ -107,7 +113,7 @@ class Compression:
             ("recovery metrics window", RECOVERY_WINDOW_SECONDS, whole(RECOVERY_WINDOW_SECONDS)),
             ("gradual failover bake", GRADUAL_BAKE_SECONDS, whole(GRADUAL_BAKE_SECONDS)),
             ("failback bake between steps", FAILBACK_BAKE_SECONDS, whole(FAILBACK_BAKE_SECONDS)),
-            ("gate window (widened for the gate's request minimum)", GATE_WINDOW_SECONDS, gate_window),
+            ("gate window (widened for the request minimum; cut to the step's age)", GATE_WINDOW_SECONDS, gate_window),
             ("gate re-check", GATE_RECHECK_SECONDS, whole(GATE_RECHECK_SECONDS)),
             ("response cache freshness", CACHE_FRESH_SECONDS, s(CACHE_FRESH_SECONDS)),
             ("router snapshot refresh (weights, flags, health)", SNAPSHOT_MAX_AGE_SECONDS, self.snapshot_max_age_s),
@@ -120,9 +126,81 @@ def direct_rps(rate_rps: float) -> float:
     return rate_rps * direct / len(ROUTING_MATRIX)
 
 
-def gate_window_for(direct_rps: float) -> int:
-    """Seconds of Direct traffic at `direct_rps` in which the first failback step sees GATE_MIN_REQUESTS."""
-    return math.ceil(GATE_MIN_REQUESTS / (FAILBACK_STEPS[0] / 100.0 * direct_rps))
+@dataclass(frozen=True, slots=True)
+class GateSizing:
+    """The rollout gates as a drill runs them (stated in its report). A request count does not compress
+    with the clock: at the drill's traffic the failback's first step (FAILBACK_STEPS[0] % of the Direct
+    traffic) brings `first_step_rps`, so the gate's minimum is what that brings in FIRST_STEP_GATE_S (at
+    most the runbook's), its window is widened to hold that many (a gate reads only its own step's
+    traffic, so a wide window never reaches back into the fault), and its INCONCLUSIVE re-checks last
+    RECHECK_SLACK times as long. `latency_allowance_ms` is added to the gates' P95 limits (see runner)."""
+
+    first_step_rps: float
+    min_requests: int
+    window_s: int
+    recheck_s: int
+    bake_s: int
+    max_inconclusive: int
+    latency_allowance_ms: float = 0.0
+    allowance_basis: str = "none measured"
+
+    def automation(self) -> dict[str, float | int]:
+        """functions/automation/settings.py fields: the failback's gates (and the recovery judgement) on
+        RECOVERY_P95_LATENCY_MS, the gradual failover's on GATE_P95_LATENCY_MS, each plus the allowance."""
+        return {
+            "gate_window_s": self.window_s,
+            "gate_min_requests": self.min_requests,
+            "gate_max_inconclusive": self.max_inconclusive,
+            "recovery_p95_latency_ms": RECOVERY_P95_LATENCY_MS + self.latency_allowance_ms,
+            "gate_p95_latency_ms": GATE_P95_LATENCY_MS + self.latency_allowance_ms,
+        }
+
+    def lines(self) -> list[str]:
+        """The report's statement of how the gates were sized."""
+        seconds = self.min_requests / self.first_step_rps
+        return [
+            f"- Gate request minimum {self.min_requests} (drill only; the runbook gate's is {GATE_MIN_REQUESTS}): "
+            f"the failback's first step gets {FAILBACK_STEPS[0]} % of the Direct traffic, {self.first_step_rps:.2f} "
+            f"requests/s, so {self.min_requests} requests take {seconds:.1f} s (the runbook's "
+            f"{GATE_MIN_REQUESTS} would take {GATE_MIN_REQUESTS / self.first_step_rps:.1f} s).",
+            f"- A gate reads only its step's traffic (window up to {self.window_s} s, cut to the step's age); with "
+            f"fewer requests it is INCONCLUSIVE and re-checked every {self.recheck_s} s, at most "
+            f"{self.max_inconclusive} times after the {self.bake_s} s bake ({RECHECK_SLACK:g} x the time the first "
+            "step needs); the failback hysteresis only has to cover the recovery metrics window.",
+            f"- Latency allowance on the gates' P95 limits: +{self.latency_allowance_ms:.0f} ms "
+            f"({self.allowance_basis}): failback gates {RECOVERY_P95_LATENCY_MS + self.latency_allowance_ms:.0f} ms, "
+            f"gradual failover gates {GATE_P95_LATENCY_MS + self.latency_allowance_ms:.0f} ms (runbook "
+            f"{RECOVERY_P95_LATENCY_MS:g} and {GATE_P95_LATENCY_MS:g} ms).",
+        ]
+
+
+def gate_sizing(compression: Compression, direct: float) -> GateSizing:
+    """The gates' sizes for a drill with `direct` Direct requests per second under `compression`."""
+    first_rps = FAILBACK_STEPS[0] / 100.0 * direct
+    minimum = max(1, min(GATE_MIN_REQUESTS, math.floor(first_rps * FIRST_STEP_GATE_S)))
+    needed_s = minimum / first_rps
+    recheck = compression.whole_seconds(GATE_RECHECK_SECONDS)
+    bake = compression.whole_seconds(FAILBACK_BAKE_SECONDS)
+    window = max(compression.whole_seconds(GATE_WINDOW_SECONDS), math.ceil(needed_s * RECHECK_SLACK))
+    rechecks = max(1, math.ceil((needed_s * RECHECK_SLACK - bake) / recheck))
+    return GateSizing(first_rps, minimum, window, recheck, bake, rechecks)
+
+
+def latency_allowance(warmup_p95_ms: float | None, faults: tuple[FaultSpec, ...]) -> tuple[float, str]:
+    """The allowance added to the gates' P95 limits: the P95 this machine showed during warm-up (nothing
+    wrong yet), rounded up; when the fault adds latency, capped so that the fault's added latency stays
+    above every gate's limit. Returns (milliseconds, the basis stated in the report)."""
+    if warmup_p95_ms is None:
+        return 0.0, "no warm-up latency measured"
+    allowance = math.ceil(warmup_p95_ms / LATENCY_ALLOWANCE_STEP_MS) * LATENCY_ALLOWANCE_STEP_MS
+    basis = f"the warm-up P95 of {warmup_p95_ms:.0f} ms, rounded up"
+    added = max((f.latency_ms for f in faults), default=0)
+    if added:
+        cap = max(0.0, added - GATE_P95_LATENCY_MS - LATENCY_ALLOWANCE_STEP_MS)
+        if allowance > cap:
+            allowance = cap
+            basis += f", capped at {cap:.0f} ms so the fault's +{added} ms stays above every gate's limit"
+    return allowance, basis
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,6 +136,26 @@ def test_recovery_needs_baseline_weights_closed_breakers_healthy_marks_no_rollou
     assert kpis.recovery(t) == 25.0
 
 
+def test_a_half_open_breaker_counts_as_recovered_only_on_a_provider_no_weight_routes_to():
+    everyone = ("bedrock", "google", "meta")
+    t = timeline(
+        faulted=everyone,
+        fault_lifted=20.0,
+        samples=[
+            sample(21.0, breakers={"bedrock": "half_open"}),  # bedrock has the weight: its breaker must close
+            sample(22.0, breakers={"meta": "half_open"}),  # meta gets no traffic: nothing comes to close it
+        ],
+    )
+    assert kpis.recovery(t) == 22.0
+
+
+def test_with_every_direct_provider_faulted_no_weights_can_move_and_serving_elsewhere_is_the_failover():
+    everyone = timeline(faulted=("bedrock", "google", "meta"), fault_lifted=20.0, requests=[ok(11.0, provider="mcp")])
+    assert not kpis.weights_movable(everyone)
+    assert kpis.failover(everyone, detected=10.5) == 10.5
+    assert kpis.weights_movable(timeline())
+
+
 def test_recovery_is_none_before_the_fault_is_lifted():
     assert kpis.recovery(timeline(samples=[sample(12.0)])) is None
 
