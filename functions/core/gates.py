@@ -58,7 +58,7 @@ class TargetMetrics:
     requests: float
     errors: float
     p95_ms: float | None
-    window_s: int
+    window_s: float
 
     @classmethod
     def from_snapshot(cls, snapshot: MetricsSnapshot, provider: str) -> TargetMetrics:
@@ -102,7 +102,7 @@ def evaluate(metrics: TargetMetrics | None, thresholds: GateThresholds, alarm_st
     if metrics is None:
         unsure.append("no metrics for the target")
     elif metrics.requests < thresholds.min_requests:
-        unsure.append(f"{metrics.requests:g} requests in {metrics.window_s} s, fewer than {thresholds.min_requests}")
+        unsure.append(f"{metrics.requests:g} requests in {metrics.window_s:g} s, fewer than {thresholds.min_requests}")
     else:
         success = metrics.success_percent
         if success is not None and success < thresholds.success_percent:

@@ -259,14 +259,15 @@ def evaluate_gate(cmd: EvaluateGateInput, deps: WorkflowDependencies) -> dict[st
     return answer
 
 
-def step_window(configured_s: int, step_started_at: float | None, now: float) -> int:
+def step_window(configured_s: int, step_started_at: float | None, now: float) -> float:
     """The seconds of metrics a gate reads: the configured window, cut to the time since the step's
-    weights were set (at least 1 s), so that traffic before the step - under the old weights, or a
-    fault since fixed - never decides the step's gate. Too few requests so far stays INCONCLUSIVE:
-    the gate is held and re-checked. A lock written before steps were timed keeps the configured window."""
+    weights were set (to a tenth of a second below, at least 1 s), so that traffic before the step -
+    under the old weights, or a fault since fixed - never decides the step's gate. Too few requests so
+    far stays INCONCLUSIVE: the gate is held and re-checked. A lock written before steps were timed
+    keeps the configured window."""
     if step_started_at is None:
         return configured_s
-    return max(1, min(configured_s, math.floor(now - step_started_at)))
+    return max(1.0, min(float(configured_s), math.floor((now - step_started_at) * 10) / 10))
 
 
 def await_approval(cmd: AwaitApprovalInput, deps: WorkflowDependencies) -> dict[str, Any]:
