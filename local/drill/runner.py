@@ -372,9 +372,11 @@ def _warmup_p95_ms(warmup_s: float) -> float | None:
 class _LiftWhen:
     """When to lift the fault: once the failover has finished and the error rate has stayed at or under
     the user error rate target for `hold_s`. Finished: the faulted providers' Direct weights are off and
-    no rollout holds the route (when they had weight and a Direct provider is left to take it; otherwise,
-    e.g. every Direct provider down, no weights can move: the failover KPI is reached). The error rate:
-    requests answered in the last `hold_s`, failed in percent."""
+    no rollout holds the route (when they had weight and a Direct provider is left to take it); with every
+    Direct provider down, the failover KPI is reached and the automation has moved the weights (to a
+    provider that is down too) with no rollout left holding the route; with no Direct weight on a faulted
+    provider, the failover KPI is reached. The error rate: requests answered in the last `hold_s`, failed
+    in percent."""
 
     def __init__(self, recorder: Recorder, settings: DrillSettings) -> None:
         self._recorder, self._hold_s, self._settle_s = recorder, settings.hold_s, settings.settle_s
@@ -393,11 +395,17 @@ class _LiftWhen:
         detected = kpi.detection(live)
         if detected is None:
             return False
-        faulted = set(live.faulted)
+        faulted, sample = set(live.faulted), self._recorder.last_sample()
         if kpi.weights_movable(live):
-            sample = self._recorder.last_sample()
             return sample is not None and not sample.rollout and kpi.weights_off(sample, faulted)
-        return kpi.failover(live, detected, self._settle_s) is not None
+        if kpi.failover(live, detected, self._settle_s) is None:
+            return False
+        if not any(int(live.baseline_weights.get(p, 0)) > 0 for p in faulted):
+            return True  # no Direct weight on a faulted provider: nothing for a workflow to move
+        # Every Direct provider down: the automation still moves the weights (to another faulted provider);
+        # lifted once it has, so its failover and the failback after it both run within the drill.
+        moved = sample is not None and dict(sample.weights) != dict(live.baseline_weights)
+        return moved and not sample.rollout
 
     def _error_rate_on_target(self, now: float) -> bool:
         recent = [r for r in self._recorder.requests() if r.ended >= now - self._hold_s]

@@ -39,6 +39,10 @@ from functions.core.thresholds import (
 from local.faults import FaultSpec
 
 SNAPSHOT_FLOOR_S = 0.25
+# The automation's start grace (a claimed execution not holding the route's lock yet is still starting) is
+# never compressed under this: the local Step Functions takes up to ~2 s to start an execution and take the
+# lock, and a shorter grace lets a failback check take the provider for restored before its failover runs.
+START_GRACE_FLOOR_S = 5.0
 # Drill only: the failback's first step should collect its gate's request minimum within this many seconds
 # of traffic (the minimum is lowered to what that step's share of the drill's Direct traffic brings in that
 # time, never raised above the runbook gate's GATE_MIN_REQUESTS); the re-checks give it RECHECK_SLACK times
@@ -80,6 +84,10 @@ class Compression:
         )
 
     @property
+    def start_grace_s(self) -> float:
+        return max(START_GRACE_FLOOR_S, self.seconds(AUTOMATION_START_GRACE_SECONDS))
+
+    @property
     def health_interval_s(self) -> float:
         return self.seconds(HEALTH_CHECK_INTERVAL_SECONDS)
 
@@ -89,7 +97,7 @@ class Compression:
         return {
             "cooldown_s": self.seconds(AUTOMATION_COOLDOWN_SECONDS),
             "hysteresis_s": self.seconds(FAILBACK_HYSTERESIS_SECONDS),
-            "start_grace_s": self.seconds(AUTOMATION_START_GRACE_SECONDS),
+            "start_grace_s": self.start_grace_s,
             "recovery_window_s": self.whole_seconds(RECOVERY_WINDOW_SECONDS),
             "gradual_bake_s": self.whole_seconds(GRADUAL_BAKE_SECONDS),
             "failback_bake_s": self.whole_seconds(FAILBACK_BAKE_SECONDS),
@@ -109,7 +117,7 @@ class Compression:
             ("automation cooldown", AUTOMATION_COOLDOWN_SECONDS, s(AUTOMATION_COOLDOWN_SECONDS)),
             ("failback hysteresis", FAILBACK_HYSTERESIS_SECONDS, s(FAILBACK_HYSTERESIS_SECONDS)),
             ("failback check interval", FAILBACK_CHECK_INTERVAL_SECONDS, s(FAILBACK_CHECK_INTERVAL_SECONDS)),
-            ("automation start grace", AUTOMATION_START_GRACE_SECONDS, s(AUTOMATION_START_GRACE_SECONDS)),
+            ("automation start grace (at least 5 s)", AUTOMATION_START_GRACE_SECONDS, self.start_grace_s),
             ("recovery metrics window", RECOVERY_WINDOW_SECONDS, whole(RECOVERY_WINDOW_SECONDS)),
             ("gradual failover bake", GRADUAL_BAKE_SECONDS, whole(GRADUAL_BAKE_SECONDS)),
             ("failback bake between steps", FAILBACK_BAKE_SECONDS, whole(FAILBACK_BAKE_SECONDS)),
