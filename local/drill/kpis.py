@@ -14,8 +14,9 @@ happened within the drill (which fails its target).
 * restoration: t0 -> the start of the first `bucket_s` bucket from which every bucket until the lift has
   an error rate (failed requests) at or under the user error rate target.
 * total recovery: t0 -> the first sample after the lift with the baseline weights back, no rollout holding
-  the route, the faulted providers' breakers closed (or half-open on a provider no weight routes to: no
-  request comes to close it) and health marks healthy, and the fault's alarms out of ALARM.
+  the route, the faulted providers' breakers closed (those no weight routes to are judged by their health
+  mark alone: no request comes to close their breaker) and health marks healthy, and the fault's alarms out
+  of ALARM.
 * request loss: requests of operations that have a fallback, started from t0 to recovery (or the drill's
   end), that got no answer or a 5xx, in percent of those requests.
 * user error rate: requests started from t0 to recovery (or the drill's end) that failed, in percent of
@@ -206,10 +207,10 @@ def recovered(sample: Sample, timeline: Timeline) -> bool:
 
 
 def _breaker_recovered(sample: Sample, provider: str) -> bool:
-    """Closed; or half-open on a provider no Direct weight routes to: its next request is the probe that
-    closes it, and with no traffic there is none (the health checks hold it healthy meanwhile)."""
-    state = sample.breakers.get(provider, "closed")
-    return state == "closed" or (state == "half_open" and int(sample.weights.get(provider, 0)) == 0)
+    """Closed, on a provider Direct weight routes to. A provider no weight routes to is judged by its
+    health mark alone: its breaker keeps the state of the last request the fault sent it (open, or
+    half-open) until traffic comes, and with none routed to it none comes."""
+    return sample.breakers.get(provider, "closed") == "closed" or int(sample.weights.get(provider, 0)) == 0
 
 
 def recovery(timeline: Timeline) -> float | None:

@@ -40,9 +40,10 @@ from local.faults import FaultSpec
 
 SNAPSHOT_FLOOR_S = 0.25
 # The automation's start grace (a claimed execution not holding the route's lock yet is still starting) is
-# never compressed under this: the local Step Functions takes up to ~2 s to start an execution and take the
-# lock, and a shorter grace lets a failback check take the provider for restored before its failover runs.
-START_GRACE_FLOOR_S = 5.0
+# never compressed under this: the local Step Functions took up to ~6 s to start an execution and take the
+# lock (multi-provider drill, moto's DynamoDB busy), and a shorter grace lets a failback check take the
+# provider for restored before its failover runs (it then never fails back).
+START_GRACE_FLOOR_S = 15.0
 # Drill only: the failback's first step should collect its gate's request minimum within this many seconds
 # of traffic (the minimum is lowered to what that step's share of the drill's Direct traffic brings in that
 # time, never raised above the runbook gate's GATE_MIN_REQUESTS); the re-checks give it RECHECK_SLACK times
@@ -117,7 +118,7 @@ class Compression:
             ("automation cooldown", AUTOMATION_COOLDOWN_SECONDS, s(AUTOMATION_COOLDOWN_SECONDS)),
             ("failback hysteresis", FAILBACK_HYSTERESIS_SECONDS, s(FAILBACK_HYSTERESIS_SECONDS)),
             ("failback check interval", FAILBACK_CHECK_INTERVAL_SECONDS, s(FAILBACK_CHECK_INTERVAL_SECONDS)),
-            ("automation start grace (at least 5 s)", AUTOMATION_START_GRACE_SECONDS, self.start_grace_s),
+            ("automation start grace (at least 15 s)", AUTOMATION_START_GRACE_SECONDS, self.start_grace_s),
             ("recovery metrics window", RECOVERY_WINDOW_SECONDS, whole(RECOVERY_WINDOW_SECONDS)),
             ("gradual failover bake", GRADUAL_BAKE_SECONDS, whole(GRADUAL_BAKE_SECONDS)),
             ("failback bake between steps", FAILBACK_BAKE_SECONDS, whole(FAILBACK_BAKE_SECONDS)),

@@ -136,14 +136,15 @@ def test_recovery_needs_baseline_weights_closed_breakers_healthy_marks_no_rollou
     assert kpis.recovery(t) == 25.0
 
 
-def test_a_half_open_breaker_counts_as_recovered_only_on_a_provider_no_weight_routes_to():
+def test_a_breaker_not_closed_counts_as_recovered_only_on_a_provider_no_weight_routes_to():
     everyone = ("bedrock", "google", "meta")
     t = timeline(
         faulted=everyone,
         fault_lifted=20.0,
         samples=[
             sample(21.0, breakers={"bedrock": "half_open"}),  # bedrock has the weight: its breaker must close
-            sample(22.0, breakers={"meta": "half_open"}),  # meta gets no traffic: nothing comes to close it
+            sample(21.5, breakers={"meta": "open"}, health={"meta": "unhealthy"}),  # no weight: health decides
+            sample(22.0, breakers={"meta": "open", "google": "half_open"}),  # nothing routes to either
         ],
     )
     assert kpis.recovery(t) == 22.0
