@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.core.cost import BudgetPolicy
-from functions.core.thresholds import BUDGET_REFUSE_PERCENT, KPI_USER_ERROR_RATE_PERCENT
+from functions.core.thresholds import BUDGET_REFUSE_PERCENT, FAILBACK_STEPS, KPI_USER_ERROR_RATE_PERCENT
 from local.drill import kpis as kpi
 from local.drill import report
 from local.drill.scenarios import Compression, GateSizing, Scenario, direct_rps, gate_sizing, latency_allowance
@@ -37,7 +37,7 @@ class DrillSettings:
     hold_s: float = 1.5  # ...until the failover has finished and the error rate stayed on target this long...
     max_fault_s: float = 30.0  # ...at most this long (and at most the scenario's own maximum)
     settle_s: float = 1.0
-    max_recovery_s: float = 60.0  # wait at most this long after the lift for failback to finish
+    max_recovery_s: float | None = None  # wait at most this long after the lift for failback (None: see below)
     tail_s: float = 0.0  # steady traffic after recovery (0: the drill ends as soon as recovery completes)
     sample_s: float = 0.2
     bucket_s: float = 1.0
@@ -333,9 +333,9 @@ def _run(
         timeline.fault_lifted = recorder.now()
         recorder.signal(FAULT, scenario.name, "lifted", env.lift(), at=timeline.fault_lifted)
         say.phase("failback", "fault lifted; waiting for weights, breakers, health and alarms to return")
-        done = say.until(lambda: _recovered(recorder), 0.0, settings.max_recovery_s, "failback")
-        if not done:
-            recorder.signal(NOTE, "drill", "recovery not reached", f"within {settings.max_recovery_s:g} s of the lift")
+        limit = recovery_limit_s(settings)
+        if not say.until(lambda: _recovered(recorder), 0.0, limit, "failback"):
+            recorder.signal(NOTE, "drill", "recovery not reached", f"within {limit:g} s of the lift")
         say.wait(settings.tail_s, "steady")
     finally:
         traffic.stop()
@@ -357,6 +357,19 @@ def _run(
     say.phase("done", f"{duration:.1f} s; report {markdown}")
     progress(report.kpi_table(result))
     return DrillResult(scenario, timeline, result, markdown, chart, summary, duration)
+
+
+def recovery_limit_s(settings: DrillSettings) -> float:
+    """How long after the lift the drill waits for recovery: `max_recovery_s`, or twice what a failback
+    takes under the compression (cooldown, hysteresis, each step's bake and a re-check, the first step's
+    gate), at least a minute."""
+    if settings.max_recovery_s is not None:
+        return settings.max_recovery_s
+    timers = settings.compression.automation()
+    gates = gate_sizing(settings.compression, direct_rps(settings.rate_rps))
+    steps = len(FAILBACK_STEPS) * (timers["failback_bake_s"] + timers["recheck_s"])
+    failback = timers["cooldown_s"] + timers["hysteresis_s"] + steps + gates.min_requests / gates.first_step_rps
+    return max(60.0, 2.0 * failback)
 
 
 def _warmup_p95_ms(warmup_s: float) -> float | None:
