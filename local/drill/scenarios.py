@@ -150,6 +150,8 @@ class GateSizing:
     recheck_s: int
     bake_s: int
     max_inconclusive: int
+    hysteresis_s: float
+    recovery_window_s: int
     latency_allowance_ms: float = 0.0
     allowance_basis: str = "none measured"
 
@@ -175,7 +177,8 @@ class GateSizing:
             f"- A gate reads only its step's traffic (window up to {self.window_s} s, cut to the step's age); with "
             f"fewer requests it is INCONCLUSIVE and re-checked every {self.recheck_s} s, at most "
             f"{self.max_inconclusive} times after the {self.bake_s} s bake ({RECHECK_SLACK:g} x the time the first "
-            "step needs); the failback hysteresis only has to cover the recovery metrics window.",
+            f"step needs). The failback hysteresis ({self.hysteresis_s:.2f} s) covers the recovery metrics window "
+            f"({self.recovery_window_s} s): all it has to, since no gate reads back past its own step.",
             f"- Latency allowance on the gates' P95 limits: +{self.latency_allowance_ms:.0f} ms "
             f"({self.allowance_basis}): failback gates {RECOVERY_P95_LATENCY_MS + self.latency_allowance_ms:.0f} ms, "
             f"gradual failover gates {GATE_P95_LATENCY_MS + self.latency_allowance_ms:.0f} ms (runbook "
@@ -192,7 +195,9 @@ def gate_sizing(compression: Compression, direct: float) -> GateSizing:
     bake = compression.whole_seconds(FAILBACK_BAKE_SECONDS)
     window = max(compression.whole_seconds(GATE_WINDOW_SECONDS), math.ceil(needed_s * RECHECK_SLACK))
     rechecks = max(1, math.ceil((needed_s * RECHECK_SLACK - bake) / recheck))
-    return GateSizing(first_rps, minimum, window, recheck, bake, rechecks)
+    hysteresis = compression.seconds(FAILBACK_HYSTERESIS_SECONDS)
+    recovery = compression.whole_seconds(RECOVERY_WINDOW_SECONDS)
+    return GateSizing(first_rps, minimum, window, recheck, bake, rechecks, hysteresis, recovery)
 
 
 def latency_allowance(warmup_p95_ms: float | None, faults: tuple[FaultSpec, ...]) -> tuple[float, str]:

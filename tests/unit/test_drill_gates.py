@@ -27,6 +27,7 @@ def test_the_first_failback_step_can_collect_the_gate_minimum_within_its_re_chec
     # the bake plus every held re-check covers the slack, and the window holds that much traffic
     assert gates.bake_s + gates.max_inconclusive * gates.recheck_s >= needed_s * RECHECK_SLACK
     assert gates.window_s * first_rps >= gates.min_requests
+    assert gates.hysteresis_s >= gates.recovery_window_s  # recovery is judged on traffic after the fault
 
 
 def test_plenty_of_traffic_keeps_the_runbook_minimum():
