@@ -150,6 +150,7 @@ def _drill_environment(stack: Any, scenario: Scenario, settings: DrillSettings) 
     env.gates = gate_sizing(settings.compression, direct_rps(settings.rate_rps))
     env.size_gates, stop_automation = _compress_automation(stack, settings.compression, env.gates)
     env.stoppers.append(stop_automation)
+    _stop_rollout(deps, "a drill starts from a route no rollout holds")
     baseline = _route_weights(deps)
     try:
         yield env
@@ -159,6 +160,7 @@ def _drill_environment(stack: Any, scenario: Scenario, settings: DrillSettings) 
         deps.budget = env.saved_budget
         deps.cache.fresh_ttl_s = env.saved_fresh_s
         deps.snapshots = env_snapshots
+        _stop_rollout(deps, "the drill ended before this rollout did")
         _restore_weights(deps, baseline)
         _fresh_routing(stack, deps, None)
 
@@ -174,6 +176,28 @@ def _route_weights(deps: Any) -> dict[str, int]:
     from functions.store.rollouts import RolloutStore
 
     return dict(RolloutStore(_route_config(deps)).get().weights)
+
+
+def _stop_rollout(deps: Any, reason: str) -> None:
+    """A rollout still holding the route (e.g. a failback the drill's recovery wait did not see to its
+    end) would carry into the next drill, whose baseline would then be a half-way step: its execution
+    is stopped and its lock released as the stack's cleanup rule does (audited; a canary or failback
+    gets its starting weights back)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from functions.shared.aws import client as aws_client
+    from functions.store.rollouts import RolloutStore
+
+    store = RolloutStore(_route_config(deps))
+    lock = store.get().lock
+    if lock is None:
+        return
+    try:
+        aws_client("stepfunctions").stop_execution(executionArn=lock.owner, error="DrillEnded", cause=reason)
+    except (ClientError, BotoCoreError):
+        pass  # already ended: the lock is released below all the same
+    store.force_release_if_owner(lock.owner, reason)
+    deps.snapshots.invalidate()
 
 
 def _restore_weights(deps: Any, baseline: dict[str, int]) -> None:

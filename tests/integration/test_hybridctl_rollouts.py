@@ -91,7 +91,8 @@ def test_a_second_rollout_exits_5_naming_the_holder_and_canary_rollback_aborts_i
 def test_update_traffic_approves_the_waiting_step_of_a_canary(ctl, http, admin, google_proven):
     code, out, err = ctl(
         "canary", "--source-provider", "bedrock", "--target-provider", "google", "--steps", "10,50",
-        "--sample-size", "5", "--require-approval", "--approval-timeout", "60", "--no-wait", *FAST,
+        "--sample-size", "5", "--require-approval", "--approval-timeout", "60", "--recheck-seconds", "1",
+        "--no-wait", *FAST,
     )  # fmt: skip
     assert code == 0, err
     name = started_name(out)

@@ -4,6 +4,7 @@ the workflow Lambda bound in-process (bake 0), driven the way operators do (issu
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 
@@ -72,23 +73,35 @@ def gate_count(http, admin, execution: str) -> int:
 
 
 @pytest.fixture
-def google_proven(http, admin, client, clean_control_plane) -> dict:
-    """Gate evidence: google served requests successfully in the last seconds (weights google:100 for a
-    moment, then back to bedrock:100). Answers a gate that PASSes on it."""
+def google_proven(http, admin, client, clean_control_plane) -> Iterator[dict]:
+    """Gate evidence: google served requests successfully (weights google:100 for a moment, then back to
+    bedrock:100), and emergency traffic keeps flowing while the test runs, the router seeing each new
+    step's weights at once, since a gate reads only the traffic since its step started. Answers a gate
+    that PASSes on it."""
     metrics_sink.install()  # pytest's capture swaps sys.stdout between phases: tap the EMF lines again
     metrics_sink.STORE.clear()
+    body = {"model": "m", "messages": [{"role": "user", "content": "ping"}]}
+    emergency = {"X-Operation-Type": "emergency"}
     for weights in ({"google": 100}, None, {"bedrock": 100}):
         if weights is None:
-            body = {"model": "m", "messages": [{"role": "user", "content": "ping"}]}
-            served = [
-                client.post("/v1/chat/completions", json=body, headers={"X-Operation-Type": "emergency"})
-                for _ in range(8)
-            ]
+            served = [client.post("/v1/chat/completions", json=body, headers=emergency) for _ in range(8)]
             assert {r.headers["x-hybrid-provider"] for r in served} == {"google"}
             continue
         http.put("/admin/routing/traffic-distribution", json={"weights": weights}, headers=admin)
         get_dependencies().snapshots.invalidate()
-    return {"minRequests": 5, "windowSeconds": 60}
+    stop = threading.Event()
+
+    def steady() -> None:
+        while not stop.wait(0.02):
+            metrics_sink.install()  # pytest swaps sys.stdout between setup and call: keep the EMF tap on
+            get_dependencies().snapshots.invalidate()  # tests only: no 5 s wait for a step's weights
+            client.post("/v1/chat/completions", json=body, headers=emergency)
+
+    sender = threading.Thread(target=steady, name="gate-evidence", daemon=True)
+    sender.start()
+    yield {"minRequests": 5, "windowSeconds": 60}
+    stop.set()
+    sender.join(10.0)
 
 
 # Tests that start executions use `rollouts`; those refused before anything starts need no clean-up.
@@ -281,7 +294,15 @@ def test_the_router_honours_the_weights_a_rollout_sets_within_one_snapshot_refre
 def start_waiting_for_approval(http, admin, gate) -> dict:
     approval = {"required": True, "timeoutSeconds": 60}
     started = start(
-        http, admin, kind="canary", source="bedrock", target="google", steps=[10, 50], gate=gate, approval=approval
+        http,
+        admin,
+        kind="canary",
+        source="bedrock",
+        target="google",
+        steps=[10, 50],
+        gate=gate,
+        approval=approval,
+        recheckSeconds=1,
     )
     assert started.status_code == 202, started.text
     wait_until(lambda: route(http, admin)["awaitingApproval"])
