@@ -17,7 +17,6 @@ import logging
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -38,12 +37,12 @@ from functions.core.alarms import AlarmDefinition, CompositeDefinition, alarm_de
 from functions.shared.aws import client as aws_client
 from functions.shared.event_patterns import ALARM_EVENT_DETAIL_TYPE, ALARM_EVENT_SOURCE
 from functions.store.metrics_source import get_metrics_settings
+from local.eventbus import LOCAL_ACCOUNT, envelope
 from local.metrics_sink import STORE, EmfRecord, LocalMetricsStore
 
 log = logging.getLogger(__name__)
 
 CLOUDWATCH_EVALUATION_SECONDS = 60.0  # standard-resolution alarms are evaluated once a minute
-LOCAL_ACCOUNT = "123456789012"  # moto's default account
 EXPRESSION_ID = "e1"
 # An alarm on AWS's own metrics (failover_failure reads AWS/States) has no data on the local stack: it is created
 # and stays INSUFFICIENT_DATA, never evaluated (an OK from an empty series would claim what nobody measured).
@@ -391,27 +390,27 @@ def state_change_event(
 ) -> dict[str, Any]:
     """The EventBridge event CloudWatch sends on a state change (source aws.cloudwatch)."""
     region = region or _region()
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": ALARM_EVENT_DETAIL_TYPE,
-        "source": ALARM_EVENT_SOURCE,
-        "account": LOCAL_ACCOUNT,
-        "time": _iso(now)[:19] + "Z",
-        "region": region,
-        "resources": [f"arn:aws:cloudwatch:{region}:{LOCAL_ACCOUNT}:alarm:{name}"],
-        "detail": {
-            "alarmName": name,
-            "state": {"value": new, "reason": reason, "reasonData": reason_data, "timestamp": _iso(now)},
-            "previousState": {
-                "value": previous["value"],
-                "reason": previous["reason"],
-                "reasonData": previous["reasonData"],
-                "timestamp": _iso(float(previous["since"])),
+    return envelope(
+        {
+            "detail-type": ALARM_EVENT_DETAIL_TYPE,
+            "source": ALARM_EVENT_SOURCE,
+            "account": LOCAL_ACCOUNT,
+            "time": _iso(now)[:19] + "Z",
+            "region": region,
+            "resources": [f"arn:aws:cloudwatch:{region}:{LOCAL_ACCOUNT}:alarm:{name}"],
+            "detail": {
+                "alarmName": name,
+                "state": {"value": new, "reason": reason, "reasonData": reason_data, "timestamp": _iso(now)},
+                "previousState": {
+                    "value": previous["value"],
+                    "reason": previous["reason"],
+                    "reasonData": previous["reasonData"],
+                    "timestamp": _iso(float(previous["since"])),
+                },
+                "configuration": _configuration(definition),
             },
-            "configuration": _configuration(definition),
-        },
-    }
+        }
+    )
 
 
 def _configuration(definition: AlarmDefinition) -> dict[str, Any]:

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from functions.shared.event_patterns import CLEANUP_STATUSES, EXECUTION_EVENT_SOURCE, EXECUTION_STATUS_CHANGE
+from local.eventbus import envelope
 
 Event = dict[str, Any]
 MAX_ATTEMPTS = 5  # the stack's rule target: retry_attempts=4, so five deliveries at most
@@ -106,24 +106,24 @@ def status_change_event(execution: dict[str, Any]) -> Event:
     arn = execution["executionArn"]
     _, _, _, region, account, *_ = arn.split(":")
     stop = execution.get("stopDate")
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": EXECUTION_STATUS_CHANGE,
-        "source": EXECUTION_EVENT_SOURCE,
-        "account": account,
-        "time": (stop or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": region,
-        "resources": [arn],
-        "detail": {
-            "executionArn": arn,
-            "stateMachineArn": execution["stateMachineArn"],
-            "name": execution["name"],
-            "status": execution["status"],
-            "startDate": _millis(execution["startDate"]),
-            "stopDate": _millis(stop) if stop else None,
-        },
-    }
+    return envelope(
+        {
+            "detail-type": EXECUTION_STATUS_CHANGE,
+            "source": EXECUTION_EVENT_SOURCE,
+            "account": account,
+            "time": (stop or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": region,
+            "resources": [arn],
+            "detail": {
+                "executionArn": arn,
+                "stateMachineArn": execution["stateMachineArn"],
+                "name": execution["name"],
+                "status": execution["status"],
+                "startDate": _millis(execution["startDate"]),
+                "stopDate": _millis(stop) if stop else None,
+            },
+        }
+    )
 
 
 def _millis(moment: datetime) -> int:

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Literal
 
@@ -418,21 +418,15 @@ def _mcp_server_errors() -> AlarmDefinition:
     base = _provider_rate(
         MCP, "server-errors", PROVIDER_SERVER_ERRORS, t.BREAKER_SERVER_ERROR_RATE, "HTTP 5xx errors > 5%"
     )
-    return AlarmDefinition(
+    return replace(
+        base,
         slug="mcp-server-errors",
         severity="warning",
         summary=f"MCP: more than {t.BREAKER_SERVER_ERROR_RATE * 100:g} % of attempts failed with 5xx or timeouts",
         runbook='provider-failover.md, Failover Triggers, applied to MCP: "HTTP 5xx errors > 5%"',
-        queries=base.queries,
-        ratio=base.ratio,
-        threshold=base.threshold,
-        comparison=base.comparison,
-        period_s=base.period_s,
-        evaluation_periods=base.evaluation_periods,
-        datapoints_to_alarm=base.datapoints_to_alarm,
-        treat_missing_data=base.treat_missing_data,
         unit="%",
         provider=MCP,
+        trigger=None,  # not a provider-failover alarm: its name is severity-slug
     )
 
 
