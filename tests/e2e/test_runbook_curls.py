@@ -8,16 +8,34 @@ admin token (some runbook lines leave it out for brevity)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import ROOT
 
-RUNBOOKS = ROOT.parent / "shared" / "runbooks"
+
+def _runbooks_dir() -> Path:
+    """The runbooks: $HYBRID_RUNBOOKS_DIR, else ../shared/runbooks beside this checkout (as CI lays it
+    out), else beside the repository this one was cloned from (a scratch clone such as /tmp/fresh-N)."""
+    candidates = [ROOT.parent / "shared" / "runbooks"]
+    if configured := os.environ.get("HYBRID_RUNBOOKS_DIR"):
+        candidates.insert(0, Path(configured))
+    origin = subprocess.run(
+        ["git", "-C", str(ROOT), "config", "--get", "remote.origin.url"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    if origin.startswith("/") or origin.startswith("file://"):
+        candidates.append(Path(origin.removeprefix("file://")).parent / "shared" / "runbooks")
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+RUNBOOKS = _runbooks_dir()
 OWN_HOST = "https://api.matbakh.app"
 
 
@@ -79,7 +97,7 @@ def _parse(source: str, command: str) -> Call | None:
 
 
 def runbook_calls() -> list[Call]:
-    assert RUNBOOKS.is_dir(), f"the runbooks are missing at {RUNBOOKS}"
+    assert RUNBOOKS.is_dir(), f"the runbooks are missing at {RUNBOOKS} (set HYBRID_RUNBOOKS_DIR)"
     calls: dict[tuple[str, str, str | None], Call] = {}
     for path in sorted(RUNBOOKS.glob("*.md")):
         for line, command in _commands(path.read_text()):
