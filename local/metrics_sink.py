@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from functions.core.metrics_report import Cell, Counts, Latency, MetricsSnapshot
 from functions.core.thresholds import LOCAL_METRICS_MAX_RECORDS
-from functions.shared.observability import NAMESPACE
+from functions.shared.observability import NAMESPACE, OUTPUT_LOCK
 from functions.store.metrics_source import CELL_DIMENSIONS, COUNT_METRICS, ERROR_CODE_PREFIX, LATENCY_DIMENSIONS
 
 
@@ -150,7 +150,8 @@ class StdoutTap:
         self._pending = threading.local()
 
     def write(self, text: str) -> int:
-        written = self._stream.write(text)
+        with OUTPUT_LOCK:  # one writer at a time into the stream underneath (see OUTPUT_LOCK)
+            written = self._stream.write(text)
         buffered = getattr(self._pending, "text", "") + text
         *lines, rest = buffered.split("\n")
         self._pending.text = rest if len(rest) < 1_000_000 else ""

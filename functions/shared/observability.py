@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -33,6 +34,12 @@ AUDIT_METRIC, AUDIT_DIMENSION = "AuditedChanges", "Category"
 # The automation's decisions on failover alarms, health events and failback checks (functions/core/automation.py
 # Outcome values).
 AUTOMATION_METRIC, AUTOMATION_DIMENSION = "AutomationDecisions", "Decision"
+
+# One writer at a time on the process's stdout for metric lines: concurrent writes into one
+# TextIOWrapper from several threads (the local gateway serves overlapping requests in threads)
+# crashed CPython 3.11 once in a test run (a segmentation fault inside print). Re-entrant: a metric
+# line printed under it may reach the local stack's stdout tap, which takes it too.
+OUTPUT_LOCK = threading.RLock()
 
 logger = Logger(service=SERVICE)
 _process_metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
@@ -66,7 +73,8 @@ def log_request_metrics(handler: _Handler) -> _Handler:
         finally:
             _request_metrics.reset(token)
             if own.metric_set:
-                own.flush_metrics()
+                with OUTPUT_LOCK:
+                    own.flush_metrics()
 
     return wrapper  # type: ignore[return-value]
 
@@ -102,7 +110,9 @@ def emit_metrics(
         "service": SERVICE,
         **{name: [float(value)] for name, (_, value) in values.items()},
     }
-    print(json.dumps(document, separators=(",", ":")), file=stream or sys.stdout, flush=stream is not None)
+    line = json.dumps(document, separators=(",", ":"))
+    with OUTPUT_LOCK:
+        print(line, file=stream or sys.stdout, flush=stream is not None)
 
 
 def emit_count(metric: str, dimension: str, value: str) -> None:
