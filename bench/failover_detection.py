@@ -54,8 +54,8 @@ def main() -> int:
     stack = start(port=0, serve_gateway_in_thread=False)
     from starlette.testclient import TestClient
 
-    from functions.core.breaker import BreakerStatus
-    from functions.router.wiring import get_dependencies
+    from functions.app.chat.wiring import get_dependencies
+    from functions.domain.routing.breaker import BreakerStatus
     from tests.support import reset_routing_state
 
     body = {"model": "bench", "messages": [{"role": "user", "content": "ping"}], "temperature": 0.5}

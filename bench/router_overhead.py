@@ -61,7 +61,7 @@ class Context:
 
 def child_cold(out: str, operation: str) -> None:
     started = time.perf_counter()
-    from functions.router.handler import lambda_handler
+    from functions.handlers.router import lambda_handler
 
     imported = time.perf_counter()
     result = lambda_handler(event(operation, os.environ["BENCH_CLIENT_KEY"]), Context())
@@ -88,9 +88,9 @@ def _header(result: dict, name: str) -> str:
 def child_warm(out: str) -> None:
     import boto3
 
-    from functions.providers.base import Completion
-    from functions.router.handler import lambda_handler
-    from functions.router.wiring import get_dependencies
+    from functions.app.chat.wiring import get_dependencies
+    from functions.domain.completion import Completion
+    from functions.handlers.router import lambda_handler
 
     class Instant:
         def __init__(self, name: str) -> None:
@@ -103,7 +103,7 @@ def child_warm(out: str) -> None:
     deps.providers = {name: Instant(name) for name in deps.providers}
     calls: list[str] = []
     boto3.DEFAULT_SESSION = None
-    from functions.store.dynamo import dynamodb_client
+    from functions.adapters.dynamodb.client import dynamodb_client
 
     dynamodb_client().meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     key = os.environ["BENCH_CLIENT_KEY"]

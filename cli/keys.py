@@ -11,7 +11,7 @@ import sys
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.store.client_keys import ClientKeyStore
+from functions.adapters.dynamodb.client_keys import ClientKeyStore
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,8 @@
 """The local stack's CloudWatch alarm evaluation.
 
-The stack's alarm definitions (functions/core/alarms.py) are created in the local moto CloudWatch
+The stack's alarm definitions (functions/domain/alarms/definitions.py) are created in the local moto CloudWatch
 with PutMetricAlarm / PutCompositeAlarm, and evaluated here on the EMF records the handlers print
-(local/metrics_sink.py) with CloudWatch's semantics (functions/core/alarm_eval.py). Each state change
+(local/metrics_sink.py) with CloudWatch's semantics (local/alarm_eval.py). Each state change
 is written back with SetAlarmState, so `GET /health/alerts` and the rollout gates read it from
 DescribeAlarms as on AWS, and is published as the EventBridge "CloudWatch Alarm State Change" event
 that starts the workflows.
@@ -23,7 +23,11 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 
-from functions.core.alarm_eval import (
+from functions.adapters.aws import client as aws_client
+from functions.adapters.cloudwatch import get_metrics_settings
+from functions.domain.alarms.definitions import AlarmDefinition, CompositeDefinition, alarm_definitions, system_outage
+from functions.shared.event_patterns import ALARM_EVENT_DETAIL_TYPE, ALARM_EVENT_SOURCE
+from local.alarm_eval import (
     ALARM,
     INITIAL_REASON,
     INSUFFICIENT_DATA,
@@ -33,10 +37,6 @@ from functions.core.alarm_eval import (
     evaluate,
     rule_of,
 )
-from functions.core.alarms import AlarmDefinition, CompositeDefinition, alarm_definitions, system_outage
-from functions.shared.aws import client as aws_client
-from functions.shared.event_patterns import ALARM_EVENT_DETAIL_TYPE, ALARM_EVENT_SOURCE
-from functions.store.metrics_source import get_metrics_settings
 from local.eventbus import LOCAL_ACCOUNT, envelope
 from local.metrics_sink import STORE, EmfRecord, LocalMetricsStore
 

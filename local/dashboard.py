@@ -4,7 +4,7 @@ rate, cache hit rate, breakers, the route's rollout, alarms, budget) on one page
 `GET /local/dashboard` serves the page (plain HTML, CSS and JS from `dashboard_static/`, nothing
 from elsewhere); `GET /local/dashboard/data` the numbers it shows, read from the sources the health
 and admin routes read and computed by the same functions: the metrics source (the local EMF sink)
-through `functions.core.metrics_report`, `/health/detailed`, `/health/alerts` (CloudWatch alarms on
+through `functions.domain.reports.metrics`, `/health/detailed`, `/health/alerts` (CloudWatch alarms on
 the local moto), `/admin/health/circuit-breakers`, the rollout lock on `traffic-weights#direct`, and
 the router's spend store and budget.
 
@@ -26,11 +26,11 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from functions.core import metrics_report as report
-from functions.core.errors import HybridRoutingError, InvalidRequest
-from functions.core.metrics_report import MetricsSnapshot
-from functions.core.rollout import RouteState, plan_for
-from functions.core.thresholds import DASHBOARD_REFRESH_BOUNDS_SECONDS, DASHBOARD_REFRESH_SECONDS, DASHBOARD_WINDOW
+from functions.domain.errors import HybridRoutingError, InvalidRequest
+from functions.domain.reports import metrics as report
+from functions.domain.reports.metrics import MetricsSnapshot
+from functions.domain.rollout.plan import RouteState, plan_for
+from functions.domain.thresholds import DASHBOARD_REFRESH_BOUNDS_SECONDS, DASHBOARD_REFRESH_SECONDS, DASHBOARD_WINDOW
 from functions.shared.http_errors import from_domain
 
 STATIC = Path(__file__).with_name("dashboard_static")
@@ -106,12 +106,12 @@ def budget_view(cost: dict[str, Any], spend: Spend) -> dict[str, Any]:
 
 # --- the sources (I/O) -------------------------------------------------------------------------
 def gather(window_s: int) -> Sources:
-    from functions.admin.deps import get_admin_dependencies
-    from functions.admin.routes.breakers import circuit_breakers
-    from functions.router import handler as router
-    from functions.router.wiring import get_dependencies
-    from functions.store.metrics_source import get_metrics_source
-    from functions.store.rollouts import RolloutStore
+    from functions.adapters.cloudwatch import get_metrics_source
+    from functions.adapters.dynamodb.rollouts import RolloutStore
+    from functions.app.admin.wiring import get_admin_dependencies
+    from functions.app.chat.wiring import get_dependencies
+    from functions.handlers import router
+    from functions.handlers.admin.routes.breakers import circuit_breakers
 
     detailed = router.health_detailed()
     return Sources(

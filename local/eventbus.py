@@ -13,7 +13,7 @@ deliver them to Lambda functions.
   implements: a rule on that bus with an SQS queue as target, drained by a thread with long polls.
   No moto internals are patched.
 
-`start_automation(stack)` wires the automation Lambda (functions/automation/handler.py) to the bus
+`start_automation(stack)` wires the automation Lambda (functions/handlers/automation.py) to the bus
 on the local stack, with a timer for the failback check (`FAILBACK_CHECK_INTERVAL_SECONDS`, default
 60). The local health checker publishes on a bus of its own (`hybrid-routing-local`, not `default`):
 tests share the stack's moto and put their own health events on the default bus, which must not
@@ -186,11 +186,10 @@ def start_automation(stack: Any) -> LocalAutomation:
     """The stack's EventBridge rules for automation, locally: the failover alarms' and the unhealthy
     events' patterns on the bus, the health checker's events bridged from moto, the failback check
     on a timer. `stack.eventbus` is the bus the local alarm evaluator publishes to."""
-    from functions.automation import handler as automation
-    from functions.automation.settings import AutomationSettings
-    from functions.core.thresholds import FAILBACK_CHECK_INTERVAL_SECONDS
-    from functions.health_check import handler as health_check
-    from functions.health_check import settings as health_settings
+    from functions.app.automation.settings import AutomationSettings
+    from functions.app.health import settings as health_settings
+    from functions.domain.thresholds import FAILBACK_CHECK_INTERVAL_SECONDS
+    from functions.handlers import automation, health_check
     from functions.shared.event_patterns import alarm_pattern, unhealthy_pattern
     from local.scheduler import PeriodicTask
 

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from functions.core.metrics_report import Cell, Counts, Latency, MetricsSnapshot
-from functions.core.thresholds import LOCAL_METRICS_MAX_RECORDS
+from functions.adapters.cloudwatch import CELL_DIMENSIONS, COUNT_METRICS, ERROR_CODE_PREFIX, LATENCY_DIMENSIONS
+from functions.domain.reports.metrics import Cell, Counts, Latency, MetricsSnapshot
+from functions.domain.thresholds import LOCAL_METRICS_MAX_RECORDS
 from functions.shared.observability import NAMESPACE, OUTPUT_LOCK
-from functions.store.metrics_source import CELL_DIMENSIONS, COUNT_METRICS, ERROR_CODE_PREFIX, LATENCY_DIMENSIONS
 
 
 @dataclass(frozen=True, slots=True)

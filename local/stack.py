@@ -120,12 +120,12 @@ def start(
     os.environ.setdefault("GOOGLE_API_KEY", "local-" + secrets.token_hex(8))
     os.environ.setdefault("META_API_KEY", "local-" + secrets.token_hex(8))
 
-    from functions.admin import deps as admin_deps
-    from functions.admin import settings as admin_settings
-    from functions.providers.settings import get_provider_settings
-    from functions.router.handler import lambda_handler
-    from functions.router.settings import get_settings
-    from functions.router.wiring import get_dependencies
+    from functions.adapters.providers.settings import get_provider_settings
+    from functions.app.admin import settings as admin_settings
+    from functions.app.admin import wiring as admin_deps
+    from functions.app.chat.settings import get_settings
+    from functions.app.chat.wiring import get_dependencies
+    from functions.handlers.router import lambda_handler
 
     for cached in (get_settings, get_provider_settings, admin_settings.get_settings, admin_deps.get_admin_dependencies):
         cached.cache_clear()
@@ -151,9 +151,9 @@ def start(
     stack.alarms = _start_alarm_evaluator(stack)
     stack.servers.append(stack.alarms)
 
-    from functions.admin.handler import lambda_handler as admin_handler
-    from functions.authorizer.handler import lambda_handler as authorizer
-    from functions.authorizer.handler import reset_cache
+    from functions.handlers.admin.handler import lambda_handler as admin_handler
+    from functions.handlers.authorizer import lambda_handler as authorizer
+    from functions.handlers.authorizer import reset_cache
     from local.gateway import build_gateway_app
 
     reset_cache()
@@ -169,7 +169,7 @@ def start(
 def _start_metrics_sink() -> None:
     """CloudWatch's part locally: the handlers' EMF lines tapped from stdout into memory, read back
     by the admin and health routes (METRICS_SOURCE=local)."""
-    from functions.store.metrics_source import get_metrics_settings, get_metrics_source
+    from functions.adapters.cloudwatch import get_metrics_settings, get_metrics_source
     from local import metrics_sink
 
     os.environ["METRICS_SOURCE"] = "local"
@@ -180,7 +180,7 @@ def _start_metrics_sink() -> None:
 
 def _start_health_checks() -> Any:
     """The health checker Lambda on its own timer, as the stack's EventBridge schedule runs it."""
-    from functions.health_check.handler import lambda_handler as health_check
+    from functions.handlers.health_check import lambda_handler as health_check
     from local.gateway import LocalLambdaContext
     from local.scheduler import PeriodicTask
 
@@ -206,7 +206,7 @@ def operator_token() -> str:
 
 
 def _new_client_key() -> str:
-    from functions.store.client_keys import new_key
+    from functions.adapters.dynamodb.client_keys import new_key
 
     return new_key()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.store.schema import ALL_TABLES, TableSchema
+from functions.adapters.dynamodb.schema import ALL_TABLES, TableSchema
 
 
 def table_name(schema: TableSchema, prefix: str = "hybrid-routing") -> str:

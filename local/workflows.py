@@ -38,9 +38,9 @@ def machine_name(kind: str) -> str:
 def start_workflows(moto_url: str) -> LocalWorkflows:
     import boto3
 
-    from functions.admin import deps as admin_deps
-    from functions.admin import settings as admin_settings
-    from functions.workflow import handler as workflow
+    from functions.app.admin import settings as admin_settings
+    from functions.app.admin import wiring as admin_deps
+    from functions.handlers import workflow
     from local.lambda_binding import ROLE_NAME, bind, configure_moto, create_function
 
     configure_moto(moto_url)

@@ -16,8 +16,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from functions.core.thresholds import LATENCY_BUDGET_SECONDS
-from functions.store.schema import AUDIT, CACHE, CLIENT_KEYS, FLAGS, HEALTH
+from functions.adapters.dynamodb.schema import AUDIT, CACHE, CLIENT_KEYS, FLAGS, HEALTH
+from functions.domain.thresholds import LATENCY_BUDGET_SECONDS
 from stacks.config import StackConfig
 from stacks.constructs.admin_api import AdminApi
 from stacks.constructs.alarms import RunbookAlarms
@@ -36,7 +36,7 @@ from stacks.constructs.tables import Tables
 from stacks.constructs.workflows import Workflows
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-ROUTER_HANDLER = "functions.router.handler.lambda_handler"
+ROUTER_HANDLER = "functions.handlers.router.lambda_handler"
 # The longest operation budget bounds a request (retries and fallbacks included); the margin
 # lets the router answer its own timeout error instead of being killed mid-response.
 ROUTER_TIMEOUT = Duration.seconds(int(max(LATENCY_BUDGET_SECONDS.values())) + 15)

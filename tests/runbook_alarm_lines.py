@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from functions.core import thresholds as t
-from functions.core.alarms import DIRECT_PROVIDERS
+from functions.domain import thresholds as t
+from functions.domain.alarms.definitions import DIRECT_PROVIDERS
 
 
 @dataclass(frozen=True)

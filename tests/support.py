@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from functions.core.breaker import BreakerPolicy
-from functions.router.wiring import ALL_TARGETS, get_dependencies
-from functions.shared import aws
-from functions.shared.aws import client as aws_client
-from functions.store import schema
-from functions.store.breakers import SharedBreakers, breaker_key
-from functions.store.dynamo import dynamodb_client
-from functions.store.schema import HEALTH, health_key
+from functions.adapters import aws
+from functions.adapters.aws import client as aws_client
+from functions.adapters.dynamodb import schema
+from functions.adapters.dynamodb.breakers import SharedBreakers, breaker_key
+from functions.adapters.dynamodb.client import dynamodb_client
+from functions.adapters.dynamodb.schema import HEALTH, health_key
+from functions.app.chat.wiring import ALL_TARGETS, get_dependencies
+from functions.domain.routing.breaker import BreakerPolicy
 
 
 def clear_control_config() -> None:

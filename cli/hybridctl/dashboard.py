@@ -25,7 +25,7 @@ from cli.hybridctl.commands import TARGETS, Ctx, providers, rollout_text
 from cli.hybridctl.output import pairs, table
 
 DEFAULT_STACK = "HybridRouting"  # stacks/config.py StackConfig.stack_name
-DEFAULT_REFRESH_SECONDS = 10.0  # functions/core/thresholds.py DASHBOARD_REFRESH_SECONDS ("--refresh 10")
+DEFAULT_REFRESH_SECONDS = 10.0  # functions/domain/thresholds.py DASHBOARD_REFRESH_SECONDS ("--refresh 10")
 
 # The stack's dashboards (f"{stack}-{key}"), the words that pick each from a runbook --name, and for the
 # failover dashboard the runbook's metric and alert names (stacks/constructs/ops_dashboards.py).
@@ -102,7 +102,7 @@ def _checked(asked: list[str], known: tuple[str, ...] | dict[str, Any], what: st
 
 
 def alert_alarms(stack: str, alert: str) -> list[str]:
-    """The alarm names behind a runbook alert (functions/core/alarms.py)."""
+    """The alarm names behind a runbook alert (functions/domain/alarms/definitions.py)."""
     if alert == "failover_failure":
         return [f"{stack}-critical-failover-failure"]
     return [f"{stack}-critical-extended-outage-{target}" for target in TARGETS]

@@ -19,7 +19,7 @@ from cli.hybridctl.client import CHECK_FAILED, CONFLICT, NOT_FOUND, OK, USAGE, C
 from cli.hybridctl.commands import Ctx
 from cli.hybridctl.output import pairs, table
 
-# Mirrors functions.core.thresholds.CANARY_STEPS (the CLI ships without the functions package).
+# Mirrors functions.domain.thresholds.CANARY_STEPS (the CLI ships without the functions package).
 RUNBOOK_CANARY_STEPS = (5, 10, 25, 50, 75, 100)
 FINAL = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
 POLL_SECONDS = 2.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.store.events import HEALTH_EVENT_DETAIL_TYPE, HEALTH_EVENT_SOURCE
+from functions.adapters.eventbridge import HEALTH_EVENT_DETAIL_TYPE, HEALTH_EVENT_SOURCE
 
 ALARM_EVENT_SOURCE = "aws.cloudwatch"
 ALARM_EVENT_DETAIL_TYPE = "CloudWatch Alarm State Change"

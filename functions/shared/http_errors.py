@@ -8,8 +8,8 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from functions.core.errors import HybridRoutingError
-from functions.core.models import ErrorBody, ErrorResponse
+from functions.domain.errors import HybridRoutingError
+from functions.domain.models import ErrorBody, ErrorResponse
 
 
 def error_response(

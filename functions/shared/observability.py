@@ -31,7 +31,7 @@ AUTH_OUTCOMES = (AUTH_ALLOWED, AUTH_UNAUTHORIZED, AUTH_FORBIDDEN, AUTH_READONLY_
 # Every audit record written (a change of the control plane), by the category of its action ("routing.override"
 # -> routing).
 AUDIT_METRIC, AUDIT_DIMENSION = "AuditedChanges", "Category"
-# The automation's decisions on failover alarms, health events and failback checks (functions/core/automation.py
+# The automation's decisions on failover alarms, health events and failback checks (functions/domain/automation/rules.py
 # Outcome values).
 AUTOMATION_METRIC, AUTOMATION_DIMENSION = "AutomationDecisions", "Decision"
 

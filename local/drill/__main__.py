@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from functions.core.thresholds import DRILL_DEFAULT_COMPRESSION
+from functions.domain.thresholds import DRILL_DEFAULT_COMPRESSION
 from local.drill.scenarios import SCENARIOS, Compression
 
 

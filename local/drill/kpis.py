@@ -30,8 +30,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from functions.core.alarms import DIRECT_PROVIDERS
-from functions.core.thresholds import (
+from functions.domain.alarms.definitions import DIRECT_PROVIDERS
+from functions.domain.thresholds import (
     KPI_DETECTION_SECONDS,
     KPI_FAILOVER_EXECUTION_SECONDS,
     KPI_REQUEST_LOSS_PERCENT,

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from functions.core.cost import BudgetPolicy
-from functions.core.thresholds import BUDGET_REFUSE_PERCENT, FAILBACK_STEPS, KPI_USER_ERROR_RATE_PERCENT
+from functions.domain.routing.cost import BudgetPolicy
+from functions.domain.thresholds import BUDGET_REFUSE_PERCENT, FAILBACK_STEPS, KPI_USER_ERROR_RATE_PERCENT
 from local.drill import kpis as kpi
 from local.drill import report
 from local.drill.scenarios import Compression, GateSizing, Scenario, direct_rps, gate_sizing, latency_allowance
@@ -132,7 +132,7 @@ class DrillEnvironment:
 
 @contextmanager
 def _drill_environment(stack: Any, scenario: Scenario, settings: DrillSettings) -> Iterator[DrillEnvironment]:
-    from functions.router.wiring import get_dependencies
+    from functions.app.chat.wiring import get_dependencies
     from local import metrics_sink
 
     metrics_sink.install()  # the alarms and gates read the EMF lines; whoever swapped sys.stdout removed the tap
@@ -166,14 +166,14 @@ def _drill_environment(stack: Any, scenario: Scenario, settings: DrillSettings) 
 
 
 def _route_config(deps: Any) -> Any:
-    from functions.store.audit import AuditLog
-    from functions.store.config import ConfigStore
+    from functions.adapters.dynamodb.audit import AuditLog
+    from functions.adapters.dynamodb.config import ConfigStore
 
     return ConfigStore(deps.settings.flags_table, AuditLog(deps.settings.audit_table))
 
 
 def _route_weights(deps: Any) -> dict[str, int]:
-    from functions.store.rollouts import RolloutStore
+    from functions.adapters.dynamodb.rollouts import RolloutStore
 
     return dict(RolloutStore(_route_config(deps)).get().weights)
 
@@ -185,8 +185,8 @@ def _stop_rollout(deps: Any, reason: str) -> None:
     gets its starting weights back)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from functions.shared.aws import client as aws_client
-    from functions.store.rollouts import RolloutStore
+    from functions.adapters.aws import client as aws_client
+    from functions.adapters.dynamodb.rollouts import RolloutStore
 
     store = RolloutStore(_route_config(deps))
     lock = store.get().lock
@@ -203,9 +203,9 @@ def _stop_rollout(deps: Any, reason: str) -> None:
 def _restore_weights(deps: Any, baseline: dict[str, int]) -> None:
     """Leave the route as the drill found it when the workflows did not (e.g. a failback stopped half-way;
     the report says so): audited, and only when no rollout holds the route."""
-    from functions.core.audit import AuditEntry
-    from functions.store.rollouts import RolloutStore
-    from functions.store.schema import TRAFFIC_WEIGHTS_KEY
+    from functions.adapters.dynamodb.rollouts import RolloutStore
+    from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
+    from functions.domain.audit import AuditEntry
 
     config = _route_config(deps)
     state = RolloutStore(config).get()
@@ -217,11 +217,11 @@ def _restore_weights(deps: Any, baseline: dict[str, int]) -> None:
 
 def _fresh_routing(stack: Any, deps: Any, policy: Any) -> None:
     """No faults, no breaker, health or automation marks stored, breakers of `policy` (None: as shipped)."""
-    from functions.router.wiring import ALL_TARGETS
-    from functions.store.automation import automation_key
-    from functions.store.breakers import SharedBreakers, breaker_key
-    from functions.store.dynamo import dynamodb_client
-    from functions.store.schema import FLAGS, HEALTH, health_key
+    from functions.adapters.dynamodb.automation import automation_key
+    from functions.adapters.dynamodb.breakers import SharedBreakers, breaker_key
+    from functions.adapters.dynamodb.client import dynamodb_client
+    from functions.adapters.dynamodb.schema import FLAGS, HEALTH, health_key
+    from functions.app.chat.wiring import ALL_TARGETS
 
     stack.faults.clear()
     table = deps.settings.health_table
@@ -237,15 +237,15 @@ def _fresh_routing(stack: Any, deps: Any, policy: Any) -> None:
 def _snapshots(deps: Any, max_age_s: float) -> Any:
     """The router's snapshot store refreshing every `max_age_s` (the compressed SNAPSHOT_MAX_AGE_SECONDS,
     what SNAPSHOT_MAX_AGE_SECONDS in the router's environment sets on a stack started for a drill)."""
-    from functions.router.wiring import ALL_TARGETS
-    from functions.store.snapshot import SnapshotStore
+    from functions.adapters.dynamodb.snapshot import SnapshotStore
+    from functions.app.chat.wiring import ALL_TARGETS
 
     return SnapshotStore(deps.settings.flags_table, deps.settings.health_table, ALL_TARGETS, max_age_s=max_age_s)
 
 
 def _health_checks(interval_s: float) -> Callable[[], None]:
     """The health checker Lambda on the compressed schedule, for the drill's duration."""
-    from functions.health_check.handler import lambda_handler as health_check
+    from functions.handlers.health_check import lambda_handler as health_check
     from local.gateway import LocalLambdaContext
     from local.scheduler import PeriodicTask
 
@@ -255,7 +255,7 @@ def _health_checks(interval_s: float) -> Callable[[], None]:
 
 def _compress_alarms(stack: Any, compression: Compression) -> Callable[[], None]:
     """The local alarm evaluator's periods and evaluation interval compressed; put back afterwards."""
-    from functions.core.thresholds import ALARM_PERIOD_SECONDS
+    from functions.domain.thresholds import ALARM_PERIOD_SECONDS
 
     evaluator = getattr(stack, "alarms", None)
     if evaluator is None:
@@ -274,7 +274,7 @@ def _compress_automation(
 ) -> tuple[Callable[[GateSizing], None], Callable[[], None]]:
     """The alarm-driven automation re-timed (cooldown, hysteresis, bakes) with the drill's gate sizes, and
     its failback check run on the compressed schedule. Answers (re-size the gates, put everything back)."""
-    from functions.core.thresholds import FAILBACK_CHECK_INTERVAL_SECONDS
+    from functions.domain.thresholds import FAILBACK_CHECK_INTERVAL_SECONDS
     from local.eventbus import LocalAutomation, scheduled_event
     from local.scheduler import PeriodicTask
 
@@ -300,9 +300,9 @@ def _compress_automation(
 
 
 def _probe(deps: Any, stack: Any) -> Callable[[], Sample]:
-    from functions.router.wiring import ALL_TARGETS
-    from functions.store.health import HealthStore
-    from functions.store.rollouts import RolloutStore
+    from functions.adapters.dynamodb.health import HealthStore
+    from functions.adapters.dynamodb.rollouts import RolloutStore
+    from functions.app.chat.wiring import ALL_TARGETS
 
     rollouts = RolloutStore(_route_config(deps))
     health = HealthStore(deps.settings.health_table)

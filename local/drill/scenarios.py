@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from functions.core.breaker import BreakerPolicy
-from functions.core.matrix import ROUTING_MATRIX, Route
-from functions.core.thresholds import (
+from functions.domain.routing.breaker import BreakerPolicy
+from functions.domain.routing.matrix import ROUTING_MATRIX, Route
+from functions.domain.thresholds import (
     ALARM_PERIOD_SECONDS,
     AUTOMATION_COOLDOWN_SECONDS,
     AUTOMATION_START_GRACE_SECONDS,
@@ -93,7 +93,7 @@ class Compression:
         return self.seconds(HEALTH_CHECK_INTERVAL_SECONDS)
 
     def automation(self) -> dict[str, float | int]:
-        """The automation's timers (functions/automation/settings.py field names), compressed; the gates'
+        """The automation's timers (functions/app/automation/settings.py field names), compressed; the gates'
         sizes come from `GateSizing.automation`."""
         return {
             "cooldown_s": self.seconds(AUTOMATION_COOLDOWN_SECONDS),
@@ -156,7 +156,7 @@ class GateSizing:
     allowance_basis: str = "none measured"
 
     def automation(self) -> dict[str, float | int]:
-        """functions/automation/settings.py fields: the failback's gates (and the recovery judgement) on
+        """functions/app/automation/settings.py fields: the failback's gates (and the recovery judgement) on
         RECOVERY_P95_LATENCY_MS, the gradual failover's on GATE_P95_LATENCY_MS, each plus the allowance."""
         return {
             "gate_window_s": self.window_s,

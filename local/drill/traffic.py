@@ -12,7 +12,7 @@ from itertools import cycle
 
 import httpx
 
-from functions.core.matrix import OPERATION_NAMES, ROUTING_MATRIX, OperationType
+from functions.domain.routing.matrix import OPERATION_NAMES, ROUTING_MATRIX, OperationType
 from local.drill.timeline import Recorder, RequestRecord
 
 CACHEABLE_PROMPTS = 4  # distinct prompts per cacheable operation: warmed by the steady traffic before the fault

@@ -18,14 +18,14 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from functions.store.schema import AUDIT, CACHE, FLAGS, HEALTH
+from functions.adapters.dynamodb.schema import AUDIT, CACHE, FLAGS, HEALTH
 from stacks.constructs.api import INTEGRATION_TIMEOUT
 from stacks.constructs.grants import grant_audit_append, metrics_read_policy
 from stacks.constructs.lambda_factory import LambdaFactory
 from stacks.constructs.tables import Tables
 
-ADMIN_HANDLER = "functions.admin.handler.lambda_handler"
-AUTHORIZER_HANDLER = "functions.authorizer.handler.lambda_handler"
+ADMIN_HANDLER = "functions.handlers.admin.handler.lambda_handler"
+AUTHORIZER_HANDLER = "functions.handlers.authorizer.lambda_handler"
 ADMIN_PATH = "admin"
 AUTHORIZER_CACHE_TTL = Duration.seconds(60)
 # The admin function cannot answer after API Gateway has given up on the integration.
@@ -46,7 +46,7 @@ SEED_HELP = (
 )
 # Alphanumeric only, so the generated token can sit inside a JSON string without escaping.
 SEED_TOKEN_LENGTH = 48
-# What the rollout routes (functions/admin/routes/rollouts.py) ask of Step Functions.
+# What the rollout routes (functions/handlers/admin/routes/rollouts.py) ask of Step Functions.
 MACHINE_ACTIONS = ("states:StartExecution", "states:ListExecutions")
 EXECUTION_ACTIONS = ("states:DescribeExecution", "states:GetExecutionHistory", "states:StopExecution")
 # Answers to a `.waitForTaskToken` approval. IAM scopes these to activities only: a task token issued

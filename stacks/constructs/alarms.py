@@ -1,9 +1,9 @@
-"""The runbooks' alarms: one CloudWatch alarm per definition of `functions/core/alarms.py`, one SNS
+"""The runbooks' alarms: one CloudWatch alarm per definition of `functions/domain/alarms/definitions.py`, one SNS
 topic per severity (alarm and OK actions), and the "complete system outage" composite. With the
 rollout state machines, `failover_failure` too (it reads their Step Functions metrics by ARN).
 
 Nothing here holds a number: thresholds, statistics, periods and missing-data treatment come from the
-definitions, which take them from `functions/core/thresholds.py`.
+definitions, which take them from `functions/domain/thresholds.py`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from functions.core.alarms import (
+from functions.domain.alarms.definitions import (
     SEVERITIES,
     AlarmDefinition,
     CompositeDefinition,

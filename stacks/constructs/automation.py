@@ -24,15 +24,15 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from functions.core.rollout import RolloutKind
+from functions.adapters.dynamodb.schema import AUDIT, FLAGS, HEALTH
+from functions.domain.rollout.plan import RolloutKind
 from functions.shared.event_patterns import alarm_pattern, unhealthy_pattern
-from functions.store.schema import AUDIT, FLAGS, HEALTH
 from stacks.constructs.grants import grant_audit_append, metrics_read_policy
 from stacks.constructs.lambda_factory import LambdaFactory
 from stacks.constructs.tables import Tables
 from stacks.constructs.workflows import ASL_SUFFIX, workflow_name
 
-AUTOMATION_HANDLER = "functions.automation.handler.lambda_handler"
+AUTOMATION_HANDLER = "functions.handlers.automation.lambda_handler"
 AUTOMATION_TIMEOUT = Duration.seconds(30)
 FAILBACK_CHECK_SCHEDULE = "rate(1 minute)"  # thresholds.FAILBACK_CHECK_INTERVAL_SECONDS
 EVENT_RETRY_ATTEMPTS = 2

@@ -16,9 +16,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from functions.core import alarms as a
-from functions.core.matrix import ROUTING_MATRIX
-from functions.core.thresholds import ALARM_PERIOD_SECONDS
+from functions.domain.alarms import definitions as a
+from functions.domain.routing.matrix import ROUTING_MATRIX
+from functions.domain.thresholds import ALARM_PERIOD_SECONDS
 from stacks.constructs import ops_dashboards as ops
 from stacks.constructs.alarms import watched
 
@@ -28,8 +28,8 @@ LATENCY_STATISTICS: tuple[str, ...] = ("p50", "p95", "p99")
 PERIOD = Duration.seconds(ALARM_PERIOD_SECONDS)
 WIDTH, HEIGHT = 12, 6
 
-# Logs Insights over the router's JSON log lines (functions/router/chat.py `routing-decision`,
-# functions/store/breakers.py `breaker-transition`, functions/health_check/handler.py `health-probe`).
+# Logs Insights over the router's JSON log lines (functions/app/chat/serve.py `routing-decision`,
+# functions/adapters/dynamodb/breakers.py `breaker-transition`, functions/handlers/health_check.py `health-probe`).
 ROUTER_QUERIES: Mapping[str, logs.QueryString] = {
     "errors-by-type": logs.QueryString(
         filter_statements=['message = "routing-decision"', "ispresent(error)"],

@@ -6,7 +6,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from functions.store.schema import AUDIT
+from functions.adapters.dynamodb.schema import AUDIT
 from stacks.constructs.tables import Tables
 
 # Appending to the audit trail is a Put inside TransactWriteItems (authorized as PutItem); reading

@@ -12,11 +12,11 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from functions.core.thresholds import HEALTH_PROBE_TIMEOUT_SECONDS
-from functions.store.schema import HEALTH
+from functions.adapters.dynamodb.schema import HEALTH
+from functions.domain.thresholds import HEALTH_PROBE_TIMEOUT_SECONDS
 from stacks.constructs.lambda_factory import LambdaFactory
 
-HEALTH_CHECK_HANDLER = "functions.health_check.handler.lambda_handler"
+HEALTH_CHECK_HANDLER = "functions.handlers.health_check.lambda_handler"
 HEALTH_CHECK_SCHEDULE = "rate(1 minute)"
 EVENT_BUS_NAME = "default"
 # Probes run in parallel within the probe timeout; the rest is reads, writes and a cold start.

@@ -19,9 +19,9 @@ from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_stepfunctions as sfn
 
-from functions.core import alarms as a
-from functions.core import thresholds as t
-from functions.core.automation import Outcome
+from functions.domain import thresholds as t
+from functions.domain.alarms import definitions as a
+from functions.domain.automation.rules import Outcome
 from functions.shared import observability as o
 from functions.shared.observability import NAMESPACE, SERVICE
 from stacks.constructs.alarms import rollout_kind

@@ -7,7 +7,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from functions.store.schema import ALL_TABLES, TableSchema
+from functions.adapters.dynamodb.schema import ALL_TABLES, TableSchema
 
 
 class Tables(Construct):

@@ -19,13 +19,13 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from functions.adapters.dynamodb.schema import AUDIT, FLAGS, HEALTH
 from functions.shared.event_patterns import CLEANUP_STATUSES, EXECUTION_EVENT_SOURCE, EXECUTION_STATUS_CHANGE
-from functions.store.schema import AUDIT, FLAGS, HEALTH
 from stacks.constructs.grants import grant_audit_append, metrics_read_policy
 from stacks.constructs.lambda_factory import LambdaFactory
 from stacks.constructs.tables import Tables
 
-WORKFLOW_HANDLER = "functions.workflow.handler.lambda_handler"
+WORKFLOW_HANDLER = "functions.handlers.workflow.lambda_handler"
 WORKFLOW_TIMEOUT = Duration.seconds(60)
 ASL_SUFFIX = ".asl.json"
 FUNCTION_ARN_PLACEHOLDER = "WorkflowFunctionArn"

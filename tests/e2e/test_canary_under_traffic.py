@@ -25,12 +25,12 @@ from collections import defaultdict
 import pytest
 from starlette.testclient import TestClient
 
-from functions.core.audit import AuditEntry
-from functions.router.wiring import get_dependencies
-from functions.store.audit import AuditLog
-from functions.store.config import ConfigStore
-from functions.store.rollouts import RolloutStore
-from functions.store.schema import TRAFFIC_WEIGHTS_KEY
+from functions.adapters.dynamodb.audit import AuditLog
+from functions.adapters.dynamodb.config import ConfigStore
+from functions.adapters.dynamodb.rollouts import RolloutStore
+from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
+from functions.app.chat.wiring import get_dependencies
+from functions.domain.audit import AuditEntry
 from local import metrics_sink
 from tests.support import reset_routing_state
 

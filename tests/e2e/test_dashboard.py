@@ -19,14 +19,14 @@ from typing import Any
 import httpx
 import pytest
 
-from functions.admin.deps import get_admin_dependencies
-from functions.core.breaker import BreakerStatus
-from functions.core.cost import BudgetPolicy
-from functions.core.rollout import RolloutKind
-from functions.router.wiring import get_dependencies
-from functions.shared.aws import client as aws_client
-from functions.store.metrics_source import get_metrics_settings
-from functions.store.rollouts import RolloutStore
+from functions.adapters.aws import client as aws_client
+from functions.adapters.cloudwatch import get_metrics_settings
+from functions.adapters.dynamodb.rollouts import RolloutStore
+from functions.app.admin.wiring import get_admin_dependencies
+from functions.app.chat.wiring import get_dependencies
+from functions.domain.rollout.plan import RolloutKind
+from functions.domain.routing.breaker import BreakerStatus
+from functions.domain.routing.cost import BudgetPolicy
 from local import metrics_sink
 from local.faults import FaultSpec
 from local.servers import start_uvicorn

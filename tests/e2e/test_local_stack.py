@@ -12,7 +12,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from functions.core.matrix import ROUTING_MATRIX, OperationType
+from functions.domain.routing.matrix import ROUTING_MATRIX, OperationType
 from tests.e2e.conftest import READY, ROOT, _free_port
 
 

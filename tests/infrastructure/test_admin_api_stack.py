@@ -11,8 +11,8 @@ import pytest
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 
-from functions.authorizer.handler import parse_credentials
-from functions.store.schema import AUDIT, CACHE, CLIENT_KEYS, FLAGS, HEALTH
+from functions.adapters.dynamodb.schema import AUDIT, CACHE, CLIENT_KEYS, FLAGS, HEALTH
+from functions.handlers.authorizer import parse_credentials
 from stacks.constructs.admin_api import ADMIN_HANDLER, AUTHORIZER_HANDLER
 from tests.infrastructure.conftest import (
     Synthesized,

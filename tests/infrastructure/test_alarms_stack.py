@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from functions.core import alarms as definitions
-from functions.core import thresholds
+from functions.domain import thresholds
+from functions.domain.alarms import definitions
 from stacks.constructs.alarms import rollout_kind
 from tests.infrastructure.conftest import Synthesized
 from tests.runbook_alarm_lines import RUNBOOK_LINES, SYMBOL, RunbookLine

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from functions.core.rollout import RolloutKind
+from functions.adapters.dynamodb.schema import AUDIT, FLAGS, HEALTH
+from functions.domain.rollout.plan import RolloutKind
 from functions.shared.event_patterns import alarm_pattern, unhealthy_pattern
-from functions.store.schema import AUDIT, FLAGS, HEALTH
 from stacks.constructs.automation import AUTOMATION_HANDLER, FAILBACK_CHECK_SCHEDULE
 from stacks.constructs.grants import AUDIT_ACTIONS, METRICS_ACTIONS
 from tests.infrastructure.conftest import Synthesized, function_with_handler, role_statements, router_function

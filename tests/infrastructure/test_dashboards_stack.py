@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from functions.core import alarms as definitions
-from functions.core.matrix import OperationType
-from functions.router.chat import record
+from functions.app.chat.serve import record
+from functions.domain.alarms import definitions
+from functions.domain.routing.matrix import OperationType
 from tests.infrastructure.conftest import Synthesized
 
 DASHBOARDS = ("main", "performance", "routing", "cost", "security", "failover")

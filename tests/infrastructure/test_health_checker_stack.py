@@ -10,7 +10,7 @@ from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 from pydantic import ValidationError
 
-from functions.store.schema import HEALTH
+from functions.adapters.dynamodb.schema import HEALTH
 from stacks.config import StackConfig
 from stacks.constructs.health_checker import HEALTH_CHECK_SCHEDULE
 from tests.infrastructure.conftest import (

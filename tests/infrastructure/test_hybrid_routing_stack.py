@@ -9,8 +9,8 @@ import pytest
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 
-from functions.core.thresholds import LATENCY_BUDGET_SECONDS
-from functions.store.schema import ALL_TABLES, AUDIT, CLIENT_KEYS, TableSchema
+from functions.adapters.dynamodb.schema import ALL_TABLES, AUDIT, CLIENT_KEYS, TableSchema
+from functions.domain.thresholds import LATENCY_BUDGET_SECONDS
 from stacks.constructs.api import ROUTES
 from tests.infrastructure.conftest import Synthesized, role_statements, router_function
 
@@ -139,7 +139,7 @@ def test_the_router_runs_python_on_arm64_with_json_logs_and_active_tracing(synth
     # Given the router function / When reading its runtime settings
     router = _router(synthesized)
     # Then they are the factory's defaults
-    assert router["Handler"] == "functions.router.handler.lambda_handler"
+    assert router["Handler"] == "functions.handlers.router.lambda_handler"
     assert router["Runtime"] == "python3.12"
     assert router["Architectures"] == ["arm64"]
     assert router["TracingConfig"] == {"Mode": "Active"}

@@ -9,9 +9,9 @@ import re
 from typing import Any
 
 from cli.hybridctl import dashboard as cli
-from functions.core import alarms as definitions
-from functions.core import thresholds as t
-from functions.core.automation import Outcome
+from functions.domain import thresholds as t
+from functions.domain.alarms import definitions
+from functions.domain.automation.rules import Outcome
 from functions.shared import observability as o
 from stacks.constructs.alarms import rollout_kind
 from stacks.constructs.ops_dashboards import DENIED_ADMIN_FIELDS, RUNBOOK_ALERTS, RUNBOOK_METRICS

@@ -12,8 +12,8 @@ import pytest
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 
-from functions.store.schema import AUDIT, FLAGS, HEALTH
-from functions.workflow.handler import EXECUTION_STATUS_CHANGE
+from functions.adapters.dynamodb.schema import AUDIT, FLAGS, HEALTH
+from functions.handlers.workflow import EXECUTION_STATUS_CHANGE
 from stacks.constructs.grants import AUDIT_ACTIONS, METRICS_ACTIONS
 from stacks.constructs.workflows import WORKFLOW_HANDLER, workflow_name
 from tests.infrastructure.conftest import (

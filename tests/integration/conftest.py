@@ -80,8 +80,8 @@ def tables(monkeypatch, local_stack):
     weights item removed afterwards. Modules with other needs define their own `tables`."""
     import boto3
 
-    from functions.store.dynamo import dynamodb_client
-    from functions.store.schema import TRAFFIC_WEIGHTS_KEY
+    from functions.adapters.dynamodb.client import dynamodb_client
+    from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
     from local.tables import create_tables
     from tests.support import unique_prefix, use_local_moto
 

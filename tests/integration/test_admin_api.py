@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from functions.router.wiring import get_dependencies
-from functions.store.dynamo import dynamodb_client
-from functions.store.schema import TRAFFIC_WEIGHTS_KEY
+from functions.adapters.dynamodb.client import dynamodb_client
+from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
+from functions.app.chat.wiring import get_dependencies
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "disk usage on db-1?"}], "temperature": 0.4}
 
@@ -256,7 +256,7 @@ def test_the_request_timeout_caps_each_provider_attempt(http, admin, local_stack
 
 
 def test_weights_cannot_be_set_by_hand_while_a_rollout_holds_them(http, admin):
-    from functions.store.dynamo import to_item
+    from functions.adapters.dynamodb.client import to_item
 
     table = get_dependencies().settings.flags_table
     held = {

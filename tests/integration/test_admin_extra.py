@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import pytest
 
-from functions.admin import deps as admin_deps
-from functions.admin import settings as admin_settings
-from functions.admin.routes.config import (
-    ROUTING_RULES_KEY,
-)
-from functions.core.thresholds import ROUTING_EFFICIENCY_ALARM_PERCENT, ROUTING_EFFICIENCY_TARGET_PERCENT
-from functions.router.wiring import get_dependencies
-from functions.shared.aws import client as aws_client
-from functions.store.dynamo import dynamodb_client, to_item
-from functions.store.schema import (
+from functions.adapters.aws import client as aws_client
+from functions.adapters.dynamodb.client import dynamodb_client, to_item
+from functions.adapters.dynamodb.schema import (
     TRAFFIC_WEIGHTS_KEY,
+)
+from functions.app.admin import settings as admin_settings
+from functions.app.admin import wiring as admin_deps
+from functions.app.chat.wiring import get_dependencies
+from functions.domain.thresholds import ROUTING_EFFICIENCY_ALARM_PERCENT, ROUTING_EFFICIENCY_TARGET_PERCENT
+from functions.handlers.admin.routes.config import (
+    ROUTING_RULES_KEY,
 )
 from local import metrics_sink
 from local.faults import FaultSpec
@@ -188,7 +188,7 @@ def test_gdpr_status_reports_prompt_logging_off_encryption_and_retention(http, a
     admin_env(LOG_RETENTION_DAYS="30")
     report = http.get("/admin/compliance/gdpr-status", headers=admin).json()
     assert report["checks"]["promptLogging"]["enabled"] is False
-    assert "functions/router/chat.py" in report["checks"]["promptLogging"]["pointer"]
+    assert "functions/app/chat/serve.py" in report["checks"]["promptLogging"]["pointer"]
     assert all(t["encrypted"] for t in report["checks"]["encryptionAtRest"]["tables"].values())
     assert report["checks"]["logRetention"]["days"] == 30
     assert report["compliant"] is True

@@ -9,13 +9,13 @@ from collections.abc import Callable
 
 import pytest
 
-from functions.core.alarm_eval import ALARM, INSUFFICIENT_DATA, OK
-from functions.core.alarms import alarm_definitions, system_outage
-from functions.shared.aws import client as aws_client
+from functions.adapters.aws import client as aws_client
+from functions.adapters.dynamodb.rollouts import alarm_states
+from functions.domain.alarms.definitions import alarm_definitions, system_outage
 from functions.shared.event_patterns import ALARM_EVENT_DETAIL_TYPE, ALARM_EVENT_SOURCE
 from functions.shared.observability import NAMESPACE
-from functions.store.rollouts import alarm_states
 from local import metrics_sink
+from local.alarm_eval import ALARM, INSUFFICIENT_DATA, OK
 from local.alarm_evaluator import AlarmEvaluator, AlarmEvaluatorSettings
 from local.faults import FaultSpec
 from tests.support import reset_routing_state, unique_prefix

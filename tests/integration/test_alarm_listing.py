@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from functions.shared.aws import client as aws_client
-from functions.store.metrics_source import active_alarms
-from functions.store.rollouts import alarm_states
+from functions.adapters.aws import client as aws_client
+from functions.adapters.cloudwatch import active_alarms
+from functions.adapters.dynamodb.rollouts import alarm_states
 from tests.support import put_alarm_in_state, unique_prefix, use_local_moto
 
 

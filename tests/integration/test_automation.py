@@ -19,22 +19,21 @@ from typing import Any
 import boto3
 import pytest
 
-from functions.automation import handler as automation
-from functions.automation.settings import AutomationSettings
-from functions.core.audit import AuditEntry
-from functions.core.health_check import Transition
-from functions.shared import aws
+from functions.adapters import aws
+from functions.adapters.cloudwatch import get_metrics_source
+from functions.adapters.dynamodb.audit import AuditLog
+from functions.adapters.dynamodb.automation import automation_key
+from functions.adapters.dynamodb.client import dynamodb_client, to_item
+from functions.adapters.dynamodb.config import ConfigStore
+from functions.adapters.dynamodb.rollouts import RolloutStore
+from functions.adapters.dynamodb.schema import HEALTH, TRAFFIC_WEIGHTS_KEY, health_key
+from functions.adapters.eventbridge import HealthEventPublisher, events_client
+from functions.app.automation.settings import AutomationSettings
+from functions.app.workflow.settings import WorkflowSettings
+from functions.domain.audit import AuditEntry
+from functions.domain.health_check import Transition
+from functions.handlers import automation, workflow
 from functions.shared.event_patterns import alarm_pattern, failover_alarm_name, unhealthy_pattern
-from functions.store.audit import AuditLog
-from functions.store.automation import automation_key
-from functions.store.config import ConfigStore
-from functions.store.dynamo import dynamodb_client, to_item
-from functions.store.events import HealthEventPublisher, events_client
-from functions.store.metrics_source import get_metrics_source
-from functions.store.rollouts import RolloutStore
-from functions.store.schema import HEALTH, TRAFFIC_WEIGHTS_KEY, health_key
-from functions.workflow import handler as workflow
-from functions.workflow.settings import WorkflowSettings
 from local.eventbus import LOCAL_BUS_NAME, LocalEventBus, scheduled_event
 from local.lambda_binding import bind, configure_moto, create_function
 from local.tables import create_tables

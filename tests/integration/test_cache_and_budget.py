@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 
-from functions.core.cost import BudgetPolicy
-from functions.router.wiring import get_dependencies
-from functions.store.cache import ResponseCache
-from functions.store.dynamo import dynamodb_client
-from functions.store.spend import SpendAccumulator, spend_key
+from functions.adapters.dynamodb.cache import ResponseCache
+from functions.adapters.dynamodb.client import dynamodb_client
+from functions.adapters.dynamodb.spend import SpendAccumulator, spend_key
+from functions.app.chat.wiring import get_dependencies
+from functions.domain.routing.cost import BudgetPolicy
 from local.faults import FaultSpec
 from tests.support import reset_routing_state
 

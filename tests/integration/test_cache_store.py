@@ -8,12 +8,12 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from functions.core.cache import CachedResponse
-from functions.core.models import ChatCompletionResponse
-from functions.shared import aws
-from functions.store.cache import ResponseCache
-from functions.store.dynamo import dynamodb_client
-from functions.store.schema import CACHE
+from functions.adapters import aws
+from functions.adapters.dynamodb.cache import ResponseCache
+from functions.adapters.dynamodb.client import dynamodb_client
+from functions.adapters.dynamodb.schema import CACHE
+from functions.domain.models import ChatCompletionResponse
+from functions.domain.routing.cache import CachedResponse
 from local.tables import create_tables
 from tests.support import unique_prefix, use_local_moto
 

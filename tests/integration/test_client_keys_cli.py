@@ -7,7 +7,7 @@ import os
 import boto3
 
 from cli.keys import main
-from functions.store.client_keys import ClientKeyStore, hash_key
+from functions.adapters.dynamodb.client_keys import ClientKeyStore, hash_key
 
 
 def test_a_created_key_is_printed_once_stored_as_a_digest_and_accepted(local_stack, capsys):

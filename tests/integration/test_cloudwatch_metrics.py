@@ -7,7 +7,7 @@ import uuid
 
 import boto3
 
-from functions.store.metrics_source import CloudWatchMetrics
+from functions.adapters.cloudwatch import CloudWatchMetrics
 from tests.support import use_local_moto
 
 

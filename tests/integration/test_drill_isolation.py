@@ -4,13 +4,13 @@ never get back to it)."""
 
 from __future__ import annotations
 
-from functions.core.audit import AuditEntry
-from functions.core.rollout import RolloutKind
-from functions.router.wiring import get_dependencies
-from functions.store.audit import AuditLog
-from functions.store.config import ConfigStore
-from functions.store.rollouts import RolloutStore
-from functions.store.schema import TRAFFIC_WEIGHTS_KEY
+from functions.adapters.dynamodb.audit import AuditLog
+from functions.adapters.dynamodb.config import ConfigStore
+from functions.adapters.dynamodb.rollouts import RolloutStore
+from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
+from functions.app.chat.wiring import get_dependencies
+from functions.domain.audit import AuditEntry
+from functions.domain.rollout.plan import RolloutKind
 from local.drill.runner import _stop_rollout
 from tests.support import reset_routing_state
 

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from functions.core.alarm_eval import ALARM, INSUFFICIENT_DATA, OK
-from functions.core.alarms import extended_outage, failover_failure
-from functions.shared.aws import client as aws_client
+from functions.adapters.aws import client as aws_client
+from functions.domain.alarms.definitions import extended_outage, failover_failure
 from functions.shared.observability import NAMESPACE, SERVICE
+from local.alarm_eval import ALARM, INSUFFICIENT_DATA, OK
 from local.alarm_evaluator import AlarmEvaluator
 from local.metrics_sink import LocalMetricsStore
 from tests.support import unique_prefix
@@ -26,7 +26,7 @@ ARNS = {
 
 
 def _probe(store: LocalMetricsStore, at: float, ok: bool) -> None:
-    """One health probe's EMF line, as functions/health_check/handler.py prints it."""
+    """One health probe's EMF line, as functions/handlers/health_check.py prints it."""
     metric = "HealthCheckSuccess" if ok else "HealthCheckFailure"
     line = {
         "_aws": {

@@ -12,16 +12,16 @@ from typing import Any
 import boto3
 import pytest
 
-from functions.core.thresholds import HEALTH_FAILURE_THRESHOLD, HEALTH_PROBE_TIMEOUT_SECONDS
-from functions.health_check import handler as health_handler
-from functions.health_check.settings import get_settings
-from functions.providers.bedrock import _cached_client
-from functions.providers.settings import get_provider_settings
-from functions.shared.aws import client as aws_client
-from functions.store.dynamo import dynamodb_client, from_item
-from functions.store.events import HEALTH_EVENT_DETAIL_TYPE, HEALTH_EVENT_SOURCE, events_client
-from functions.store.health import HealthStore
-from functions.store.schema import HEALTH, health_key
+from functions.adapters.aws import client as aws_client
+from functions.adapters.dynamodb.client import dynamodb_client, from_item
+from functions.adapters.dynamodb.health import HealthStore
+from functions.adapters.dynamodb.schema import HEALTH, health_key
+from functions.adapters.eventbridge import HEALTH_EVENT_DETAIL_TYPE, HEALTH_EVENT_SOURCE, events_client
+from functions.adapters.providers.bedrock import _cached_client
+from functions.adapters.providers.settings import get_provider_settings
+from functions.app.health.settings import get_settings
+from functions.domain.thresholds import HEALTH_FAILURE_THRESHOLD, HEALTH_PROBE_TIMEOUT_SECONDS
+from functions.handlers import health_check as health_handler
 from local.faults import FaultSpec
 from local.gateway import LocalLambdaContext
 from local.tables import create_tables

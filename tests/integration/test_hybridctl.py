@@ -12,7 +12,7 @@ import pytest
 
 from cli.hybridctl import main as hybridctl_main
 from cli.hybridctl.main import main
-from functions.core.breaker import tripped
+from functions.domain.routing.breaker import tripped
 from tests.support import reset_routing_state
 
 

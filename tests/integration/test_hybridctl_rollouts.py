@@ -121,9 +121,9 @@ def test_rollouts_abort_force_stops_a_baking_failback_at_once(ctl, http, admin):
 
 
 def test_failback_with_auto_trigger_does_not_start_while_the_provider_is_unhealthy(ctl, clean_control_plane):
-    from functions.router.wiring import get_dependencies
-    from functions.store.dynamo import dynamodb_client, to_item
-    from functions.store.schema import health_key
+    from functions.adapters.dynamodb.client import dynamodb_client, to_item
+    from functions.adapters.dynamodb.schema import health_key
+    from functions.app.chat.wiring import get_dependencies
 
     table = get_dependencies().settings.health_table
     dynamodb_client().put_item(TableName=table, Item=to_item({"pk": health_key("bedrock"), "status": "unhealthy"}))

@@ -13,19 +13,19 @@ from typing import Any
 import httpx
 import pytest
 
-from functions.core.errors import (
+from functions.adapters.providers.bedrock import BedrockProvider
+from functions.adapters.providers.google import GoogleProvider
+from functions.adapters.providers.mcp import McpProvider
+from functions.adapters.providers.meta import LlamaApiProvider
+from functions.adapters.secrets import secret_getter
+from functions.domain.completion import CompletionRequest, Provider, Turn
+from functions.domain.errors import (
     ProviderBadRequest,
     ProviderResponseInvalid,
     ProviderThrottled,
     ProviderTimeout,
     ProviderUnavailable,
 )
-from functions.providers.base import CompletionRequest, Provider, Turn
-from functions.providers.bedrock import BedrockProvider
-from functions.providers.google import GoogleProvider
-from functions.providers.mcp import McpProvider
-from functions.providers.meta import LlamaApiProvider
-from functions.shared.secrets import secret_getter
 from local.faults import FaultSpec
 
 MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -214,7 +214,9 @@ def test_a_provider_nobody_listens_on_is_unavailable(provider_simulators, make_p
 
 
 def test_importing_the_mcp_adapter_does_not_load_the_mcp_sdk():
-    code = "import sys, functions.providers.mcp; print(sorted(m for m in ('mcp', 'httpx2') if m in sys.modules))"
+    code = (
+        "import sys, functions.adapters.providers.mcp; print(sorted(m for m in ('mcp', 'httpx2') if m in sys.modules))"
+    )
 
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 

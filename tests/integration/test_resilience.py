@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from functions.core.breaker import BreakerPolicy, BreakerStatus
-from functions.core.matrix import ROUTING_MATRIX, OperationType
-from functions.router.wiring import get_dependencies
+from functions.app.chat.wiring import get_dependencies
+from functions.domain.routing.breaker import BreakerPolicy, BreakerStatus
+from functions.domain.routing.matrix import ROUTING_MATRIX, OperationType
 from local.faults import FaultSpec
 from tests.support import reset_routing_state
 
@@ -88,7 +88,7 @@ def test_breaker_state_is_shared_through_the_health_table(client, local_stack, b
     for _ in range(FAST.consecutive_failures):
         chat(client, "emergency")
     # A second instance, with nothing seen itself, learns the open breaker from the snapshot
-    from functions.store.breakers import SharedBreakers
+    from functions.adapters.dynamodb.breakers import SharedBreakers
 
     other = SharedBreakers(get_dependencies().settings.health_table, ["bedrock"], FAST)
     get_dependencies().snapshots.invalidate()
@@ -148,8 +148,8 @@ def test_chaos_every_request_answers_well_formed_and_fallback_capable_ones_almos
 
 
 def test_traffic_weights_in_the_flags_table_split_direct_traffic(client, local_stack, breakers):
-    from functions.store.dynamo import dynamodb_client, to_item
-    from functions.store.schema import TRAFFIC_WEIGHTS_KEY
+    from functions.adapters.dynamodb.client import dynamodb_client, to_item
+    from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
 
     deps = get_dependencies()
     item = {"pk": TRAFFIC_WEIGHTS_KEY, "weights": {"bedrock": 50, "google": 30, "meta": 20}, "version": 1}
@@ -169,7 +169,7 @@ def test_a_throttled_health_table_leaves_breakers_working_from_this_instance_vie
 ):
     from botocore.exceptions import ClientError
 
-    from functions.store.dynamo import dynamodb_client
+    from functions.adapters.dynamodb.client import dynamodb_client
 
     def throttled(**_):
         raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "PutItem")

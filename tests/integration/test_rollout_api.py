@@ -10,11 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from functions.admin.deps import get_admin_dependencies
-from functions.router.wiring import ALL_TARGETS, get_dependencies
-from functions.store.dynamo import dynamodb_client
-from functions.store.schema import TRAFFIC_WEIGHTS_KEY
-from functions.store.snapshot import SnapshotStore
+from functions.adapters.dynamodb.client import dynamodb_client
+from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
+from functions.adapters.dynamodb.snapshot import SnapshotStore
+from functions.app.admin.wiring import get_admin_dependencies
+from functions.app.chat.wiring import ALL_TARGETS, get_dependencies
 from local import metrics_sink
 
 # A gate that never has enough traffic to decide: the rollout holds its step, re-checking every second,
@@ -138,8 +138,8 @@ def test_auto_select_target_picks_the_healthiest_other_direct_provider(http, adm
 
 @pytest.mark.usefixtures("rollouts")
 def test_auto_select_target_skips_an_unhealthy_provider(http, admin, clean_control_plane):
-    from functions.store.dynamo import dynamodb_client, to_item
-    from functions.store.schema import health_key
+    from functions.adapters.dynamodb.client import dynamodb_client, to_item
+    from functions.adapters.dynamodb.schema import health_key
 
     table = get_dependencies().settings.health_table
     dynamodb_client().put_item(TableName=table, Item=to_item({"pk": health_key("google"), "status": "unhealthy"}))
@@ -229,7 +229,7 @@ def test_a_forced_abort_stops_a_baking_canary_now_and_the_cleanup_restores_its_s
 
 @pytest.mark.usefixtures("rollouts")
 def test_a_forced_abort_releases_a_lock_left_by_an_execution_that_already_ended(http, admin):
-    from functions.core.rollout import RolloutKind
+    from functions.domain.rollout.plan import RolloutKind
 
     ended = start(http, admin, kind="immediate_failover", failedProvider="meta", targetProvider="google").json()
     assert wait_for(http, admin, ended["name"])["status"] == "SUCCEEDED"
@@ -244,7 +244,7 @@ def test_a_forced_abort_releases_a_lock_left_by_an_execution_that_already_ended(
 
 
 def test_without_state_machines_a_start_is_503_naming_what_is_missing(http, admin, monkeypatch):
-    from functions.workflow.control import RolloutControl
+    from functions.adapters.stepfunctions import RolloutControl
 
     monkeypatch.setattr(get_admin_dependencies(), "workflows", RolloutControl({}))
     response = start(http, admin, kind="canary", source="bedrock", target="google")

@@ -6,14 +6,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from functions.core.audit import verify
-from functions.core.errors import NotFound
-from functions.core.rollout import Admission, NotLockOwner, Phase, RolloutAborted, RolloutKind, RolloutLocked
-from functions.store.audit import AuditLog
-from functions.store.config import ConfigStore
-from functions.store.dynamo import dynamodb_client
-from functions.store.rollouts import RolloutStore
-from functions.store.schema import TRAFFIC_WEIGHTS_KEY
+from functions.adapters.dynamodb.audit import AuditLog
+from functions.adapters.dynamodb.client import dynamodb_client
+from functions.adapters.dynamodb.config import ConfigStore
+from functions.adapters.dynamodb.rollouts import RolloutStore
+from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
+from functions.domain.audit import verify
+from functions.domain.errors import NotFound
+from functions.domain.rollout.plan import Admission, NotLockOwner, Phase, RolloutAborted, RolloutKind, RolloutLocked
 
 CANARY, FAILBACK = RolloutKind.CANARY, RolloutKind.FAILBACK
 GRADUAL, IMMEDIATE = RolloutKind.GRADUAL_FAILOVER, RolloutKind.IMMEDIATE_FAILOVER
@@ -28,7 +28,7 @@ def config(tables) -> ConfigStore:
 
 @pytest.fixture
 def store(config) -> RolloutStore:
-    from functions.core.audit import AuditEntry
+    from functions.domain.audit import AuditEntry
 
     config.put(TRAFFIC_WEIGHTS_KEY, {"weights": START}, 0, AuditEntry("test", "seed", TRAFFIC_WEIGHTS_KEY))
     return RolloutStore(config)

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from functions.core.matrix import ROUTING_MATRIX, OperationType
-from functions.router.wiring import get_dependencies
-from functions.store.client_keys import hash_key
-from functions.store.schema import ROUTING_OVERRIDE_KEY, health_key
+from functions.adapters.dynamodb.client_keys import hash_key
+from functions.adapters.dynamodb.schema import ROUTING_OVERRIDE_KEY, health_key
+from functions.app.chat.wiring import get_dependencies
+from functions.domain.routing.matrix import ROUTING_MATRIX, OperationType
 from local.faults import FaultSpec
 from tests.support import reset_routing_state
 
@@ -120,7 +120,7 @@ def test_an_mcp_only_override_in_the_flags_table_reroutes_emergency_after_the_sn
 def test_steady_state_requests_make_no_dynamodb_read(client):
     _chat(client, "emergency")
     calls: list[str] = []
-    from functions.store.dynamo import dynamodb_client
+    from functions.adapters.dynamodb.client import dynamodb_client
 
     events = dynamodb_client().meta.events
     handler = lambda model, **_: calls.append(model.name)  # noqa: E731

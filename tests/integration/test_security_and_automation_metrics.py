@@ -9,10 +9,12 @@ import os
 
 import pytest
 
-from functions.automation import handler as automation
-from functions.automation.settings import AutomationSettings
-from functions.core.audit import AuditEntry
-from functions.core.errors import VersionConflict
+from functions.adapters.dynamodb.audit import AuditLog
+from functions.adapters.dynamodb.config import ConfigStore
+from functions.app.automation.settings import AutomationSettings
+from functions.domain.audit import AuditEntry
+from functions.domain.errors import VersionConflict
+from functions.handlers import automation
 from functions.shared.observability import (
     AUDIT_DIMENSION,
     AUDIT_METRIC,
@@ -22,8 +24,6 @@ from functions.shared.observability import (
     AUTOMATION_METRIC,
     SERVICE,
 )
-from functions.store.audit import AuditLog
-from functions.store.config import ConfigStore
 
 MACHINES = {
     kind: f"arn:aws:states:us-east-1:123456789012:stateMachine:unused-{kind}"

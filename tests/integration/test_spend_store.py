@@ -11,10 +11,10 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from functions.shared import aws
-from functions.store import spend as spend_module
-from functions.store.dynamo import dynamodb_client, from_item
-from functions.store.spend import SpendAccumulator, parse_spent, spend_key
+from functions.adapters import aws
+from functions.adapters.dynamodb import spend as spend_module
+from functions.adapters.dynamodb.client import dynamodb_client, from_item
+from functions.adapters.dynamodb.spend import SpendAccumulator, parse_spent, spend_key
 from local.tables import create_tables
 from tests.support import unique_prefix, use_local_moto
 

@@ -10,19 +10,19 @@ import uuid
 
 import pytest
 
-from functions.core.audit import AuditEntry
-from functions.core.errors import InvalidRequest
-from functions.core.gates import GateFailed, GateInconclusive
-from functions.core.metrics_report import Cell, Counts, Latency, MetricsSnapshot
-from functions.core.rollout import NotLockOwner, RolloutAborted, RolloutLocked
-from functions.core.thresholds import APPROVAL_TIMEOUT_SECONDS
+from functions.adapters.dynamodb.audit import AuditLog
+from functions.adapters.dynamodb.config import ConfigStore
+from functions.adapters.dynamodb.rollouts import RolloutStore
+from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
+from functions.app.workflow.settings import WorkflowSettings
+from functions.domain.audit import AuditEntry
+from functions.domain.errors import InvalidRequest
+from functions.domain.reports.metrics import Cell, Counts, Latency, MetricsSnapshot
+from functions.domain.rollout.gates import GateFailed, GateInconclusive
+from functions.domain.rollout.plan import NotLockOwner, RolloutAborted, RolloutLocked
+from functions.domain.thresholds import APPROVAL_TIMEOUT_SECONDS
+from functions.handlers import workflow
 from functions.shared.observability import NAMESPACE
-from functions.store.audit import AuditLog
-from functions.store.config import ConfigStore
-from functions.store.rollouts import RolloutStore
-from functions.store.schema import TRAFFIC_WEIGHTS_KEY
-from functions.workflow import handler as workflow
-from functions.workflow.settings import WorkflowSettings
 from local.gateway import LocalLambdaContext
 from local.metrics_sink import LocalMetrics, LocalMetricsStore
 

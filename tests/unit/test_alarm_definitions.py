@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from functions.core import alarms
-from functions.core import thresholds as t
-from functions.core.health_check import CheckResult, HealthRecord, ProbeOutcome
-from functions.core.matrix import OperationType
-from functions.core.metrics_report import routing_efficiency_percent
-from functions.health_check.handler import _report
-from functions.router.chat import record
+from functions.adapters.dynamodb.breakers import record_attempt
+from functions.app.chat.serve import record
+from functions.domain import thresholds as t
+from functions.domain.alarms import definitions as alarms
+from functions.domain.health_check import CheckResult, HealthRecord, ProbeOutcome
+from functions.domain.reports.metrics import routing_efficiency_percent
+from functions.domain.routing.matrix import OperationType
+from functions.handlers.health_check import _report
 from functions.shared.observability import metrics
-from functions.store.breakers import record_attempt
 from local.metrics_sink import LocalMetrics, LocalMetricsStore
 from tests.runbook_alarm_lines import RUNBOOK_LINES, SYMBOL, RunbookLine
 
@@ -56,7 +56,7 @@ def test_each_runbook_line_is_an_alarm_with_the_thresholds_modules_numbers(line:
 
 
 def test_the_alarm_modules_hold_no_number_of_their_own():
-    # Every threshold, period and count comes from functions/core/thresholds.py: the only literals allowed are
+    # Every threshold, period and count comes from functions/domain/thresholds.py: the only literals allowed are
     # the percent scale (100), "one failure" (1) and zero.
     for path in (Path(alarms.__file__), REPO_ROOT / "stacks" / "constructs" / "alarms.py"):
         numbers = {

@@ -11,9 +11,9 @@ import json
 
 import pytest
 
-from functions.core import alarm_eval as ae
-from functions.core.alarm_eval import ALARM, INSUFFICIENT_DATA, OK
-from functions.core.alarms import MetricQuery, alarm_definitions
+from functions.domain.alarms.definitions import MetricQuery, alarm_definitions
+from local import alarm_eval as ae
+from local.alarm_eval import ALARM, INSUFFICIENT_DATA, OK
 
 RETAIN = None  # "Retain current state"
 TREATMENTS = (ae.MISSING, ae.IGNORE, ae.BREACHING, ae.NOT_BREACHING)

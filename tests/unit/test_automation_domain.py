@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from functions.core.automation import (
+from functions.domain.automation.rules import (
     EXECUTION_NAME_MAX,
     FAILOVER_KIND,
     AutomationRecord,
@@ -30,9 +30,9 @@ from functions.core.automation import (
     parse_health_event,
     select_target,
 )
-from functions.core.gates import GateThresholds, TargetMetrics
-from functions.core.rollout import Phase, RolloutKind, RolloutLock, RouteState
-from functions.core.thresholds import FAILBACK_STEPS, RECOVERY_P95_LATENCY_MS, RECOVERY_SUCCESS_PERCENT
+from functions.domain.rollout.gates import GateThresholds, TargetMetrics
+from functions.domain.rollout.plan import Phase, RolloutKind, RolloutLock, RouteState
+from functions.domain.thresholds import FAILBACK_STEPS, RECOVERY_P95_LATENCY_MS, RECOVERY_SUCCESS_PERCENT
 from functions.shared.event_patterns import alarm_pattern, failover_alarm_name, unhealthy_pattern
 
 PREFIX = "HybridRouting"

@@ -10,15 +10,15 @@ from botocore.config import Config
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
-from functions.core.errors import (
+from functions.adapters.providers.bedrock import BedrockProvider, bedrock_runtime_client, timeout_bucket
+from functions.domain.completion import CompletionRequest, Turn
+from functions.domain.errors import (
     ProviderBadRequest,
     ProviderResponseInvalid,
     ProviderThrottled,
     ProviderTimeout,
     ProviderUnavailable,
 )
-from functions.providers.base import CompletionRequest, Turn
-from functions.providers.bedrock import BedrockProvider, bedrock_runtime_client, timeout_bucket
 
 MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"
 REQUEST = CompletionRequest(turns=(Turn("user", "Hello"),))

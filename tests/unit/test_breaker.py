@@ -2,7 +2,7 @@
 
 import pytest
 
-from functions.core.breaker import (
+from functions.domain.routing.breaker import (
     BreakerPolicy,
     BreakerState,
     BreakerStatus,

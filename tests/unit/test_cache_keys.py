@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from functions.core.cache import CachedResponse, cache_decision, cache_key
-from functions.core.errors import InvalidRequest
-from functions.core.models import ChatCompletionRequest, ChatCompletionResponse
+from functions.domain.errors import InvalidRequest
+from functions.domain.models import ChatCompletionRequest, ChatCompletionResponse
+from functions.domain.routing.cache import CachedResponse, cache_decision, cache_key
 
 
 def _request(**fields) -> ChatCompletionRequest:

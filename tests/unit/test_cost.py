@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from functions.core.cost import FALLBACK_PRICE, PRICES_PER_MILLION_TOKENS, BudgetPolicy, PriceTable
-from functions.core.errors import BudgetExceeded, HybridRoutingError
-from functions.core.matrix import ROUTING_MATRIX, OperationType, Priority
-from functions.core.thresholds import BUDGET_REFUSE_PERCENT, BUDGET_WARN_PERCENT
+from functions.domain.errors import BudgetExceeded, HybridRoutingError
+from functions.domain.routing.cost import FALLBACK_PRICE, PRICES_PER_MILLION_TOKENS, BudgetPolicy, PriceTable
+from functions.domain.routing.matrix import ROUTING_MATRIX, OperationType, Priority
+from functions.domain.thresholds import BUDGET_REFUSE_PERCENT, BUDGET_WARN_PERCENT
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 PAUSABLE = [op for op in OperationType if ROUTING_MATRIX[op].priority in (Priority.MEDIUM, Priority.LOW)]

@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from functions.core.cost import BudgetPolicy
-from functions.core.errors import InvalidRequest
-from functions.core.metrics_report import Cell, Counts, Latency, MetricsSnapshot
-from functions.core.rollout import Phase, RolloutKind, RolloutLock, RouteState
-from functions.core.thresholds import (
+from functions.domain.errors import InvalidRequest
+from functions.domain.reports.metrics import Cell, Counts, Latency, MetricsSnapshot
+from functions.domain.rollout.plan import Phase, RolloutKind, RolloutLock, RouteState
+from functions.domain.routing.cost import BudgetPolicy
+from functions.domain.thresholds import (
     BUDGET_WARN_PERCENT,
     CANARY_STEPS,
     DASHBOARD_REFRESH_BOUNDS_SECONDS,

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from functions.core.decision import (
+from functions.domain.routing.decision import (
     FEATURE_FLAGS,
     RoutingMode,
     RoutingOverride,
@@ -12,7 +12,7 @@ from functions.core.decision import (
     decide,
     direct_order,
 )
-from functions.core.matrix import ROUTING_MATRIX, OperationType, Route
+from functions.domain.routing.matrix import ROUTING_MATRIX, OperationType, Route
 
 NOW = 1_000_000.0
 BEDROCK_ONLY = RoutingSnapshot(direct=("bedrock",))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from functions.core.thresholds import FAILBACK_STEPS, GATE_MIN_REQUESTS, GATE_P95_LATENCY_MS, RECOVERY_P95_LATENCY_MS
+from functions.domain.thresholds import FAILBACK_STEPS, GATE_MIN_REQUESTS, GATE_P95_LATENCY_MS, RECOVERY_P95_LATENCY_MS
 from local.drill.scenarios import (
     FIRST_STEP_GATE_S,
     RECHECK_SLACK,

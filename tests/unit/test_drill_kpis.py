@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core.thresholds import KPI_DETECTION_SECONDS, OUR_DETECTION_SECONDS
+from functions.domain.thresholds import KPI_DETECTION_SECONDS, OUR_DETECTION_SECONDS
 from local.drill import kpis
 from local.drill.timeline import ALARM, BREAKER, HEALTH, RequestRecord, Sample, Signal, Timeline, changes
 

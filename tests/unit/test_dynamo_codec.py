@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from functions.store.dynamo import from_item, to_item
+from functions.adapters.dynamodb.client import from_item, to_item
 
 VALUES = {
     "s": "text",

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from functions.core import alarm_eval as ae
-from functions.core import alarms
-from functions.core import thresholds as t
-from functions.core.health_check import CheckResult, HealthRecord, ProbeOutcome
-from functions.core.rollout import RolloutKind
-from functions.health_check.handler import _report
+from functions.domain import thresholds as t
+from functions.domain.alarms import definitions as alarms
+from functions.domain.health_check import CheckResult, HealthRecord, ProbeOutcome
+from functions.domain.rollout.plan import RolloutKind
+from functions.handlers.health_check import _report
+from local import alarm_eval as ae
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARNS = {

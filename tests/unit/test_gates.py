@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core.gates import (
+from functions.domain.reports.metrics import Cell, Counts, Latency, MetricsSnapshot
+from functions.domain.rollout.gates import (
     GateDecision,
     GateLimits,
     GateTally,
@@ -15,7 +16,6 @@ from functions.core.gates import (
     decide,
     evaluate,
 )
-from functions.core.metrics_report import Cell, Counts, Latency, MetricsSnapshot
 
 THRESHOLDS = GateThresholds()  # 98 %, p95 3000 ms, 20 requests
 OK = {"HybridRouting-google-errors": "OK"}

@@ -7,15 +7,15 @@ from typing import Any
 import pytest
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ProtocolError, ReadTimeoutError
 
-from functions.core.errors import (
+from functions.adapters.providers.google import GoogleProvider
+from functions.domain.completion import CompletionRequest, Turn
+from functions.domain.errors import (
     ProviderBadRequest,
     ProviderResponseInvalid,
     ProviderThrottled,
     ProviderTimeout,
     ProviderUnavailable,
 )
-from functions.providers.base import CompletionRequest, Turn
-from functions.providers.google import GoogleProvider
 from tests.unit.fakes import ScriptedPool, answer
 
 MODEL = "gemini-2.0-flash"

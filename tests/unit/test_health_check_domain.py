@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from functions.core.errors import ProviderUnavailable
-from functions.core.health_check import (
+from functions.domain.completion import Completion, CompletionRequest
+from functions.domain.errors import ProviderUnavailable
+from functions.domain.health_check import (
     PROBE_CUT_GRACE_SECONDS,
     PROBE_TIMEOUT_CODE,
     HealthRecord,
@@ -15,8 +16,7 @@ from functions.core.health_check import (
     apply_probe,
     probe_all,
 )
-from functions.core.thresholds import HEALTH_FAILURE_THRESHOLD, HEALTH_RECOVERY_SUCCESSES
-from functions.providers.base import Completion, CompletionRequest
+from functions.domain.thresholds import HEALTH_FAILURE_THRESHOLD, HEALTH_RECOVERY_SUCCESSES
 
 
 def _fail(at: int = 100) -> ProbeOutcome:

@@ -7,15 +7,15 @@ from typing import Any
 import pytest
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
-from functions.core.errors import (
+from functions.adapters.providers.meta import LlamaApiProvider
+from functions.domain.completion import CompletionRequest, Turn
+from functions.domain.errors import (
     ProviderBadRequest,
     ProviderResponseInvalid,
     ProviderThrottled,
     ProviderTimeout,
     ProviderUnavailable,
 )
-from functions.providers.base import CompletionRequest, Turn
-from functions.providers.meta import LlamaApiProvider
 from tests.unit.fakes import ScriptedPool, answer
 
 MODEL = "Llama-4-Maverick-17B-128E-Instruct-FP8"

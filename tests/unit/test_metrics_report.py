@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core import metrics_report as report
-from functions.core.errors import InvalidRequest
-from functions.core.metrics_report import Cell, Counts, Latency, MetricsSnapshot
-from functions.core.thresholds import (
+from functions.domain.errors import InvalidRequest
+from functions.domain.reports import metrics as report
+from functions.domain.reports.metrics import Cell, Counts, Latency, MetricsSnapshot
+from functions.domain.thresholds import (
     CACHE_HIT_TARGET_PERCENT,
     CACHE_HIT_WARN_PERCENT,
     COST_RATIO_RECOMMEND,

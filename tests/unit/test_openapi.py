@@ -4,9 +4,9 @@ import json
 
 from openapi_spec_validator import validate
 
-from functions.admin.handler import app as admin_app
-from functions.router.handler import app as router_app
-from functions.shared.openapi import document
+from functions.handlers.admin.handler import app as admin_app
+from functions.handlers.openapi import document
+from functions.handlers.router import app as router_app
 
 
 def _routes(app):
@@ -41,7 +41,7 @@ def test_request_bodies_are_described_from_the_models():
 
 
 def test_the_router_serves_the_document_at_openapi_json_without_auth():
-    from functions.router.handler import app
+    from functions.handlers.router import app
 
     event = {
         "path": "/openapi.json",

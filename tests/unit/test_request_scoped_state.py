@@ -145,8 +145,8 @@ def test_a_routes_first_calls_at_once_leave_it_working():
 def test_a_malformed_weight_is_left_out_of_the_snapshot_instead_of_failing_every_request():
     from decimal import Decimal
 
-    from functions.store.schema import TRAFFIC_WEIGHTS_KEY
-    from functions.store.snapshot import _parse
+    from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
+    from functions.adapters.dynamodb.snapshot import _parse
 
     stored = {"bedrock": "lots", "google": Decimal("NaN"), "meta": Decimal(30), "mcp": Decimal("Infinity")}
     loaded = _parse({TRAFFIC_WEIGHTS_KEY: {"pk": TRAFFIC_WEIGHTS_KEY, "weights": stored}}, ("bedrock", "google"))

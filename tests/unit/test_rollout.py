@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from functions.core import thresholds
-from functions.core.errors import InvalidRequest
-from functions.core.rollout import (
+from functions.domain import thresholds
+from functions.domain.errors import InvalidRequest
+from functions.domain.rollout.plan import (
     Admission,
     NotLockOwner,
     Phase,

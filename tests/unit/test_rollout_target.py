@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from functions.core.errors import InvalidRequest
-from functions.core.rollout_target import Candidate, candidates_from, pick_target
+from functions.domain.errors import InvalidRequest
+from functions.domain.rollout.target import Candidate, candidates_from, pick_target
 
 DIRECT = ("bedrock", "google", "meta")
 

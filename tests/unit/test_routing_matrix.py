@@ -2,7 +2,7 @@
 
 import pytest
 
-from functions.core.matrix import ROUTING_MATRIX, OperationType, Priority, Route, parse_operation
+from functions.domain.routing.matrix import ROUTING_MATRIX, OperationType, Priority, Route, parse_operation
 
 # operations.md / production-operations.md / training-guide.md, "Routing Decision Matrix".
 RUNBOOK_TABLE = [

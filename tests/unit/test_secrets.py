@@ -9,8 +9,8 @@ import pytest
 from botocore.stub import Stubber
 from pydantic import SecretStr
 
-from functions.core.errors import ProviderUnavailable
-from functions.shared.secrets import CachedSecret, secret_getter, secrets_manager_client
+from functions.adapters.secrets import CachedSecret, secret_getter, secrets_manager_client
+from functions.domain.errors import ProviderUnavailable
 
 REGION = "eu-central-1"
 ARN = f"arn:aws:secretsmanager:{REGION}:123456789012:secret:google-api-key-AbCdEf"

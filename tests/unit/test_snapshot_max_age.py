@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from functions.core.thresholds import SNAPSHOT_MAX_AGE_SECONDS
-from functions.router import wiring
-from functions.router.settings import RouterSettings
+from functions.app.chat import wiring
+from functions.app.chat.settings import RouterSettings
+from functions.domain.thresholds import SNAPSHOT_MAX_AGE_SECONDS
 
 TABLES = {"FLAGS_TABLE": "flags", "HEALTH_TABLE": "health", "CLIENT_KEYS_TABLE": "keys"}
 

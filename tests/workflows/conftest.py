@@ -24,16 +24,16 @@ import boto3
 import pytest
 from starlette.testclient import TestClient
 
-from functions.core.audit import AuditEntry
-from functions.shared import aws
-from functions.store.audit import AuditLog
-from functions.store.config import ConfigStore
-from functions.store.dynamo import dynamodb_client
-from functions.store.metrics_source import get_metrics_source
-from functions.store.rollouts import RolloutStore
-from functions.store.schema import TRAFFIC_WEIGHTS_KEY
-from functions.workflow import handler as workflow
-from functions.workflow.settings import WorkflowSettings
+from functions.adapters import aws
+from functions.adapters.cloudwatch import get_metrics_source
+from functions.adapters.dynamodb.audit import AuditLog
+from functions.adapters.dynamodb.client import dynamodb_client
+from functions.adapters.dynamodb.config import ConfigStore
+from functions.adapters.dynamodb.rollouts import RolloutStore
+from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
+from functions.app.workflow.settings import WorkflowSettings
+from functions.domain.audit import AuditEntry
+from functions.handlers import workflow
 from local import metrics_sink
 from local.lambda_binding import bind, configure_moto, create_function
 from local.tables import create_tables

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from functions.core.thresholds import (
+from functions.domain.rollout.errors import CAUGHT, RETRYABLE, TASK_TIMEOUT
+from functions.domain.thresholds import (
     APPROVAL_TIMEOUT_MAX_SECONDS,
     CANARY_BAKE_SECONDS,
     CANARY_STEPS,
@@ -17,7 +18,6 @@ from functions.core.thresholds import (
     FAILBACK_STEPS,
     ROLLOUT_EXECUTION_TIMEOUT_SECONDS,
 )
-from functions.workflow.errors import CAUGHT, RETRYABLE, TASK_TIMEOUT
 
 STATEMACHINES = Path(__file__).resolve().parents[2] / "statemachines"
 FILES = sorted(STATEMACHINES.glob("*.asl.json"))

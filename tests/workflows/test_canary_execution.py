@@ -3,7 +3,7 @@ the canary moves Direct traffic from google to bedrock (see conftest for the tra
 
 from __future__ import annotations
 
-from functions.core.rollout import RolloutKind
+from functions.domain.rollout.plan import RolloutKind
 from local.faults import FaultSpec
 from tests.workflows.conftest import GATE, START, rollout_input, send
 

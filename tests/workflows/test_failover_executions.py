@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core.rollout import RolloutKind
+from functions.domain.rollout.plan import RolloutKind
 from local.faults import FaultSpec
 from tests.workflows.conftest import GATE, START, rollout_input, send
 

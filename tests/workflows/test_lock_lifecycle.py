@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.workflow import handler as workflow
+from functions.handlers import workflow
 from local.execution_watcher import ExecutionWatcher
 from tests.workflows.conftest import START, rollout_input, send
 

@@ -1,14 +1,14 @@
 """Operator controls on running executions (moto's Step Functions, the workflow Lambda bound in-process):
 abort, manual approval between steps (approve, reject, no answer in time), dry run, and the audit trail
 of every transition. The admin API's part is played here by the RolloutStore calls and the Step
-Functions callbacks it makes (see the functions/store/rollouts.py docstring)."""
+Functions callbacks it makes (see the functions/adapters/dynamodb/rollouts.py docstring)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from functions.core.rollout import ApprovalRejected, RolloutAborted
+from functions.domain.rollout.plan import ApprovalRejected, RolloutAborted
 from tests.workflows.conftest import START, rollout_input, send
 
 STEPS = [25, 100]

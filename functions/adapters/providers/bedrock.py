@@ -1,0 +1,218 @@
+"""The Amazon Bedrock adapter: the Converse API of `bedrock-runtime`.
+
+Clients are made lazily and cached, one per (region, endpoint, timeout bucket): botocore's read
+timeout is fixed per client, so a request whose remaining budget is short gets a client whose
+read timeout fits it. botocore makes one attempt only: the router owns retries.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    NoCredentialsError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
+
+from functions.adapters.aws import client as aws_client
+from functions.domain.completion import (
+    Completion,
+    CompletionRequest,
+    FinishReason,
+    counted_completion,
+    finish_reason,
+    is_count,
+    require_budget,
+    retry_after_seconds,
+    sampling_options,
+)
+from functions.domain.errors import (
+    ProviderBadRequest,
+    ProviderError,
+    ProviderResponseInvalid,
+    ProviderThrottled,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+ClientFactory = Callable[[float], "BaseClient"]
+"""Gives a `bedrock-runtime` client whose read timeout is at most the argument, in seconds."""
+
+MAX_READ_TIMEOUT_S = 60.0
+CONNECT_TIMEOUT_S = 2.0
+_MIN_READ_TIMEOUT_S = 0.5
+
+_FINISH_REASONS: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "tool_use": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
+}
+
+# The error code decides; the HTTP status only when the code is unknown (ModelNotReady is a 429).
+_ERROR_BY_CODE: dict[str, type[ProviderError]] = {
+    "ThrottlingException": ProviderThrottled,
+    "ServiceQuotaExceededException": ProviderThrottled,
+    "TooManyRequestsException": ProviderThrottled,
+    "ServiceUnavailableException": ProviderUnavailable,
+    "InternalServerException": ProviderUnavailable,
+    "InternalFailure": ProviderUnavailable,
+    "ModelNotReadyException": ProviderUnavailable,
+    "ModelErrorException": ProviderUnavailable,
+    # Configuration problems on our side (role, model access, model id): not the caller's fault.
+    "AccessDeniedException": ProviderUnavailable,
+    "ResourceNotFoundException": ProviderUnavailable,
+    "UnrecognizedClientException": ProviderUnavailable,
+    "ExpiredTokenException": ProviderUnavailable,
+    "ModelTimeoutException": ProviderTimeout,
+    "RequestTimeoutException": ProviderTimeout,
+    "ValidationException": ProviderBadRequest,
+    "SerializationException": ProviderBadRequest,
+}
+
+
+def _error_for_status(status: int) -> type[ProviderError]:
+    if status == 429:
+        return ProviderThrottled
+    if status == 408:
+        return ProviderTimeout
+    if 400 <= status < 500:
+        return ProviderBadRequest
+    return ProviderUnavailable
+
+
+def timeout_bucket(timeout_s: float) -> float:
+    """The read timeout for a remaining budget: rounded up to 0.5 s, within [0.5, 60] s.
+
+    Rounding keeps the client cache small; rounding up never cuts a request short of its budget.
+    """
+    return min(MAX_READ_TIMEOUT_S, max(_MIN_READ_TIMEOUT_S, math.ceil(timeout_s * 2) / 2))
+
+
+_client_lock = threading.Lock()
+
+
+@lru_cache(maxsize=32)
+def _cached_client(region: str | None, endpoint_url: str | None, read_timeout_s: float) -> BaseClient:
+    config = Config(
+        # One attempt in all: botocore's `max_attempts` counts retries (1 would mean two tries).
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=min(CONNECT_TIMEOUT_S, read_timeout_s),
+        read_timeout=read_timeout_s,
+        tcp_keepalive=True,
+    )
+    return aws_client("bedrock-runtime", region, endpoint_url, config)
+
+
+def bedrock_runtime_client(region: str | None, endpoint_url: str | None, read_timeout_s: float) -> BaseClient:
+    """The cached client for these settings. Creation is locked: botocore sessions are not thread-safe."""
+    with _client_lock:
+        return _cached_client(region, endpoint_url, timeout_bucket(read_timeout_s))
+
+
+class BedrockProvider:
+    """`Provider` over Bedrock's Converse API."""
+
+    name = "bedrock"
+
+    def __init__(
+        self,
+        model_id: str,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        *,
+        name: str = "bedrock",
+        client_factory: ClientFactory | None = None,
+    ) -> None:
+        self.name = name  # "meta" when Llama models are served through Bedrock
+        self.model_id = model_id
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self._client_factory = client_factory or (lambda t: bedrock_runtime_client(region, endpoint_url, t))
+
+    def complete(self, request: CompletionRequest, timeout_s: float) -> Completion:
+        require_budget(timeout_s, self.name, api="bedrock")
+        client = self._client_factory(timeout_s)
+        started = time.perf_counter()
+        try:
+            response = client.converse(**self.converse_params(request))
+        except ClientError as exc:
+            raise self._client_error(exc) from exc
+        except ParamValidationError as exc:
+            raise ProviderBadRequest(f"bedrock rejected the request shape: {exc}", provider=self.name) from exc
+        except (ReadTimeoutError, ConnectTimeoutError) as exc:
+            raise ProviderTimeout(f"bedrock did not answer within {timeout_s:.2f} s", provider=self.name) from exc
+        except NoCredentialsError as exc:
+            raise ProviderUnavailable("no AWS credentials for bedrock", provider=self.name) from exc
+        except BotoCoreError as exc:
+            # Connection refused/closed, endpoint unreachable, TLS failures: the provider is unreachable.
+            raise ProviderUnavailable(f"bedrock unreachable: {type(exc).__name__}", provider=self.name) from exc
+        return self._completion(response, elapsed_ms=(time.perf_counter() - started) * 1000)
+
+    def converse_params(self, request: CompletionRequest) -> dict[str, Any]:
+        """The Converse request for `request`; optional settings only when set."""
+        params: dict[str, Any] = {
+            "modelId": self.model_id,
+            "messages": [{"role": turn.role, "content": [{"text": turn.text}]} for turn in request.turns],
+        }
+        if request.system:
+            params["system"] = [{"text": text} for text in request.system]
+        inference = sampling_options(request, max_tokens="maxTokens", top_p="topP", stop="stopSequences")
+        if inference:
+            params["inferenceConfig"] = inference
+        return params
+
+    def _client_error(self, exc: ClientError) -> ProviderError:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        message = f"bedrock {code or 'error'}: {error.get('Message', '')}".rstrip(": ")
+        metadata = exc.response.get("ResponseMetadata", {})
+        status = int(metadata.get("HTTPStatusCode") or 0)
+        error_class = _ERROR_BY_CODE.get(code) or _error_for_status(status)
+        if error_class is ProviderThrottled:
+            retry_after = _retry_after(metadata.get("HTTPHeaders", {}))
+            return ProviderThrottled(message, provider=self.name, retry_after=retry_after)
+        return error_class(message, provider=self.name)
+
+    def _completion(self, response: Mapping[str, Any], elapsed_ms: float) -> Completion:
+        try:
+            content = response["output"]["message"]["content"]
+            texts = [block["text"] for block in content if isinstance(block, Mapping) and "text" in block]
+            usage = response["usage"]
+            input_tokens, output_tokens = usage["inputTokens"], usage["outputTokens"]
+        except (KeyError, TypeError) as exc:
+            raise ProviderResponseInvalid("bedrock response lacks output text or usage", provider=self.name) from exc
+        if not texts or not all(isinstance(text, str) for text in texts):
+            raise ProviderResponseInvalid("bedrock response has no text content", provider=self.name)
+        latency = response.get("metrics", {}).get("latencyMs") if isinstance(response.get("metrics"), Mapping) else None
+        return counted_completion(
+            self.name,
+            text="".join(texts),
+            model=self.model_id,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            finish_reason=finish_reason(response.get("stopReason"), _FINISH_REASONS),
+            latency_ms=float(latency) if is_count(latency) else elapsed_ms,
+            api="bedrock",
+        )
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a `Retry-After` header in delta-seconds form; None when absent or a date."""
+    return retry_after_seconds(next((v for k, v in headers.items() if k.lower() == "retry-after"), None))

@@ -1,0 +1,230 @@
+"""HTTP plumbing of the adapters that speak JSON over HTTPS: the Gemini API and the Llama API.
+
+urllib3 rather than an SDK or httpx: botocore imports it already, so these adapters add nothing to
+a cold start. One pool manager per process, made on first use, keeps connections alive across the
+invocations of a warm Lambda. One attempt, no redirects: the router owns retries and failover.
+
+Errors are mapped by each API's error code when the adapter knows it, else by HTTP status; never by
+message text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import urllib3
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ReadTimeoutError
+
+from functions.domain.completion import Completion, CompletionRequest, require_budget
+from functions.domain.errors import (
+    ProviderBadRequest,
+    ProviderError,
+    ProviderResponseInvalid,
+    ProviderThrottled,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+
+CONNECT_TIMEOUT_S = 2.0
+_ERROR_MESSAGE_MAX_CHARS = 300
+_BAD_REQUEST_STATUSES = frozenset({400, 413, 422})
+
+_pool: urllib3.PoolManager | None = None
+_pool_lock = threading.Lock()
+
+
+def pool_manager() -> urllib3.PoolManager:
+    """The process's pool manager, made on first use."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = urllib3.PoolManager(retries=False, maxsize=32)  # per host; drills run many threads
+        return _pool
+
+
+def api_key(getter: Callable[[], str], provider: str) -> str:
+    """The key from `getter`; a key that cannot be had makes the provider unavailable."""
+    try:
+        return getter()
+    except ProviderError as exc:
+        raise ProviderUnavailable(exc.message, provider=provider) from exc
+
+
+def _no_codes(_: Mapping[str, Any]) -> Iterable[object]:
+    return ()
+
+
+def _no_retry_after(_: Mapping[str, Any]) -> float | None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorDialect:
+    """How one API writes its errors: the codes an `error` object carries (most specific first),
+    what those codes mean here, and where it says when to retry besides `Retry-After`."""
+
+    error_by_code: Mapping[str, type[ProviderError]] = field(default_factory=dict)
+    codes_of: Callable[[Mapping[str, Any]], Iterable[object]] = _no_codes
+    retry_after_of: Callable[[Mapping[str, Any]], float | None] = _no_retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class JsonAnswer:
+    body: Mapping[str, Any]
+    elapsed_ms: float
+
+
+class JsonApi:
+    """POSTs JSON to one provider's API and gives back the decoded answer or a typed error."""
+
+    def __init__(self, provider: str, dialect: ErrorDialect, http: urllib3.PoolManager | None = None) -> None:
+        self.provider = provider
+        self.dialect = dialect
+        self._http = http
+
+    def post(self, url: str, payload: Mapping[str, Any], headers: Mapping[str, str], timeout_s: float) -> JsonAnswer:
+        http = self._http or pool_manager()
+        started = time.perf_counter()
+        try:
+            response = http.request(
+                "POST",
+                url,
+                body=json.dumps(payload, separators=(",", ":")).encode(),
+                headers={"Content-Type": "application/json", "Accept": "application/json", **headers},
+                timeout=urllib3.Timeout(connect=min(CONNECT_TIMEOUT_S, timeout_s), read=timeout_s),
+                retries=False,
+                redirect=False,
+            )
+        # NewConnectionError subclasses ConnectTimeoutError: a refused connection is not a timeout.
+        except NewConnectionError as exc:
+            raise ProviderUnavailable(
+                f"{self.provider} unreachable: {type(exc).__name__}", provider=self.provider
+            ) from exc
+        except (ConnectTimeoutError, ReadTimeoutError) as exc:
+            message = f"{self.provider} did not answer within {timeout_s:.2f} s"
+            raise ProviderTimeout(message, provider=self.provider) from exc
+        except HTTPError as exc:
+            # Connection reset or closed, TLS failures, malformed URLs: the provider cannot be reached.
+            raise ProviderUnavailable(
+                f"{self.provider} unreachable: {type(exc).__name__}", provider=self.provider
+            ) from exc
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if not 200 <= response.status < 300:
+            raise self._error(response.status, response.headers, response.data)
+        return JsonAnswer(body=self._decode(response.data), elapsed_ms=elapsed_ms)
+
+    def _decode(self, data: bytes) -> Mapping[str, Any]:
+        try:
+            body = json.loads(data)
+        except ValueError as exc:  # UnicodeDecodeError is a ValueError too
+            raise ProviderResponseInvalid(f"{self.provider} answered with no JSON", provider=self.provider) from exc
+        if not isinstance(body, Mapping):
+            raise ProviderResponseInvalid(
+                f"{self.provider} answered JSON that is not an object", provider=self.provider
+            )
+        return body
+
+    def _error(self, status: int, headers: Mapping[str, str], data: bytes) -> ProviderError:
+        error = _error_object(data)
+        codes = [code for code in self.dialect.codes_of(error) if isinstance(code, str) and code]
+        known = next((code for code in codes if code in self.dialect.error_by_code), None)
+        error_class = self.dialect.error_by_code[known] if known else error_class_for_status(status)
+        code = known or next(iter(codes), None)
+        message = f"{self.provider} answered HTTP {status}" + (f" {code}" if code else "")
+        if error_class is ProviderBadRequest and isinstance(error.get("message"), str):
+            message = f"{message}: {error['message'][:_ERROR_MESSAGE_MAX_CHARS]}"
+        if error_class is ProviderThrottled:
+            retry_after = retry_after_header(headers)
+            if retry_after is None:
+                retry_after = self.dialect.retry_after_of(error)
+            return ProviderThrottled(message, provider=self.provider, retry_after=retry_after)
+        return error_class(message, provider=self.provider)
+
+
+class JsonApiProvider:
+    """A `Provider` that POSTs one JSON request for each completion, with an API key in a header.
+
+    A subclass names its provider, its API's `errors` and `default_endpoint_url`, and gives the `url`
+    to post to, the key's headers, the request body and the reading of the answer. A model named with
+    `model_prefix` is kept without it."""
+
+    name: ClassVar[str]
+    errors: ClassVar[ErrorDialect]
+    default_endpoint_url: ClassVar[str]
+    model_prefix: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        model: str,
+        api_key: Callable[[], str],
+        endpoint_url: str | None = None,
+        *,
+        http: urllib3.PoolManager | None = None,
+    ) -> None:
+        self.model = model.removeprefix(self.model_prefix)
+        self.endpoint_url = (self.default_endpoint_url if endpoint_url is None else endpoint_url).rstrip("/")
+        self._api_key = api_key
+        self._api = JsonApi(self.name, self.errors, http)
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def complete(self, request: CompletionRequest, timeout_s: float) -> Completion:
+        require_budget(timeout_s, self.name)
+        headers = self._key_headers(api_key(self._api_key, self.name))
+        answer = self._api.post(self.url, self.request_body(request), headers, timeout_s)
+        return self._completion(answer.body, answer.elapsed_ms)
+
+    def _key_headers(self, key: str) -> dict[str, str]:
+        raise NotImplementedError
+
+    def request_body(self, request: CompletionRequest) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _completion(self, body: Mapping[str, Any], elapsed_ms: float) -> Completion:
+        raise NotImplementedError
+
+
+def error_class_for_status(status: int) -> type[ProviderError]:
+    if status == 429:
+        return ProviderThrottled
+    if status == 408:
+        return ProviderTimeout
+    if status in _BAD_REQUEST_STATUSES:
+        return ProviderBadRequest
+    # 5xx, and the 4xx that mean our configuration is wrong (401, 403, 404, 405, ...).
+    return ProviderUnavailable
+
+
+def _error_object(data: bytes) -> Mapping[str, Any]:
+    """The `{"error": {...}}` object both APIs answer errors with; empty when the body is not one
+    (a load balancer's HTML page, say)."""
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return {}
+    error = body.get("error") if isinstance(body, Mapping) else None
+    return error if isinstance(error, Mapping) else {}
+
+
+def retry_after_header(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a `Retry-After` header in delta-seconds form; None when absent or a date."""
+    return seconds(headers.get("retry-after"))
+
+
+def seconds(value: object) -> float | None:
+    """A non-negative number of seconds from a number or its text (a trailing "s" allowed)."""
+    if isinstance(value, str):
+        value = value.strip().removesuffix("s")
+    try:
+        result = float(value) if isinstance(value, str | int | float) and not isinstance(value, bool) else None
+    except ValueError:
+        return None
+    return result if result is not None and math.isfinite(result) and result >= 0 else None

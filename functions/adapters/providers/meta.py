@@ -1,0 +1,101 @@
+"""The Meta adapter: the Llama API's OpenAI-compatible chat completions (no SDK, see `http.py`).
+
+Llama models served through Bedrock use `BedrockProvider(name="meta")` instead (see the registry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from functions.adapters.providers.http import ErrorDialect, JsonApiProvider
+from functions.domain.completion import (
+    Completion,
+    CompletionRequest,
+    FinishReason,
+    counted_completion,
+    finish_reason,
+    sampling_options,
+)
+from functions.domain.errors import (
+    ProviderBadRequest,
+    ProviderError,
+    ProviderResponseInvalid,
+    ProviderThrottled,
+    ProviderUnavailable,
+)
+
+DEFAULT_ENDPOINT_URL = "https://api.llama.com/compat/v1"
+
+_FINISH_REASONS: dict[str, FinishReason] = {
+    "stop": "stop",
+    "tool_calls": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+}
+
+# OpenAI-style `error.code` values. `error.type` is not used: `invalid_request_error` covers a bad
+# request and an unknown model alike, so the HTTP status tells those apart better.
+_ERROR_BY_CODE: dict[str, type[ProviderError]] = {
+    "rate_limit_exceeded": ProviderThrottled,
+    "insufficient_quota": ProviderUnavailable,  # a 429 that waiting does not cure
+    "invalid_api_key": ProviderUnavailable,
+    "model_not_found": ProviderUnavailable,
+    "context_length_exceeded": ProviderBadRequest,
+}
+
+
+def _error_codes(error: Mapping[str, Any]) -> Iterable[object]:
+    return [error.get("code")]
+
+
+OPENAI_ERRORS = ErrorDialect(error_by_code=_ERROR_BY_CODE, codes_of=_error_codes)
+
+
+class LlamaApiProvider(JsonApiProvider):
+    """`Provider` over the Llama API's `/chat/completions`."""
+
+    name = "meta"
+    errors = OPENAI_ERRORS
+    default_endpoint_url = DEFAULT_ENDPOINT_URL
+
+    @property
+    def url(self) -> str:
+        return f"{self.endpoint_url}/chat/completions"
+
+    def _key_headers(self, key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+    def request_body(self, request: CompletionRequest) -> dict[str, Any]:
+        """The chat completion request for `request`; optional settings only when set."""
+        messages = [{"role": "system", "content": text} for text in request.system]
+        messages += [{"role": turn.role, "content": turn.text} for turn in request.turns]
+        options = sampling_options(request, max_tokens="max_completion_tokens", top_p="top_p", stop="stop")
+        return {"model": self.model, "messages": messages, **options}
+
+    def _completion(self, body: Mapping[str, Any], elapsed_ms: float) -> Completion:
+        choices = body.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices else None
+        if not (isinstance(choice, Mapping) and isinstance(message := choice.get("message"), Mapping)):
+            raise ProviderResponseInvalid("meta response has no choice with a message", provider=self.name)
+        finish = finish_reason(choice.get("finish_reason"), _FINISH_REASONS)
+        content = message.get("content")
+        # A filtered or cut-short answer may come with no content at all.
+        if content is None and finish != "stop":
+            content = ""
+        if not isinstance(content, str):
+            raise ProviderResponseInvalid("meta message content is not a string", provider=self.name)
+        model = body.get("model", self.model)
+        if not isinstance(model, str):
+            raise ProviderResponseInvalid("meta model is not a string", provider=self.name)
+        usage = body.get("usage")
+        usage = usage if isinstance(usage, Mapping) else {}
+        return counted_completion(
+            self.name,
+            text=content,
+            model=model,
+            input_tokens=usage.get("prompt_tokens"),
+            output_tokens=usage.get("completion_tokens"),
+            finish_reason=finish,
+            latency_ms=elapsed_ms,
+        )

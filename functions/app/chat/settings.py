@@ -1,0 +1,33 @@
+"""Router function settings: one pydantic model over the environment, validated once."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+from functions.domain.thresholds import CACHE_FRESH_SECONDS, CACHE_STALE_SECONDS, SNAPSHOT_MAX_AGE_SECONDS
+
+
+class RouterSettings(BaseModel):
+    """Tables and data-plane settings; provider settings live in functions.adapters.providers.settings."""
+
+    flags_table: str = Field(alias="FLAGS_TABLE")
+    health_table: str = Field(alias="HEALTH_TABLE")
+    client_keys_table: str = Field(alias="CLIENT_KEYS_TABLE")
+    cache_table: str | None = Field(default=None, alias="CACHE_TABLE")
+    audit_table: str | None = Field(default=None, alias="AUDIT_TABLE")
+    monthly_budget_usd: float | None = Field(default=None, gt=0, alias="MONTHLY_BUDGET_USD")
+    price_table_json: str | None = Field(default=None, alias="PRICE_TABLE_JSON")
+    cache_fresh_ttl_seconds: float = Field(default=CACHE_FRESH_SECONDS, gt=0, alias="CACHE_FRESH_TTL_SECONDS")
+    cache_stale_ttl_seconds: float = Field(default=CACHE_STALE_SECONDS, ge=0, alias="CACHE_STALE_TTL_SECONDS")
+    # How long the routing snapshot (flags, weights, health) is kept before a refresh; drills compress it.
+    snapshot_max_age_seconds: float = Field(default=SNAPSHOT_MAX_AGE_SECONDS, gt=0, alias="SNAPSHOT_MAX_AGE_SECONDS")
+
+    model_config = {"populate_by_name": True, "extra": "ignore"}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> RouterSettings:
+    return RouterSettings.model_validate(dict(os.environ))

@@ -1,0 +1,29 @@
+"""Workflow Lambda settings: one pydantic model over the environment, validated once."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+from functions.domain.thresholds import GATE_WINDOW_SECONDS
+
+
+class WorkflowSettings(BaseModel):
+    """Tables it reads and writes; the metrics source (METRICS_SOURCE, METRICS_NAMESPACE) is read by
+    functions.adapters.cloudwatch's own settings model."""
+
+    flags_table: str = Field(alias="FLAGS_TABLE")
+    audit_table: str = Field(alias="AUDIT_TABLE")
+    health_table: str = Field(alias="HEALTH_TABLE")
+    metrics_source: str = Field(default="cloudwatch", alias="METRICS_SOURCE")
+    alarm_prefix: str = Field(default="HybridRouting", alias="ALARM_PREFIX")
+    gate_window_s: int = Field(default=GATE_WINDOW_SECONDS, ge=1, alias="GATE_WINDOW_SECONDS")
+
+    model_config = {"populate_by_name": True, "extra": "ignore"}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> WorkflowSettings:
+    return WorkflowSettings.model_validate(dict(os.environ))

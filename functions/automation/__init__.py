@@ -1,1 +1,0 @@
-"""Alarm-driven automation: failover alarms and health events start failovers; a schedule starts failbacks."""

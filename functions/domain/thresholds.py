@@ -1,0 +1,215 @@
+"""Every number the runbooks give, in one place.
+
+The stack (alarms), the functions (breakers, deadlines, gates), the local stack and the docs all
+read these constants; change a number here and every consumer follows.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Routing matrix latency budgets, seconds (operations.md, "Routing Decision Matrix": "< 5s" ...).
+LATENCY_BUDGET_SECONDS: Final[dict[str, float]] = {
+    "emergency": 5.0,
+    "infrastructure": 10.0,
+    "meta_monitor": 15.0,
+    "implementation": 15.0,
+    "kiro_communication": 30.0,
+    "standard": 30.0,
+    "background": 60.0,
+}
+
+# Router data-plane limits.
+MAX_REQUEST_BODY_BYTES: Final[int] = 1_048_576  # 1 MiB; larger bodies get 413.
+SNAPSHOT_MAX_AGE_SECONDS: Final[float] = 5.0  # flags/overrides/weights/health refresh interval.
+CLIENT_KEY_CACHE_SECONDS: Final[float] = 60.0  # how long a verified client key is trusted in memory.
+
+# Health (provider-failover.md: HEALTH_THRESHOLD=3 consecutive failures mark a provider unhealthy).
+HEALTH_FAILURE_THRESHOLD: Final[int] = 3
+
+# --- Response cache and AI budget (functions/domain/routing/cache.py, functions/domain/routing/cost.py,
+# functions/adapters/dynamodb/cache.py, functions/adapters/dynamodb/spend.py) ---------------------------------------
+# A cached answer is served normally for CACHE_FRESH_SECONDS; after that, and for CACHE_STALE_SECONDS more, only in
+# degraded mode (every route down). DynamoDB TTL removes the item after both windows.
+CACHE_FRESH_SECONDS: Final[float] = 900.0
+CACHE_STALE_SECONDS: Final[float] = 86_400.0
+CACHE_LRU_ENTRIES: Final[int] = 512  # per router instance
+CACHE_MAX_ITEM_BYTES: Final[int] = 350 * 1024  # DynamoDB's item limit is 400 KB; larger answers stay in memory only.
+
+# Monthly AI budget: warn at BUDGET_WARN_PERCENT, pause medium- and low-priority operations at BUDGET_REFUSE_PERCENT.
+BUDGET_WARN_PERCENT: Final[float] = 80.0
+BUDGET_REFUSE_PERCENT: Final[float] = 95.0
+SPEND_FLUSH_SECONDS: Final[float] = 5.0  # at most one spend UpdateItem per router instance per interval.
+
+# Scheduled health checks (the health checker runs every minute).
+# A probe that has not answered within this many seconds counts as a failure.
+HEALTH_PROBE_TIMEOUT_SECONDS: Final[float] = 5.0
+# Consecutive successful probes an unhealthy provider needs before it is healthy again. Two, not
+# one: a provider failing intermittently would otherwise flap unhealthy -> healthy on every lucky
+# probe, and each flap is an event that moves traffic. Two probes cost one extra minute of recovery.
+HEALTH_RECOVERY_SUCCESSES: Final[int] = 2
+
+# --- Circuit breaker (provider-failover.md, "Failover Triggers") ------------------------------
+BREAKER_SERVER_ERROR_RATE: Final[float] = 0.05  # "HTTP 5xx errors > 5%" (timeouts count as 5xx)
+BREAKER_THROTTLE_RATE: Final[float] = 0.10  # "Rate limiting errors > 10%"
+BREAKER_P95_LATENCY_MS: Final[float] = 3000.0  # "P95 > 3000ms for 5 minutes"
+BREAKER_LATENCY_WINDOW_SECONDS: Final[float] = 300.0  # the 5 minutes of the latency trigger
+BREAKER_ERROR_WINDOW_SECONDS: Final[float] = 60.0  # sliding window for the error-rate triggers
+BREAKER_MIN_REQUESTS: Final[int] = 20  # no verdict on fewer requests in the window
+BREAKER_CONSECUTIVE_FAILURES: Final[int] = 5  # trips at once, whatever the window holds
+BREAKER_COOLDOWN_SECONDS: Final[float] = 30.0  # open -> half-open
+BREAKER_HALF_OPEN_PROBES: Final[int] = 3  # requests let through while half-open, across all instances
+BREAKER_CLOSE_AFTER_SUCCESSES: Final[int] = 3  # successful probes that close it again
+
+# --- Retries (within the latency budget) ------------------------------------------------------
+RETRY_MAX_ATTEMPTS_PER_TARGET: Final[int] = 2
+RETRY_BASE_DELAY_SECONDS: Final[float] = 0.05
+RETRY_MAX_DELAY_SECONDS: Final[float] = 1.0  # a longer Retry-After moves on to the next target
+
+# --- Metrics reports, recommendations and admin config bounds (functions/domain/reports/metrics.py,
+# functions/handlers/admin/routes/{metrics,config,probe}.py) ---------------------------------------------------
+# production-operations.md, "Key Metrics" and "Alert Thresholds".
+CACHE_HIT_TARGET_PERCENT: Final[float] = 80.0  # "Cache Hit Rate (Target: >=80%)"; info alert below it
+CACHE_HIT_WARN_PERCENT: Final[float] = 70.0  # warning alert "Cache Hit Rate < 70%"
+ROUTING_EFFICIENCY_TARGET_PERCENT: Final[float] = 80.0  # operations.md: "Target >80% optimal routing decisions"
+ROUTING_EFFICIENCY_ALARM_PERCENT: Final[float] = 90.0  # production-operations.md info alert: "< 90%"
+ROUTING_EFFICIENCY_INCIDENT_PERCENT: Final[float] = 70.0  # incident-response.md P2: "Routing efficiency <70%"
+FALLBACK_RATE_WARN_PERCENT: Final[float] = 20.0  # warning alert: "Routing fallback rate > 20%"
+ERROR_RATE_TARGET_PERCENT: Final[float] = 1.0  # "Error Rate (Target: <=1.0%)"
+RECOMMEND_P95_LATENCY_MS: Final[float] = BREAKER_P95_LATENCY_MS  # a provider above it: shift weight away
+RECOMMEND_MIN_REQUESTS: Final[int] = BREAKER_MIN_REQUESTS  # no recommendation from fewer requests
+COST_RATIO_RECOMMEND: Final[float] = 2.0  # a provider costing >= 2x per request what a healthy one does
+# The `window` query parameter of the metrics routes: 5m, 1h, 24h ...
+METRICS_WINDOW_DEFAULT: Final[str] = "1h"
+HEALTH_METRICS_WINDOW: Final[str] = "5m"
+METRICS_WINDOW_MIN_SECONDS: Final[int] = 60
+METRICS_WINDOW_MAX_SECONDS: Final[int] = 14 * 86_400  # CloudWatch keeps 1-minute data for 15 days
+LOCAL_METRICS_MAX_RECORDS: Final[int] = 100_000  # the local stack's in-memory EMF store is bounded
+
+# --- Local dashboard page (local/dashboard.py) -------------------------------------------------
+# provider-failover.md, "Monitoring Dashboard": `quality-gates-cli.ts status --dashboard failover --refresh 10`.
+DASHBOARD_REFRESH_SECONDS: Final[int] = 10  # the page fetches its data again every 10 s unless ?refresh= says otherwise
+DASHBOARD_REFRESH_BOUNDS_SECONDS: Final[tuple[int, int]] = (1, 3600)
+DASHBOARD_WINDOW: Final[str] = HEALTH_METRICS_WINDOW  # the widgets' metrics window unless ?window= says otherwise
+
+# Bounds of what operators may store through the admin config routes.
+SLO_P95_LATENCY_MS_BOUNDS: Final[tuple[float, float]] = (100.0, 60_000.0)
+SLO_ERROR_RATE_PERCENT_BOUNDS: Final[tuple[float, float]] = (0.1, 50.0)
+REQUEST_TIMEOUT_MS_BOUNDS: Final[tuple[int, int]] = (1_000, 60_000)  # the longest budget is 60 s (background)
+ROUTE_LATENCY_THRESHOLD_MS_BOUNDS: Final[tuple[int, int]] = (100, 60_000)
+CACHE_FRESH_SECONDS_BOUNDS: Final[tuple[float, float]] = (0.0, 86_400.0)
+CACHE_STALE_SECONDS_BOUNDS: Final[tuple[float, float]] = (0.0, 7 * 86_400.0)
+BEDROCK_PROBE_TIMEOUT_SECONDS: Final[float] = HEALTH_PROBE_TIMEOUT_SECONDS  # POST /admin/bedrock/test
+
+# --- Rollout workflows and health gates (functions/domain/rollout/plan.py, functions/domain/rollout/gates.py,
+# functions/workflow/) -- provider-failover.md, "Failover Procedures" ------------------------------
+# Step values are Direct-traffic percentages. Canary and failback steps are the TARGET's share; the gradual
+# failover's steps are the FAILING provider's remaining share ("Phase 1: reduce failed provider to 50%").
+CANARY_STEPS: Final[tuple[int, ...]] = (5, 10, 25, 50, 75, 100)
+CANARY_BAKE_SECONDS: Final[int] = 120  # "sleep 120  # Wait 2 minutes between increases"
+CANARY_SUCCESS_PERCENT: Final[float] = 98.0  # "--success-threshold 98%"
+GRADUAL_STEPS: Final[tuple[int, ...]] = (50, 25, 0)
+GRADUAL_BAKE_SECONDS: Final[int] = 60  # "sleep 60" between the gradual failover's phases
+IMMEDIATE_STEPS: Final[tuple[int, ...]] = (0,)  # the failing provider drops to 0 % at once ("< 30 seconds")
+IMMEDIATE_BAKE_SECONDS: Final[int] = 0
+FAILBACK_STEPS: Final[tuple[int, ...]] = (10, 25, 50, 75, 100)
+FAILBACK_BAKE_SECONDS: Final[int] = 180  # "3 minutes between steps"
+# Gates: a failover gate checks the providers taking over against the breaker's own numbers.
+GATE_SUCCESS_PERCENT: Final[float] = CANARY_SUCCESS_PERCENT
+GATE_P95_LATENCY_MS: Final[float] = BREAKER_P95_LATENCY_MS  # "P95 > 3000ms" fails a gate
+GATE_MIN_REQUESTS: Final[int] = BREAKER_MIN_REQUESTS  # fewer requests in the window: INCONCLUSIVE, never PASS
+GATE_WINDOW_SECONDS: Final[int] = 120  # metrics window a gate reads (one canary bake)
+GATE_RECHECK_SECONDS: Final[int] = 30  # wait before re-checking a FAIL or INCONCLUSIVE gate
+GATE_MAX_INCONCLUSIVE: Final[int] = 3  # consecutive INCONCLUSIVE verdicts held and re-checked; one more ends it
+GATE_FAILURE_LIMIT: Final[int] = 3  # the FAIL verdict, over a whole rollout, that ends it
+GATE_CONSECUTIVE_FAILURES: Final[int] = 2  # consecutive FAIL verdicts that end it (one blip does not)
+ROLLOUT_WRITE_RETRIES: Final[int] = 5  # re-reads after a version conflict on the route's item
+# Manual approval between steps (issue 5, "optional manual approval between steps (.waitForTaskToken with a
+# timeout that rolls back a canary and stops a failback)"). The runbooks give no number: an unanswered approval
+# ends the rollout after APPROVAL_TIMEOUT_SECONDS unless the execution input says otherwise (up to the maximum,
+# which stays inside the gated state machines' own TimeoutSeconds of ROLLOUT_EXECUTION_TIMEOUT_SECONDS).
+APPROVAL_TIMEOUT_SECONDS: Final[int] = 1800
+APPROVAL_TIMEOUT_MAX_SECONDS: Final[int] = 4 * 3600
+ROLLOUT_EXECUTION_TIMEOUT_SECONDS: Final[int] = 86_400  # canary/failback/gradual ASL top-level TimeoutSeconds
+
+# --- CloudWatch alarms (functions/domain/alarms/definitions.py, stacks/constructs/alarms.py) --------------------
+# production-operations.md, "Alert Thresholds", and provider-failover.md, "Failover Triggers". Every alarm
+# evaluates one-minute periods; "for N minutes" is N consecutive breaching periods (N of N datapoints).
+ALARM_PERIOD_SECONDS: Final[int] = 60
+# Critical: "P95 Latency > 2.0s for 5 minutes"
+CRITICAL_P95_LATENCY_MS: Final[float] = 2000.0
+CRITICAL_P95_LATENCY_SECONDS: Final[int] = 300
+# Critical: "Error Rate > 5% for 2 minutes"
+CRITICAL_ERROR_RATE_PERCENT: Final[float] = 5.0
+CRITICAL_ERROR_RATE_SECONDS: Final[int] = 120
+# Critical: "Direct Bedrock connection failure": HEALTH_FAILURE_THRESHOLD consecutive failed health probes, one
+# per HEALTH_CHECK_INTERVAL_SECONDS (the checker's schedule), the moment the checker marks Bedrock unhealthy.
+HEALTH_CHECK_INTERVAL_SECONDS: Final[int] = 60
+# Critical: "Cost budget > 95%" is BUDGET_REFUSE_PERCENT; info: "Cost budget > 80%" is BUDGET_WARN_PERCENT.
+# The runbook gives no duration: the highest utilization reported within one period.
+BUDGET_ALARM_SECONDS: Final[int] = 60
+# Warning: "P95 Latency > 1.5s for 10 minutes"
+WARNING_P95_LATENCY_MS: Final[float] = 1500.0
+WARNING_P95_LATENCY_SECONDS: Final[int] = 600
+# Warning: "Error Rate > 2% for 5 minutes"
+WARNING_ERROR_RATE_PERCENT: Final[float] = 2.0
+WARNING_ERROR_RATE_SECONDS: Final[int] = 300
+# Warning: "Cache Hit Rate < 70% for 15 minutes" (CACHE_HIT_WARN_PERCENT)
+CACHE_HIT_WARN_SECONDS: Final[int] = 900
+# Warning: "Routing fallback rate > 20%" (FALLBACK_RATE_WARN_PERCENT); no duration given: 5 minutes, like the
+# warning error rate.
+FALLBACK_RATE_WARN_SECONDS: Final[int] = 300
+# Info: "Cache Hit Rate < 80% for 30 minutes" (CACHE_HIT_TARGET_PERCENT)
+CACHE_HIT_INFO_SECONDS: Final[int] = 1800
+# Info: "Routing efficiency < 90%" (ROUTING_EFFICIENCY_ALARM_PERCENT); no duration given: 15 minutes, so a
+# short failover does not page the routing owners.
+ROUTING_EFFICIENCY_ALARM_SECONDS: Final[int] = 900
+# Provider failover triggers, per Direct provider: BREAKER_SERVER_ERROR_RATE ("HTTP 5xx errors > 5%") and
+# BREAKER_THROTTLE_RATE ("Rate limiting errors > 10%") over one BREAKER_ERROR_WINDOW_SECONDS period;
+# BREAKER_P95_LATENCY_MS ("P95 > 3000ms for 5 minutes") for BREAKER_LATENCY_WINDOW_SECONDS.
+
+# --- Failover drills (local/drill/) -- provider-failover.md, "Key Performance Indicators" ---------------------------
+# "detection_time: < 30 seconds", "failover_execution: < 60 seconds", "service_restoration: < 120 seconds",
+# "total_recovery_time: < 300 seconds", "user_error_rate: < 5% during failover", "request_loss: < 1%".
+KPI_DETECTION_SECONDS: Final[float] = 30.0
+KPI_FAILOVER_EXECUTION_SECONDS: Final[float] = 60.0
+KPI_RESTORATION_SECONDS: Final[float] = 120.0
+KPI_TOTAL_RECOVERY_SECONDS: Final[float] = 300.0
+KPI_USER_ERROR_RATE_PERCENT: Final[float] = 5.0
+KPI_REQUEST_LOSS_PERCENT: Final[float] = 1.0
+# Ours are stricter (issue 5): "detection <= 10 s and no lost request for operations that have a fallback".
+OUR_DETECTION_SECONDS: Final[float] = 10.0
+OUR_REQUEST_LOSS_PERCENT: Final[float] = 0.0
+# A drill compresses every timer (breaker windows and cooldown, health-check interval, alarm periods, bake times,
+# failback hysteresis) by this factor unless told otherwise; the report states the factor and each compressed value.
+DRILL_DEFAULT_COMPRESSION: Final[float] = 30.0
+
+# --- Alarm-driven automation (functions/domain/automation/rules.py, functions/automation/) -- provider-failover.md,
+# "Failover Triggers" and "Automated Failback"; production-operations.md, "Alert Thresholds" ------------------
+# After automation starts a failover of a provider, no other automatic failover or failback of that provider for
+# this long: alarms cannot flip routing back and forth ("Failover Triggers" fire again while traffic moves).
+AUTOMATION_COOLDOWN_SECONDS: Final[float] = 900.0
+# Failback ("Automated failback when provider recovers ... --auto-trigger --health-threshold 99%") starts only after
+# the provider has been healthy under thresholds STRICTER than the failover triggers, continuously, for this long.
+# Ten minutes: the window of the warning alert "P95 Latency > 1.5s for 10 minutes".
+FAILBACK_HYSTERESIS_SECONDS: Final[float] = 600.0
+RECOVERY_SUCCESS_PERCENT: Final[float] = 99.0  # "--health-threshold 99%" (5xx trigger: > 5 %)
+RECOVERY_P95_LATENCY_MS: Final[float] = 1500.0  # "P95 Latency (Target: <=1.5s generation)" (trigger: > 3000 ms)
+RECOVERY_MIN_REQUESTS: Final[int] = GATE_MIN_REQUESTS  # fewer routed requests: the health probes are the evidence
+RECOVERY_WINDOW_SECONDS: Final[int] = 60  # metrics window of one failback check (the check runs every minute)
+FAILBACK_CHECK_INTERVAL_SECONDS: Final[float] = 60.0  # the failback check's schedule ("rate(1 minute)")
+# A claimed execution not found after this long is started again (its first start was lost with its invocation).
+AUTOMATION_START_GRACE_SECONDS: Final[float] = 60.0
+
+# --- Failover dashboard alerts (functions/domain/alarms/definitions.py, stacks/constructs/dashboards.py) --
+# provider-failover.md,
+# "Monitoring Dashboard": `dashboard create --name "AI Provider Failover" ...
+#   --alerts "failover_failure,extended_outage"`.
+# failover_failure: any failover or failback execution ending FAILED or TIMED_OUT, in one ALARM_PERIOD_SECONDS period.
+FAILOVER_FAILURE_EXECUTIONS: Final[int] = 1
+# extended_outage: the runbooks name the alert but give no duration. A provider failing every health probe for
+# 15 minutes: incident-response.md gives a P1 "Response Time: 15 minutes", and production-operations.md's incident
+# steps say "Within 15 minutes: Assess impact and scope". Past it, failover has carried the traffic but the provider
+# is not coming back by itself: the "Provider-Specific Emergency Contacts" (open a support case) apply.
+EXTENDED_OUTAGE_SECONDS: Final[int] = 900
+EXTENDED_OUTAGE_FAILED_PROBES_PERCENT: Final[float] = 100.0  # every probe of the period failed

@@ -1,0 +1,61 @@
+"""Admin Lambda: the runbooks' `/admin/...` API, behind the Lambda authorizer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.domain.errors import HybridRoutingError
+from functions.handlers.admin.routes import (
+    audit,
+    breakers,
+    compliance,
+    config,
+    flags,
+    metrics,
+    probe,
+    rollouts,
+    routing,
+)
+from functions.shared.events import as_json_api
+from functions.shared.http_errors import error_response, from_domain, from_validation
+from functions.shared.observability import logger
+from functions.shared.resolver import RequestScopedResolver
+
+app = RequestScopedResolver(enable_validation=True)  # its requests stay apart in the local gateway's threads
+for module in (flags, routing, breakers, audit, metrics, compliance, config, probe, rollouts):
+    app.include_router(module.router)
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid(exc: RequestValidationError) -> Response:
+    return from_validation(exc.errors())
+
+
+@app.exception_handler(HybridRoutingError)
+def _domain_error(exc: HybridRoutingError) -> Response:
+    return from_domain(exc)
+
+
+@app.not_found
+def _not_found(_: Exception) -> Response:
+    event = app.current_event
+    return error_response(404, "not_found_error", f"no admin route for {event.http_method} {event.path}", "not_found")
+
+
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    logger.exception("unhandled-error", extra={"error": type(exc).__name__})
+    return error_response(500, "server_error", "internal error; the request id names it in our logs", "internal_error")
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
+    result = app.resolve(as_json_api(event), context)
+    result.setdefault("headers", {})
+    result["headers"]["x-request-id"] = request_id
+    return result

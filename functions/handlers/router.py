@@ -1,0 +1,220 @@
+"""Router Lambda: the OpenAI-compatible data plane and the health API."""
+
+from __future__ import annotations
+
+import gc
+import re
+import time
+import uuid
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.adapters.cloudwatch import active_alarms, get_metrics_settings, get_metrics_source
+from functions.app.chat import serve as chat
+from functions.app.chat.serve import RequestTrace
+from functions.app.chat.wiring import ALL_TARGETS, get_dependencies
+from functions.domain.errors import HybridRoutingError, InvalidRequest, NotFound, UnknownOperationType
+from functions.domain.health import SystemHealth, TargetView, assess
+from functions.domain.models import ChatCompletionRequest, ChatCompletionResponse
+from functions.domain.reports.metrics import health_summary, parse_window
+from functions.domain.routing.matrix import OPERATION_NAMES, OperationType, parse_operation
+from functions.domain.thresholds import HEALTH_METRICS_WINDOW, MAX_REQUEST_BODY_BYTES
+from functions.shared.events import as_json_api
+from functions.shared.http_errors import error_response, from_domain, from_validation, raw_error
+from functions.shared.observability import log_request_metrics, logger
+from functions.shared.resolver import RequestScopedResolver
+
+app = RequestScopedResolver(enable_validation=True)
+INTERNAL_ERROR = "internal error; the request id names it in our logs"  # a bug's 500: the trace is in our logs only
+
+# Routes and their methods, for 405 versus 404 on requests the resolver does not match.
+KNOWN_ROUTES: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = (
+    (re.compile(r"^/v1/chat/completions/?$"), frozenset({"POST"})),
+    (re.compile(r"^/health/?$"), frozenset({"GET"})),
+    (re.compile(r"^/health/detailed/?$"), frozenset({"GET"})),
+    (re.compile(r"^/health/component/[^/]+/?$"), frozenset({"GET"})),
+    (re.compile(r"^/health/metrics/?$"), frozenset({"GET"})),
+    (re.compile(r"^/health/alerts/?$"), frozenset({"GET"})),
+    (re.compile(r"^/openapi\.json$"), frozenset({"GET"})),
+)
+
+
+@app.post("/v1/chat/completions")
+def chat_completions(body: ChatCompletionRequest) -> Response[ChatCompletionResponse]:
+    if body.stream:
+        raise InvalidRequest("stream: true is not supported yet; send stream: false or omit it")
+    operation = _operation(body)
+    trace = RequestTrace(operation, time.monotonic())
+    app.append_context(trace=trace)
+    cache_header = app.current_event.headers.get("x-hybrid-cache") or app.current_event.headers.get("X-Hybrid-Cache")
+    result = chat.complete(get_dependencies(), body, operation, cache_header, app.context["request_id"], trace)
+    return Response(200, "application/json", result.response, headers=result.headers)
+
+
+def _operation(body: ChatCompletionRequest) -> OperationType:
+    header = app.current_event.headers.get("x-operation-type") or app.current_event.headers.get("X-Operation-Type")
+    raw = header if header is not None else (body.metadata or {}).get("operation_type")
+    operation = parse_operation(raw)
+    if operation is None:
+        raise UnknownOperationType(f"unknown operation type '{raw}'; valid ones: {', '.join(OPERATION_NAMES)}")
+    return operation
+
+
+@app.get("/health")
+def health() -> Response[dict[str, Any]]:
+    system = _assess()
+    return Response(200 if system.can_serve else 503, "application/json", {"status": system.status})
+
+
+@app.get("/health/detailed")
+def health_detailed() -> Response[dict[str, Any]]:
+    system = _assess()
+    body = {"status": system.status, "components": [c.as_dict() for c in system.components]}
+    return Response(200 if system.can_serve else 503, "application/json", body)
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi() -> Response[str]:
+    from functions.handlers.openapi import document  # the admin routes load only for this document
+
+    return Response(200, "application/json", document())
+
+
+@app.get("/health/metrics")
+def health_metrics() -> dict[str, Any]:
+    """Rates and latencies of the last minutes (incident-response.md: `jq .data.routingEfficiency`)."""
+    params = app.current_event.query_string_parameters or {}
+    window, seconds = parse_window(params.get("window"), HEALTH_METRICS_WINDOW)
+    return {"data": health_summary(get_metrics_source().query(seconds)), "window": window}
+
+
+@app.get("/health/alerts")
+def health_alerts() -> dict[str, Any]:
+    alarms = active_alarms(get_metrics_settings().alarm_prefix)
+    return {"data": {"alerts": alarms, "count": len(alarms)}}
+
+
+@app.get("/health/component/<name>")
+def health_component(name: str) -> Response[dict[str, Any]]:
+    system = _assess()
+    component = system.component(name)
+    if component is None:
+        raise NotFound(f"unknown component '{name}'; known components: {', '.join(system.names())}")
+    return Response(200, "application/json", component.as_dict())
+
+
+def _assess() -> SystemHealth:
+    deps = get_dependencies()
+    snapshot, loaded = deps.current()
+    views = {
+        target: TargetView(
+            up=snapshot.is_up(target),
+            configured=target in deps.providers,
+            breaker=deps.breakers.state(target),
+            window=deps.breakers.windows.get(target),
+            checked_at=loaded.checked_at.get(target),
+        )
+        for target in ALL_TARGETS
+    }
+    return assess(snapshot, views, time.time())
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid(exc: RequestValidationError) -> Response:
+    return from_validation(exc.errors())
+
+
+@app.exception_handler(HybridRoutingError)
+def _domain_error(exc: HybridRoutingError) -> Response:
+    trace = app.context.get("trace")
+    if trace is not None:
+        target = trace.decision.chosen if trace.decision else None
+        chat.record(
+            trace.operation,
+            target.route.value if target else "none",
+            exc.provider or (target.provider if target else "none"),
+            False,
+            trace.decision.reason if trace.decision else "refused",
+            trace.started,
+            error=exc.code,
+        )
+    return from_domain(exc)
+
+
+@app.not_found
+def _not_found(_: Exception) -> Response:
+    path, method = app.current_event.path, app.current_event.http_method.upper()
+    for pattern, methods in KNOWN_ROUTES:
+        if pattern.match(path):
+            allowed = ", ".join(sorted(methods))
+            return error_response(
+                405,
+                "invalid_request_error",
+                f"method {method} not allowed on {path}; use {allowed}",
+                "method_not_allowed",
+                headers={"Allow": allowed},
+            )
+    return error_response(404, "not_found_error", f"no route for {method} {path}", "not_found")
+
+
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    # A bug of ours: logged with its trace, answered without one.
+    request_id = app.context.get("request_id")
+    logger.exception("unhandled-error", extra={"error": type(exc).__name__, "request_id": request_id})
+    return error_response(500, "server_error", INTERNAL_ERROR, "internal_error")
+
+
+@log_request_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
+    try:
+        result = _pre_checks(event)
+        if result is None:
+            app.append_context(request_id=request_id)
+            result = app.resolve(as_json_api(event), context)
+    except Exception as exc:
+        # A bug outside the resolver's handlers: still a JSON answer naming the request, never a trace.
+        logger.exception("unhandled-error", extra={"error": type(exc).__name__, "request_id": request_id})
+        result = raw_error(500, "server_error", INTERNAL_ERROR, "internal_error")
+    result.setdefault("headers", {})
+    result["headers"]["x-request-id"] = request_id
+    _freeze_heap_once()
+    return result
+
+
+_heap_frozen = False
+
+
+def _freeze_heap_once() -> None:
+    """After the first request has built every lazy structure (clients, schemas, snapshot), move
+    the long-lived heap out of the collector's sight: full collections over it were the warm p99."""
+    global _heap_frozen
+    if not _heap_frozen:
+        _heap_frozen = True
+        gc.collect()
+        gc.freeze()
+
+
+def _pre_checks(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Answers owed before any parsing: an oversized body (413) and a missing or unknown client
+    key on the data plane (401)."""
+    body = event.get("body") or ""
+    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8"))
+    if size > MAX_REQUEST_BODY_BYTES:
+        return raw_error(
+            413,
+            "invalid_request_error",
+            f"request body of {size} bytes exceeds the {MAX_REQUEST_BODY_BYTES} byte limit",
+            "payload_too_large",
+        )
+    if str(event.get("path", "")).startswith("/v1/"):
+        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+        try:
+            get_dependencies().client_keys.authenticate(headers.get("authorization"))
+        except HybridRoutingError as exc:
+            return raw_error(exc.status, exc.error_type, exc.message, exc.code)
+    return None
