@@ -1,0 +1,88 @@
+"""Every name the system shares: providers and targets, the default weights, the metrics namespace, each
+metric and its dimensions. Emitters, alarms, dashboards, the CLI, the local stack and the tests import
+these; a name written as a literal anywhere else is a second source of truth."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Final, Literal
+
+# --- Providers and targets -------------------------------------------------------------------------------
+BEDROCK: Final = "bedrock"
+GOOGLE: Final = "google"
+META: Final = "meta"
+MCP: Final = "mcp"
+Provider = Literal["bedrock", "google", "meta"]
+TargetName = Literal["bedrock", "google", "meta", "mcp"]
+DIRECT_PROVIDERS: Final[tuple[str, ...]] = (BEDROCK, GOOGLE, META)
+# Every target a request or a health probe can reach: the Direct providers, then the MCP route.
+TARGETS: Final[tuple[str, ...]] = (*DIRECT_PROVIDERS, MCP)
+# "all" selects every target where an operator names one (breaker reset, probe).
+ALL: Final = "all"
+
+# The Direct weights when none are stored: everything on Bedrock. Read-only; `default_weights()` for a copy.
+DEFAULT_WEIGHTS: Final = MappingProxyType({BEDROCK: 100})
+
+
+def default_weights() -> dict[str, int]:
+    return dict(DEFAULT_WEIGHTS)
+
+
+# --- Metrics ---------------------------------------------------------------------------------------------
+NAMESPACE: Final = "HybridRouting"
+SERVICE: Final = "hybrid-router"  # Powertools' service name, also the `service` dimension
+
+# Dimensions
+DIM_SERVICE: Final = "service"
+DIM_PROVIDER: Final = "Provider"
+DIM_ROUTE: Final = "Route"
+DIM_OPERATION: Final = "OperationType"
+PROVIDER_DIMENSIONS: Final[tuple[str, ...]] = (DIM_PROVIDER, DIM_SERVICE)
+CELL_DIMENSIONS: Final[tuple[str, ...]] = (DIM_ROUTE, DIM_PROVIDER, DIM_OPERATION)
+
+# Per request (the router): dimensions service; Route+Provider+OperationType; Route; Provider; OperationType.
+REQUESTS: Final = "Requests"
+ERRORS: Final = "Errors"
+FALLBACKS: Final = "Fallbacks"
+LATENCY: Final = "Latency"
+CACHE_HITS: Final = "CacheHits"
+CACHE_MISSES: Final = "CacheMisses"
+PRIMARY_SERVED: Final = "PrimaryServed"
+INPUT_TOKENS: Final = "InputTokens"
+OUTPUT_TOKENS: Final = "OutputTokens"
+COST_USD: Final = "CostUSD"
+BUDGET_UTILIZATION: Final = "BudgetUtilizationPercent"
+ERRORS_BY_TYPE_PREFIX: Final = "Errors_"  # Errors_<error type>, one count per failed request
+
+# Per provider attempt (the router's breakers): dimensions Provider+service.
+PROVIDER_ATTEMPTS: Final = "ProviderAttempts"
+PROVIDER_SERVER_ERRORS: Final = "ProviderServerErrors"
+PROVIDER_THROTTLES: Final = "ProviderThrottles"
+PROVIDER_LATENCY: Final = "ProviderLatency"
+BREAKER_TO_PREFIX: Final = "BreakerTo_"  # BreakerTo_<closed|open|half_open>, one count per transition
+
+# Health probes (the health checker): dimensions Provider+service.
+HEALTH_CHECK_SUCCESS: Final = "HealthCheckSuccess"
+HEALTH_CHECK_FAILURE: Final = "HealthCheckFailure"
+HEALTH_CHECK_LATENCY: Final = "HealthCheckLatency"
+
+# Security and failover dashboards: one count per event, by one dimension.
+AUTHORIZATION_METRIC: Final = "AdminAuthorization"
+AUTHORIZATION_DIMENSION: Final = "Outcome"
+AUDIT_METRIC: Final = "AuditedChanges"
+AUDIT_DIMENSION: Final = "Category"
+AUTOMATION_METRIC: Final = "AutomationDecisions"
+AUTOMATION_DIMENSION: Final = "Decision"
+
+# Step Functions' own metrics of the failover and failback state machines (dimension StateMachineArn).
+STATES_NAMESPACE: Final = "AWS/States"
+EXECUTIONS_FAILED: Final = "ExecutionsFailed"
+EXECUTIONS_TIMED_OUT: Final = "ExecutionsTimedOut"
+
+
+def breaker_metric(status: str) -> str:
+    return f"{BREAKER_TO_PREFIX}{status}"
+
+
+def error_type_metric(error_type: str) -> str:
+    return f"{ERRORS_BY_TYPE_PREFIX}{error_type}"
