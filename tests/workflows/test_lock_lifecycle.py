@@ -109,7 +109,8 @@ def test_the_watcher_thread_polls_on_its_own_until_stopped(workflows):
 def test_a_canary_preempted_while_waiting_for_approval_ends_at_its_timeout_writing_nothing(workflows, chat):
     workflows.seed(START)
     send(chat, 10)
-    approval = {"required": True, "timeoutSeconds": 1}
+    # Long enough for the failover to pre-empt the canary first, even on a loaded machine.
+    approval = {"required": True, "timeoutSeconds": 5}
     canary = workflows.start(
         workflows.machine("canary"), rollout_input("google", "bedrock", steps=STEPS, approval=approval)
     )
