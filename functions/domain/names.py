@@ -86,3 +86,7 @@ def breaker_metric(status: str) -> str:
 
 def error_type_metric(error_type: str) -> str:
     return f"{ERRORS_BY_TYPE_PREFIX}{error_type}"
+
+
+# Dimension of Step Functions' execution metrics (STATES_NAMESPACE).
+DIM_STATE_MACHINE_ARN: Final = "StateMachineArn"
