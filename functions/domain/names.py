@@ -90,3 +90,5 @@ def error_type_metric(error_type: str) -> str:
 
 # Dimension of Step Functions' execution metrics (STATES_NAMESPACE).
 DIM_STATE_MACHINE_ARN: Final = "StateMachineArn"
+# The Route and Provider dimensions of a request that no target served.
+NO_TARGET: Final = "none"
