@@ -1,12 +1,6 @@
-"""CloudWatch's metric-alarm semantics as pure functions: period aggregation, metric math, the
-M-out-of-N decision with missing-data treatment, and the state reason.
-
-Everything here follows the CloudWatch user guide ("Using Amazon CloudWatch alarms": Evaluating an
-alarm, How alarm state is evaluated when data is missing, Alarms on math expressions, Percentile-based
-alarms and low data samples; "Using metric math": arithmetic, comparison and logical operators, IF,
-FILL). The tests in tests/unit/test_alarm_semantics.py hold each rule, citing the documented case.
-No clocks, no AWS: callers pass `now` and the raw samples.
-"""
+"""CloudWatch's metric-alarm semantics as pure functions (period aggregation, metric math, M of N with
+missing-data treatment, the state reason), as the CloudWatch user guide documents them; callers pass `now`
+and the raw samples."""
 
 from __future__ import annotations
 

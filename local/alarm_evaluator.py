@@ -1,15 +1,6 @@
-"""The local stack's CloudWatch alarm evaluation.
-
-The stack's alarm definitions (functions/domain/alarms/definitions.py) are created in the local moto CloudWatch
-with PutMetricAlarm / PutCompositeAlarm, and evaluated here on the EMF records the handlers print
-(local/metrics_sink.py) with CloudWatch's semantics (local/alarm_eval.py). Each state change
-is written back with SetAlarmState, so `GET /health/alerts` and the rollout gates read it from
-DescribeAlarms as on AWS, and is published as the EventBridge "CloudWatch Alarm State Change" event
-that starts the workflows.
-
-Time can be compressed for drills: with `time_scale` 60 a 60 s period lasts one real second, and the
-evaluation runs every 60 / 60 s, as CloudWatch's once a minute.
-"""
+"""The local stack's CloudWatch alarms: the stack's alarm definitions created on the local moto, evaluated on
+the tapped EMF records with CloudWatch's semantics, each state change written back (SetAlarmState) and published
+as the EventBridge "CloudWatch Alarm State Change" event; `time_scale` compresses time for drills."""
 
 from __future__ import annotations
 
@@ -19,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from pydantic import BaseModel, Field
 
@@ -313,7 +304,7 @@ def _moto_alarms_as_cloudwatch() -> None:
         return
 
     def describe_alarms(self: Any) -> Any:
-        listed = original(self).result
+        listed = cast(dict[str, list[Any]], original(self).result)
         state, names = self._get_param("StateValue"), self._get_param("AlarmNames", [])
         prefix = self._get_param("AlarmNamePrefix") or ""
 

@@ -1,16 +1,6 @@
-"""The local dashboard page: the main dashboard's widgets (health, traffic split, latency, error
-rate, cache hit rate, breakers, the route's rollout, alarms, budget) on one page, refreshing live.
-
-`GET /local/dashboard` serves the page (plain HTML, CSS and JS from `dashboard_static/`, nothing
-from elsewhere); `GET /local/dashboard/data` the numbers it shows, read from the sources the health
-and admin routes read and computed by the same functions: the metrics source (the local EMF sink)
-through `functions.domain.reports.metrics`, `/health/detailed`, `/health/alerts` (CloudWatch alarms on
-the local moto), `/admin/health/circuit-breakers`, the rollout lock on `traffic-weights#direct`, and
-the router's spend store and budget.
-
-Like `/local/faults`, only the local gateway serves it, on 127.0.0.1, and it asks for no token: a
-read-only view of what those routes tell, with no client key, token or secret in it.
-"""
+"""The local dashboard page: the main dashboard's widgets on one page, refreshing live, computed by the same
+functions as the health and admin routes. Served only by the local gateway on 127.0.0.1, without a token: a
+read-only view that holds no client key, token or secret."""
 
 from __future__ import annotations
 
@@ -116,7 +106,7 @@ def gather(window_s: int) -> Sources:
     detailed = router.health_detailed()
     return Sources(
         snapshot=get_metrics_source().query(window_s),
-        health={**detailed.body, "canServe": detailed.status_code == 200},
+        health={**(detailed.body or {}), "canServe": detailed.status_code == 200},
         breakers=circuit_breakers(),
         route=RolloutStore(get_admin_dependencies().config).get(),
         alarms=router.health_alerts()["data"],

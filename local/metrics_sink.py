@@ -1,9 +1,5 @@
-"""The local stack's CloudWatch: the EMF lines the handlers print (Powertools Metrics writes them to
-stdout) are tapped from stdout into a bounded in-memory store, and `LocalMetrics` reads them back
-through the same `MetricsSource` protocol as `CloudWatchMetrics`.
-
-Every line still reaches the real stdout: the tap only listens.
-"""
+"""The local stack's CloudWatch metrics: the EMF lines the handlers print are tapped from stdout (every line still
+reaches it) into a bounded in-memory store, read back through the same `MetricsSource` protocol as CloudWatch."""
 
 from __future__ import annotations
 
@@ -18,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from functions.adapters.cloudwatch import CELL_DIMENSIONS, COUNT_METRICS, ERROR_CODE_PREFIX, LATENCY_DIMENSIONS
+from functions.domain.names import BUDGET_UTILIZATION, LATENCY, NAMESPACE
 from functions.domain.reports.metrics import Cell, Counts, Latency, MetricsSnapshot
 from functions.domain.thresholds import LOCAL_METRICS_MAX_RECORDS
-from functions.shared.observability import NAMESPACE, OUTPUT_LOCK
+from functions.shared.observability import OUTPUT_LOCK
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +98,13 @@ class LocalMetrics:
         samples: dict[str, dict[str, list[float]]] = {}
         budget: list[float] = []
         for record in records:
-            budget.extend(record.values.get("BudgetUtilizationPercent", ()))
+            budget.extend(record.values.get(BUDGET_UTILIZATION, ()))
             if not all(d in record.dimensions for d in CELL_DIMENSIONS):
                 continue
-            key = tuple(record.dimensions[d] for d in CELL_DIMENSIONS)
-            cells[key] = cells.get(key, Counts()) + _counts(record)  # type: ignore[index]
-            latencies = record.values.get("Latency", ())
+            route, provider, operation = (record.dimensions[d] for d in CELL_DIMENSIONS)
+            key = (route, provider, operation)
+            cells[key] = cells.get(key, Counts()) + _counts(record)
+            latencies = record.values.get(LATENCY, ())
             for dimension, name in LATENCY_DIMENSIONS.items():
                 samples.setdefault(name, {}).setdefault(record.dimensions[dimension], []).extend(latencies)
             samples.setdefault("all", {}).setdefault("all", []).extend(latencies)
@@ -179,5 +177,5 @@ def install(store: LocalMetricsStore = STORE) -> StdoutTap:
         if isinstance(current, StdoutTap):
             return current
         tap = StdoutTap(current, store)
-        sys.stdout = tap  # type: ignore[assignment]
+        sys.stdout = tap
         return tap

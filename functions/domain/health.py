@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from functions.domain.names import BEDROCK
 from functions.domain.routing.breaker import BreakerState, BreakerStatus, SlidingWindow
 from functions.domain.routing.decision import MCP_TARGET, RoutingSnapshot
 
@@ -86,8 +87,8 @@ def assess(snapshot: RoutingSnapshot, views: Mapping[str, TargetView], now: floa
     providers = tuple(
         _target(f"direct-{name}", view) for name, view in views.items() if name != MCP_TARGET and view.configured
     )
-    if not any(c.name == "direct-bedrock" for c in providers):
-        providers = (_target("direct-bedrock", views.get("bedrock") or _absent()), *providers)
+    if not any(c.name == f"direct-{BEDROCK}" for c in providers):
+        providers = (_target(f"direct-{BEDROCK}", views.get(BEDROCK) or _absent()), *providers)
     components = (
         ComponentHealth(
             "hybrid-router",

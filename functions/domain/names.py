@@ -86,3 +86,9 @@ def breaker_metric(status: str) -> str:
 
 def error_type_metric(error_type: str) -> str:
     return f"{ERRORS_BY_TYPE_PREFIX}{error_type}"
+
+
+# Dimension of Step Functions' execution metrics (STATES_NAMESPACE).
+DIM_STATE_MACHINE_ARN: Final = "StateMachineArn"
+# The Route and Provider dimensions of a request that no target served.
+NO_TARGET: Final = "none"

@@ -1,8 +1,5 @@
-"""Every number the runbooks give, in one place.
-
-The stack (alarms), the functions (breakers, deadlines, gates), the local stack and the docs all
-read these constants; change a number here and every consumer follows.
-"""
+"""Every number the runbooks give, in one place: the stack, the functions, the local stack and the docs read
+these constants, so a number changed here changes everywhere."""
 
 from __future__ import annotations
 
@@ -27,8 +24,7 @@ CLIENT_KEY_CACHE_SECONDS: Final[float] = 60.0  # how long a verified client key 
 # Health (provider-failover.md: HEALTH_THRESHOLD=3 consecutive failures mark a provider unhealthy).
 HEALTH_FAILURE_THRESHOLD: Final[int] = 3
 
-# --- Response cache and AI budget (functions/domain/routing/cache.py, functions/domain/routing/cost.py,
-# functions/adapters/dynamodb/cache.py, functions/adapters/dynamodb/spend.py) ---------------------------------------
+# --- Response cache and AI budget ------------------------------------------------------------------------------
 # A cached answer is served normally for CACHE_FRESH_SECONDS; after that, and for CACHE_STALE_SECONDS more, only in
 # degraded mode (every route down). DynamoDB TTL removes the item after both windows.
 CACHE_FRESH_SECONDS: Final[float] = 900.0
@@ -66,8 +62,7 @@ RETRY_MAX_ATTEMPTS_PER_TARGET: Final[int] = 2
 RETRY_BASE_DELAY_SECONDS: Final[float] = 0.05
 RETRY_MAX_DELAY_SECONDS: Final[float] = 1.0  # a longer Retry-After moves on to the next target
 
-# --- Metrics reports, recommendations and admin config bounds (functions/domain/reports/metrics.py,
-# functions/handlers/admin/routes/{metrics,config,probe}.py) ---------------------------------------------------
+# --- Metrics reports, recommendations and admin config bounds -------------------------------------------------
 # production-operations.md, "Key Metrics" and "Alert Thresholds".
 CACHE_HIT_TARGET_PERCENT: Final[float] = 80.0  # "Cache Hit Rate (Target: >=80%)"; info alert below it
 CACHE_HIT_WARN_PERCENT: Final[float] = 70.0  # warning alert "Cache Hit Rate < 70%"
@@ -86,7 +81,7 @@ METRICS_WINDOW_MIN_SECONDS: Final[int] = 60
 METRICS_WINDOW_MAX_SECONDS: Final[int] = 14 * 86_400  # CloudWatch keeps 1-minute data for 15 days
 LOCAL_METRICS_MAX_RECORDS: Final[int] = 100_000  # the local stack's in-memory EMF store is bounded
 
-# --- Local dashboard page (local/dashboard.py) -------------------------------------------------
+# --- Local dashboard page ----------------------------------------------------------------------
 # provider-failover.md, "Monitoring Dashboard": `quality-gates-cli.ts status --dashboard failover --refresh 10`.
 DASHBOARD_REFRESH_SECONDS: Final[int] = 10  # the page fetches its data again every 10 s unless ?refresh= says otherwise
 DASHBOARD_REFRESH_BOUNDS_SECONDS: Final[tuple[int, int]] = (1, 3600)
@@ -101,8 +96,7 @@ CACHE_FRESH_SECONDS_BOUNDS: Final[tuple[float, float]] = (0.0, 86_400.0)
 CACHE_STALE_SECONDS_BOUNDS: Final[tuple[float, float]] = (0.0, 7 * 86_400.0)
 BEDROCK_PROBE_TIMEOUT_SECONDS: Final[float] = HEALTH_PROBE_TIMEOUT_SECONDS  # POST /admin/bedrock/test
 
-# --- Rollout workflows and health gates (functions/domain/rollout/plan.py, functions/domain/rollout/gates.py,
-# functions/workflow/) -- provider-failover.md, "Failover Procedures" ------------------------------
+# --- Rollout workflows and health gates -- provider-failover.md, "Failover Procedures" ------------------------
 # Step values are Direct-traffic percentages. Canary and failback steps are the TARGET's share; the gradual
 # failover's steps are the FAILING provider's remaining share ("Phase 1: reduce failed provider to 50%").
 CANARY_STEPS: Final[tuple[int, ...]] = (5, 10, 25, 50, 75, 100)
@@ -124,15 +118,14 @@ GATE_MAX_INCONCLUSIVE: Final[int] = 3  # consecutive INCONCLUSIVE verdicts held 
 GATE_FAILURE_LIMIT: Final[int] = 3  # the FAIL verdict, over a whole rollout, that ends it
 GATE_CONSECUTIVE_FAILURES: Final[int] = 2  # consecutive FAIL verdicts that end it (one blip does not)
 ROLLOUT_WRITE_RETRIES: Final[int] = 5  # re-reads after a version conflict on the route's item
-# Manual approval between steps (issue 5, "optional manual approval between steps (.waitForTaskToken with a
-# timeout that rolls back a canary and stops a failback)"). The runbooks give no number: an unanswered approval
-# ends the rollout after APPROVAL_TIMEOUT_SECONDS unless the execution input says otherwise (up to the maximum,
-# which stays inside the gated state machines' own TimeoutSeconds of ROLLOUT_EXECUTION_TIMEOUT_SECONDS).
+# Optional manual approval between steps: an unanswered approval ends the rollout (a canary rolls back, a failback
+# stops) after APPROVAL_TIMEOUT_SECONDS unless the execution input says otherwise; the maximum stays inside the
+# gated state machines' own TimeoutSeconds (ROLLOUT_EXECUTION_TIMEOUT_SECONDS). The runbooks give no number.
 APPROVAL_TIMEOUT_SECONDS: Final[int] = 1800
 APPROVAL_TIMEOUT_MAX_SECONDS: Final[int] = 4 * 3600
 ROLLOUT_EXECUTION_TIMEOUT_SECONDS: Final[int] = 86_400  # canary/failback/gradual ASL top-level TimeoutSeconds
 
-# --- CloudWatch alarms (functions/domain/alarms/definitions.py, stacks/constructs/alarms.py) --------------------
+# --- CloudWatch alarms ------------------------------------------------------------------------------------------
 # production-operations.md, "Alert Thresholds", and provider-failover.md, "Failover Triggers". Every alarm
 # evaluates one-minute periods; "for N minutes" is N consecutive breaching periods (N of N datapoints).
 ALARM_PERIOD_SECONDS: Final[int] = 60
@@ -168,7 +161,7 @@ ROUTING_EFFICIENCY_ALARM_SECONDS: Final[int] = 900
 # BREAKER_THROTTLE_RATE ("Rate limiting errors > 10%") over one BREAKER_ERROR_WINDOW_SECONDS period;
 # BREAKER_P95_LATENCY_MS ("P95 > 3000ms for 5 minutes") for BREAKER_LATENCY_WINDOW_SECONDS.
 
-# --- Failover drills (local/drill/) -- provider-failover.md, "Key Performance Indicators" ---------------------------
+# --- Failover drills -- provider-failover.md, "Key Performance Indicators" -------------------------------------
 # "detection_time: < 30 seconds", "failover_execution: < 60 seconds", "service_restoration: < 120 seconds",
 # "total_recovery_time: < 300 seconds", "user_error_rate: < 5% during failover", "request_loss: < 1%".
 KPI_DETECTION_SECONDS: Final[float] = 30.0
@@ -177,15 +170,15 @@ KPI_RESTORATION_SECONDS: Final[float] = 120.0
 KPI_TOTAL_RECOVERY_SECONDS: Final[float] = 300.0
 KPI_USER_ERROR_RATE_PERCENT: Final[float] = 5.0
 KPI_REQUEST_LOSS_PERCENT: Final[float] = 1.0
-# Ours are stricter (issue 5): "detection <= 10 s and no lost request for operations that have a fallback".
+# Our own targets are stricter: detection <= 10 s and no lost request for operations that have a fallback.
 OUR_DETECTION_SECONDS: Final[float] = 10.0
 OUR_REQUEST_LOSS_PERCENT: Final[float] = 0.0
 # A drill compresses every timer (breaker windows and cooldown, health-check interval, alarm periods, bake times,
 # failback hysteresis) by this factor unless told otherwise; the report states the factor and each compressed value.
 DRILL_DEFAULT_COMPRESSION: Final[float] = 30.0
 
-# --- Alarm-driven automation (functions/domain/automation/rules.py, functions/automation/) -- provider-failover.md,
-# "Failover Triggers" and "Automated Failback"; production-operations.md, "Alert Thresholds" ------------------
+# --- Alarm-driven automation -- provider-failover.md, "Failover Triggers" and "Automated Failback";
+# production-operations.md, "Alert Thresholds" -------------------------------------------------------------
 # After automation starts a failover of a provider, no other automatic failover or failback of that provider for
 # this long: alarms cannot flip routing back and forth ("Failover Triggers" fire again while traffic moves).
 AUTOMATION_COOLDOWN_SECONDS: Final[float] = 900.0
@@ -201,15 +194,11 @@ FAILBACK_CHECK_INTERVAL_SECONDS: Final[float] = 60.0  # the failback check's sch
 # A claimed execution not found after this long is started again (its first start was lost with its invocation).
 AUTOMATION_START_GRACE_SECONDS: Final[float] = 60.0
 
-# --- Failover dashboard alerts (functions/domain/alarms/definitions.py, stacks/constructs/dashboards.py) --
-# provider-failover.md,
-# "Monitoring Dashboard": `dashboard create --name "AI Provider Failover" ...
-#   --alerts "failover_failure,extended_outage"`.
+# --- Failover dashboard alerts -- provider-failover.md, "Monitoring Dashboard":
+# `dashboard create --name "AI Provider Failover" ... --alerts "failover_failure,extended_outage"`.
 # failover_failure: any failover or failback execution ending FAILED or TIMED_OUT, in one ALARM_PERIOD_SECONDS period.
 FAILOVER_FAILURE_EXECUTIONS: Final[int] = 1
-# extended_outage: the runbooks name the alert but give no duration. A provider failing every health probe for
-# 15 minutes: incident-response.md gives a P1 "Response Time: 15 minutes", and production-operations.md's incident
-# steps say "Within 15 minutes: Assess impact and scope". Past it, failover has carried the traffic but the provider
-# is not coming back by itself: the "Provider-Specific Emergency Contacts" (open a support case) apply.
+# extended_outage: every health probe of a provider failing for 15 minutes, the P1 response time of
+# incident-response.md (the runbooks name the alert but give no duration).
 EXTENDED_OUTAGE_SECONDS: Final[int] = 900
 EXTENDED_OUTAGE_FAILED_PROBES_PERCENT: Final[float] = 100.0  # every probe of the period failed

@@ -14,9 +14,10 @@ from functions.adapters.dynamodb.health import HealthStore
 from functions.adapters.eventbridge import HealthEventPublisher
 from functions.adapters.providers.registry import build_providers
 from functions.adapters.providers.settings import get_provider_settings
+from functions.app.health.checks import CheckResult, run_health_checks
 from functions.app.health.settings import HealthCheckSettings, get_settings
 from functions.domain.completion import Provider
-from functions.domain.health_check import CheckResult, run_health_checks
+from functions.domain.names import HEALTH_CHECK_FAILURE, HEALTH_CHECK_LATENCY, HEALTH_CHECK_SUCCESS
 from functions.shared.observability import emit_provider_metrics, logger
 
 
@@ -66,7 +67,7 @@ def _report(result: CheckResult) -> None:
     emit_provider_metrics(
         outcome.target,
         {
-            "HealthCheckSuccess" if outcome.ok else "HealthCheckFailure": (MetricUnit.Count, 1),
-            "HealthCheckLatency": (MetricUnit.Milliseconds, outcome.latency_ms),
+            HEALTH_CHECK_SUCCESS if outcome.ok else HEALTH_CHECK_FAILURE: (MetricUnit.Count, 1),
+            HEALTH_CHECK_LATENCY: (MetricUnit.Milliseconds, outcome.latency_ms),
         },
     )

@@ -13,9 +13,10 @@ import pytest
 
 from functions.adapters.dynamodb.breakers import record_attempt
 from functions.app.chat.serve import record
-from functions.domain import thresholds as t
+from functions.app.health.checks import CheckResult
+from functions.domain import thresholds
 from functions.domain.alarms import definitions as alarms
-from functions.domain.health_check import CheckResult, HealthRecord, ProbeOutcome
+from functions.domain.health_check import HealthRecord, ProbeOutcome
 from functions.domain.reports.metrics import routing_efficiency_percent
 from functions.domain.routing.matrix import OperationType
 from functions.handlers.health_check import _report
@@ -109,9 +110,11 @@ def test_the_outage_composite_needs_every_direct_provider_and_mcp():
 
 def test_breaches_compares_like_cloudwatch():
     latency = DEFINITIONS["critical-p95-latency"]
-    assert latency.breaches(t.CRITICAL_P95_LATENCY_MS + 1) and not latency.breaches(t.CRITICAL_P95_LATENCY_MS)
+    assert latency.breaches(thresholds.CRITICAL_P95_LATENCY_MS + 1) and not latency.breaches(
+        thresholds.CRITICAL_P95_LATENCY_MS
+    )
     budget = DEFINITIONS["critical-cost-budget"]
-    assert budget.breaches(t.BUDGET_REFUSE_PERCENT)
+    assert budget.breaches(thresholds.BUDGET_REFUSE_PERCENT)
 
 
 # --- the emitted metrics match the alarms ---------------------------------------------------------

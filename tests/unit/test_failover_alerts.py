@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from functions.domain import thresholds as t
+from functions.app.health.checks import CheckResult
+from functions.domain import thresholds
 from functions.domain.alarms import definitions as alarms
-from functions.domain.health_check import CheckResult, HealthRecord, ProbeOutcome
+from functions.domain.health_check import HealthRecord, ProbeOutcome
 from functions.domain.rollout.plan import RolloutKind
 from functions.handlers.health_check import _report
 from local import alarm_eval as ae
@@ -35,11 +36,11 @@ def test_failover_failure_watches_failed_and_timed_out_executions_of_the_failove
     assert {q.statistic for q in definition.queries} == {"Sum"}
     # And one execution in one period is enough; a period without any ended execution is not breaching
     assert (definition.threshold, definition.comparison) == (
-        t.FAILOVER_FAILURE_EXECUTIONS,
+        thresholds.FAILOVER_FAILURE_EXECUTIONS,
         "GreaterThanOrEqualToThreshold",
     )
     assert (definition.period_s, definition.evaluation_periods, definition.datapoints_to_alarm) == (
-        t.ALARM_PERIOD_SECONDS,
+        thresholds.ALARM_PERIOD_SECONDS,
         1,
         1,
     )
@@ -86,7 +87,7 @@ def _probes(failed_periods: range, ok_periods: range) -> dict[str, list[tuple[fl
 def test_extended_outage_fires_only_after_every_probe_failed_for_fifteen_minutes():
     definition = alarms.by_key()["critical-extended-outage-bedrock"]
     rule = ae.rule_of(definition, "HybridRouting")
-    periods = t.EXTENDED_OUTAGE_SECONDS // t.HEALTH_CHECK_INTERVAL_SECONDS
+    periods = thresholds.EXTENDED_OUTAGE_SECONDS // thresholds.HEALTH_CHECK_INTERVAL_SECONDS
     assert periods == 15 and definition.evaluation_periods == definition.datapoints_to_alarm == periods
     # Given healthy probes, then failed probes from period 3 on
     samples = _probes(range(3, 40), range(0, 3))

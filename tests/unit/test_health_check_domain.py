@@ -1,4 +1,4 @@
-"""The health-check rule: failures to unhealthy at the threshold, recovery after successes."""
+"""The health-check rule (failures to unhealthy at the threshold, recovery after successes) and the parallel probes."""
 
 from __future__ import annotations
 
@@ -6,16 +6,10 @@ import time
 
 import pytest
 
+from functions.app.health.checks import PROBE_CUT_GRACE_SECONDS, PROBE_TIMEOUT_CODE, probe_all
 from functions.domain.completion import Completion, CompletionRequest
 from functions.domain.errors import ProviderUnavailable
-from functions.domain.health_check import (
-    PROBE_CUT_GRACE_SECONDS,
-    PROBE_TIMEOUT_CODE,
-    HealthRecord,
-    ProbeOutcome,
-    apply_probe,
-    probe_all,
-)
+from functions.domain.health_check import HealthRecord, ProbeOutcome, apply_probe
 from functions.domain.thresholds import HEALTH_FAILURE_THRESHOLD, HEALTH_RECOVERY_SUCCESSES
 
 

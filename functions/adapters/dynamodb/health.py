@@ -3,7 +3,6 @@ concurrency on `version`: two checkers never overwrite each other's outcome."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -12,10 +11,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from functions.adapters.dynamodb.client import dynamodb_client, from_item, to_item
 from functions.adapters.dynamodb.schema import HEALTH, health_key
 from functions.domain.errors import DependencyUnavailable
-from functions.domain.health_check import HealthRecord, ProbeOutcome, Transition
+from functions.domain.health_check import ApplyProbe, HealthRecord, ProbeOutcome, Transition
 from functions.shared.observability import logger
-
-Step = Callable[[HealthRecord | None, ProbeOutcome], tuple[HealthRecord, Transition | None]]
 
 
 class HealthRecordConflict(DependencyUnavailable):
@@ -50,7 +47,7 @@ class HealthStore:
         return _record(from_item(response["Item"])) if "Item" in response else None
 
     def save(
-        self, previous: HealthRecord | None, outcome: ProbeOutcome, step: Step
+        self, previous: HealthRecord | None, outcome: ProbeOutcome, step: ApplyProbe
     ) -> tuple[HealthRecord, Transition | None]:
         """Apply `step` to `previous` and write the result; on a version conflict re-read and
         re-apply once, so a concurrent writer's outcome is built upon, not lost."""
@@ -86,9 +83,10 @@ class HealthStore:
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            return getattr(dynamodb_client(), operation)(**kwargs)
+            response: dict[str, Any] = getattr(dynamodb_client(), operation)(**kwargs)
         except (ClientError, BotoCoreError) as exc:
             raise DependencyUnavailable(f"health table {operation} failed") from exc
+        return response
 
 
 def _key(target: str) -> dict[str, Any]:

@@ -1,60 +1,37 @@
-"""The runbooks' alert thresholds as alarm definitions: plain data, no CDK, no AWS.
-
-`stacks/constructs/alarms.py` turns each definition into a CloudWatch alarm; the local alarm
-evaluator evaluates the same definitions on the local stack's EMF metrics. Every number comes from
-`functions/domain/thresholds.py`.
-
-Shape of one `AlarmDefinition` (all fields plain values, frozen):
-
-- `key`: the alarm name without the stack's prefix. `name(prefix)` is `f"{prefix}-{key}"`:
-  `f"{prefix}-{severity}-{slug}"`, or `f"{prefix}-provider-failover-{provider}-{trigger}"` for the
-  per-provider failover alarms (trigger: server-errors | latency | throttling).
-- `queries`: the metrics read, each `MetricQuery(id, metric, statistic, dimensions)`. `dimensions` is
-  exactly one dimension set the functions emit (Powertools adds `service` to every set), so the
-  alarm matches the emitted metric. `statistic` is a CloudWatch statistic: "Sum", "Maximum", or an
-  extended statistic such as "p95".
-- `ratio`: None for a single-metric alarm on `queries[0]` with its statistic; otherwise a `Ratio`:
-  `scale * sum(numerator ids) / sum(denominator ids)`, `empty` when the denominator's sum is 0, or a
-  `Total`: `SUM([ids])`. `expression()` is the CloudWatch metric-math string; `evaluate()` the same
-  formula in Python (one period's values by id; None when a value is missing = no datapoint, as CloudWatch).
-- A query's `namespace` is ours (the EMF metrics) unless it reads AWS's own (`AWS/States` for
-  failover_failure); the local evaluator evaluates only alarms on our namespace.
-- `threshold`, `comparison` (CloudWatch's ComparisonOperator names), `period_s`,
-  `evaluation_periods`, `datapoints_to_alarm`, `treat_missing_data` (breaching | notBreaching |
-  ignore | missing), with CloudWatch's meaning (M of N one-period datapoints breaching -> ALARM).
-- `severity`, `summary`, `runbook` (the line it implements, quoted), and for failover alarms
-  `provider` and `trigger`.
-
-Choices the runbooks leave open (recorded in docs/runbook-map.md):
-- "Direct Bedrock connection failure" is the health checker's verdict: a `HealthCheckFailure` of
-  Bedrock in HEALTH_FAILURE_THRESHOLD consecutive check intervals, the moment the checker marks it
-  unhealthy. Probes run whatever traffic does, so the alarm also fires with no traffic to Bedrock.
-- Routing efficiency is `PrimaryServed / Requests` (the router counts a request as served on its
-  operation's primary route without fallback or error, as functions/domain/reports/metrics.py does).
-- The per-provider rates are per attempt (`ProviderAttempts`, `ProviderServerErrors`,
-  `ProviderThrottles`, `ProviderLatency`): a request that fails on Bedrock and is served by Google
-  counts against Bedrock. Missing data is "missing": a provider that gets no attempts (after a
-  failover) is neither healthy nor failing, so its alarm goes to INSUFFICIENT_DATA and no health
-  gate is blocked by a stale ALARM.
-- "Complete system outage" is a composite: every Direct provider's server-errors alarm AND the MCP
-  server-errors alarm in ALARM (no route left that answers).
-- The failover dashboard's alerts (provider-failover.md, "Monitoring Dashboard"): `failover_failure` is
-  any failover or failback execution ending FAILED or TIMED_OUT (Step Functions' own metrics, by state
-  machine ARN, so `failover_failure(arns)` is built where the ARNs are known: the stack); `extended_outage`
-  is, per probed target, every health probe failing for EXTENDED_OUTAGE_SECONDS (the share of failed
-  probes, so a healthy target reads 0 % and a silent checker reads no data, not "healthy").
-"""
+"""The runbooks' alert thresholds as alarm definitions: plain data, no CDK, no AWS. The stack builds CloudWatch
+alarms from them and the local evaluator evaluates them; every number comes from `functions.domain.thresholds`."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, TypedDict
 
-from functions.domain import thresholds as t
-from functions.shared.observability import NAMESPACE, SERVICE
+from functions.domain import thresholds
+
+# The `X as X` names are re-exported: the stack's constructs and the tests read them from here.
+from functions.domain.names import BEDROCK, DIM_PROVIDER, DIM_SERVICE, DIM_STATE_MACHINE_ARN, NAMESPACE, SERVICE
+from functions.domain.names import BUDGET_UTILIZATION as BUDGET_UTILIZATION
+from functions.domain.names import CACHE_HITS as CACHE_HITS
+from functions.domain.names import CACHE_MISSES as CACHE_MISSES
+from functions.domain.names import DIRECT_PROVIDERS as DIRECT_PROVIDERS
+from functions.domain.names import ERRORS as ERRORS
+from functions.domain.names import EXECUTIONS_FAILED as EXECUTIONS_FAILED
+from functions.domain.names import EXECUTIONS_TIMED_OUT as EXECUTIONS_TIMED_OUT
+from functions.domain.names import FALLBACKS as FALLBACKS
+from functions.domain.names import HEALTH_CHECK_FAILURE as HEALTH_CHECK_FAILURE
+from functions.domain.names import HEALTH_CHECK_SUCCESS as HEALTH_CHECK_SUCCESS
+from functions.domain.names import LATENCY as LATENCY
+from functions.domain.names import MCP as MCP
+from functions.domain.names import PRIMARY_SERVED as PRIMARY_SERVED
+from functions.domain.names import PROVIDER_ATTEMPTS as PROVIDER_ATTEMPTS
+from functions.domain.names import PROVIDER_LATENCY as PROVIDER_LATENCY
+from functions.domain.names import PROVIDER_SERVER_ERRORS as PROVIDER_SERVER_ERRORS
+from functions.domain.names import PROVIDER_THROTTLES as PROVIDER_THROTTLES
+from functions.domain.names import REQUESTS as REQUESTS
+from functions.domain.names import STATES_NAMESPACE as STATES_NAMESPACE
 
 Severity = Literal["critical", "warning", "info"]
 Comparison = Literal[
@@ -67,23 +44,9 @@ MissingData = Literal["breaching", "notBreaching", "ignore", "missing"]
 Trigger = Literal["server-errors", "latency", "throttling"]
 
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
-DIRECT_PROVIDERS: tuple[str, ...] = ("bedrock", "google", "meta")
 TRIGGERS: tuple[Trigger, ...] = ("server-errors", "latency", "throttling")
+# The workflows' EventBridge rules match failover alarms on this prefix.
 FAILOVER_KEY_PREFIX = "provider-failover"
-MCP = "mcp"
-
-# Metric names the router and the health checker emit (functions/app/chat/serve.py,
-# functions/adapters/dynamodb/breakers.py,
-# functions/handlers/health_check.py).
-REQUESTS, ERRORS, FALLBACKS, LATENCY = "Requests", "Errors", "Fallbacks", "Latency"
-CACHE_HITS, CACHE_MISSES, PRIMARY_SERVED = "CacheHits", "CacheMisses", "PrimaryServed"
-BUDGET_UTILIZATION = "BudgetUtilizationPercent"
-PROVIDER_ATTEMPTS, PROVIDER_SERVER_ERRORS = "ProviderAttempts", "ProviderServerErrors"
-PROVIDER_THROTTLES, PROVIDER_LATENCY = "ProviderThrottles", "ProviderLatency"
-HEALTH_CHECK_FAILURE, HEALTH_CHECK_SUCCESS = "HealthCheckFailure", "HealthCheckSuccess"
-# Step Functions' metrics of the failover and failback state machines (dimension StateMachineArn).
-STATES_NAMESPACE = "AWS/States"
-EXECUTIONS_FAILED, EXECUTIONS_TIMED_OUT = "ExecutionsFailed", "ExecutionsTimedOut"
 # The rollout kinds (functions/domain/rollout/plan.py RolloutKind values, statemachines/<kind>.asl.json) that move
 # traffic off a failing provider or back onto a recovered one; a canary is a deployment, not a failover.
 FAILOVER_WORKFLOWS: tuple[str, ...] = ("immediate_failover", "gradual_failover", "failback")
@@ -96,12 +59,12 @@ def failover_key(provider: str, trigger: Trigger) -> str:
 
 def service_dimensions() -> tuple[tuple[str, str], ...]:
     """The dimension set Powertools gives every metric of the service: `service` alone."""
-    return (("service", SERVICE),)
+    return ((DIM_SERVICE, SERVICE),)
 
 
 def provider_dimensions(provider: str) -> tuple[tuple[str, str], ...]:
     """The per-provider dimension set: `Provider` and `service`, sorted by name."""
-    return (("Provider", provider), ("service", SERVICE))
+    return ((DIM_PROVIDER, provider), (DIM_SERVICE, SERVICE))
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,18 +132,21 @@ class Total:
 
 @dataclass(frozen=True, slots=True)
 class AlarmDefinition:
+    """One CloudWatch metric alarm: M of N one-period datapoints breaching `threshold` -> ALARM. Comparisons
+    and missing-data treatments keep CloudWatch's names and meanings."""
+
     slug: str
     severity: Severity
     summary: str
-    runbook: str
-    queries: tuple[MetricQuery, ...]
+    runbook: str  # the runbook line it implements, quoted
+    queries: tuple[MetricQuery, ...]  # each on exactly one dimension set the functions emit
     threshold: float
     comparison: Comparison
     period_s: int
     evaluation_periods: int
     datapoints_to_alarm: int
     treat_missing_data: MissingData
-    ratio: Ratio | Total | None = None
+    ratio: Ratio | Total | None = None  # None: the alarm reads queries[0] with its statistic
     unit: str = ""  # of the threshold, for people: "%", "ms", "failures"
     provider: str | None = None
     trigger: Trigger | None = None
@@ -224,13 +190,13 @@ class CompositeDefinition:
         return " AND ".join(f'ALARM("{prefix}-{key}")' for key in self.all_of)
 
 
-_SYMBOL = {
+_SYMBOL: dict[Comparison, str] = {
     "GreaterThanThreshold": ">",
     "GreaterThanOrEqualToThreshold": ">=",
     "LessThanThreshold": "<",
     "LessThanOrEqualToThreshold": "<=",
 }
-_COMPARE = {
+_COMPARE: dict[Comparison, Callable[[float, float], bool]] = {
     "GreaterThanThreshold": lambda v, th: v > th,
     "GreaterThanOrEqualToThreshold": lambda v, th: v >= th,
     "LessThanThreshold": lambda v, th: v < th,
@@ -246,12 +212,19 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def _periods(window_s: float, period_s: int = t.ALARM_PERIOD_SECONDS) -> int:
+def _periods(window_s: float, period_s: int = thresholds.ALARM_PERIOD_SECONDS) -> int:
     """Consecutive periods covering a runbook duration ("for 5 minutes": 5 one-minute periods)."""
     return max(1, int(window_s // period_s))
 
 
-def _sustained(window_s: float, period_s: int = t.ALARM_PERIOD_SECONDS) -> dict[str, int]:
+class _Sustained(TypedDict):
+    period_s: int
+    evaluation_periods: int
+    datapoints_to_alarm: int
+
+
+def _sustained(window_s: float, period_s: int = thresholds.ALARM_PERIOD_SECONDS) -> _Sustained:
+    """N of N one-period datapoints breaching over `window_s`."""
     periods = _periods(window_s, period_s)
     return {"period_s": period_s, "evaluation_periods": periods, "datapoints_to_alarm": periods}
 
@@ -330,7 +303,7 @@ def _runbook_alarm(
         comparison=signal.comparison,
         treat_missing_data=signal.missing,
         unit=signal.unit,
-        **_sustained(window_s, period_s or t.ALARM_PERIOD_SECONDS),
+        **_sustained(window_s, period_s or thresholds.ALARM_PERIOD_SECONDS),
     )
 
 
@@ -338,18 +311,19 @@ def _bedrock_connection() -> AlarmDefinition:
     return AlarmDefinition(
         slug="bedrock-connection",
         severity="critical",
-        summary=f"Direct Bedrock failed {t.HEALTH_FAILURE_THRESHOLD} consecutive health checks (connection failure)",
+        summary=f"Direct Bedrock failed {thresholds.HEALTH_FAILURE_THRESHOLD} consecutive health checks "
+        "(connection failure)",
         runbook='production-operations.md, Alert Thresholds, Critical: "Direct Bedrock connection failure"',
-        queries=(MetricQuery("failures", HEALTH_CHECK_FAILURE, "Sum", provider_dimensions("bedrock")),),
+        queries=(MetricQuery("failures", HEALTH_CHECK_FAILURE, "Sum", provider_dimensions(BEDROCK)),),
         threshold=1.0,
         comparison="GreaterThanOrEqualToThreshold",
         # The checker emits HealthCheckFailure only for a failed probe.
         treat_missing_data="notBreaching",
         unit="failures",
-        provider="bedrock",
-        period_s=t.HEALTH_CHECK_INTERVAL_SECONDS,
-        evaluation_periods=t.HEALTH_FAILURE_THRESHOLD,
-        datapoints_to_alarm=t.HEALTH_FAILURE_THRESHOLD,
+        provider=BEDROCK,
+        period_s=thresholds.HEALTH_CHECK_INTERVAL_SECONDS,
+        evaluation_periods=thresholds.HEALTH_FAILURE_THRESHOLD,
+        datapoints_to_alarm=thresholds.HEALTH_FAILURE_THRESHOLD,
     )
 
 
@@ -371,7 +345,7 @@ def _provider_rate(provider: str, trigger: Trigger, metric: str, rate: float, li
         unit="%",
         provider=provider,
         trigger=trigger,
-        **_sustained(t.BREAKER_ERROR_WINDOW_SECONDS, int(t.BREAKER_ERROR_WINDOW_SECONDS)),
+        **_sustained(thresholds.BREAKER_ERROR_WINDOW_SECONDS, int(thresholds.BREAKER_ERROR_WINDOW_SECONDS)),
     )
 
 
@@ -379,17 +353,17 @@ def _provider_latency(provider: str) -> AlarmDefinition:
     return AlarmDefinition(
         slug="latency",
         severity="critical",
-        summary=f"{provider}: P95 attempt latency above {t.BREAKER_P95_LATENCY_MS:g} ms for "
-        f"{_minutes(t.BREAKER_LATENCY_WINDOW_SECONDS):g} minutes",
+        summary=f"{provider}: P95 attempt latency above {thresholds.BREAKER_P95_LATENCY_MS:g} ms for "
+        f"{_minutes(thresholds.BREAKER_LATENCY_WINDOW_SECONDS):g} minutes",
         runbook='provider-failover.md, Failover Triggers: "High Latency: P95 > 3000ms for 5 minutes"',
         queries=(MetricQuery("latency", PROVIDER_LATENCY, "p95", provider_dimensions(provider)),),
-        threshold=t.BREAKER_P95_LATENCY_MS,
+        threshold=thresholds.BREAKER_P95_LATENCY_MS,
         comparison="GreaterThanThreshold",
         treat_missing_data="missing",
         unit="ms",
         provider=provider,
         trigger="latency",
-        **_sustained(t.BREAKER_LATENCY_WINDOW_SECONDS),
+        **_sustained(thresholds.BREAKER_LATENCY_WINDOW_SECONDS),
     )
 
 
@@ -399,7 +373,7 @@ def failover_alarms(provider: str) -> tuple[AlarmDefinition, ...]:
             provider,
             "server-errors",
             PROVIDER_SERVER_ERRORS,
-            t.BREAKER_SERVER_ERROR_RATE,
+            thresholds.BREAKER_SERVER_ERROR_RATE,
             "Provider Unavailability: HTTP 5xx errors > 5%",
         ),
         _provider_latency(provider),
@@ -407,7 +381,7 @@ def failover_alarms(provider: str) -> tuple[AlarmDefinition, ...]:
             provider,
             "throttling",
             PROVIDER_THROTTLES,
-            t.BREAKER_THROTTLE_RATE,
+            thresholds.BREAKER_THROTTLE_RATE,
             "Quota Exhaustion: Rate limiting errors > 10%",
         ),
     )
@@ -417,13 +391,14 @@ def _mcp_server_errors() -> AlarmDefinition:
     """MCP's share of the outage composite: the failover 5xx trigger applied to MCP (MCP has no failover
     workflow, so its name is not a provider-failover one)."""
     base = _provider_rate(
-        MCP, "server-errors", PROVIDER_SERVER_ERRORS, t.BREAKER_SERVER_ERROR_RATE, "HTTP 5xx errors > 5%"
+        MCP, "server-errors", PROVIDER_SERVER_ERRORS, thresholds.BREAKER_SERVER_ERROR_RATE, "HTTP 5xx errors > 5%"
     )
     return replace(
         base,
         slug="mcp-server-errors",
         severity="warning",
-        summary=f"MCP: more than {t.BREAKER_SERVER_ERROR_RATE * 100:g} % of attempts failed with 5xx or timeouts",
+        summary=f"MCP: more than {thresholds.BREAKER_SERVER_ERROR_RATE * 100:g} % of attempts failed with 5xx or "
+        "timeouts",
         runbook='provider-failover.md, Failover Triggers, applied to MCP: "HTTP 5xx errors > 5%"',
         unit="%",
         provider=MCP,
@@ -439,7 +414,7 @@ def extended_outage(provider: str) -> AlarmDefinition:
     """`extended_outage` of one probed target: every health probe failed, period after period, for
     EXTENDED_OUTAGE_SECONDS. Missing data is "missing": a checker that stopped probing proves nothing, and
     a skipped probe within the outage still leaves enough datapoints to decide."""
-    minutes = _minutes(t.EXTENDED_OUTAGE_SECONDS)
+    minutes = _minutes(thresholds.EXTENDED_OUTAGE_SECONDS)
     return AlarmDefinition(
         slug=f"extended-outage-{provider}",
         severity="critical",
@@ -450,12 +425,12 @@ def extended_outage(provider: str) -> AlarmDefinition:
             MetricQuery("ok", HEALTH_CHECK_SUCCESS, "Sum", provider_dimensions(provider)),
         ),
         ratio=Ratio(("failed",), ("failed", "ok")),
-        threshold=t.EXTENDED_OUTAGE_FAILED_PROBES_PERCENT,
+        threshold=thresholds.EXTENDED_OUTAGE_FAILED_PROBES_PERCENT,
         comparison="GreaterThanOrEqualToThreshold",
         treat_missing_data="missing",
         unit="% failed probes",
         provider=provider,
-        **_sustained(t.EXTENDED_OUTAGE_SECONDS, t.HEALTH_CHECK_INTERVAL_SECONDS),
+        **_sustained(thresholds.EXTENDED_OUTAGE_SECONDS, thresholds.HEALTH_CHECK_INTERVAL_SECONDS),
     )
 
 
@@ -468,7 +443,7 @@ def failover_failure(state_machine_arns: Mapping[str, str]) -> AlarmDefinition:
     if not machines:
         raise ValueError(f"failover_failure needs the ARN of at least one of {', '.join(FAILOVER_WORKFLOWS)}")
     queries = tuple(
-        MetricQuery(f"{prefix}_{kind}", metric, "Sum", (("StateMachineArn", arn),), STATES_NAMESPACE)
+        MetricQuery(f"{prefix}_{kind}", metric, "Sum", ((DIM_STATE_MACHINE_ARN, arn),), STATES_NAMESPACE)
         for kind, arn in machines
         for prefix, metric in (("failed", EXECUTIONS_FAILED), ("timed_out", EXECUTIONS_TIMED_OUT))
     )
@@ -479,94 +454,112 @@ def failover_failure(state_machine_arns: Mapping[str, str]) -> AlarmDefinition:
         runbook=_DASHBOARD_ALERTS,
         queries=queries,
         ratio=Total(tuple(q.id for q in queries)),
-        threshold=t.FAILOVER_FAILURE_EXECUTIONS,
+        threshold=thresholds.FAILOVER_FAILURE_EXECUTIONS,
         comparison="GreaterThanOrEqualToThreshold",
         treat_missing_data="notBreaching",
         unit="executions",
-        **_sustained(t.ALARM_PERIOD_SECONDS),
+        **_sustained(thresholds.ALARM_PERIOD_SECONDS),
     )
 
 
 # --- the catalogue ---------------------------------------------------------------------------------
-def alarm_definitions(providers: Iterable[str] = DIRECT_PROVIDERS) -> tuple[AlarmDefinition, ...]:
-    """Every metric alarm on our metrics, runbook order: critical, warning, info, the failover triggers, then
-    the extended outage of each probed target (the Direct providers and MCP). `failover_failure` reads Step
-    Functions' metrics by state machine ARN: the stack adds it (`failover_failure(arns)`)."""
+def _critical_alarms() -> tuple[AlarmDefinition, ...]:
     return (
         _runbook_alarm(
             P95_LATENCY,
             "critical",
-            t.CRITICAL_P95_LATENCY_MS,
-            t.CRITICAL_P95_LATENCY_SECONDS,
+            thresholds.CRITICAL_P95_LATENCY_MS,
+            thresholds.CRITICAL_P95_LATENCY_SECONDS,
             "P95 Latency > 2.0s for 5 minutes",
         ),
         _runbook_alarm(
             ERROR_RATE,
             "critical",
-            t.CRITICAL_ERROR_RATE_PERCENT,
-            t.CRITICAL_ERROR_RATE_SECONDS,
+            thresholds.CRITICAL_ERROR_RATE_PERCENT,
+            thresholds.CRITICAL_ERROR_RATE_SECONDS,
             "Error Rate > 5% for 2 minutes",
         ),
         _bedrock_connection(),
         _runbook_alarm(
             COST_BUDGET,
             "critical",
-            t.BUDGET_REFUSE_PERCENT,
-            t.BUDGET_ALARM_SECONDS,
+            thresholds.BUDGET_REFUSE_PERCENT,
+            thresholds.BUDGET_ALARM_SECONDS,
             "Cost budget > 95%",
-            t.BUDGET_ALARM_SECONDS,
+            thresholds.BUDGET_ALARM_SECONDS,
         ),
+    )
+
+
+def _warning_alarms() -> tuple[AlarmDefinition, ...]:
+    return (
         _runbook_alarm(
             P95_LATENCY,
             "warning",
-            t.WARNING_P95_LATENCY_MS,
-            t.WARNING_P95_LATENCY_SECONDS,
+            thresholds.WARNING_P95_LATENCY_MS,
+            thresholds.WARNING_P95_LATENCY_SECONDS,
             "P95 Latency > 1.5s for 10 minutes",
         ),
         _runbook_alarm(
             ERROR_RATE,
             "warning",
-            t.WARNING_ERROR_RATE_PERCENT,
-            t.WARNING_ERROR_RATE_SECONDS,
+            thresholds.WARNING_ERROR_RATE_PERCENT,
+            thresholds.WARNING_ERROR_RATE_SECONDS,
             "Error Rate > 2% for 5 minutes",
         ),
         _runbook_alarm(
             CACHE_HIT_RATE,
             "warning",
-            t.CACHE_HIT_WARN_PERCENT,
-            t.CACHE_HIT_WARN_SECONDS,
+            thresholds.CACHE_HIT_WARN_PERCENT,
+            thresholds.CACHE_HIT_WARN_SECONDS,
             "Cache Hit Rate < 70% for 15 minutes",
         ),
         _runbook_alarm(
             FALLBACK_RATE,
             "warning",
-            t.FALLBACK_RATE_WARN_PERCENT,
-            t.FALLBACK_RATE_WARN_SECONDS,
+            thresholds.FALLBACK_RATE_WARN_PERCENT,
+            thresholds.FALLBACK_RATE_WARN_SECONDS,
             "Routing fallback rate > 20%",
         ),
         _mcp_server_errors(),
+    )
+
+
+def _info_alarms() -> tuple[AlarmDefinition, ...]:
+    return (
         _runbook_alarm(
             CACHE_HIT_RATE,
             "info",
-            t.CACHE_HIT_TARGET_PERCENT,
-            t.CACHE_HIT_INFO_SECONDS,
+            thresholds.CACHE_HIT_TARGET_PERCENT,
+            thresholds.CACHE_HIT_INFO_SECONDS,
             "Cache Hit Rate < 80% for 30 minutes",
         ),
         _runbook_alarm(
             COST_BUDGET,
             "info",
-            t.BUDGET_WARN_PERCENT,
-            t.BUDGET_ALARM_SECONDS,
+            thresholds.BUDGET_WARN_PERCENT,
+            thresholds.BUDGET_ALARM_SECONDS,
             "Cost budget > 80%",
-            t.BUDGET_ALARM_SECONDS,
+            thresholds.BUDGET_ALARM_SECONDS,
         ),
         _runbook_alarm(
             ROUTING_EFFICIENCY,
             "info",
-            t.ROUTING_EFFICIENCY_ALARM_PERCENT,
-            t.ROUTING_EFFICIENCY_ALARM_SECONDS,
+            thresholds.ROUTING_EFFICIENCY_ALARM_PERCENT,
+            thresholds.ROUTING_EFFICIENCY_ALARM_SECONDS,
             "Routing efficiency < 90%",
         ),
+    )
+
+
+def alarm_definitions(providers: Iterable[str] = DIRECT_PROVIDERS) -> tuple[AlarmDefinition, ...]:
+    """Every metric alarm on our metrics, runbook order: critical, warning, info, the failover triggers, then
+    the extended outage of each probed target (the Direct providers and MCP). `failover_failure` reads Step
+    Functions' metrics by state machine ARN: the stack adds it (`failover_failure(arns)`)."""
+    return (
+        *_critical_alarms(),
+        *_warning_alarms(),
+        *_info_alarms(),
         *(alarm for provider in providers for alarm in failover_alarms(provider)),
         *(extended_outage(target) for target in (*providers, MCP)),
     )

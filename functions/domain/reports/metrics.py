@@ -1,9 +1,6 @@
-"""What the router's metrics say: distributions, latencies, errors, cache, efficiency, cost, and the
-recommendations that follow from them, each with the numbers and thresholds behind it.
-
-Pure functions over a `MetricsSnapshot` (one window of the router's EMF metrics), whichever source
-filled it: CloudWatch in AWS, the in-memory sink of the local stack.
-"""
+"""What the router's metrics say (distributions, latencies, errors, cache, efficiency, cost) and the
+recommendations that follow, each with its numbers and thresholds; pure functions over one `MetricsSnapshot`,
+whichever source filled it (CloudWatch in AWS, the local stack's in-memory sink)."""
 
 from __future__ import annotations
 
@@ -13,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from functions.domain.errors import InvalidRequest
+from functions.domain.names import MCP, NO_TARGET
 from functions.domain.routing.matrix import ROUTING_MATRIX, OperationType
 from functions.domain.thresholds import (
     BUDGET_REFUSE_PERCENT,
@@ -31,7 +29,6 @@ from functions.domain.thresholds import (
     ROUTING_EFFICIENCY_TARGET_PERCENT,
 )
 
-MCP = "mcp"
 _WINDOW = re.compile(r"^\s*(\d{1,7})\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 
@@ -141,14 +138,14 @@ def _share(groups: Mapping[str, Counts], total: float) -> dict[str, dict[str, An
 
 def _latency_dict(latency: Latency) -> dict[str, float | None]:
     return {
-        "avgMs": _r(latency.avg_ms),
-        "p50Ms": _r(latency.p50_ms),
-        "p95Ms": _r(latency.p95_ms),
-        "p99Ms": _r(latency.p99_ms),
+        "avgMs": _rounded(latency.avg_ms),
+        "p50Ms": _rounded(latency.p50_ms),
+        "p95Ms": _rounded(latency.p95_ms),
+        "p99Ms": _rounded(latency.p99_ms),
     }
 
 
-def _r(value: float | None, digits: int = 2) -> float | None:
+def _rounded(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
 
 
@@ -308,7 +305,7 @@ def cost_breakdown(snapshot: MetricsSnapshot) -> dict[str, Any]:
         "byProvider": {k: entry(v) for k, v in snapshot.by_provider().items()},
         "byOperation": {k: entry(v) for k, v in snapshot.by_operation().items()},
         "budget": {
-            "utilizationPercent": _r(budget),
+            "utilizationPercent": _rounded(budget),
             "status": "no-data"
             if budget is None
             else (
@@ -329,7 +326,7 @@ def health_summary(snapshot: MetricsSnapshot) -> dict[str, Any]:
         "errorRatePercent": percent(total.errors, total.requests),
         "fallbackRatePercent": percent(total.fallbacks, total.requests),
         "cacheHitRatePercent": _cache_rate(total),
-        "p95LatencyMs": _r(snapshot.latency.get("all", {}).get("all", Latency()).p95_ms),
+        "p95LatencyMs": _rounded(snapshot.latency.get("all", {}).get("all", Latency()).p95_ms),
         "windowSeconds": snapshot.window_s,
     }
 
@@ -356,66 +353,82 @@ class Recommendation:
 
 
 def routing_recommendations(snapshot: MetricsSnapshot) -> list[Recommendation]:
+    found = [*_fallback_recommendations(snapshot), *_latency_recommendations(snapshot)]
+    efficiency = _efficiency_recommendation(snapshot)
+    return found if efficiency is None else [*found, efficiency]
+
+
+def _fallback_recommendations(snapshot: MetricsSnapshot) -> list[Recommendation]:
     found: list[Recommendation] = []
     for operation, counts in snapshot.by_operation().items():
         rate = percent(counts.fallbacks, counts.requests)
-        if counts.requests >= RECOMMEND_MIN_REQUESTS and rate is not None and rate > FALLBACK_RATE_WARN_PERCENT:
-            primary = ROUTING_MATRIX[OperationType(operation)].primary.value if operation in ROUTING_MATRIX else "?"
-            found.append(
-                Recommendation(
-                    f"fallback-rate:{operation}",
-                    "routing",
-                    "warning",
-                    f"{rate:g} % of {operation} requests fell back (> {FALLBACK_RATE_WARN_PERCENT:g} %)",
-                    f"check the primary route '{primary}' of {operation}: its health, breakers and isolation",
-                    {
-                        "operation": operation,
-                        "primaryRoute": primary,
-                        "requests": round(counts.requests),
-                        "fallbacks": round(counts.fallbacks),
-                        "fallbackRatePercent": rate,
-                        "thresholdPercent": FALLBACK_RATE_WARN_PERCENT,
-                    },
-                )
-            )
-    requests = snapshot.by_provider()
-    for provider, latency in sorted(snapshot.latency.get("provider", {}).items()):
-        seen = requests.get(provider, Counts()).requests
-        if latency.p95_ms is not None and latency.p95_ms > RECOMMEND_P95_LATENCY_MS and seen >= RECOMMEND_MIN_REQUESTS:
-            found.append(
-                Recommendation(
-                    f"p95-latency:{provider}",
-                    "routing",
-                    "warning",
-                    f"{provider} p95 latency {latency.p95_ms:.0f} ms is above {RECOMMEND_P95_LATENCY_MS:.0f} ms",
-                    f"shift weight away from {provider} (PUT /admin/routing/traffic-distribution)",
-                    {
-                        "provider": provider,
-                        "p95LatencyMs": round(latency.p95_ms, 2),
-                        "thresholdMs": RECOMMEND_P95_LATENCY_MS,
-                        "requests": round(seen),
-                    },
-                )
-            )
-    efficiency = routing_efficiency_percent(snapshot)
-    total = snapshot.total().requests
-    if efficiency is not None and total >= RECOMMEND_MIN_REQUESTS and efficiency < ROUTING_EFFICIENCY_ALARM_PERCENT:
+        if counts.requests < RECOMMEND_MIN_REQUESTS or rate is None or rate <= FALLBACK_RATE_WARN_PERCENT:
+            continue
+        primary = ROUTING_MATRIX[OperationType(operation)].primary.value if operation in ROUTING_MATRIX else "?"
         found.append(
             Recommendation(
-                "routing-efficiency",
+                f"fallback-rate:{operation}",
                 "routing",
-                "warning" if efficiency < ROUTING_EFFICIENCY_TARGET_PERCENT else "info",
-                f"routing efficiency {efficiency:g} % is below {ROUTING_EFFICIENCY_ALARM_PERCENT:g} %",
-                "review routing rules and provider health (GET /admin/config/validate-routing)",
+                "warning",
+                f"{rate:g} % of {operation} requests fell back (> {FALLBACK_RATE_WARN_PERCENT:g} %)",
+                f"check the primary route '{primary}' of {operation}: its health, breakers and isolation",
                 {
-                    "routingEfficiencyPercent": efficiency,
-                    "alarmBelowPercent": ROUTING_EFFICIENCY_ALARM_PERCENT,
-                    "targetPercent": ROUTING_EFFICIENCY_TARGET_PERCENT,
-                    "requests": round(total),
+                    "operation": operation,
+                    "primaryRoute": primary,
+                    "requests": round(counts.requests),
+                    "fallbacks": round(counts.fallbacks),
+                    "fallbackRatePercent": rate,
+                    "thresholdPercent": FALLBACK_RATE_WARN_PERCENT,
                 },
             )
         )
     return found
+
+
+def _latency_recommendations(snapshot: MetricsSnapshot) -> list[Recommendation]:
+    found: list[Recommendation] = []
+    requests = snapshot.by_provider()
+    for provider, latency in sorted(snapshot.latency.get("provider", {}).items()):
+        seen = requests.get(provider, Counts()).requests
+        p95 = latency.p95_ms
+        if p95 is None or p95 <= RECOMMEND_P95_LATENCY_MS or seen < RECOMMEND_MIN_REQUESTS:
+            continue
+        found.append(
+            Recommendation(
+                f"p95-latency:{provider}",
+                "routing",
+                "warning",
+                f"{provider} p95 latency {p95:.0f} ms is above {RECOMMEND_P95_LATENCY_MS:.0f} ms",
+                f"shift weight away from {provider} (PUT /admin/routing/traffic-distribution)",
+                {
+                    "provider": provider,
+                    "p95LatencyMs": round(p95, 2),
+                    "thresholdMs": RECOMMEND_P95_LATENCY_MS,
+                    "requests": round(seen),
+                },
+            )
+        )
+    return found
+
+
+def _efficiency_recommendation(snapshot: MetricsSnapshot) -> Recommendation | None:
+    efficiency = routing_efficiency_percent(snapshot)
+    total = snapshot.total().requests
+    if efficiency is None or total < RECOMMEND_MIN_REQUESTS or efficiency >= ROUTING_EFFICIENCY_ALARM_PERCENT:
+        return None
+    return Recommendation(
+        "routing-efficiency",
+        "routing",
+        "warning" if efficiency < ROUTING_EFFICIENCY_TARGET_PERCENT else "info",
+        f"routing efficiency {efficiency:g} % is below {ROUTING_EFFICIENCY_ALARM_PERCENT:g} %",
+        "review routing rules and provider health (GET /admin/config/validate-routing)",
+        {
+            "routingEfficiencyPercent": efficiency,
+            "alarmBelowPercent": ROUTING_EFFICIENCY_ALARM_PERCENT,
+            "targetPercent": ROUTING_EFFICIENCY_TARGET_PERCENT,
+            "requests": round(total),
+        },
+    )
 
 
 def _healthy(snapshot: MetricsSnapshot, provider: str, counts: Counts) -> bool:
@@ -425,85 +438,96 @@ def _healthy(snapshot: MetricsSnapshot, provider: str, counts: Counts) -> bool:
 
 
 def cost_recommendations(snapshot: MetricsSnapshot, weights: Mapping[str, int]) -> list[Recommendation]:
-    found: list[Recommendation] = []
+    candidates = (
+        _expensive_provider_recommendation(snapshot, weights),
+        _cache_recommendation(snapshot),
+        _budget_recommendation(snapshot),
+    )
+    return [found for found in candidates if found is not None]
+
+
+def _expensive_provider_recommendation(snapshot: MetricsSnapshot, weights: Mapping[str, int]) -> Recommendation | None:
+    """The most expensive Direct provider worth moving weight from, to the cheapest healthy one; one move at a
+    time, so the next is decided on fresh measurements."""
     direct = {
         p: c
         for p, c in snapshot.by_provider().items()
-        if p not in (MCP, "none") and c.requests >= RECOMMEND_MIN_REQUESTS
+        if p not in (MCP, NO_TARGET) and c.requests >= RECOMMEND_MIN_REQUESTS
     }
     per_request = {p: c.cost_usd / c.requests for p, c in direct.items()}
     healthy_cheap = [p for p in sorted(per_request, key=per_request.__getitem__) if _healthy(snapshot, p, direct[p])]
-    if healthy_cheap and per_request:
-        cheapest = healthy_cheap[0]
-        for provider in sorted(per_request, key=per_request.__getitem__, reverse=True):
-            cheap_cost = per_request[cheapest]
-            ratio = per_request[provider] / cheap_cost if cheap_cost > 0 else None
-            if provider == cheapest or (ratio is not None and ratio < COST_RATIO_RECOMMEND):
-                continue
-            if ratio is None and per_request[provider] == 0:
-                continue
-            found.append(
-                Recommendation(
-                    f"expensive-provider:{provider}",
-                    "cost",
-                    "info",
-                    f"{provider} costs {_ratio_text(ratio)} per request what healthy {cheapest} does",
-                    f"move weight from {provider} to {cheapest} (PUT /admin/routing/traffic-distribution)",
-                    {
-                        "provider": provider,
-                        "cheaperProvider": cheapest,
-                        "costPerRequestUsd": round(per_request[provider], 8),
-                        "cheaperCostPerRequestUsd": round(cheap_cost, 8),
-                        "ratio": None if ratio is None else round(ratio, 2),
-                        "thresholdRatio": COST_RATIO_RECOMMEND,
-                        "currentWeights": dict(weights),
-                        "suggestedWeights": suggest_weights(weights, provider, cheapest),
-                    },
-                )
-            )
-            break  # one move at a time: re-measure before the next
+    if not healthy_cheap:
+        return None
+    cheapest = healthy_cheap[0]
+    cheap_cost = per_request[cheapest]
+    for provider in sorted(per_request, key=per_request.__getitem__, reverse=True):
+        ratio = per_request[provider] / cheap_cost if cheap_cost > 0 else None
+        worth_moving = per_request[provider] != 0 if ratio is None else ratio >= COST_RATIO_RECOMMEND
+        if provider != cheapest and worth_moving:
+            return _move_weight(provider, cheapest, per_request, ratio, weights)
+    return None
+
+
+def _move_weight(
+    provider: str, cheapest: str, per_request: Mapping[str, float], ratio: float | None, weights: Mapping[str, int]
+) -> Recommendation:
+    return Recommendation(
+        f"expensive-provider:{provider}",
+        "cost",
+        "info",
+        f"{provider} costs {_ratio_text(ratio)} per request what healthy {cheapest} does",
+        f"move weight from {provider} to {cheapest} (PUT /admin/routing/traffic-distribution)",
+        {
+            "provider": provider,
+            "cheaperProvider": cheapest,
+            "costPerRequestUsd": round(per_request[provider], 8),
+            "cheaperCostPerRequestUsd": round(per_request[cheapest], 8),
+            "ratio": None if ratio is None else round(ratio, 2),
+            "thresholdRatio": COST_RATIO_RECOMMEND,
+            "currentWeights": dict(weights),
+            "suggestedWeights": suggest_weights(weights, provider, cheapest),
+        },
+    )
+
+
+def _cache_recommendation(snapshot: MetricsSnapshot) -> Recommendation | None:
     total = snapshot.total()
     rate = _cache_rate(total)
-    if (
-        rate is not None
-        and rate < CACHE_HIT_WARN_PERCENT
-        and total.cache_hits + total.cache_misses >= RECOMMEND_MIN_REQUESTS
-    ):
-        found.append(
-            Recommendation(
-                "cache-hit-rate",
-                "cost",
-                "warning",
-                f"cache hit rate {rate:g} % is below {CACHE_HIT_WARN_PERCENT:g} % "
-                f"(target {CACHE_HIT_TARGET_PERCENT:g} %)",
-                "enable the cache for deterministic operations (temperature 0 or X-Hybrid-Cache: use) "
-                "and review TTLs (GET /admin/config/cache-settings)",
-                {
-                    "hitRatePercent": rate,
-                    "hits": round(total.cache_hits),
-                    "misses": round(total.cache_misses),
-                    "warnPercent": CACHE_HIT_WARN_PERCENT,
-                    "targetPercent": CACHE_HIT_TARGET_PERCENT,
-                },
-            )
-        )
+    if rate is None or rate >= CACHE_HIT_WARN_PERCENT or total.cache_hits + total.cache_misses < RECOMMEND_MIN_REQUESTS:
+        return None
+    return Recommendation(
+        "cache-hit-rate",
+        "cost",
+        "warning",
+        f"cache hit rate {rate:g} % is below {CACHE_HIT_WARN_PERCENT:g} % (target {CACHE_HIT_TARGET_PERCENT:g} %)",
+        "enable the cache for deterministic operations (temperature 0 or X-Hybrid-Cache: use) "
+        "and review TTLs (GET /admin/config/cache-settings)",
+        {
+            "hitRatePercent": rate,
+            "hits": round(total.cache_hits),
+            "misses": round(total.cache_misses),
+            "warnPercent": CACHE_HIT_WARN_PERCENT,
+            "targetPercent": CACHE_HIT_TARGET_PERCENT,
+        },
+    )
+
+
+def _budget_recommendation(snapshot: MetricsSnapshot) -> Recommendation | None:
     budget = snapshot.budget_utilization_percent
-    if budget is not None and budget >= BUDGET_WARN_PERCENT:
-        found.append(
-            Recommendation(
-                "budget-utilization",
-                "cost",
-                "critical" if budget >= BUDGET_REFUSE_PERCENT else "warning",
-                f"{budget:.1f} % of the monthly AI budget is used",
-                "move background and standard work to cheaper providers or MCP, or raise the budget",
-                {
-                    "utilizationPercent": round(budget, 2),
-                    "warnPercent": BUDGET_WARN_PERCENT,
-                    "refusePercent": BUDGET_REFUSE_PERCENT,
-                },
-            )
-        )
-    return found
+    if budget is None or budget < BUDGET_WARN_PERCENT:
+        return None
+    return Recommendation(
+        "budget-utilization",
+        "cost",
+        "critical" if budget >= BUDGET_REFUSE_PERCENT else "warning",
+        f"{budget:.1f} % of the monthly AI budget is used",
+        "move background and standard work to cheaper providers or MCP, or raise the budget",
+        {
+            "utilizationPercent": round(budget, 2),
+            "warnPercent": BUDGET_WARN_PERCENT,
+            "refusePercent": BUDGET_REFUSE_PERCENT,
+        },
+    )
 
 
 def _ratio_text(ratio: float | None) -> str:
