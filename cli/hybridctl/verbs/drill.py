@@ -1,9 +1,6 @@
-"""`hybridctl drill SCENARIO`: a failover drill (provider-failover.md, "Training & Drills") on a local stack
-started for it, in this process: steady traffic, the scenario's fault, hands off while breakers, health
-checks, alarms and workflows act, the fault lifted, failback; then the report (markdown, PNG, JSON).
-
-It needs the repository (the local stack is not part of the hybridctl package): run it from a checkout,
-as `make drill SCENARIO=...` does. Exit 0 when every KPI is within the runbook's target, 1 otherwise."""
+"""`hybridctl drill SCENARIO`: a failover drill (provider-failover.md, "Training & Drills") on a local stack started
+for it in this process, then its report. Needs a repository checkout (the local stack is not part of the package);
+exit 0 when every KPI meets the runbook's target, 1 otherwise."""
 
 from __future__ import annotations
 
@@ -14,12 +11,23 @@ import os
 import sys
 from pathlib import Path
 
+from cli.hybridctl.arguments import Verbs, positive_float
 from cli.hybridctl.client import CHECK_FAILED, OK, USAGE, CliError
+from cli.hybridctl.context import Ctx
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+REPOSITORY = Path(__file__).resolve().parents[3]
+SCENARIO_NAMES = "bedrock-outage, latency-spike, quota-exhaustion, mcp-outage, multi-provider-outage, budget-exhausted"
 
 
-def drill(ctx, args: argparse.Namespace) -> int:
+def register(verbs: Verbs) -> None:
+    p = verbs.add("drill", "failover drill on a local stack started for it (needs the repository)", drill)
+    p.add_argument("scenario", help=f"one of: {SCENARIO_NAMES}")
+    p.add_argument("--compression", type=positive_float, default=30.0, help="time compression (default 30)")
+    p.add_argument("--rate", type=positive_float, default=28.0, help="requests per second (default 28)")
+    p.add_argument("--out", default="drill-reports", help="report directory (default drill-reports)")
+
+
+def drill(ctx: Ctx, args: argparse.Namespace) -> int:
     if not (REPOSITORY / "local" / "drill").is_dir():
         raise CliError(USAGE, "hybridctl drill runs the local stack: run it from a repository checkout")
     sys.path.insert(0, str(REPOSITORY))

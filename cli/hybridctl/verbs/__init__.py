@@ -1,0 +1,46 @@
+"""One module per hybridctl verb; each `register`s its subcommand, its arguments and its handler."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from cli.hybridctl.verbs import (
+    audit,
+    breakers,
+    canary,
+    config,
+    dashboard,
+    drill,
+    emergency,
+    failback,
+    failover,
+    flags,
+    monitor,
+    report,
+    rollback,
+    rollouts,
+    route,
+    status,
+    validate,
+)
+
+# The order of `hybridctl --help`.
+VERBS: tuple[ModuleType, ...] = (
+    status,
+    flags,
+    emergency,
+    route,
+    config,
+    breakers,
+    validate,
+    monitor,
+    report,
+    drill,
+    audit,
+    dashboard,
+    failover,
+    canary,
+    failback,
+    rollback,
+    rollouts,
+)
