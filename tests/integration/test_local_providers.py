@@ -259,6 +259,28 @@ def test_the_first_mcp_call_loads_the_sdk_client_without_its_server_side(provide
     assert run.stdout.split() == ["True", "[]", "mcp.client.client", "mcp.client.session", "Transport"]
 
 
+PRELOADED_MCP_CALL = """
+import sys
+from functions.adapters.providers.mcp import McpProvider, import_sdk_client
+from functions.domain.completion import CompletionRequest, Turn
+
+import_sdk_client()
+before = set(sys.modules)
+request = CompletionRequest(turns=(Turn("user", "What is the capital of France?"),))
+McpProvider(server_url=sys.argv[1]).complete(request, timeout_s=5)
+print(sorted(set(sys.modules) - before))
+"""
+
+
+def test_after_import_sdk_client_the_first_mcp_call_imports_nothing_more(provider_simulators):
+    run = subprocess.run(
+        [sys.executable, "-c", PRELOADED_MCP_CALL, provider_simulators.mcp_url], capture_output=True, text=True
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+
+
 @pytest.fixture(scope="module")
 def misbehaving_mcp_url() -> Iterator[str]:
     """An MCP server whose `generate` tool answers with usage counts as text: valid MCP, wrong shape."""

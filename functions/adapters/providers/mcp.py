@@ -1,7 +1,7 @@
 """The MCP adapter: one tool call over streamable HTTP with the official `mcp` SDK's client session.
 
 The SDK is imported inside `complete`, never at module import: requests on the Direct route must
-not pay for loading it on a cold start. Only its client modules are loaded (`_load_client_sdk`).
+not pay for loading it on a cold start. Only its client modules are loaded (`import_sdk_client`).
 
 How the SDK reports failures (mcp 2.x): an HTTP error status without a JSON-RPC body becomes an
 `MCPError(INTERNAL_ERROR)` with the status lost, and transport errors escape the SDK's task
@@ -62,6 +62,30 @@ _RELIST_PAGE_CAP = 100
 # `mcp/__init__` and `mcp/client/__init__` import the SDK's server side as well (its low-level and
 # high-level servers, starlette, uvicorn, sse-starlette): about half of the SDK's import time.
 _CLIENT_PACKAGES = ("mcp", "mcp.client")
+# Every module a call can import, in the order a call first needs them. httpx2 imports its HTTP
+# stack (httpcore2, h11, truststore) when a client is built, anyio its asyncio backend when a loop
+# first uses it, and the session jsonschema when it validates a result against an output schema.
+_CALL_MODULES = (
+    "anyio",
+    "httpx2",
+    "httpcore2",
+    "h11",
+    "truststore",
+    "anyio._backends._asyncio",
+    "anyio.streams.stapled",
+    "anyio.streams.tls",
+    "anyio.to_thread",
+    "certifi",
+    "pydantic",
+    "mcp_types",
+    "mcp.client.streamable_http",
+    "mcp.client.session",
+    "mcp.client._probe",
+    "mcp.shared.exceptions",
+    "jsonschema",
+    "jsonschema.validators",
+    "referencing",
+)
 _SDK_LOCK = threading.RLock()
 
 _T = TypeVar("_T")
@@ -192,6 +216,14 @@ class McpProvider:
             output_tokens=usage.get("output_tokens"),
             finish_reason=finish,
         )
+
+
+def import_sdk_client() -> None:
+    """Import every SDK module an MCP call needs; idempotent. An init phase that a snapshot captures
+    (Lambda SnapStart) can call it so that the first MCP request after a restore does not pay for it."""
+    _load_client_sdk()
+    for name in _CALL_MODULES:
+        importlib.import_module(name)
 
 
 def _load_client_sdk() -> None:
