@@ -1,6 +1,7 @@
 """Router overhead benchmark: prints p50/p99 warm overhead (µs), DynamoDB calls per request,
-and cold start (ms). Targets on a 2-core machine: warm p99 <= 1 ms, 0 DynamoDB reads per
-request in steady state, cold start <= 500 ms.
+cold start (ms) per route, and what a SnapStart snapshot would take out of the first MCP request.
+Targets on a 2-core machine: warm p99 <= 1 ms, 0 DynamoDB reads per request in steady state,
+cold start <= 500 ms on every route.
 
 The AWS side is the local stack's moto server and simulators, started here; each measurement
 runs in a fresh child process with its stdout (the handler's JSON logs and EMF) discarded.
@@ -59,11 +60,19 @@ class Context:
         return 60_000
 
 
-def child_cold(out: str, operation: str) -> None:
+def child_cold(out: str, operation: str, preimport: str = "") -> None:
+    """`preimport` set: the imports a SnapStart init phase would run before the snapshot, timed
+    apart from the first request (which is then what a request after a restore pays, less the
+    restore itself)."""
     started = time.perf_counter()
     from functions.handlers.router import lambda_handler
 
     imported = time.perf_counter()
+    if preimport:
+        from functions.adapters.providers.mcp import import_sdk_client
+
+        import_sdk_client()
+    preimported = time.perf_counter()
     result = lambda_handler(event(operation, os.environ["BENCH_CLIENT_KEY"]), Context())
     done = time.perf_counter()
     assert result["statusCode"] == 200, result
@@ -72,6 +81,8 @@ def child_cold(out: str, operation: str) -> None:
         json.dumps(
             {
                 "import_ms": (imported - started) * 1000,
+                "preimport_ms": (preimported - imported) * 1000,
+                "request_ms": (done - preimported) * 1000,
                 "first_ms": (done - started) * 1000,
                 "mcp_imported": mcp_loaded,
                 "route": _header(result, "x-hybrid-route"),
@@ -166,6 +177,7 @@ def main() -> int:
         warm = run_child("warm", env=env)
         cached = run_child("warm", env={**env, "BENCH_TEMPERATURE": "0"})
         cold = {op: [run_child("cold", op, env=env) for _ in range(COLD_RUNS)] for op in ("emergency", "standard")}
+        snapstart = [run_child("cold", "standard", "preimport", env=env) for _ in range(COLD_RUNS)]
     finally:
         stack.stop()
     print(f"router warm overhead ({warm['requests']} requests, provider answering at once; breakers and cache on):")
@@ -191,13 +203,29 @@ def main() -> int:
             f"  import {imported:.0f} ms, import + first request {first:.0f} ms (target <= 500 ms); "
             f"whole process incl. interpreter {wall:.0f} ms; mcp SDK imported: {runs[0]['mcp_imported']}"
         )
+    for label, route in (("Direct", "direct"), ("MCP", "mcp")):
+        runs = [r for op_runs in cold.values() for r in op_runs if r["route"] == route]
+        if runs:
+            print(f"{label} cold start: {statistics.median(r['first_ms'] for r in runs):.0f} ms")
+    _print_snapstart(snapstart)
     return 0
+
+
+def _print_snapstart(runs: list[dict]) -> None:
+    handler = statistics.median(r["import_ms"] for r in runs)
+    sdk = statistics.median(r["preimport_ms"] for r in runs)
+    request = statistics.median(r["request_ms"] for r in runs)
+    print(f"SnapStart estimate, first 'standard' request on route {runs[0]['route']} (median of {len(runs)}):")
+    print(
+        f"  init a snapshot would capture: handler import {handler:.0f} ms + MCP SDK client {sdk:.0f} ms; "
+        f"first MCP request after a restore: {request:.0f} ms plus the restore itself"
+    )
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "warm":
         child_warm(sys.argv[2])
     elif len(sys.argv) > 3 and sys.argv[1] == "cold":
-        child_cold(sys.argv[2], sys.argv[3])
+        child_cold(*sys.argv[2:5])
     else:
         sys.exit(main())

@@ -223,6 +223,64 @@ def test_importing_the_mcp_adapter_does_not_load_the_mcp_sdk():
     assert loaded.strip() == "[]"
 
 
+@pytest.mark.parametrize("mode", ["auto", "legacy", "2026-07-28"])
+def test_mcp_answers_in_each_connect_mode(provider_simulators, mode):
+    provider = McpProvider(server_url=provider_simulators.mcp_url, mode=mode)
+
+    assert provider.complete(REQUEST, timeout_s=5).text.startswith("Simulated answer")
+
+
+def test_an_unknown_mcp_connect_mode_is_unavailable(provider_simulators):
+    with pytest.raises(ProviderUnavailable, match="ValueError"):
+        McpProvider(server_url=provider_simulators.mcp_url, mode="2024-11-05").complete(REQUEST, timeout_s=5)
+
+
+# Run in a fresh interpreter: this process imported the whole SDK for the simulators' MCP server.
+FIRST_MCP_CALL = """
+import sys
+from functions.adapters.providers.mcp import McpProvider
+from functions.domain.completion import CompletionRequest, Turn
+
+request = CompletionRequest(turns=(Turn("user", "What is the capital of France?"),))
+text = McpProvider(server_url=sys.argv[1]).complete(request, timeout_s=5).text
+loaded = sorted(m for m in ("mcp.server", "starlette", "uvicorn") if m in sys.modules)
+from mcp import Client, ClientSession
+from mcp.client import Transport
+print(text.startswith("Simulated answer"), loaded, Client.__module__, ClientSession.__module__, Transport.__name__)
+"""
+
+
+def test_the_first_mcp_call_loads_the_sdk_client_without_its_server_side(provider_simulators):
+    run = subprocess.run(
+        [sys.executable, "-c", FIRST_MCP_CALL, provider_simulators.mcp_url], capture_output=True, text=True
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["True", "[]", "mcp.client.client", "mcp.client.session", "Transport"]
+
+
+PRELOADED_MCP_CALL = """
+import sys
+from functions.adapters.providers.mcp import McpProvider, import_sdk_client
+from functions.domain.completion import CompletionRequest, Turn
+
+import_sdk_client()
+before = set(sys.modules)
+request = CompletionRequest(turns=(Turn("user", "What is the capital of France?"),))
+McpProvider(server_url=sys.argv[1]).complete(request, timeout_s=5)
+print(sorted(set(sys.modules) - before))
+"""
+
+
+def test_after_import_sdk_client_the_first_mcp_call_imports_nothing_more(provider_simulators):
+    run = subprocess.run(
+        [sys.executable, "-c", PRELOADED_MCP_CALL, provider_simulators.mcp_url], capture_output=True, text=True
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+
+
 @pytest.fixture(scope="module")
 def misbehaving_mcp_url() -> Iterator[str]:
     """An MCP server whose `generate` tool answers with usage counts as text: valid MCP, wrong shape."""

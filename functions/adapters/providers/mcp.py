@@ -1,7 +1,7 @@
-"""The MCP adapter: one tool call over streamable HTTP with the official `mcp` SDK client.
+"""The MCP adapter: one tool call over streamable HTTP with the official `mcp` SDK's client session.
 
 The SDK is imported inside `complete`, never at module import: requests on the Direct route must
-not pay for loading it on a cold start.
+not pay for loading it on a cold start. Only its client modules are loaded (`import_sdk_client`).
 
 How the SDK reports failures (mcp 2.x): an HTTP error status without a JSON-RPC body becomes an
 `MCPError(INTERNAL_ERROR)` with the status lost, and transport errors escape the SDK's task
@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
+import importlib.util
 import ssl
-from collections.abc import Coroutine, Mapping
+import sys
+import threading
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -39,7 +43,9 @@ from functions.domain.errors import (
 
 if TYPE_CHECKING:
     import httpx2
-    from mcp.types import CallToolResult
+    from mcp.client._transport import Transport
+    from mcp.client.session import ClientSession
+    from mcp_types import CallToolResult
 
 _FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop",
@@ -51,6 +57,36 @@ _FINISH_REASONS: dict[str, FinishReason] = {
 }
 _TOOL_ERROR_MAX_CHARS = 300
 CONNECT_TIMEOUT_S = 2.0
+# The SDK `Client`'s bound on the pages it reads when it re-lists a tool after HEADER_MISMATCH.
+_RELIST_PAGE_CAP = 100
+# `mcp/__init__` and `mcp/client/__init__` import the SDK's server side as well (its low-level and
+# high-level servers, starlette, uvicorn, sse-starlette): about half of the SDK's import time.
+_CLIENT_PACKAGES = ("mcp", "mcp.client")
+# Every module a call can import, in the order a call first needs them. httpx2 imports its HTTP
+# stack (httpcore2, h11, truststore) when a client is built, anyio its asyncio backend when a loop
+# first uses it, and the session jsonschema when it validates a result against an output schema.
+_CALL_MODULES = (
+    "anyio",
+    "httpx2",
+    "httpcore2",
+    "h11",
+    "truststore",
+    "anyio._backends._asyncio",
+    "anyio.streams.stapled",
+    "anyio.streams.tls",
+    "anyio.to_thread",
+    "certifi",
+    "pydantic",
+    "mcp_types",
+    "mcp.client.streamable_http",
+    "mcp.client.session",
+    "mcp.client._probe",
+    "mcp.shared.exceptions",
+    "jsonschema",
+    "jsonschema.validators",
+    "referencing",
+)
+_SDK_LOCK = threading.RLock()
 
 _T = TypeVar("_T")
 
@@ -101,9 +137,9 @@ class McpProvider:
         }
 
     async def _call_tool(self, arguments: dict[str, Any], timeout_s: float) -> CallToolResult:
+        _load_client_sdk()
         import anyio
         import httpx2
-        from mcp import Client
         from mcp.client.streamable_http import streamable_http_client
 
         failures: list[_HttpFailure] = []
@@ -121,9 +157,9 @@ class McpProvider:
                     timeout=timeout, verify=_tls_context(), event_hooks={"response": [record_failure]}
                 ) as http:
                     transport = streamable_http_client(self.server_url, http_client=http)
-                    async with Client(transport, mode=self.mode) as client:
+                    async with _session(transport, self.mode) as session:
                         failures.clear()  # a refused protocol probe the SDK fell back from is not the call's failure
-                        return await client.call_tool(self.tool_name, arguments)
+                        return await _call_tool(session, self.tool_name, arguments)
         except TimeoutError as exc:
             raise ProviderTimeout(f"mcp did not answer within {timeout_s:.2f} s", provider=self.name) from exc
         # The SDK raises from inside its task groups whatever its transport met (httpx2 errors,
@@ -134,7 +170,7 @@ class McpProvider:
     def _failure(self, exc: Exception, failures: list[_HttpFailure]) -> ProviderError:
         import httpx2
         from mcp.shared.exceptions import MCPError
-        from mcp.types import INVALID_PARAMS, INVALID_REQUEST
+        from mcp_types import INVALID_PARAMS, INVALID_REQUEST
         from pydantic import ValidationError
 
         if failures:
@@ -180,6 +216,104 @@ class McpProvider:
             output_tokens=usage.get("output_tokens"),
             finish_reason=finish,
         )
+
+
+def import_sdk_client() -> None:
+    """Import every SDK module an MCP call needs; idempotent. An init phase that a snapshot captures
+    (Lambda SnapStart) can call it so that the first MCP request after a restore does not pay for it."""
+    _load_client_sdk()
+    for name in _CALL_MODULES:
+        importlib.import_module(name)
+
+
+def _load_client_sdk() -> None:
+    """Make the SDK's client modules importable without running the `_CLIENT_PACKAGES` __init__s.
+
+    Each package not yet imported gets a module built from its own spec but not executed; its
+    __init__ runs the first time anyone reads a name only that __init__ defines (`from mcp import
+    Client`), so other code in the process still sees the whole SDK.
+    """
+    with _SDK_LOCK:
+        for name in _CLIENT_PACKAGES:
+            if name not in sys.modules:
+                _install_deferred_package(name)
+
+
+def _install_deferred_package(name: str) -> None:
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+    loader = spec.loader
+    package = importlib.util.module_from_spec(spec)
+
+    def run_init(attribute: str) -> Any:
+        with _SDK_LOCK:
+            if vars(package).pop("__getattr__", None) is not None:
+                loader.exec_module(package)
+        try:
+            return vars(package)[attribute]
+        except KeyError:
+            raise AttributeError(f"module {name!r} has no attribute {attribute!r}") from None
+
+    package.__getattr__ = run_init  # type: ignore[method-assign]
+    sys.modules[name] = package
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, package)
+
+
+@contextlib.asynccontextmanager
+async def _session(transport: Transport, mode: str) -> AsyncIterator[ClientSession]:
+    """An SDK client session over `transport`, connected the way the SDK `Client` connects in
+    `mode`: "legacy" (initialize handshake), "auto" (discover, falling back to initialize) or a
+    modern protocol version adopted without a round trip."""
+    import mcp_types
+    from mcp.client._probe import negotiate_auto
+    from mcp.client.session import ClientSession
+    from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+    if mode not in ("legacy", "auto", *MODERN_PROTOCOL_VERSIONS):
+        raise ValueError(f"mode must be 'legacy', 'auto' or one of {list(MODERN_PROTOCOL_VERSIONS)}; got {mode!r}")
+    async with transport as (read_stream, write_stream), ClientSession(read_stream, write_stream) as session:
+        if mode == "legacy":
+            await session.initialize()
+        elif mode == "auto":
+            await negotiate_auto(session)
+        else:
+            pinned = mcp_types.DiscoverResult(
+                supported_versions=[mode],
+                capabilities=mcp_types.ServerCapabilities(),
+                result_type="complete",
+                ttl_ms=0,
+                cache_scope="public",
+            )
+            session.adopt(pinned)
+        yield session
+
+
+async def _call_tool(session: ClientSession, name: str, arguments: dict[str, Any]) -> CallToolResult:
+    """`tools/call`, resent once after re-listing the tool when a modern server answers
+    HEADER_MISMATCH (its listed schema is missing or stale), as the SDK `Client` does."""
+    from mcp.shared.exceptions import MCPError
+    from mcp_types import HEADER_MISMATCH, PaginatedRequestParams
+    from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+    from pydantic import ValidationError
+
+    try:
+        return await session.call_tool(name, arguments)
+    except MCPError as mismatch:
+        if mismatch.code != HEADER_MISMATCH or session.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            raise
+        try:
+            cursor: str | None = None
+            for _ in range(_RELIST_PAGE_CAP):
+                page = await session.list_tools(params=PaginatedRequestParams(cursor=cursor))
+                cursor = page.next_cursor
+                if cursor is None or any(tool.name == name for tool in page.tools):
+                    break
+        except (MCPError, TimeoutError, ValidationError) as relist_error:
+            raise mismatch from relist_error
+    return await session.call_tool(name, arguments)
 
 
 def _run_sync(coro: Coroutine[Any, Any, _T]) -> _T:
