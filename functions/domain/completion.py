@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeGuard
 
 from functions.domain.errors import ProviderResponseInvalid, ProviderTimeout
 
@@ -45,7 +45,8 @@ class Completion:
 class Provider(Protocol):
     """A provider adapter. `timeout_s` is what is left of the operation's latency budget."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def complete(self, request: CompletionRequest, timeout_s: float) -> Completion: ...
 
@@ -73,7 +74,7 @@ def finish_reason(reason: object, reasons: Mapping[str, FinishReason]) -> Finish
     return reasons.get(reason, "stop") if isinstance(reason, str) else "stop"
 
 
-def is_count(value: object) -> bool:
+def is_count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 

@@ -56,7 +56,7 @@ class ChatCompletionRequest(BaseModel):
 
     def to_completion_request(self) -> CompletionRequest:
         system = tuple(m.text() for m in self.messages if m.role in ("system", "developer"))
-        turns = tuple(Turn(m.role, m.text()) for m in self.messages if m.role in ("user", "assistant"))  # type: ignore[arg-type]
+        turns = tuple(Turn(m.role, m.text()) for m in self.messages if m.role in ("user", "assistant"))
         stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
         return CompletionRequest(
             turns=turns,

@@ -48,7 +48,7 @@ def chat_completions(body: ChatCompletionRequest) -> Response[ChatCompletionResp
         raise InvalidRequest("stream: true is not supported yet; send stream: false or omit it")
     operation = _operation(body)
     trace = RequestTrace(operation, time.monotonic())
-    app.append_context(trace=trace)
+    app.context.update(trace=trace)
     cache_header = app.current_event.headers.get("x-hybrid-cache") or app.current_event.headers.get("X-Hybrid-Cache")
     result = chat.complete(get_dependencies(), body, operation, cache_header, app.context["request_id"], trace)
     return Response(200, "application/json", result.response, headers=result.headers)
@@ -122,17 +122,17 @@ def _assess() -> SystemHealth:
     return assess(snapshot, views, time.time())
 
 
-@app.exception_handler(RequestValidationError)
-def _invalid(exc: RequestValidationError) -> Response:
+@app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+def _invalid(exc: RequestValidationError) -> Response[str]:
     return from_validation(exc.errors())
 
 
-@app.exception_handler(HybridRoutingError)
-def _domain_error(exc: HybridRoutingError) -> Response:
+@app.exception_handler(HybridRoutingError)  # type: ignore[untyped-decorator]
+def _domain_error(exc: HybridRoutingError) -> Response[str]:
     trace = app.context.get("trace")
     if trace is not None:
         target = trace.decision.chosen if trace.decision else None
-        chat.record(
+        chat.record_request(
             trace.operation,
             target.route.value if target else "none",
             exc.provider or (target.provider if target else "none"),
@@ -145,7 +145,7 @@ def _domain_error(exc: HybridRoutingError) -> Response:
 
 
 @app.not_found
-def _not_found(_: Exception) -> Response:
+def _not_found(_: Exception) -> Response[str]:
     path, method = app.current_event.path, app.current_event.http_method.upper()
     for pattern, methods in KNOWN_ROUTES:
         if pattern.match(path):
@@ -160,8 +160,8 @@ def _not_found(_: Exception) -> Response:
     return error_response(404, "not_found_error", f"no route for {method} {path}", "not_found")
 
 
-@app.exception_handler(Exception)
-def _unexpected(exc: Exception) -> Response:
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+def _unexpected(exc: Exception) -> Response[str]:
     # A bug of ours: logged with its trace, answered without one.
     request_id = app.context.get("request_id")
     logger.exception("unhandled-error", extra={"error": type(exc).__name__, "request_id": request_id})
@@ -174,7 +174,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         result = _pre_checks(event)
         if result is None:
-            app.append_context(request_id=request_id)
+            app.context.update(request_id=request_id)
             result = app.resolve(as_json_api(event), context)
     except Exception as exc:
         # A bug outside the resolver's handlers: still a JSON answer naming the request, never a trace.

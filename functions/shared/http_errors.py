@@ -19,7 +19,7 @@ def error_response(
     code: str,
     param: str | None = None,
     headers: Mapping[str, str] | None = None,
-) -> Response:
+) -> Response[str]:
     body = ErrorResponse(error=ErrorBody(type=error_type, message=message, code=code, param=param))
     return Response(
         status_code=status,
@@ -29,14 +29,14 @@ def error_response(
     )
 
 
-def from_domain(exc: HybridRoutingError, headers: Mapping[str, str] | None = None) -> Response:
+def from_domain(exc: HybridRoutingError, headers: Mapping[str, str] | None = None) -> Response[str]:
     extra = dict(headers or {})
     if exc.retry_after is not None:
         extra["retry-after"] = str(max(1, round(exc.retry_after)))
     return error_response(exc.status, exc.error_type, exc.message, exc.code, headers=extra)
 
 
-def from_validation(errors: Iterable[Mapping[str, Any]]) -> Response:
+def from_validation(errors: Iterable[Mapping[str, Any]]) -> Response[str]:
     """A 400 that names every offending field, without echoing the input values back."""
     problems: list[str] = []
     first_param: str | None = None

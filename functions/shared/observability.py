@@ -14,13 +14,40 @@ from typing import Any, TextIO, TypeVar
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-SERVICE = "hybrid-router"
-NAMESPACE = "HybridRouting"
-PROVIDER_DIMENSIONS = ("Provider", "service")
+from functions.domain.names import (
+    AUDIT_DIMENSION as AUDIT_DIMENSION,
+)
+from functions.domain.names import (
+    AUDIT_METRIC as AUDIT_METRIC,
+)
+from functions.domain.names import (
+    AUTHORIZATION_DIMENSION as AUTHORIZATION_DIMENSION,
+)
+from functions.domain.names import (
+    AUTHORIZATION_METRIC as AUTHORIZATION_METRIC,
+)
+from functions.domain.names import (
+    AUTOMATION_DIMENSION as AUTOMATION_DIMENSION,
+)
+from functions.domain.names import (
+    AUTOMATION_METRIC as AUTOMATION_METRIC,
+)
+from functions.domain.names import (
+    DIM_PROVIDER,
+    DIM_SERVICE,
+)
+from functions.domain.names import (
+    NAMESPACE as NAMESPACE,
+)
+from functions.domain.names import (
+    SERVICE as SERVICE,
+)
 
-# Security and failover dashboards (stacks/constructs/dashboards.py): one count per event, by one dimension.
-# The admin API's authorizations: the authorizer's verdicts, and the admin function's refusals of read-only callers.
-AUTHORIZATION_METRIC, AUTHORIZATION_DIMENSION = "AdminAuthorization", "Outcome"
+# The names above stay importable from here for the modules that still import them from here;
+# new code imports them from functions.domain.names.
+
+# The admin API's authorizations (security dashboard): the authorizer's verdicts, and the admin function's
+# refusals of read-only callers.
 AUTH_ALLOWED, AUTH_UNAUTHORIZED, AUTH_FORBIDDEN, AUTH_READONLY_REFUSED = (
     "allowed",
     "unauthorized",
@@ -28,12 +55,6 @@ AUTH_ALLOWED, AUTH_UNAUTHORIZED, AUTH_FORBIDDEN, AUTH_READONLY_REFUSED = (
     "readonly-refused",
 )
 AUTH_OUTCOMES = (AUTH_ALLOWED, AUTH_UNAUTHORIZED, AUTH_FORBIDDEN, AUTH_READONLY_REFUSED)
-# Every audit record written (a change of the control plane), by the category of its action ("routing.override"
-# -> routing).
-AUDIT_METRIC, AUDIT_DIMENSION = "AuditedChanges", "Category"
-# The automation's decisions on failover alarms, health events and failback checks (functions/domain/automation/rules.py
-# Outcome values).
-AUTOMATION_METRIC, AUTOMATION_DIMENSION = "AutomationDecisions", "Decision"
 
 # One writer at a time on the process's stdout for metric lines: concurrent writes into one
 # TextIOWrapper from several threads (the local gateway serves overlapping requests in threads)
@@ -85,7 +106,7 @@ def emit_provider_metrics(provider: str, values: Mapping[str, tuple[MetricUnit, 
 
     Written here rather than by Powertools' EphemeralMetrics, which costs about 110 us a line: one line
     per provider attempt would take a tenth of the router's warm p99 budget (bench/router_overhead.py)."""
-    emit_metrics({"Provider": provider}, values)
+    emit_metrics({DIM_PROVIDER: provider}, values)
 
 
 def emit_metrics(
@@ -101,13 +122,13 @@ def emit_metrics(
             "CloudWatchMetrics": [
                 {
                     "Namespace": NAMESPACE,
-                    "Dimensions": [[*dimensions, "service"]],
+                    "Dimensions": [[*dimensions, DIM_SERVICE]],
                     "Metrics": [{"Name": name, "Unit": unit.value} for name, (unit, _) in values.items()],
                 }
             ],
         },
         **dimensions,
-        "service": SERVICE,
+        DIM_SERVICE: SERVICE,
         **{name: [float(value)] for name, (_, value) in values.items()},
     }
     line = json.dumps(document, separators=(",", ":"))

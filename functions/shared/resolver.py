@@ -30,40 +30,43 @@ class RequestScopedResolver(APIGatewayRestResolver):
 
     @property  # type: ignore[override]
     def current_event(self) -> BaseProxyEvent:
-        return self._request.event
+        event: BaseProxyEvent = self._request.event
+        return event
 
     @current_event.setter
     def current_event(self, value: BaseProxyEvent) -> None:
         self._request.event = value
 
-    @property  # type: ignore[override]
+    @property
     def lambda_context(self) -> LambdaContext:
-        return self._request.lambda_context
+        context: LambdaContext = self._request.lambda_context
+        return context
 
     @lambda_context.setter
     def lambda_context(self, value: LambdaContext) -> None:
         self._request.lambda_context = value
 
-    @property  # type: ignore[override]
-    def context(self) -> dict:
-        return self._request.__dict__.setdefault("context", {})
+    @property
+    def context(self) -> dict[str, Any]:
+        context: dict[str, Any] = self._request.__dict__.setdefault("context", {})
+        return context
 
     @context.setter
-    def context(self, value: dict) -> None:
+    def context(self, value: dict[str, Any]) -> None:
         self._request.context = value
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         self._request.lambda_context = context  # Powertools also stores it on the shared class attribute
         return super().resolve(event, context)
 
-    def _call_route(self, route: Route, route_arguments: dict[str, str]) -> ResponseBuilder:
+    def _call_route(self, route: Route, route_arguments: dict[str, str]) -> ResponseBuilder[Any]:
         if not route._middleware_stack_built:
             with self._building:
                 if not route._middleware_stack_built:
                     route._build_middleware_stack(router_middlewares=self._router_middlewares, app=self)
         return super()._call_route(route, route_arguments)
 
-    def _to_proxy_event(self, event: dict) -> BaseProxyEvent:
+    def _to_proxy_event(self, event: dict[str, Any]) -> BaseProxyEvent:
         proxy = super()._to_proxy_event(event)
         self._request.event = proxy  # resolve() stores it on BaseRouter too, where no route of ours reads it
         return proxy

@@ -76,6 +76,40 @@ def test_when_every_route_is_down_a_stale_answer_is_served_marked_as_stale(clien
     assert chat(client, body(temperature=0), "standard").status_code == 503  # nothing cached for this one
 
 
+def _set_cache_settings(http, admin, **settings):
+    response = http.put("/admin/config/cache-settings", json={**settings, "reason": "test"}, headers=admin)
+    assert response.status_code == 200, response.text
+    assert response.json()["appliedByRouter"] is True
+    get_dependencies().snapshots.invalidate()  # what the next snapshot refresh does on every instance
+    return response.json()
+
+
+@pytest.mark.usefixtures("clean_control_plane")
+def test_a_fresh_ttl_set_through_the_admin_api_ends_a_cache_hit_after_it(http, admin, client):
+    answer = _set_cache_settings(http, admin, freshTtlSeconds=1)
+    assert answer["freshTtlSeconds"] == 1 and answer["ttlsFromDeployment"] == ["staleTtlSeconds"]
+    payload = body(temperature=0)
+    seen = [chat(client, payload).headers["x-hybrid-cache"] for _ in range(2)]
+    time.sleep(1.1)
+    seen.append(chat(client, payload).headers["x-hybrid-cache"])
+    assert seen == ["miss", "hit", "miss"]
+
+
+@pytest.mark.usefixtures("clean_control_plane")
+@pytest.mark.parametrize(("stale_ttl", "status", "cache"), [(600, 200, "stale"), (0, 503, None)])
+def test_the_stale_ttl_set_through_the_admin_api_bounds_the_degraded_answers(
+    http, admin, client, local_stack, stale_ttl, status, cache
+):
+    _set_cache_settings(http, admin, freshTtlSeconds=0.05, staleTtlSeconds=stale_ttl)
+    payload = body(temperature=0)
+    assert chat(client, payload, "standard").status_code == 200
+    time.sleep(0.1)
+    for provider in ("bedrock", "google", "meta", "mcp"):
+        local_stack.faults.set(FaultSpec(provider=provider, status=503))
+    degraded = chat(client, payload, "standard")
+    assert (degraded.status_code, degraded.headers.get("x-hybrid-cache")) == (status, cache)
+
+
 def _spent(table: str, usd: float) -> None:
     dynamodb_client().put_item(
         TableName=table, Item={"pk": {"S": spend_key(time.time())}, "spent_usd": {"N": str(usd)}}

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from functions.domain.errors import InvalidRequest
 from functions.domain.models import ChatCompletionRequest, ChatCompletionResponse
-from functions.domain.routing.cache import CachedResponse, cache_decision, cache_key
+from functions.domain.routing.cache import CachedResponse, CacheTtls, cache_decision, cache_key
 
 
 def _request(**fields) -> ChatCompletionRequest:
@@ -172,3 +172,14 @@ def test_a_cached_response_gives_back_the_response_it_was_made_from():
     entry = CachedResponse.of(_response(), provider="mcp", route="mcp", now=0.0, fresh_for_s=1)
     assert entry.response() == _response()
     assert (entry.provider, entry.route, entry.model) == ("mcp", "mcp", "m")
+
+
+def test_a_shorter_fresh_ttl_applies_to_entries_stored_before_it_a_longer_one_only_after():
+    entry = CachedResponse.of(_response(), provider="bedrock", route="direct", now=1000.0, fresh_for_s=60)
+    assert entry.fresh_until_under(CacheTtls(fresh_s=1, stale_s=0)) == 1001.0
+    assert entry.fresh_until_under(CacheTtls(fresh_s=600, stale_s=0)) == 1060.0
+
+
+def test_the_stale_window_starts_when_the_entry_stops_being_fresh():
+    entry = CachedResponse.of(_response(), provider="mcp", route="mcp", now=1000.0, fresh_for_s=60)
+    assert entry.stale_until_under(CacheTtls(fresh_s=10, stale_s=100)) == 1110.0

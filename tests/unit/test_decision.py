@@ -9,7 +9,7 @@ from functions.domain.routing.decision import (
     RoutingMode,
     RoutingOverride,
     RoutingSnapshot,
-    decide,
+    decide_route,
     direct_order,
 )
 from functions.domain.routing.matrix import ROUTING_MATRIX, OperationType, Route
@@ -25,7 +25,7 @@ def plan_of(decision):
 
 @pytest.mark.parametrize("operation", list(OperationType))
 def test_with_everything_healthy_each_operation_takes_its_primary_route_without_fallback(operation):
-    decision = decide(operation, THREE, now=NOW, rand=0.5)
+    decision = decide_route(operation, THREE, now=NOW, rand=0.5)
     assert decision.chosen.route is ROUTING_MATRIX[operation].primary
     assert not decision.is_fallback(decision.chosen)
     assert decision.reason == "matrix"
@@ -35,7 +35,7 @@ def test_with_everything_healthy_each_operation_takes_its_primary_route_without_
 def test_when_the_primary_route_is_down_the_matrix_fallback_is_chosen(operation):
     row = ROUTING_MATRIX[operation]
     down = "mcp" if row.primary is Route.MCP else "bedrock"
-    decision = decide(operation, RoutingSnapshot(direct=("bedrock",), healthy={down: False}), now=NOW, rand=0.5)
+    decision = decide_route(operation, RoutingSnapshot(direct=("bedrock",), healthy={down: False}), now=NOW, rand=0.5)
     assert decision.chosen.route is row.fallback
     assert decision.is_fallback(decision.chosen)
     assert "primary-unhealthy" in decision.reason
@@ -43,17 +43,17 @@ def test_when_the_primary_route_is_down_the_matrix_fallback_is_chosen(operation)
 
 def test_emergency_fails_fast_with_an_empty_plan_when_its_weighted_provider_is_down():
     snapshot = RoutingSnapshot(direct=("bedrock", "google", "meta"), healthy={"bedrock": False})
-    decision = decide(OperationType.EMERGENCY, snapshot, now=NOW, rand=0.1)
+    decision = decide_route(OperationType.EMERGENCY, snapshot, now=NOW, rand=0.1)
     assert decision.plan == ()
     assert "no-fallback-for-emergency" in decision.reason
 
 
 def test_emergency_gets_one_target_and_no_provider_failover():
-    assert plan_of(decide(OperationType.EMERGENCY, THREE, now=NOW, rand=0.1)) == [("direct", "bedrock")]
+    assert plan_of(decide_route(OperationType.EMERGENCY, THREE, now=NOW, rand=0.1)) == [("direct", "bedrock")]
 
 
 def test_infrastructure_plans_the_bedrock_failover_chain_then_its_mcp_fallback():
-    decision = decide(OperationType.INFRASTRUCTURE, THREE, now=NOW, rand=0.1)
+    decision = decide_route(OperationType.INFRASTRUCTURE, THREE, now=NOW, rand=0.1)
     assert plan_of(decision) == [("direct", "bedrock"), ("direct", "google"), ("direct", "meta"), ("mcp", "mcp")]
 
 
@@ -71,14 +71,14 @@ def test_each_provider_fails_over_along_its_runbook_chain(weights, chain):
 
 def test_when_the_weighted_provider_is_down_its_chain_serves_as_fallback():
     snapshot = RoutingSnapshot(healthy={"bedrock": False})
-    decision = decide(OperationType.INFRASTRUCTURE, snapshot, now=NOW, rand=0.3)
+    decision = decide_route(OperationType.INFRASTRUCTURE, snapshot, now=NOW, rand=0.3)
     assert plan_of(decision)[:2] == [("direct", "google"), ("direct", "meta")]
     assert decision.is_fallback(decision.chosen)
 
 
 def test_standard_falls_back_to_the_direct_chain_when_mcp_is_down():
     snapshot = RoutingSnapshot(healthy={"mcp": False})
-    decision = decide(OperationType.STANDARD, snapshot, now=NOW, rand=0.3)
+    decision = decide_route(OperationType.STANDARD, snapshot, now=NOW, rand=0.3)
     assert plan_of(decision) == [("direct", "bedrock"), ("direct", "google"), ("direct", "meta")]
     assert decision.is_fallback(decision.chosen)
 
@@ -86,26 +86,26 @@ def test_standard_falls_back_to_the_direct_chain_when_mcp_is_down():
 def test_an_active_mcp_only_override_sends_every_operation_to_mcp_without_fallback():
     snapshot = RoutingSnapshot(override=RoutingOverride(RoutingMode.MCP_ONLY, expires_at=NOW + 60))
     for operation in OperationType:
-        decision = decide(operation, snapshot, now=NOW, rand=0.3)
+        decision = decide_route(operation, snapshot, now=NOW, rand=0.3)
         assert [t.route for t in decision.plan] == [Route.MCP]
         assert decision.reason == "override:mcp_only"
 
 
 def test_an_expired_override_is_ignored():
     snapshot = RoutingSnapshot(override=RoutingOverride(RoutingMode.MCP_ONLY, expires_at=NOW - 1))
-    assert decide(OperationType.EMERGENCY, snapshot, now=NOW, rand=0.3).chosen.route is Route.DIRECT
+    assert decide_route(OperationType.EMERGENCY, snapshot, now=NOW, rand=0.3).chosen.route is Route.DIRECT
 
 
 def test_disabling_intelligent_routing_sends_everything_to_mcp():
     snapshot = RoutingSnapshot(flags={"ENABLE_INTELLIGENT_ROUTING": False})
-    decision = decide(OperationType.INFRASTRUCTURE, snapshot, now=NOW, rand=0.3)
+    decision = decide_route(OperationType.INFRASTRUCTURE, snapshot, now=NOW, rand=0.3)
     assert [t.route for t in decision.plan] == [Route.MCP]
     assert decision.reason == "hybrid-routing-disabled"
 
 
 def test_disabling_direct_fallback_keeps_mcp_operations_off_direct_when_mcp_is_down():
     snapshot = RoutingSnapshot(flags={"ENABLE_DIRECT_BEDROCK_FALLBACK": False}, healthy={"mcp": False})
-    assert decide(OperationType.STANDARD, snapshot, now=NOW, rand=0.3).plan == ()
+    assert decide_route(OperationType.STANDARD, snapshot, now=NOW, rand=0.3).plan == ()
 
 
 def test_weights_split_direct_traffic_in_proportion():
@@ -139,7 +139,7 @@ snapshots = st.builds(
 
 @given(operation=st.sampled_from(list(OperationType)), snapshot=snapshots, rand=st.floats(0, 1, exclude_max=True))
 def test_no_planned_target_is_down_or_unconfigured(operation, snapshot, rand):
-    decision = decide(operation, snapshot, now=NOW, rand=rand)
+    decision = decide_route(operation, snapshot, now=NOW, rand=rand)
     assert all(snapshot.is_up(t.provider) for t in decision.plan)
     assert all(t.provider == "mcp" or t.provider in snapshot.direct for t in decision.plan)
     assert len(set(decision.plan)) == len(decision.plan)
@@ -147,7 +147,7 @@ def test_no_planned_target_is_down_or_unconfigured(operation, snapshot, rand):
 
 @given(operation=st.sampled_from(list(OperationType)), snapshot=snapshots, rand=st.floats(0, 1, exclude_max=True))
 def test_an_empty_plan_means_no_allowed_route_has_a_healthy_target(operation, snapshot, rand):
-    decision = decide(operation, snapshot, now=NOW, rand=rand)
+    decision = decide_route(operation, snapshot, now=NOW, rand=rand)
     if decision.plan or operation is OperationType.EMERGENCY:
         return
     flags_on = {**dict.fromkeys(FEATURE_FLAGS, True), **snapshot.flags}
@@ -167,14 +167,14 @@ def test_an_empty_plan_means_no_allowed_route_has_a_healthy_target(operation, sn
 
 @given(snapshot=snapshots, rand=st.floats(0, 1, exclude_max=True))
 def test_emergency_never_falls_back_whatever_the_snapshot(snapshot, rand):
-    decision = decide(OperationType.EMERGENCY, snapshot, now=NOW, rand=rand)
+    decision = decide_route(OperationType.EMERGENCY, snapshot, now=NOW, rand=rand)
     assert len(decision.plan) <= 1
     assert all(not decision.is_fallback(t) for t in decision.plan)
 
 
 def test_routing_rules_replace_an_operation_s_matrix_routes():
     snapshot = RoutingSnapshot(direct=("bedrock",), rules={"background": (Route.DIRECT, None)})
-    decision = decide(OperationType.BACKGROUND, snapshot, now=NOW, rand=0.1)
+    decision = decide_route(OperationType.BACKGROUND, snapshot, now=NOW, rand=0.1)
     assert plan_of(decision) == [("direct", "bedrock")]
     assert decision.reason == "rules"
 
@@ -183,4 +183,4 @@ def test_a_rule_cannot_give_emergency_a_fallback():
     snapshot = RoutingSnapshot(
         direct=("bedrock",), rules={"emergency": (Route.DIRECT, Route.MCP)}, healthy={"bedrock": False}
     )
-    assert decide(OperationType.EMERGENCY, snapshot, now=NOW, rand=0.1).plan == ()
+    assert decide_route(OperationType.EMERGENCY, snapshot, now=NOW, rand=0.1).plan == ()

@@ -19,11 +19,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.adapters.dynamodb.client import dynamodb_client, from_item
 from functions.adapters.dynamodb.schema import HEALTH
+from functions.domain import names
 from functions.domain.routing.breaker import (
+    Admitted,
+    AttemptOutcome,
     BreakerPolicy,
     BreakerState,
     BreakerStatus,
-    Outcome,
     Sample,
     SlidingWindow,
     after_probe,
@@ -34,16 +36,16 @@ from functions.domain.routing.breaker import (
 from functions.shared.observability import emit_provider_metrics, logger, metrics
 
 
-def record_attempt(target: str, outcome: Outcome, latency_ms: float) -> None:
+def record_attempt(target: str, outcome: AttemptOutcome, latency_ms: float) -> None:
     """Per-attempt metrics (dimension Provider): the failover alarms judge each provider by its own
     attempts, also those of requests another provider finally served. One EMF line, no AWS call."""
     emit_provider_metrics(
         target,
         {
-            "ProviderAttempts": (MetricUnit.Count, 1),
-            "ProviderServerErrors": (MetricUnit.Count, 1 if outcome == "server_error" else 0),
-            "ProviderThrottles": (MetricUnit.Count, 1 if outcome == "throttled" else 0),
-            "ProviderLatency": (MetricUnit.Milliseconds, latency_ms),
+            names.PROVIDER_ATTEMPTS: (MetricUnit.Count, 1),
+            names.PROVIDER_SERVER_ERRORS: (MetricUnit.Count, 1 if outcome == "server_error" else 0),
+            names.PROVIDER_THROTTLES: (MetricUnit.Count, 1 if outcome == "throttled" else 0),
+            names.PROVIDER_LATENCY: (MetricUnit.Milliseconds, latency_ms),
         },
     )
 
@@ -126,7 +128,7 @@ class SharedBreakers:
         neither a probe nor able to trip an already open breaker."""
         return Admission(target, probe=False)
 
-    def record(self, admission: Admission, outcome: Outcome, latency_ms: float, code: str | None = None) -> None:
+    def record(self, admission: Admitted, outcome: AttemptOutcome, latency_ms: float, code: str | None = None) -> None:
         record_attempt(admission.target, outcome, latency_ms)
         now = self._clock()
         window = self.windows.setdefault(admission.target, SlidingWindow(self.policy))
@@ -275,8 +277,9 @@ class SharedBreakers:
                 "breaker-transition",
                 extra={"target": target, "from": current.status.value, "to": new.status.value, "reason": new.reason},
             )
-            metrics.add_metric(name=f"BreakerTo_{new.status.value}", unit=MetricUnit.Count, value=1)
-            emit_provider_metrics(target, {f"BreakerTo_{new.status.value}": (MetricUnit.Count, 1)})  # per provider
+            transition = names.breaker_metric(new.status.value)
+            metrics.add_metric(name=transition, unit=MetricUnit.Count, value=1)
+            emit_provider_metrics(target, {transition: (MetricUnit.Count, 1)})  # per provider
 
     def _item(self, target: str, state: BreakerState) -> dict[str, Any]:
         item: dict[str, Any] = {

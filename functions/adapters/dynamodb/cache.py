@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from functions.adapters.dynamodb.client import dynamodb_client, from_item, to_item
 from functions.adapters.dynamodb.schema import CACHE
 from functions.domain.models import ChatCompletionResponse
-from functions.domain.routing.cache import CachedResponse
+from functions.domain.routing.cache import CachedResponse, CacheTtls
 from functions.domain.thresholds import (
     CACHE_FRESH_SECONDS,
     CACHE_LRU_ENTRIES,
@@ -77,30 +77,40 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._hits = self._stale_hits = self._misses = 0
 
-    def entry(self, response: ChatCompletionResponse, *, provider: str, route: str) -> CachedResponse:
-        """A new entry for `response`, stored now and fresh for this cache's fresh TTL."""
-        return CachedResponse.of(
-            response, provider=provider, route=route, now=self._clock(), fresh_for_s=self.fresh_ttl_s
+    def ttls(self, fresh_s: float | None = None, stale_s: float | None = None) -> CacheTtls:
+        """The TTLs an operator set (the snapshot's cache settings), this cache's own for those unset."""
+        return CacheTtls(
+            self.fresh_ttl_s if fresh_s is None else fresh_s, self.stale_ttl_s if stale_s is None else stale_s
         )
 
-    def get(self, key: str, now: float | None = None, allow_stale: bool = False) -> CachedResponse | None:
+    def entry(
+        self, response: ChatCompletionResponse, *, provider: str, route: str, ttls: CacheTtls | None = None
+    ) -> CachedResponse:
+        """A new entry for `response`, stored now and fresh for the fresh TTL."""
+        fresh_s = (ttls or self.ttls()).fresh_s
+        return CachedResponse.of(response, provider=provider, route=route, now=self._clock(), fresh_for_s=fresh_s)
+
+    def get(
+        self, key: str, now: float | None = None, allow_stale: bool = False, ttls: CacheTtls | None = None
+    ) -> CachedResponse | None:
         """The entry under `key` if fresh at `now`; with `allow_stale` (degraded mode: every route down)
         also one past its freshness but within the stale window. Otherwise None."""
         now = self._clock() if now is None else now
+        ttls = ttls or self.ttls()
         found = self._lru_get(key)
-        if found is None or not found.is_fresh(now):
+        if found is None or now >= found.fresh_until_under(ttls):
             # Another instance may have stored a fresher answer than the one this instance remembers.
             stored = self._read(key)
             if stored is not None and (found is None or stored.fresh_until > found.fresh_until):
                 found = stored
                 self._lru_put(key, stored)
-        if found is not None and found.is_fresh(now):
+        if found is not None and now < found.fresh_until_under(ttls):
             return self._count(found, "hits")
-        if found is not None and allow_stale and now < self._expires_at(found):
+        if found is not None and allow_stale and now < found.stale_until_under(ttls):
             return self._count(found, "stale_hits")
         return self._count(None, "misses")
 
-    def put(self, key: str, value: CachedResponse) -> None:
+    def put(self, key: str, value: CachedResponse, ttls: CacheTtls | None = None) -> None:
         self._lru_put(key, value)
         if self._table is None:
             return
@@ -113,7 +123,8 @@ class ResponseCache:
                 "model": value.model,
                 "stored_at": float(value.stored_at),
                 "fresh_until": float(value.fresh_until),
-                _TTL_ATTRIBUTE: math.ceil(self._expires_at(value)),  # DynamoDB TTL wants whole epoch seconds
+                # DynamoDB TTL wants whole epoch seconds
+                _TTL_ATTRIBUTE: math.ceil(value.stale_until_under(ttls or self.ttls())),
             }
         )
         size = item_size(item)
@@ -128,10 +139,6 @@ class ResponseCache:
     def stats(self) -> CacheStats:
         with self._lock:
             return CacheStats(self._hits, self._stale_hits, self._misses)
-
-    def _expires_at(self, value: CachedResponse) -> float:
-        # For entries made by `entry`, this is stored_at + fresh TTL + stale TTL.
-        return value.fresh_until + self.stale_ttl_s
 
     def _count(self, value: CachedResponse | None, counter: str) -> CachedResponse | None:
         with self._lock:

@@ -43,16 +43,16 @@ def health_key(target: str) -> str:
     return f"health#{target}"
 
 
-# Every operator-settable item of the flags table.
-CONTROL_KEYS: tuple[str, ...] = (
+# The flags table's items the router's snapshot reads (functions/adapters/dynamodb/snapshot.py).
+SNAPSHOT_KEYS: tuple[str, ...] = (
     FEATURE_FLAGS_KEY,
     ROUTING_OVERRIDE_KEY,
     TRAFFIC_WEIGHTS_KEY,
     ISOLATION_KEY,
     BREAKER_SETTINGS_KEY,
     ROUTING_RULES_KEY,
-    SLO_THRESHOLDS_KEY,
     REQUEST_TIMEOUT_KEY,
-    ROUTING_THRESHOLDS_KEY,
     CACHE_SETTINGS_KEY,
 )
+# Every operator-settable item of the flags table: the router's, and those the alarms and gates read.
+CONTROL_KEYS: tuple[str, ...] = (*SNAPSHOT_KEYS, SLO_THRESHOLDS_KEY, ROUTING_THRESHOLDS_KEY)

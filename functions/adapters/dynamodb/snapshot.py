@@ -24,6 +24,7 @@ from functions.adapters.dynamodb.schema import (
     REQUEST_TIMEOUT_KEY,
     ROUTING_OVERRIDE_KEY,
     ROUTING_RULES_KEY,
+    SNAPSHOT_KEYS,
     TRAFFIC_WEIGHTS_KEY,
     health_key,
 )
@@ -37,7 +38,8 @@ from functions.shared.observability import logger
 @dataclass(frozen=True, slots=True)
 class CacheSettings:
     mode: str = "deterministic"  # or "off"
-    fresh_ttl_s: float | None = None  # None: the function's configured TTL
+    fresh_ttl_s: float | None = None  # None: the function's configured TTL (CACHE_FRESH_TTL_SECONDS)
+    stale_ttl_s: float | None = None  # None: the function's configured TTL (CACHE_STALE_TTL_SECONDS)
     serve_stale: bool = True
 
 
@@ -100,18 +102,11 @@ class SnapshotStore:
         self._loaded_at = self._clock()
 
     def _batch_get(self) -> dict[str, dict[str, Any]]:
-        flag_keys = (
-            FEATURE_FLAGS_KEY,
-            ROUTING_OVERRIDE_KEY,
-            TRAFFIC_WEIGHTS_KEY,
-            ISOLATION_KEY,
-            BREAKER_SETTINGS_KEY,
-            ROUTING_RULES_KEY,
-            REQUEST_TIMEOUT_KEY,
-            CACHE_SETTINGS_KEY,
-        )
         request: dict[str, Any] = {
-            self._flags_table: {"Keys": [{FLAGS.partition_key: {"S": k}} for k in flag_keys], "ConsistentRead": True},
+            self._flags_table: {
+                "Keys": [{FLAGS.partition_key: {"S": k}} for k in SNAPSHOT_KEYS],
+                "ConsistentRead": True,
+            },
             self._health_table: {
                 "Keys": [
                     {HEALTH.partition_key: {"S": key}} for t in self._targets for key in (health_key(t), breaker_key(t))
@@ -201,9 +196,16 @@ def _rules(item: dict[str, Any] | None) -> dict[str, tuple[Route, Route | None]]
 
 def _cache_settings(item: dict[str, Any] | None) -> CacheSettings:
     item = item or {}
-    fresh = item.get("freshTtlSeconds")
     return CacheSettings(
         mode="off" if item.get("mode") == "off" else "deterministic",
-        fresh_ttl_s=float(fresh) if isinstance(fresh, Decimal | int | float) else None,
+        fresh_ttl_s=_seconds(item.get("freshTtlSeconds")),
+        stale_ttl_s=_seconds(item.get("staleTtlSeconds")),
         serve_stale=item.get("serveStale", True) is not False,
     )
+
+
+def _seconds(value: Any) -> float | None:
+    """A stored non-negative number of seconds; None when absent or not one (and then not applied)."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float) or value < 0:
+        return None
+    return float(value)

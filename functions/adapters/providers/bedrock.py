@@ -44,6 +44,7 @@ from functions.domain.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from functions.domain.names import BEDROCK
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -129,7 +130,7 @@ def bedrock_runtime_client(region: str | None, endpoint_url: str | None, read_ti
 class BedrockProvider:
     """`Provider` over Bedrock's Converse API."""
 
-    name = "bedrock"
+    name = BEDROCK
 
     def __init__(
         self,
@@ -137,7 +138,7 @@ class BedrockProvider:
         region: str | None = None,
         endpoint_url: str | None = None,
         *,
-        name: str = "bedrock",
+        name: str = BEDROCK,
         client_factory: ClientFactory | None = None,
     ) -> None:
         self.name = name  # "meta" when Llama models are served through Bedrock

@@ -27,6 +27,7 @@ from functions.domain.errors import (
     ProviderThrottled,
     ProviderUnavailable,
 )
+from functions.domain.names import GOOGLE
 
 DEFAULT_ENDPOINT_URL = "https://generativelanguage.googleapis.com"
 
@@ -83,7 +84,7 @@ GEMINI_ERRORS = ErrorDialect(error_by_code=_ERROR_BY_CODE, codes_of=_error_codes
 class GoogleProvider(JsonApiProvider):
     """`Provider` over the Gemini API's `generateContent`."""
 
-    name = "google"
+    name = GOOGLE
     errors = GEMINI_ERRORS
     default_endpoint_url = DEFAULT_ENDPOINT_URL
     model_prefix = "models/"

@@ -24,6 +24,7 @@ from functions.domain.errors import (
     ProviderThrottled,
     ProviderUnavailable,
 )
+from functions.domain.names import META
 
 DEFAULT_ENDPOINT_URL = "https://api.llama.com/compat/v1"
 
@@ -55,7 +56,7 @@ OPENAI_ERRORS = ErrorDialect(error_by_code=_ERROR_BY_CODE, codes_of=_error_codes
 class LlamaApiProvider(JsonApiProvider):
     """`Provider` over the Llama API's `/chat/completions`."""
 
-    name = "meta"
+    name = META
     errors = OPENAI_ERRORS
     default_endpoint_url = DEFAULT_ENDPOINT_URL
 

@@ -4,36 +4,35 @@ from __future__ import annotations
 
 from functions.adapters.providers.settings import ProviderSettings
 from functions.domain.completion import Provider
-
-MCP_TARGET = "mcp"
+from functions.domain.names import BEDROCK, GOOGLE, MCP, META
 
 
 def build_providers(settings: ProviderSettings) -> dict[str, Provider]:
     providers: dict[str, Provider] = {}
     direct = settings.direct()
-    if "bedrock" in direct:
+    if BEDROCK in direct:
         from functions.adapters.providers.bedrock import BedrockProvider
 
-        providers["bedrock"] = BedrockProvider(
+        providers[BEDROCK] = BedrockProvider(
             model_id=settings.bedrock_model_id,
             region=settings.bedrock_region,
             endpoint_url=settings.bedrock_endpoint_url,
         )
-    if "google" in direct:
+    if GOOGLE in direct:
         from functions.adapters.providers.google import GoogleProvider
         from functions.adapters.secrets import secret_getter
 
-        providers["google"] = GoogleProvider(
+        providers[GOOGLE] = GoogleProvider(
             model=settings.google_model,
             api_key=secret_getter(settings.google_api_key_secret_arn, settings.google_api_key, "GOOGLE_API_KEY"),
             endpoint_url=settings.google_endpoint_url,
         )
-    if "meta" in direct:
-        providers["meta"] = _meta(settings)
+    if META in direct:
+        providers[META] = _meta(settings)
     if settings.mcp_server_url:
         from functions.adapters.providers.mcp import McpProvider
 
-        providers[MCP_TARGET] = McpProvider(server_url=settings.mcp_server_url, tool_name=settings.mcp_tool_name)
+        providers[MCP] = McpProvider(server_url=settings.mcp_server_url, tool_name=settings.mcp_tool_name)
     return providers
 
 
@@ -45,7 +44,7 @@ def _meta(settings: ProviderSettings) -> Provider:
             model_id=settings.meta_bedrock_model_id,
             region=settings.bedrock_region,
             endpoint_url=settings.bedrock_endpoint_url,
-            name="meta",
+            name=META,
         )
     from functions.adapters.providers.meta import LlamaApiProvider
     from functions.adapters.secrets import secret_getter

@@ -1,4 +1,4 @@
-"""Serve one chat completion along a decision's plan: breakers admit each attempt, retryable
+"""Serve one chat completion along a decision's plan: the breakers admit each attempt, retryable
 errors are retried with backoff or failed over, and the operation's latency budget bounds it all."""
 
 from __future__ import annotations
@@ -7,9 +7,8 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
-from functions.domain import thresholds as t
+from functions.domain import thresholds
 from functions.domain.completion import Completion, CompletionRequest, Provider
 from functions.domain.errors import (
     NoRouteAvailable,
@@ -18,28 +17,10 @@ from functions.domain.errors import (
     ProviderThrottled,
     ProviderTimeout,
 )
-from functions.domain.routing.breaker import Outcome
-from functions.domain.routing.decision import Decision, Target
+from functions.domain.routing.breaker import Admitted, AttemptOutcome, Breakers
+from functions.domain.routing.decision import RoutingDecision, Target
 from functions.domain.routing.matrix import ROUTING_MATRIX
-
-
-class Admitted(Protocol):
-    target: str
-    probe: bool
-
-
-class Gate(Protocol):
-    """The circuit breakers, as the request path sees them."""
-
-    def admit(self, target: str, now: float) -> Admitted | None: ...
-
-    def force(self, target: str) -> Admitted:
-        """Let a request through whatever the breaker says (last resort)."""
-        ...
-
-    def record(self, admission: Admitted, outcome: Outcome, latency_ms: float, code: str | None = None) -> None: ...
-
-    def may_take_traffic(self, target: str, now: float) -> bool: ...
+from functions.domain.routing.plan import LAST_CHANCE_ATTEMPTS, gets_last_chance
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +35,13 @@ class Deadline:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    max_attempts_per_target: int = t.RETRY_MAX_ATTEMPTS_PER_TARGET
-    base_delay_s: float = t.RETRY_BASE_DELAY_SECONDS
-    max_delay_s: float = t.RETRY_MAX_DELAY_SECONDS
+    max_attempts_per_target: int = thresholds.RETRY_MAX_ATTEMPTS_PER_TARGET
+    base_delay_s: float = thresholds.RETRY_BASE_DELAY_SECONDS
+    max_delay_s: float = thresholds.RETRY_MAX_DELAY_SECONDS
 
     def delay(self, attempt: int, retry_after: float | None, rand: float) -> float:
         """Full-jitter exponential backoff; a provider's Retry-After is a floor."""
-        backoff = rand * min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+        backoff = rand * min(self.max_delay_s, self.base_delay_s * 2.0 ** (attempt - 1))
         return max(backoff, retry_after or 0.0)
 
 
@@ -83,7 +64,7 @@ class Runtime:
     attempt_timeout_s: float | None = None  # an operator's cap on one provider attempt
 
 
-def outcome_of(error: ProviderError) -> Outcome:
+def outcome_of(error: ProviderError) -> AttemptOutcome:
     if isinstance(error, ProviderThrottled):
         return "throttled"
     if isinstance(error, ProviderBadRequest):
@@ -92,55 +73,58 @@ def outcome_of(error: ProviderError) -> Outcome:
 
 
 def serve(
-    decision: Decision,
+    decision: RoutingDecision,
     request: CompletionRequest,
     providers: Mapping[str, Provider],
     deadline: Deadline,
-    gate: Gate,
+    breakers: Breakers,
     runtime: Runtime = Runtime(),
 ) -> RoutedCompletion:
     """Try the plan's targets in order. A non-retryable provider error ends the request; a
     retryable one is retried on the same target while the backoff fits the budget, then the next
-    target is tried. An open breaker skips its target."""
-    attempts = _Attempts(decision, request, deadline, gate, runtime)
-    deferred: list[Target] = []
-    may_fail_over = ROUTING_MATRIX[decision.operation].fallback is not None
+    target is tried. A target its breaker refuses gets its last chance after the others (plan.py)."""
+    attempts = _Attempts(decision, request, deadline, breakers, runtime)
+    refused: list[Target] = []
     for target in decision.plan:
         provider = providers.get(target.provider)
         if provider is None:
             continue
-        if decision.last_resort:
-            admission: Admitted | None = gate.force(target.provider)
-        else:
-            admission = gate.admit(target.provider, runtime.wall_clock())
-        if admission is None:
-            if may_fail_over:
-                deferred.append(target)
-            continue
-        if (routed := attempts.on(target, provider, admission)) is not None:
+        if (admission := _admission(decision, target, breakers, runtime)) is None:
+            refused.append(target)
+        elif (routed := attempts.try_target(target, provider, admission)) is not None:
             return routed
-    # Every admitted target failed: the ones whose breakers said no get one last attempt each.
-    for target in deferred:
-        if (routed := attempts.on(target, providers[target.provider], gate.force(target.provider), 1)) is not None:
-            return routed
-    if deadline.remaining() <= 0:
-        raise _budget_exhausted(decision, attempts.last_error)
-    if attempts.last_error is None:
-        raise NoRouteAvailable(_no_route_message(decision))
-    raise attempts.last_error
+    if gets_last_chance(decision):
+        for target in refused:
+            admission = breakers.force(target.provider)
+            routed = attempts.try_target(target, providers[target.provider], admission, LAST_CHANCE_ATTEMPTS)
+            if routed is not None:
+                return routed
+    raise attempts.failure()
+
+
+def _admission(decision: RoutingDecision, target: Target, breakers: Breakers, runtime: Runtime) -> Admitted | None:
+    if decision.last_resort:
+        return breakers.force(target.provider)
+    return breakers.admit(target.provider, runtime.wall_clock())
 
 
 class _Attempts:
     """The attempts of one request, across targets."""
 
     def __init__(
-        self, decision: Decision, request: CompletionRequest, deadline: Deadline, gate: Gate, runtime: Runtime
+        self,
+        decision: RoutingDecision,
+        request: CompletionRequest,
+        deadline: Deadline,
+        breakers: Breakers,
+        runtime: Runtime,
     ) -> None:
-        self.decision, self.request, self.deadline, self.gate, self.runtime = decision, request, deadline, gate, runtime
+        self.decision, self.request, self.deadline = decision, request, deadline
+        self.breakers, self.runtime = breakers, runtime
         self.last_error: ProviderError | None = None
         self.count = 0
 
-    def on(
+    def try_target(
         self, target: Target, provider: Provider, admission: Admitted, max_attempts: int | None = None
     ) -> RoutedCompletion | None:
         """Try one target, retrying while the policy and budget allow; None if it did not answer."""
@@ -155,22 +139,30 @@ class _Attempts:
                 cap = self.runtime.attempt_timeout_s
                 completion = provider.complete(self.request, timeout_s=min(remaining, cap) if cap else remaining)
             except ProviderError as exc:
-                self.gate.record(admission, outcome_of(exc), _ms_since(started), exc.code)
+                self.breakers.record(admission, outcome_of(exc), _ms_since(started), exc.code)
                 if not exc.retryable:
                     raise
                 self.last_error = exc
                 if attempt >= limit or not _retry_same_target(
-                    exc, attempt, admission, self.deadline, self.gate, self.runtime
+                    exc, attempt, admission, self.deadline, self.breakers, self.runtime
                 ):
                     return None
                 continue
-            self.gate.record(admission, "ok", _ms_since(started))
+            self.breakers.record(admission, "ok", _ms_since(started))
             return RoutedCompletion(completion, target, self.decision.is_fallback(target), self.count)
         return None
 
+    def failure(self) -> ProviderError | NoRouteAvailable:
+        """What the request fails with once no target answered."""
+        if self.deadline.remaining() <= 0:
+            return _budget_exhausted(self.decision, self.last_error)
+        if self.last_error is None:
+            return NoRouteAvailable(_no_route_message(self.decision))
+        return self.last_error
+
 
 def _retry_same_target(
-    error: ProviderError, attempt: int, admission: Admitted, deadline: Deadline, gate: Gate, runtime: Runtime
+    error: ProviderError, attempt: int, admission: Admitted, deadline: Deadline, breakers: Breakers, runtime: Runtime
 ) -> bool:
     """Retry here, after sleeping the backoff, or move on (returns False)?"""
     if attempt >= runtime.retry.max_attempts_per_target or admission.probe or isinstance(error, ProviderTimeout):
@@ -178,7 +170,7 @@ def _retry_same_target(
     delay = runtime.retry.delay(attempt, error.retry_after, runtime.rand())
     if delay > runtime.retry.max_delay_s or delay >= deadline.remaining():
         return False
-    if not gate.may_take_traffic(admission.target, runtime.wall_clock()):
+    if not breakers.may_take_traffic(admission.target, runtime.wall_clock()):
         return False  # the breaker tripped on this very failure
     runtime.sleep(delay)
     return True
@@ -188,7 +180,7 @@ def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _no_route_message(decision: Decision) -> str:
+def _no_route_message(decision: RoutingDecision) -> str:
     row = ROUTING_MATRIX[decision.operation]
     if row.fallback is None:
         return (
@@ -198,7 +190,7 @@ def _no_route_message(decision: Decision) -> str:
     return f"no healthy route can serve '{decision.operation.value}' operations ({decision.reason})"
 
 
-def _budget_exhausted(decision: Decision, cause: ProviderError | None) -> ProviderTimeout:
+def _budget_exhausted(decision: RoutingDecision, cause: ProviderError | None) -> ProviderTimeout:
     budget = ROUTING_MATRIX[decision.operation].latency_budget_s
     error = ProviderTimeout(
         f"the {budget:g}s latency budget of '{decision.operation.value}' operations ran out",

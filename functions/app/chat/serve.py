@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from functions.adapters.dynamodb.snapshot import LoadedSnapshot
 from functions.app.chat.attempts import Deadline, RoutedCompletion, Runtime, serve
 from functions.app.chat.wiring import RouterDependencies
+from functions.domain import names
 from functions.domain.errors import NoRouteAvailable, ProviderError
 from functions.domain.models import ChatCompletionRequest, ChatCompletionResponse, Choice, ResponseMessage, Usage
-from functions.domain.routing.cache import CachedResponse, cache_decision, cache_key
-from functions.domain.routing.decision import Decision, decide
+from functions.domain.routing.cache import CachedResponse, CacheTtls, cache_decision, cache_key
+from functions.domain.routing.decision import RoutingDecision
 from functions.domain.routing.matrix import ROUTING_MATRIX, OperationType
+from functions.domain.routing.plan import plan_route
 from functions.shared.observability import logger, metrics
 
 
@@ -32,7 +35,17 @@ class RequestTrace:
 
     operation: OperationType
     started: float
-    decision: Decision | None = None
+    decision: RoutingDecision | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _CachePolicy:
+    """How this request uses the cache: its key, whether it may be answered from it, and the TTLs."""
+
+    key: str
+    use: bool
+    header: str | None
+    ttls: CacheTtls
 
 
 def complete(
@@ -43,51 +56,79 @@ def complete(
     request_id: str,
     trace: RequestTrace,
 ) -> ChatResult:
-    snapshot, loaded = deps.current()
-    use_cache = cache_decision(body, cache_header) == "use" and loaded.cache.mode != "off"
-    key = cache_key(body, operation.value)
-    if use_cache and (hit := deps.cache.get(key)) is not None:
+    snapshot, loaded = deps.configured()
+    cache = _CachePolicy(
+        cache_key(body, operation.value),
+        cache_decision(body, cache_header) == "use" and loaded.cache.mode != "off",
+        cache_header,
+        deps.cache_ttls(loaded),
+    )
+    if cache.use and (hit := deps.cache.get(cache.key, ttls=cache.ttls)) is not None:
         return _from_cache(hit, operation, trace, "hit")
     _admit_within_budget(deps, operation)
-    rand = random.random()
-    decision = decide(operation, snapshot, now=time.time(), rand=rand)
-    if not loaded.breakers_enabled:
-        decision = replace(decision, last_resort=True)  # an operator switched the breakers off
-    if not decision.plan and ROUTING_MATRIX[operation].fallback is not None:
-        # Every allowed target has an open breaker: try them anyway rather than refuse (last resort).
-        unguarded = decide(operation, deps.current(ignore_breakers=True)[0], now=time.time(), rand=rand)
-        decision = replace(unguarded, reason=f"{unguarded.reason};breakers-open", last_resort=True)
-    trace.decision = decision
-    budget = ROUTING_MATRIX[operation].latency_budget_s
+    now = time.time()
+    trace.decision = decision = plan_route(
+        operation,
+        snapshot,
+        deps.refused_targets(now),
+        breakers_enabled=loaded.breakers_enabled,
+        now=now,
+        rand=random.random(),
+    )
     try:
-        routed = serve(
-            decision,
-            body.to_completion_request(),
-            deps.providers,
-            Deadline(trace.started, budget, time.monotonic),
-            deps.breakers,
-            Runtime(attempt_timeout_s=loaded.attempt_timeout_s),
-        )
+        routed = _serve(deps, decision, body, trace, loaded)
     except (NoRouteAvailable, ProviderError) as exc:
-        # Degraded mode: every route failed; an earlier answer, even stale, beats an error.
-        retryable = not isinstance(exc, ProviderError) or exc.retryable
-        if retryable and loaded.cache.serve_stale and cache_header != "bypass":
-            if (stale := deps.cache.get(key, allow_stale=True)) is not None:
-                return _from_cache(stale, operation, trace, "stale")
+        if (stale := _stale_answer(deps, exc, cache, loaded)) is not None:
+            return _from_cache(stale, operation, trace, "stale")
         raise
+    return _served(deps, routed, decision, cache, request_id, trace)
+
+
+def _serve(
+    deps: RouterDependencies,
+    decision: RoutingDecision,
+    body: ChatCompletionRequest,
+    trace: RequestTrace,
+    loaded: LoadedSnapshot,
+) -> RoutedCompletion:
+    budget = ROUTING_MATRIX[decision.operation].latency_budget_s
+    return serve(
+        decision,
+        body.to_completion_request(),
+        deps.providers,
+        Deadline(trace.started, budget, time.monotonic),
+        deps.breakers,
+        Runtime(attempt_timeout_s=loaded.attempt_timeout_s),
+    )
+
+
+def _stale_answer(
+    deps: RouterDependencies, exc: NoRouteAvailable | ProviderError, cache: _CachePolicy, loaded: LoadedSnapshot
+) -> CachedResponse | None:
+    """Degraded mode: every route failed; an earlier answer, even stale, beats an error."""
+    retryable = not isinstance(exc, ProviderError) or exc.retryable
+    if retryable and loaded.cache.serve_stale and cache.header != "bypass":
+        return deps.cache.get(cache.key, allow_stale=True, ttls=cache.ttls)
+    return None
+
+
+def _served(
+    deps: RouterDependencies,
+    routed: RoutedCompletion,
+    decision: RoutingDecision,
+    cache: _CachePolicy,
+    request_id: str,
+    trace: RequestTrace,
+) -> ChatResult:
     response = _response(routed, request_id)
+    operation, target = decision.operation, routed.target
     _account(deps, routed, operation)
-    if use_cache:
-        deps.cache.put(
-            key, deps.cache.entry(response, provider=routed.target.provider, route=routed.target.route.value)
-        )
-    record(
-        operation, routed.target.route.value, routed.target.provider, routed.fallback, decision.reason, trace.started
-    )
-    metrics.add_metric(name="CacheMisses", unit=MetricUnit.Count, value=1 if use_cache else 0)
-    return ChatResult(
-        response, _headers(routed.target.route.value, routed.target.provider, routed.fallback, "miss", operation)
-    )
+    if cache.use:
+        entry = deps.cache.entry(response, provider=target.provider, route=target.route.value, ttls=cache.ttls)
+        deps.cache.put(cache.key, entry, cache.ttls)
+    record_request(operation, target.route.value, target.provider, routed.fallback, decision.reason, trace.started)
+    metrics.add_metric(name=names.CACHE_MISSES, unit=MetricUnit.Count, value=1 if cache.use else 0)
+    return ChatResult(response, _headers(target.route.value, target.provider, routed.fallback, "miss", operation))
 
 
 def _admit_within_budget(deps: RouterDependencies, operation: OperationType) -> None:
@@ -96,7 +137,7 @@ def _admit_within_budget(deps: RouterDependencies, operation: OperationType) -> 
     spent = deps.spend.spent_usd()
     if spent is None:
         return  # the spend table cannot be read: fail open rather than refuse traffic
-    metrics.add_metric(name="BudgetUtilizationPercent", unit=MetricUnit.Percent, value=deps.budget.utilization(spent))
+    metrics.add_metric(name=names.BUDGET_UTILIZATION, unit=MetricUnit.Percent, value=deps.budget.utilization(spent))
     deps.budget.admit(operation, spent)
 
 
@@ -105,13 +146,13 @@ def _account(deps: RouterDependencies, routed: RoutedCompletion, operation: Oper
     cost = deps.prices.cost_usd(completion.model, completion.input_tokens, completion.output_tokens, provider)
     deps.spend.add(cost, provider)
     deps.spend.maybe_flush()
-    metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=completion.input_tokens)
-    metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=completion.output_tokens)
-    metrics.add_metric(name="CostUSD", unit=MetricUnit.NoUnit, value=cost)
+    metrics.add_metric(name=names.INPUT_TOKENS, unit=MetricUnit.Count, value=completion.input_tokens)
+    metrics.add_metric(name=names.OUTPUT_TOKENS, unit=MetricUnit.Count, value=completion.output_tokens)
+    metrics.add_metric(name=names.COST_USD, unit=MetricUnit.NoUnit, value=cost)
 
 
 def _from_cache(entry: CachedResponse, operation: OperationType, trace: RequestTrace, kind: str) -> ChatResult:
-    record(operation, entry.route, entry.provider, False, f"cache-{kind}", trace.started, cache=kind)
+    record_request(operation, entry.route, entry.provider, False, f"cache-{kind}", trace.started, cache=kind)
     headers = _headers(entry.route, entry.provider, False, kind, operation)
     if kind == "stale":
         headers |= {"x-hybrid-degraded": "true", "warning": '110 - "Response is Stale"'}
@@ -143,7 +184,7 @@ def _headers(route: str, provider: str, fallback: bool, cache: str, operation: O
     }
 
 
-def record(
+def record_request(
     operation: OperationType,
     route: str,
     provider: str,
@@ -168,17 +209,23 @@ def record(
             "error": error,
         },
     )
-    metrics.add_dimensions(Route=route, Provider=provider, OperationType=operation.value)
-    metrics.add_dimensions(Route=route)
-    metrics.add_dimensions(Provider=provider)
-    metrics.add_dimensions(OperationType=operation.value)
-    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency_ms)
-    metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1 if error else 0)
-    metrics.add_metric(name="Fallbacks", unit=MetricUnit.Count, value=1 if fallback else 0)
-    metrics.add_metric(name="CacheHits", unit=MetricUnit.Count, value=1 if cache in ("hit", "stale") else 0)
+    metrics.add_dimensions(
+        **{names.DIM_ROUTE: route, names.DIM_PROVIDER: provider, names.DIM_OPERATION: operation.value}
+    )
+    metrics.add_dimensions(**{names.DIM_ROUTE: route})
+    metrics.add_dimensions(**{names.DIM_PROVIDER: provider})
+    metrics.add_dimensions(**{names.DIM_OPERATION: operation.value})
+    metrics.add_metric(name=names.REQUESTS, unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=names.LATENCY, unit=MetricUnit.Milliseconds, value=latency_ms)
+    metrics.add_metric(name=names.ERRORS, unit=MetricUnit.Count, value=1 if error else 0)
+    metrics.add_metric(name=names.FALLBACKS, unit=MetricUnit.Count, value=1 if fallback else 0)
+    metrics.add_metric(name=names.CACHE_HITS, unit=MetricUnit.Count, value=1 if cache in ("hit", "stale") else 0)
     # Routing efficiency's numerator (functions/domain/reports/metrics.py): on the primary route, no fallback, no error.
     primary = route == ROUTING_MATRIX[operation].primary.value and not fallback and not error
-    metrics.add_metric(name="PrimaryServed", unit=MetricUnit.Count, value=1 if primary else 0)
+    metrics.add_metric(name=names.PRIMARY_SERVED, unit=MetricUnit.Count, value=1 if primary else 0)
     if error:
-        metrics.add_metric(name=f"Errors_{error}", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=names.error_type_metric(error), unit=MetricUnit.Count, value=1)
+
+
+# The name tests/infrastructure/test_dashboards_stack.py and tests/unit/test_alarm_definitions.py import.
+record = record_request

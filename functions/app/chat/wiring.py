@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from functions.adapters.dynamodb.breakers import SharedBreakers
@@ -16,10 +16,13 @@ from functions.adapters.providers.registry import build_providers
 from functions.adapters.providers.settings import get_provider_settings
 from functions.app.chat.settings import RouterSettings, get_settings
 from functions.domain.completion import Provider
+from functions.domain.names import TARGETS
+from functions.domain.routing.cache import CacheTtls
 from functions.domain.routing.cost import BudgetPolicy, PriceTable
-from functions.domain.routing.decision import MCP_TARGET, RoutingSnapshot
+from functions.domain.routing.decision import RoutingSnapshot
+from functions.domain.routing.plan import configured, in_rotation
 
-ALL_TARGETS: tuple[str, ...] = ("bedrock", "google", "meta", MCP_TARGET)
+ALL_TARGETS = TARGETS  # kept for modules that still import it from here; new code imports names.TARGETS
 
 
 @dataclass
@@ -35,24 +38,27 @@ class RouterDependencies:
     spend: SpendAccumulator
     _synced: LoadedSnapshot | None = field(default=None, repr=False)
 
-    def current(self, ignore_breakers: bool = False) -> tuple[RoutingSnapshot, LoadedSnapshot]:
-        """The stored snapshot, with unconfigured targets and (unless ignored) open breakers out
-        of rotation."""
+    def current(self) -> tuple[RoutingSnapshot, LoadedSnapshot]:
+        """The stored snapshot with unconfigured targets and (breakers on) open breakers out of rotation:
+        the targets as the health API shows them."""
+        snapshot, loaded = self.configured()
+        refused = self.refused_targets(time.time())
+        return in_rotation(snapshot, refused, loaded.breakers_enabled), loaded
+
+    def configured(self) -> tuple[RoutingSnapshot, LoadedSnapshot]:
+        """The stored snapshot restricted to the configured targets; the breakers synced with it."""
         loaded = self.snapshots.get()
         if loaded is not self._synced:
             self.breakers.sync(loaded.breakers)
             self._synced = loaded
-        now = time.time()
-        healthy = dict(loaded.routing.healthy)
-        for target in ALL_TARGETS:
-            if target not in self.providers:
-                healthy[target] = False
-            elif not (ignore_breakers or not loaded.breakers_enabled) and not self.breakers.may_take_traffic(
-                target, now
-            ):
-                healthy[target] = False
-        direct = tuple(p for p in self.providers if p != MCP_TARGET)
-        return replace(loaded.routing, healthy=healthy, direct=direct), loaded
+        return configured(loaded.routing, self.providers), loaded
+
+    def refused_targets(self, now: float) -> frozenset[str]:
+        """The targets whose breakers refuse traffic at `now`."""
+        return frozenset(target for target in TARGETS if not self.breakers.may_take_traffic(target, now))
+
+    def cache_ttls(self, loaded: LoadedSnapshot) -> CacheTtls:
+        return self.cache.ttls(loaded.cache.fresh_ttl_s, loaded.cache.stale_ttl_s)
 
 
 @lru_cache(maxsize=1)
@@ -62,11 +68,11 @@ def get_dependencies() -> RouterDependencies:
     return RouterDependencies(
         settings=settings,
         snapshots=SnapshotStore(
-            settings.flags_table, settings.health_table, ALL_TARGETS, max_age_s=settings.snapshot_max_age_seconds
+            settings.flags_table, settings.health_table, TARGETS, max_age_s=settings.snapshot_max_age_seconds
         ),
         client_keys=ClientKeyStore(settings.client_keys_table),
         providers=providers,
-        breakers=SharedBreakers(settings.health_table, ALL_TARGETS),
+        breakers=SharedBreakers(settings.health_table, TARGETS),
         cache=ResponseCache(
             settings.cache_table,
             fresh_ttl_s=settings.cache_fresh_ttl_seconds,

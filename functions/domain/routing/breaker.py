@@ -11,11 +11,35 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, Protocol
 
-from functions.domain import thresholds as t
+from functions.domain import thresholds
 
-Outcome = Literal["ok", "server_error", "throttled", "client_error"]
+AttemptOutcome = Literal["ok", "server_error", "throttled", "client_error"]
+
+
+class Admitted(Protocol):
+    @property
+    def target(self) -> str: ...
+
+    @property
+    def probe(self) -> bool: ...
+
+
+class Breakers(Protocol):
+    """The circuit breakers, as the request path sees them (the port SharedBreakers implements)."""
+
+    def admit(self, target: str, now: float) -> Admitted | None: ...
+
+    def force(self, target: str) -> Admitted:
+        """Let a request through whatever the breaker says (last resort)."""
+        ...
+
+    def record(
+        self, admission: Admitted, outcome: AttemptOutcome, latency_ms: float, code: str | None = None
+    ) -> None: ...
+
+    def may_take_traffic(self, target: str, now: float) -> bool: ...
 
 
 class BreakerStatus(StrEnum):
@@ -26,16 +50,16 @@ class BreakerStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class BreakerPolicy:
-    server_error_rate: float = t.BREAKER_SERVER_ERROR_RATE
-    throttle_rate: float = t.BREAKER_THROTTLE_RATE
-    p95_latency_ms: float = t.BREAKER_P95_LATENCY_MS
-    latency_window_s: float = t.BREAKER_LATENCY_WINDOW_SECONDS
-    error_window_s: float = t.BREAKER_ERROR_WINDOW_SECONDS
-    min_requests: int = t.BREAKER_MIN_REQUESTS
-    consecutive_failures: int = t.BREAKER_CONSECUTIVE_FAILURES
-    cooldown_s: float = t.BREAKER_COOLDOWN_SECONDS
-    half_open_probes: int = t.BREAKER_HALF_OPEN_PROBES
-    close_after_successes: int = t.BREAKER_CLOSE_AFTER_SUCCESSES
+    server_error_rate: float = thresholds.BREAKER_SERVER_ERROR_RATE
+    throttle_rate: float = thresholds.BREAKER_THROTTLE_RATE
+    p95_latency_ms: float = thresholds.BREAKER_P95_LATENCY_MS
+    latency_window_s: float = thresholds.BREAKER_LATENCY_WINDOW_SECONDS
+    error_window_s: float = thresholds.BREAKER_ERROR_WINDOW_SECONDS
+    min_requests: int = thresholds.BREAKER_MIN_REQUESTS
+    consecutive_failures: int = thresholds.BREAKER_CONSECUTIVE_FAILURES
+    cooldown_s: float = thresholds.BREAKER_COOLDOWN_SECONDS
+    half_open_probes: int = thresholds.BREAKER_HALF_OPEN_PROBES
+    close_after_successes: int = thresholds.BREAKER_CLOSE_AFTER_SUCCESSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +110,7 @@ def after_probe(successes: int, ok: bool, policy: BreakerPolicy) -> Literal["clo
 @dataclass(frozen=True, slots=True)
 class Sample:
     at: float
-    outcome: Outcome
+    outcome: AttemptOutcome
     latency_ms: float
 
 

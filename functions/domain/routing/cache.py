@@ -70,6 +70,15 @@ def cache_decision(request: ChatCompletionRequest, header_value: str | None) -> 
 
 
 @dataclass(frozen=True, slots=True)
+class CacheTtls:
+    """How long an answer is served normally (`fresh_s`), then how much longer it may be served stale,
+    only when no route can serve (`stale_s`). Seconds."""
+
+    fresh_s: float
+    stale_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class CachedResponse:
     """A stored answer: the ChatCompletionResponse JSON and where it came from. Epoch seconds."""
 
@@ -82,6 +91,15 @@ class CachedResponse:
 
     def is_fresh(self, now: float) -> bool:
         return now < self.fresh_until
+
+    def fresh_until_under(self, ttls: CacheTtls) -> float:
+        """When the entry stops being fresh under `ttls`: a shorter fresh TTL than the one it was stored
+        with applies to it at once; a longer one applies to the entries stored after the change."""
+        return min(self.fresh_until, self.stored_at + ttls.fresh_s)
+
+    def stale_until_under(self, ttls: CacheTtls) -> float:
+        """When the entry may no longer be served even stale."""
+        return self.fresh_until_under(ttls) + ttls.stale_s
 
     def age(self, now: float) -> float:
         return max(0.0, now - self.stored_at)

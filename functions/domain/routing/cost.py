@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from functions.domain.errors import BudgetExceeded
+from functions.domain.names import MCP
 from functions.domain.routing.matrix import ROUTING_MATRIX, OperationType, Priority
 from functions.domain.thresholds import BUDGET_REFUSE_PERCENT, BUDGET_WARN_PERCENT
 
@@ -30,7 +31,7 @@ PRICES_PER_MILLION_TOKENS: Mapping[str, Price] = MappingProxyType(
         # Meta (Llama API)
         "Llama-4-Maverick-17B-128E-Instruct-FP8": (0.27, 0.85),
         # Provider defaults, used when the model is not listed: MCP runs on our own infrastructure.
-        "mcp": (0.0, 0.0),
+        MCP: (0.0, 0.0),
     }
 )
 # Unknown models are priced like a large model, so an unlisted one can never hide spend.

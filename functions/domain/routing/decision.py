@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from functions.domain.names import BEDROCK, DIRECT_PROVIDERS, GOOGLE, MCP, META, default_weights
 from functions.domain.routing.matrix import ROUTING_MATRIX, OperationType, Route
 
 FEATURE_FLAGS: tuple[str, ...] = (
@@ -23,11 +24,11 @@ DEFAULT_FLAGS: Mapping[str, bool] = {name: True for name in FEATURE_FLAGS}
 
 # provider-failover.md: "bedrock → google → meta, google → bedrock → meta, meta → bedrock → google".
 FAILOVER_CHAINS: Mapping[str, tuple[str, ...]] = {
-    "bedrock": ("bedrock", "google", "meta"),
-    "google": ("google", "bedrock", "meta"),
-    "meta": ("meta", "bedrock", "google"),
+    BEDROCK: (BEDROCK, GOOGLE, META),
+    GOOGLE: (GOOGLE, BEDROCK, META),
+    META: (META, BEDROCK, GOOGLE),
 }
-MCP_TARGET = "mcp"
+MCP_TARGET = MCP  # kept for modules that still import it from here; new code imports names.MCP
 
 
 class RoutingMode(StrEnum):
@@ -54,9 +55,9 @@ class RoutingSnapshot:
 
     flags: Mapping[str, bool] = field(default_factory=lambda: dict(DEFAULT_FLAGS))
     override: RoutingOverride | None = None
-    weights: Mapping[str, int] = field(default_factory=lambda: {"bedrock": 100})
+    weights: Mapping[str, int] = field(default_factory=default_weights)
     healthy: Mapping[str, bool] = field(default_factory=dict)
-    direct: tuple[str, ...] = ("bedrock", "google", "meta")
+    direct: tuple[str, ...] = DIRECT_PROVIDERS
     rules: Mapping[str, tuple[Route, Route | None]] = field(default_factory=dict)  # operator's routing rules
 
     def is_up(self, target: str) -> bool:
@@ -70,13 +71,18 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
+class RoutingDecision:
     operation: OperationType
     primary_route: Route
     plan: tuple[Target, ...]  # attempts in order; empty = nothing can serve
     reason: str
     primary: Target | None = None  # the target the matrix and weights prescribe, when it is up
-    last_resort: bool = False  # planned with every breaker ignored: all allowed targets had open breakers
+    last_resort: bool = False  # attempts skip the breakers' admission (breakers off, or panic mode: plan.py)
+
+    @property
+    def may_fail_over(self) -> bool:
+        """Whether the matrix gives the operation a fallback (emergency operations have none)."""
+        return ROUTING_MATRIX[self.operation].fallback is not None
 
     @property
     def chosen(self) -> Target | None:
@@ -87,7 +93,7 @@ class Decision:
         return target != self.primary
 
 
-def decide(operation: OperationType, snapshot: RoutingSnapshot, *, now: float, rand: float) -> Decision:
+def decide_route(operation: OperationType, snapshot: RoutingSnapshot, *, now: float, rand: float) -> RoutingDecision:
     """Choose the targets to try, in order, for one request. `rand` in [0, 1) picks among the
     weighted Direct providers. Emergency operations get one target at most: no provider failover,
     no route fallback."""
@@ -100,8 +106,8 @@ def decide(operation: OperationType, snapshot: RoutingSnapshot, *, now: float, r
         if route is None:
             continue
         if route is Route.MCP:
-            up = snapshot.is_up(MCP_TARGET)
-            prescribed, targets = (MCP_TARGET if up else None), ([MCP_TARGET] if up else [])
+            up = snapshot.is_up(MCP)
+            prescribed, targets = (MCP if up else None), ([MCP] if up else [])
         else:
             prescribed, chain = direct_plan(snapshot, rand)
             targets = ([prescribed] if prescribed else []) + (chain if may_fail_over else [])
@@ -110,10 +116,10 @@ def decide(operation: OperationType, snapshot: RoutingSnapshot, *, now: float, r
         plan.extend(Target(route, t) for t in targets)
     if not plan:
         why = "no-fallback-for-emergency" if not may_fail_over else "no-healthy-route"
-        return Decision(operation, primary_route, (), f"{reason};{why}")
+        return RoutingDecision(operation, primary_route, (), f"{reason};{why}")
     if primary is None:
         reason = f"{reason};primary-unhealthy"
-    return Decision(operation, primary_route, tuple(plan), reason, primary)
+    return RoutingDecision(operation, primary_route, tuple(plan), reason, primary)
 
 
 def _routes_for(operation: OperationType, snapshot: RoutingSnapshot, now: float) -> tuple[Route, Route | None, str]:

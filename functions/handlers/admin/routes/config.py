@@ -106,7 +106,7 @@ class CacheSettingsUpdate(Change):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @model_validator(mode="after")
-    def _something(self) -> CacheSettingsUpdate:
+    def _names_at_least_one_setting(self) -> CacheSettingsUpdate:
         if self.mode is None and self.fresh_ttl_seconds is None and self.stale_ttl_seconds is None:
             if self.serve_stale is None:
                 raise ValueError("give at least one of mode, freshTtlSeconds, staleTtlSeconds, serveStale")
@@ -274,31 +274,47 @@ def routing_config(body: RoutingThresholds) -> dict[str, Any]:
 
 
 # --- cache settings ------------------------------------------------------------------------------
-def _cache_settings() -> tuple[dict[str, Any], int]:
+# The router applies every one of these from its snapshot. A TTL no operator set is the router's own
+# (CACHE_FRESH_TTL_SECONDS / CACHE_STALE_TTL_SECONDS of its deployment), shown here as the code default.
+CACHE_TTL_FIELDS = ("freshTtlSeconds", "staleTtlSeconds")
+CACHE_DEFAULTS: dict[str, Any] = {
+    "mode": "deterministic",
+    "freshTtlSeconds": CACHE_FRESH_SECONDS,
+    "staleTtlSeconds": CACHE_STALE_SECONDS,
+    "serveStale": True,
+}
+
+
+def _cache_settings() -> tuple[dict[str, Any], dict[str, Any], int]:
+    """The stored settings, the effective ones (stored over the defaults), and the version."""
     stored = deps().config.get(CACHE_SETTINGS_KEY)
-    defaults = {
-        "mode": "deterministic",
-        "freshTtlSeconds": CACHE_FRESH_SECONDS,
-        "staleTtlSeconds": CACHE_STALE_SECONDS,
-        "serveStale": True,
+    return stored.value, {**CACHE_DEFAULTS, **stored.value}, stored.version
+
+
+def _cache_answer(stored: dict[str, Any], effective: dict[str, Any], version: int) -> dict[str, Any]:
+    return {
+        **effective,
+        "version": version,
+        "appliedByRouter": True,
+        # TTLs no operator set: the router uses its deployment's, which the values above may not show.
+        "ttlsFromDeployment": [name for name in CACHE_TTL_FIELDS if name not in stored],
     }
-    return {**defaults, **stored.value}, stored.version
 
 
 @router.get("/admin/config/cache-settings")
 def get_cache_settings() -> dict[str, Any]:
-    settings, version = _cache_settings()
+    stored, effective, version = _cache_settings()
     return {
-        **settings,
+        **_cache_answer(stored, effective, version),
         "lruEntries": CACHE_LRU_ENTRIES,
         "persistent": bool(deps().settings.cache_table),
-        "version": version,
-        "appliedByRouter": True,
     }
 
 
 @router.put("/admin/config/cache-settings")
 def put_cache_settings(body: CacheSettingsUpdate) -> dict[str, Any]:
-    current, _ = _cache_settings()
+    stored, _, _ = _cache_settings()
     changes = body.model_dump(by_alias=True, exclude={"reason", "version"}, exclude_none=True)
-    return _put(CACHE_SETTINGS_KEY, {**current, **changes}, body, "config.cache-settings")
+    value = {**stored, **changes}  # only what operators set: the rest keeps following the deployment
+    saved = _put(CACHE_SETTINGS_KEY, value, body, "config.cache-settings")
+    return _cache_answer(value, {**CACHE_DEFAULTS, **value}, saved["version"])
