@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from functions.app.admin.access import Caller, require_operator
 from functions.domain.errors import Forbidden
 from functions.handlers import authorizer
-from functions.handlers.admin.auth import Caller, require_operator
 from functions.shared.observability import (
     AUTH_ALLOWED,
     AUTH_FORBIDDEN,

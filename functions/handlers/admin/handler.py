@@ -27,8 +27,20 @@ from functions.shared.observability import logger
 from functions.shared.resolver import RequestScopedResolver
 
 app = RequestScopedResolver(enable_validation=True)  # its requests stay apart in the local gateway's threads
-for module in (flags, routing, breakers, audit, metrics, compliance, config, probe, rollouts):
-    app.include_router(module.router)
+ADMIN = "/admin"
+# Each module's routes under its prefix: a module that owns a whole subtree of paths is mounted on it.
+for module, prefix in (
+    (flags, ADMIN),
+    (routing, ADMIN),
+    (breakers, ADMIN),
+    (metrics, ADMIN),
+    (config, ADMIN),
+    (audit, f"{ADMIN}/audit"),
+    (compliance, f"{ADMIN}/compliance"),
+    (probe, f"{ADMIN}/bedrock"),
+    (rollouts, f"{ADMIN}/rollouts"),
+):
+    app.include_router(module.router, prefix=prefix)
 
 
 @app.exception_handler(RequestValidationError)
