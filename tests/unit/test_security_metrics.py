@@ -10,7 +10,7 @@ import pytest
 from functions.app.admin.access import Caller, require_operator
 from functions.domain.errors import Forbidden
 from functions.handlers import authorizer
-from functions.shared.observability import (
+from functions.domain.names import (
     AUTH_ALLOWED,
     AUTH_FORBIDDEN,
     AUTH_READONLY_REFUSED,
