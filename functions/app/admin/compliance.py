@@ -21,12 +21,12 @@ def gdpr_status(deps: AdminDependencies) -> dict[str, Any]:
     tables = {"flags": settings.flags_table, "health": settings.health_table, "audit": settings.audit_table}
     if settings.cache_table:
         tables["cache"] = settings.cache_table
-    encryption = {}
+    encryption: dict[str, dict[str, Any]] = {}
     for role, name in tables.items():
         found = table_encryption(name)
         encryption[role] = {"encrypted": found.encrypted, "keyType": found.key_type}
     retention = settings.log_retention_days
-    checks = {
+    checks: dict[str, dict[str, Any]] = {
         "promptLogging": {"enabled": False, "compliant": True, "basis": "code", "description": PROMPT_LOGGING_BASIS},
         "encryptionAtRest": {"compliant": all(t["encrypted"] for t in encryption.values()), "tables": encryption},
         "logRetention": {
@@ -65,7 +65,7 @@ def data_residency(deps: AdminDependencies) -> dict[str, Any]:
             "provider": name,
             "region": region or "unknown",
             "declaredBy": source,
-            "compliant": bool(region) and region.strip().lower() in allowed,
+            "compliant": region is not None and region.strip().lower() in allowed,
         }
         for name, (region, source) in _declared_regions(deps).items()
     ]

@@ -8,12 +8,11 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from functions.app.admin.audit import exported_records, trail_integrity
-from functions.handlers.admin.routes.common import Deps
+from functions.handlers.admin.routes.common import Deps, admin_router
 
-router = Router()
+router = admin_router()
 FIELDS = ("seq", "at", "actor", "role", "action", "target", "reason", "before", "after", "prev_hash", "hash")
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from functions.app.admin import breakers
 from functions.domain.names import ALL, TargetSelection
-from functions.handlers.admin.routes.common import Change, Deps, Who
+from functions.handlers.admin.routes.common import Change, Deps, Who, admin_router
 
-router = Router()
+router = admin_router()
 
 
 class BreakerTarget(Change):

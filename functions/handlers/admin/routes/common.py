@@ -28,6 +28,10 @@ class Change(BaseModel):
         return Edit(who, self.reason, self.version)
 
 
+def admin_router() -> Router:
+    return Router()  # type: ignore[no-untyped-call]  # Powertools' Router.__init__ is unannotated
+
+
 def request_caller(request: Request) -> Caller:
     return caller_from(request.resolved_event.raw_event.get("requestContext"))
 

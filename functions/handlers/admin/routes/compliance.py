@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler.api_gateway import Router
-
 from functions.app.admin import compliance
-from functions.handlers.admin.routes.common import Deps
+from functions.handlers.admin.routes.common import Deps, admin_router
 
-router = Router()
+router = admin_router()
 
 
 @router.get("/gdpr-status")

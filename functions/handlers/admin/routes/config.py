@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, model_validator
 
 from functions.adapters.dynamodb.schema import (
@@ -27,9 +26,9 @@ from functions.domain.thresholds import (
     SLO_ERROR_RATE_PERCENT_BOUNDS,
     SLO_P95_LATENCY_MS_BOUNDS,
 )
-from functions.handlers.admin.routes.common import Change, Deps, Who, caller, deps
+from functions.handlers.admin.routes.common import Change, Deps, Who, admin_router, caller, deps
 
-router = Router()
+router = admin_router()
 
 RouteName = Literal["direct", "mcp"]
 Number = StrictInt | StrictFloat

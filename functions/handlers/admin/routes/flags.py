@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import StrictBool
 
 from functions.app.admin.flags import change_flags, current_flags
 from functions.domain.config.flags import INTELLIGENT_ROUTING, all_off, check_flag
-from functions.handlers.admin.routes.common import Change, Deps, Who
+from functions.handlers.admin.routes.common import Change, Deps, Who, admin_router
 
-router = Router()
+router = admin_router()
 SNAPSHOT_REFRESH_SECONDS = 5  # every router instance re-reads the flags this often
 
 

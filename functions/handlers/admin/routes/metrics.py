@@ -6,17 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.event_handler.api_gateway import Router
-
 from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
 from functions.app.admin.wiring import AdminDependencies
 from functions.domain.config.traffic import stored_weights
 from functions.domain.reports import metrics as report
 from functions.domain.reports.metrics import MetricsSnapshot
 from functions.domain.thresholds import METRICS_WINDOW_DEFAULT
-from functions.handlers.admin.routes.common import Deps
+from functions.handlers.admin.routes.common import Deps, admin_router
 
-router = Router()
+router = admin_router()
 
 
 def _snapshot(deps: AdminDependencies) -> tuple[str, MetricsSnapshot]:

@@ -7,17 +7,15 @@ import time
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools.event_handler.api_gateway import Router
-
 from functions.adapters.providers.registry import build_providers
 from functions.adapters.providers.settings import get_provider_settings
 from functions.app.admin.access import require_operator
 from functions.domain.completion import CompletionRequest, Provider, Turn
 from functions.domain.errors import InvalidRequest, ProviderError
 from functions.domain.thresholds import BEDROCK_PROBE_TIMEOUT_SECONDS
-from functions.handlers.admin.routes.common import Who
+from functions.handlers.admin.routes.common import Who, admin_router
 
-router = Router()
+router = admin_router()
 PING = CompletionRequest(turns=(Turn("user", "ping"),), max_tokens=1, temperature=0.0)
 
 

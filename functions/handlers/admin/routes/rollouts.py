@@ -12,7 +12,6 @@ import time
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -25,9 +24,9 @@ from functions.domain.errors import InvalidRequest, VersionConflict
 from functions.domain.rollout.plan import ApprovalRejected, RolloutAborted, RolloutKind, RouteState, admit, plan_for
 from functions.domain.rollout.target import candidates_from, pick_target
 from functions.domain.thresholds import APPROVAL_TIMEOUT_MAX_SECONDS
-from functions.handlers.admin.routes.common import Deps, Who
+from functions.handlers.admin.routes.common import Deps, Who, admin_router
 
-router = Router()
+router = admin_router()
 
 # The error an answered approval ends its wait with: the ASL's ErrorEquals.
 ABORTED, REJECTED = RolloutAborted.__name__, ApprovalRejected.__name__

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import Field, StrictInt
 
 from functions.app.admin import routing
 from functions.domain.config.override import MAX_OVERRIDE_SECONDS, MIN_OVERRIDE_SECONDS
 from functions.domain.routing.decision import RoutingMode
-from functions.handlers.admin.routes.common import Change, Deps, Who
+from functions.handlers.admin.routes.common import Change, Deps, Who, admin_router
 
-router = Router()
+router = admin_router()
 
 
 class ForceMcp(Change):
