@@ -7,11 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from functions.adapters.dynamodb.config import ConfigStore, Versioned
 from functions.app.admin.access import Caller, require_operator
 from functions.domain.audit import AuditEntry, AuditRecord
+
+
+class Documents(Protocol):
+    """What the versioned write needs of a store (ConfigStore in the stack)."""
+
+    def get(self, key: str) -> Versioned: ...
+
+    def put(self, key: str, value: dict[str, Any], expected_version: int, entry: AuditEntry) -> Versioned: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +36,7 @@ class Edit:
 
 
 def change_document(
-    store: ConfigStore,
+    store: Documents,
     key: str,
     edit: Edit,
     action: str,
