@@ -98,16 +98,16 @@ def budget_view(cost: dict[str, Any], spend: Spend) -> dict[str, Any]:
 def gather(window_s: int) -> Sources:
     from functions.adapters.cloudwatch import get_metrics_source
     from functions.adapters.dynamodb.rollouts import RolloutStore
+    from functions.app.admin.breakers import breaker_report
     from functions.app.admin.wiring import get_admin_dependencies
     from functions.app.chat.wiring import get_dependencies
     from functions.handlers import router
-    from functions.handlers.admin.routes.breakers import circuit_breakers
 
     detailed = router.health_detailed()
     return Sources(
         snapshot=get_metrics_source().query(window_s),
         health={**(detailed.body or {}), "canServe": detailed.status_code == 200},
-        breakers=circuit_breakers(),
+        breakers=breaker_report(get_admin_dependencies()),
         route=RolloutStore(get_admin_dependencies().config).get(),
         alarms=router.health_alerts()["data"],
         spend=_spend(get_dependencies()),

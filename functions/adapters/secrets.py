@@ -53,13 +53,21 @@ def secrets_manager_client(region: str | None) -> BaseClient:
 
 
 class CachedSecret:
-    """A Secrets Manager secret held in memory for `ttl_s`; one fetch at a time across threads."""
+    """A Secrets Manager secret held in memory for `ttl_s`; one fetch at a time across threads. Its value is
+    the key in the secret string (`{"api_key": ...}` or the string itself), or with `whole=True` the string."""
 
     def __init__(
-        self, secret_arn: str, name: str, *, ttl_s: float = CACHE_TTL_S, clock: Callable[[], float] = time.monotonic
+        self,
+        secret_arn: str,
+        name: str,
+        *,
+        ttl_s: float = CACHE_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+        whole: bool = False,
     ) -> None:
         self.secret_arn = secret_arn
         self.name = name
+        self._whole = whole
         self._ttl_s = ttl_s
         self._clock = clock
         self._lock = threading.Lock()
@@ -85,7 +93,10 @@ class CachedSecret:
             raise ProviderUnavailable(f"Secrets Manager refused {self.name} ({code})") from exc
         except BotoCoreError as exc:
             raise ProviderUnavailable(f"Secrets Manager unreachable for {self.name} ({type(exc).__name__})") from exc
-        return _key_in(response.get("SecretString"), self.name)
+        secret = response.get("SecretString")
+        if self._whole and isinstance(secret, str) and secret.strip():
+            return secret
+        return _key_in(secret, self.name)
 
 
 def _key_in(secret: Any, name: str) -> str:

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from functions.domain.errors import InvalidRequest
+
 GENESIS_HASH = "0" * 64
 
 
@@ -84,3 +86,16 @@ def verify(records: Iterable[AuditRecord]) -> IntegrityReport:
             )
         expected_seq, prev_hash = record.seq + 1, record.hash
     return IntegrityReport(True, count)
+
+
+EXPORT_PERIODS_S = {"daily": 86_400, "weekly": 7 * 86_400, "monthly": 31 * 86_400}
+EXPORT_FORMATS = ("json", "csv")
+
+
+def export_since(fmt: str, period: str, now: float) -> float:
+    """The start of an export of `period` ending at `now`; refuses an unknown format or period."""
+    if fmt not in EXPORT_FORMATS:
+        raise InvalidRequest(f"format must be json or csv (got '{fmt}')")
+    if period not in EXPORT_PERIODS_S:
+        raise InvalidRequest(f"period must be one of {', '.join(EXPORT_PERIODS_S)} (got '{period}')")
+    return now - EXPORT_PERIODS_S[period]

@@ -19,6 +19,7 @@ DIRECT_PROVIDERS: Final[tuple[str, ...]] = (BEDROCK, GOOGLE, META)
 TARGETS: Final[tuple[str, ...]] = (*DIRECT_PROVIDERS, MCP)
 # "all" selects every target where an operator names one (breaker reset, probe).
 ALL: Final = "all"
+TargetSelection = Literal["bedrock", "google", "meta", "mcp", "all"]
 
 # The Direct weights when none are stored: everything on Bedrock. Read-only; `default_weights()` for a copy.
 DEFAULT_WEIGHTS: Final = MappingProxyType({BEDROCK: 100})
@@ -92,3 +93,10 @@ def error_type_metric(error_type: str) -> str:
 DIM_STATE_MACHINE_ARN: Final = "StateMachineArn"
 # The Route and Provider dimensions of a request that no target served.
 NO_TARGET: Final = "none"
+# The outcomes of AUTHORIZATION_METRIC: the authorizer's verdicts, and the admin function's refusals of
+# read-only callers.
+AUTH_ALLOWED: Final = "allowed"
+AUTH_UNAUTHORIZED: Final = "unauthorized"
+AUTH_FORBIDDEN: Final = "forbidden"
+AUTH_READONLY_REFUSED: Final = "readonly-refused"
+AUTH_OUTCOMES: Final[tuple[str, ...]] = (AUTH_ALLOWED, AUTH_UNAUTHORIZED, AUTH_FORBIDDEN, AUTH_READONLY_REFUSED)

@@ -10,24 +10,39 @@ import hashlib
 import hmac
 import json
 import os
-import threading
-import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from functions.adapters.aws import client
-from functions.shared.observability import (
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from functions.adapters.secrets import CachedSecret
+from functions.app.admin.access import OPERATOR, READ_ONLY
+from functions.domain.names import (
     AUTH_ALLOWED,
     AUTH_FORBIDDEN,
     AUTH_UNAUTHORIZED,
     AUTHORIZATION_DIMENSION,
     AUTHORIZATION_METRIC,
-    emit_count,
-    logger,
 )
+from functions.shared.observability import emit_count, logger
 
 CACHE_SECONDS = 300.0
-ROLES = ("operator", "read-only")
+ROLES = (OPERATOR, READ_ONLY)
+
+
+class AuthorizerSettings(BaseModel):
+    """The tokens' secret in the stack; locally, the tokens themselves from the environment."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    tokens_secret_arn: str | None = Field(default=None, alias="ADMIN_TOKENS_SECRET_ARN")
+    admin_token: SecretStr | None = Field(default=None, alias="ADMIN_TOKEN")
+    readonly_token: SecretStr | None = Field(default=None, alias="ADMIN_READONLY_TOKEN")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> AuthorizerSettings:
+    return AuthorizerSettings.model_validate(dict(os.environ))
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +59,6 @@ class UnauthorizedError(Exception):
         super().__init__("Unauthorized")
 
 
-_lock = threading.Lock()
-_cache: tuple[float, tuple[Credential, ...]] | None = None
-
-
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
@@ -62,26 +73,21 @@ def parse_credentials(document: str) -> tuple[Credential, ...]:
     )
 
 
+@lru_cache(maxsize=1)
+def _tokens_secret(secret_arn: str) -> CachedSecret:
+    return CachedSecret(secret_arn, "the admin tokens", ttl_s=CACHE_SECONDS, whole=True)
+
+
 def credentials() -> tuple[Credential, ...]:
-    global _cache
-    with _lock:
-        if _cache is not None and time.monotonic() - _cache[0] < CACHE_SECONDS:
-            return _cache[1]
-        arn = os.environ.get("ADMIN_TOKENS_SECRET_ARN")
-        if arn:
-            secret = client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
-            found = parse_credentials(secret)
-        else:  # the local stack: tokens from the environment
-            found = tuple(
-                Credential(name, role, _digest(os.environ[var]))
-                for name, role, var in (
-                    ("admin", "operator", "ADMIN_TOKEN"),
-                    ("viewer", "read-only", "ADMIN_READONLY_TOKEN"),
-                )
-                if os.environ.get(var)
-            )
-        _cache = (time.monotonic(), found)
-        return found
+    settings = get_settings()
+    if settings.tokens_secret_arn:
+        return parse_credentials(_tokens_secret(settings.tokens_secret_arn)())
+    local = (("admin", OPERATOR, settings.admin_token), ("viewer", READ_ONLY, settings.readonly_token))
+    return tuple(
+        Credential(name, role, _digest(token.get_secret_value()))
+        for name, role, token in local
+        if token is not None and token.get_secret_value()
+    )
 
 
 def authorize(authorization: str | None) -> Credential | None:
@@ -129,6 +135,6 @@ def _policy(principal: str, effect: str, resource: str, context: dict[str, str])
 
 
 def reset_cache() -> None:
-    global _cache
-    with _lock:
-        _cache = None
+    """Settings and tokens read again on the next call (after the environment changed)."""
+    get_settings.cache_clear()
+    _tokens_secret.cache_clear()

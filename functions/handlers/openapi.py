@@ -35,4 +35,5 @@ def document() -> str:
 
 def _schema(app: Any) -> dict[str, Any]:
     schema = app.get_openapi_schema(title=TITLE, version=VERSION)
-    return json.loads(schema.model_dump_json(by_alias=True, exclude_none=True))
+    parsed: dict[str, Any] = json.loads(schema.model_dump_json(by_alias=True, exclude_none=True))
+    return parsed

@@ -4,20 +4,22 @@ compliance, versioned config documents, the Bedrock probe, and the public /healt
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import replace
+
 import pytest
 
 from functions.adapters.aws import client as aws_client
 from functions.adapters.dynamodb.client import dynamodb_client, to_item
 from functions.adapters.dynamodb.schema import (
+    ROUTING_RULES_KEY,
     TRAFFIC_WEIGHTS_KEY,
 )
-from functions.app.admin import settings as admin_settings
 from functions.app.admin import wiring as admin_deps
 from functions.app.chat.wiring import get_dependencies
 from functions.domain.thresholds import ROUTING_EFFICIENCY_ALARM_PERCENT, ROUTING_EFFICIENCY_TARGET_PERCENT
-from functions.handlers.admin.routes.config import (
-    ROUTING_RULES_KEY,
-)
+from functions.handlers.admin.handler import app as admin_app
 from local import metrics_sink
 from local.faults import FaultSpec
 from tests.support import put_alarm_in_state
@@ -52,19 +54,15 @@ def tap_metrics():
 
 
 @pytest.fixture
-def admin_env(monkeypatch):
-    """Set admin environment variables, with the cached settings rebuilt around the test."""
+def admin_settings(monkeypatch):
+    """Admin settings of the test's own, given through the admin app's dependency overrides."""
 
-    def set_env(**values):
-        for name, value in values.items():
-            monkeypatch.setenv(name, value)
-        admin_settings.get_settings.cache_clear()
-        admin_deps.get_admin_dependencies.cache_clear()
+    def override(**fields):
+        real = admin_deps.get_admin_dependencies()
+        changed = replace(real, settings=real.settings.model_copy(update=fields))
+        monkeypatch.setitem(admin_app.dependency_overrides, admin_deps.get_admin_dependencies, lambda: changed)
 
-    yield set_env
-    monkeypatch.undo()
-    admin_settings.get_settings.cache_clear()
-    admin_deps.get_admin_dependencies.cache_clear()
+    return override
 
 
 def chat(http, local_stack, operation):
@@ -184,23 +182,20 @@ def test_health_alerts_lists_our_alarms_in_alarm_state_only(http):
 
 
 # --- compliance ---------------------------------------------------------------------------------
-def test_gdpr_status_reports_prompt_logging_off_encryption_and_retention(http, admin, admin_env):
-    admin_env(LOG_RETENTION_DAYS="30")
+def test_gdpr_status_reports_prompt_logging_off_encryption_and_retention(http, admin, admin_settings):
+    admin_settings(log_retention_days=30)
     report = http.get("/admin/compliance/gdpr-status", headers=admin).json()
     assert report["checks"]["promptLogging"]["enabled"] is False
-    assert "functions/app/chat/serve.py" in report["checks"]["promptLogging"]["pointer"]
+    description = report["checks"]["promptLogging"]["description"]
+    assert "prompts and completions are never logged" in description and "SHA-256" in description
+    assert not re.search(r"[\w/]+\.py\b", json.dumps(report)), "an API answer names no source file"
     assert all(t["encrypted"] for t in report["checks"]["encryptionAtRest"]["tables"].values())
     assert report["checks"]["logRetention"]["days"] == 30
     assert report["compliant"] is True
 
 
-def test_gdpr_status_flags_unset_log_retention(http, admin, admin_env):
-    admin_env()
-    import os
-
-    os.environ.pop("LOG_RETENTION_DAYS", None)
-    admin_settings.get_settings.cache_clear()
-    admin_deps.get_admin_dependencies.cache_clear()
+def test_gdpr_status_flags_unset_log_retention(http, admin, admin_settings):
+    admin_settings(log_retention_days=None)
     report = http.get("/admin/compliance/gdpr-status", headers=admin).json()
     assert report["compliant"] is False and report["checks"]["logRetention"]["compliant"] is False
 
@@ -218,8 +213,8 @@ def test_data_residency_is_not_compliant_while_a_provider_processes_data_globall
     assert report["compliant"] is False
 
 
-def test_data_residency_is_compliant_when_every_provider_declares_an_eu_region(http, admin, admin_env):
-    admin_env(GOOGLE_REGION="europe-west4", META_REGION="eu-west-1")
+def test_data_residency_is_compliant_when_every_provider_declares_an_eu_region(http, admin, admin_settings):
+    admin_settings(google_region="europe-west4", meta_region="eu-west-1")
     report = http.get("/admin/compliance/data-residency", headers=admin).json()
     assert report["compliant"] is True
     assert {p["provider"] for p in report["providers"]} == {"bedrock", "google", "meta", "mcp"}

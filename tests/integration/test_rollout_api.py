@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -245,8 +246,10 @@ def test_a_forced_abort_releases_a_lock_left_by_an_execution_that_already_ended(
 
 def test_without_state_machines_a_start_is_503_naming_what_is_missing(http, admin, monkeypatch):
     from functions.adapters.stepfunctions import RolloutControl
+    from functions.handlers.admin.handler import app as admin_app
 
-    monkeypatch.setattr(get_admin_dependencies(), "workflows", RolloutControl({}))
+    unconfigured = replace(get_admin_dependencies(), workflows=RolloutControl({}))
+    monkeypatch.setitem(admin_app.dependency_overrides, get_admin_dependencies, lambda: unconfigured)
     response = start(http, admin, kind="canary", source="bedrock", target="google")
     assert response.status_code == 503 and "not configured" in response.json()["error"]["message"]
 

@@ -7,10 +7,9 @@ import json
 
 import pytest
 
+from functions.app.admin.access import Caller, require_operator
 from functions.domain.errors import Forbidden
-from functions.handlers import authorizer
-from functions.handlers.admin.auth import Caller, require_operator
-from functions.shared.observability import (
+from functions.domain.names import (
     AUTH_ALLOWED,
     AUTH_FORBIDDEN,
     AUTH_READONLY_REFUSED,
@@ -19,6 +18,7 @@ from functions.shared.observability import (
     NAMESPACE,
     SERVICE,
 )
+from functions.handlers import authorizer
 
 TOKEN = "s3cret-operator-token-Zq8"
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/POST/admin/routing/force-mcp"

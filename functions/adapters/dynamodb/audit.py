@@ -12,13 +12,16 @@ from functions.adapters.dynamodb.schema import AUDIT
 from functions.domain.audit import AuditEntry, AuditRecord
 
 STREAM = "admin"
+if AUDIT.sort_key is None:  # the audit table is keyed by (stream, seq)
+    raise RuntimeError("the audit table schema has no sort key")
+SEQ: str = AUDIT.sort_key
 
 
 def to_audit_item(record: AuditRecord) -> dict[str, Any]:
     entry = record.entry
     return {
         AUDIT.partition_key: {"S": STREAM},
-        AUDIT.sort_key: {"N": str(record.seq)},
+        SEQ: {"N": str(record.seq)},
         "at": {"N": repr(round(record.at, 6))},
         "actor": {"S": entry.actor},
         "role": {"S": entry.role or "-"},
@@ -45,7 +48,7 @@ def from_audit_item(raw: dict[str, Any]) -> AuditRecord:
     )
     at = item.get("at", 0)
     return AuditRecord(
-        int(item[AUDIT.sort_key]),
+        int(item[SEQ]),
         float(at) if isinstance(at, Decimal) else 0.0,
         entry,
         str(item.get("prev_hash", "")),

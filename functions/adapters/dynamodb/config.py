@@ -16,7 +16,8 @@ from functions.adapters.dynamodb.client import dynamodb_client, from_item, to_it
 from functions.adapters.dynamodb.schema import FLAGS
 from functions.domain.audit import AuditEntry, AuditRecord, next_record
 from functions.domain.errors import DependencyUnavailable, VersionConflict
-from functions.shared.observability import AUDIT_DIMENSION, AUDIT_METRIC, emit_count
+from functions.domain.names import AUDIT_DIMENSION, AUDIT_METRIC
+from functions.shared.observability import emit_count
 
 BOOKKEEPING = ("pk", "version", "updated_at", "updated_by")
 AUDIT_RACE_RETRIES = 8

@@ -27,28 +27,40 @@ from functions.shared.observability import logger
 from functions.shared.resolver import RequestScopedResolver
 
 app = RequestScopedResolver(enable_validation=True)  # its requests stay apart in the local gateway's threads
-for module in (flags, routing, breakers, audit, metrics, compliance, config, probe, rollouts):
-    app.include_router(module.router)
+ADMIN = "/admin"
+# Each module's routes under its prefix: a module that owns a whole subtree of paths is mounted on it.
+for module, prefix in (
+    (flags, ADMIN),
+    (routing, ADMIN),
+    (breakers, ADMIN),
+    (metrics, ADMIN),
+    (config, ADMIN),
+    (audit, f"{ADMIN}/audit"),
+    (compliance, f"{ADMIN}/compliance"),
+    (probe, f"{ADMIN}/bedrock"),
+    (rollouts, f"{ADMIN}/rollouts"),
+):
+    app.include_router(module.router, prefix=prefix)
 
 
-@app.exception_handler(RequestValidationError)
-def _invalid(exc: RequestValidationError) -> Response:
+@app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+def _invalid(exc: RequestValidationError) -> Response[Any]:
     return from_validation(exc.errors())
 
 
-@app.exception_handler(HybridRoutingError)
-def _domain_error(exc: HybridRoutingError) -> Response:
+@app.exception_handler(HybridRoutingError)  # type: ignore[untyped-decorator]
+def _domain_error(exc: HybridRoutingError) -> Response[Any]:
     return from_domain(exc)
 
 
 @app.not_found
-def _not_found(_: Exception) -> Response:
+def _not_found(_: Exception) -> Response[Any]:
     event = app.current_event
     return error_response(404, "not_found_error", f"no admin route for {event.http_method} {event.path}", "not_found")
 
 
-@app.exception_handler(Exception)
-def _unexpected(exc: Exception) -> Response:
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+def _unexpected(exc: Exception) -> Response[Any]:
     logger.exception("unhandled-error", extra={"error": type(exc).__name__})
     return error_response(500, "server_error", "internal error; the request id names it in our logs", "internal_error")
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import StrictBool
 
-from functions.adapters.dynamodb.schema import FEATURE_FLAGS_KEY
-from functions.domain.errors import InvalidRequest
-from functions.domain.routing.decision import DEFAULT_FLAGS, FEATURE_FLAGS
-from functions.handlers.admin.routes.common import Change, deps, entry, operator
+from functions.app.admin.flags import change_flags, current_flags
+from functions.domain.config.flags import INTELLIGENT_ROUTING, all_off, check_flag
+from functions.handlers.admin.routes.common import Change, Deps, Who, admin_router
 
-router = Router()
+router = admin_router()
+SNAPSHOT_REFRESH_SECONDS = 5  # every router instance re-reads the flags this often
 
 
 class FlagUpdate(Change):
@@ -21,48 +20,28 @@ class FlagUpdate(Change):
     enabled: StrictBool
 
 
-def _current() -> tuple[dict[str, bool], int]:
-    stored = deps().config.get(FEATURE_FLAGS_KEY)
-    return {**DEFAULT_FLAGS, **stored.value.get("flags", {})}, stored.version
-
-
-def _write(flags: dict[str, bool], change: Change, action: str) -> dict[str, Any]:
-    who = operator(router)
-    current, version = _current()
-    expected = version if change.version is None else change.version
-    saved = deps().config.put(
-        FEATURE_FLAGS_KEY,
-        {"flags": flags},
-        expected,
-        entry(who, action, FEATURE_FLAGS_KEY, change.reason, {"flags": current}),
-    )
-    return {**flags, "version": saved.version}
-
-
-@router.get("/admin/feature-flags/bedrock")
-def get_flags() -> dict[str, Any]:
-    flags, version = _current()
+@router.get("/feature-flags/bedrock")
+def get_flags(deps: Deps) -> dict[str, Any]:
+    flags, version = current_flags(deps.config)
     return {**flags, "version": version}
 
 
-@router.post("/admin/feature-flags/bedrock/update")
-def update_flag(body: FlagUpdate) -> dict[str, Any]:
-    if body.flag not in FEATURE_FLAGS:
-        raise InvalidRequest(f"unknown flag '{body.flag}'; valid flags: {', '.join(FEATURE_FLAGS)}")
-    flags, _ = _current()
-    return _write({**flags, body.flag: body.enabled}, body, "feature-flag.update")
+@router.post("/feature-flags/bedrock/update")
+def update_flag(body: FlagUpdate, deps: Deps, who: Who) -> dict[str, Any]:
+    check_flag(body.flag)
+    return change_flags(deps.config, body.by(who), "feature-flag.update", lambda f: {**f, body.flag: body.enabled})
 
 
-@router.post("/admin/feature-flags/bedrock/disable-all")
-def disable_all(body: Annotated[Change | None, Body()] = None) -> dict[str, Any]:
-    body = body or Change()
-    return _write(dict.fromkeys(FEATURE_FLAGS, False), body, "feature-flag.disable-all")
+@router.post("/feature-flags/bedrock/disable-all")
+def disable_all(deps: Deps, who: Who, body: Annotated[Change | None, Body()] = None) -> dict[str, Any]:
+    edit = (body or Change()).by(who)
+    return change_flags(deps.config, edit, "feature-flag.disable-all", lambda _: all_off())
 
 
-@router.post("/admin/emergency/disable-hybrid-routing")
-def disable_hybrid_routing(body: Annotated[Change | None, Body()] = None) -> dict[str, Any]:
+@router.post("/emergency/disable-hybrid-routing")
+def disable_hybrid_routing(deps: Deps, who: Who, body: Annotated[Change | None, Body()] = None) -> dict[str, Any]:
     """Every operation onto the MCP path, within one snapshot refresh (5 s) on every instance."""
-    body = body or Change()
-    flags, _ = _current()
-    result = _write({**flags, "ENABLE_INTELLIGENT_ROUTING": False}, body, "emergency.disable-hybrid-routing")
-    return {"status": "hybrid routing disabled", "effectiveWithinSeconds": 5, "flags": result}
+    edit = (body or Change()).by(who)
+    action = "emergency.disable-hybrid-routing"
+    result = change_flags(deps.config, edit, action, lambda f: {**f, INTELLIGENT_ROUTING: False})
+    return {"status": "hybrid routing disabled", "effectiveWithinSeconds": SNAPSHOT_REFRESH_SECONDS, "flags": result}

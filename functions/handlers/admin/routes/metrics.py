@@ -6,68 +6,68 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.event_handler.api_gateway import Router
-
 from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
+from functions.app.admin.wiring import AdminDependencies
+from functions.domain.config.traffic import stored_weights
 from functions.domain.reports import metrics as report
 from functions.domain.reports.metrics import MetricsSnapshot
 from functions.domain.thresholds import METRICS_WINDOW_DEFAULT
-from functions.handlers.admin.routes.common import deps
+from functions.handlers.admin.routes.common import Deps, admin_router
 
-router = Router()
+router = admin_router()
 
 
-def _snapshot() -> tuple[str, MetricsSnapshot]:
+def _snapshot(deps: AdminDependencies) -> tuple[str, MetricsSnapshot]:
     params = router.current_event.query_string_parameters or {}
     window, seconds = report.parse_window(params.get("window"), METRICS_WINDOW_DEFAULT)
-    return window, deps().metrics.query(seconds)
+    return window, deps.metrics.query(seconds)
 
 
-def _answer(build: Callable[[MetricsSnapshot], dict[str, Any]]) -> dict[str, Any]:
-    window, snapshot = _snapshot()
+def _answer(deps: AdminDependencies, build: Callable[[MetricsSnapshot], dict[str, Any]]) -> dict[str, Any]:
+    window, snapshot = _snapshot(deps)
     return {"window": window, **build(snapshot)}
 
 
-@router.get("/admin/metrics/routing-distribution")
-def routing_distribution() -> dict[str, Any]:
-    return _answer(report.routing_distribution)
+@router.get("/metrics/routing-distribution")
+def routing_distribution(deps: Deps) -> dict[str, Any]:
+    return _answer(deps, report.routing_distribution)
 
 
-@router.get("/admin/metrics/provider-latencies")
-def provider_latencies() -> dict[str, Any]:
-    return _answer(report.provider_latencies)
+@router.get("/metrics/provider-latencies")
+def provider_latencies(deps: Deps) -> dict[str, Any]:
+    return _answer(deps, report.provider_latencies)
 
 
-@router.get("/admin/metrics/error-breakdown")
-def error_breakdown() -> dict[str, Any]:
-    return _answer(report.error_breakdown)
+@router.get("/metrics/error-breakdown")
+def error_breakdown(deps: Deps) -> dict[str, Any]:
+    return _answer(deps, report.error_breakdown)
 
 
-@router.get("/admin/metrics/cache-performance")
-def cache_performance() -> dict[str, Any]:
-    return _answer(report.cache_performance)
+@router.get("/metrics/cache-performance")
+def cache_performance(deps: Deps) -> dict[str, Any]:
+    return _answer(deps, report.cache_performance)
 
 
-@router.get("/admin/metrics/routing-efficiency")
-def routing_efficiency() -> dict[str, Any]:
-    return _answer(report.routing_efficiency)
+@router.get("/metrics/routing-efficiency")
+def routing_efficiency(deps: Deps) -> dict[str, Any]:
+    return _answer(deps, report.routing_efficiency)
 
 
-@router.get("/admin/metrics/cost-breakdown")
-def cost_breakdown() -> dict[str, Any]:
-    return _answer(report.cost_breakdown)
+@router.get("/metrics/cost-breakdown")
+def cost_breakdown(deps: Deps) -> dict[str, Any]:
+    return _answer(deps, report.cost_breakdown)
 
 
-@router.get("/admin/recommendations/routing")
-def routing_recommendations() -> dict[str, Any]:
-    window, snapshot = _snapshot()
+@router.get("/recommendations/routing")
+def routing_recommendations(deps: Deps) -> dict[str, Any]:
+    window, snapshot = _snapshot(deps)
     found = report.routing_recommendations(snapshot)
     return {"window": window, "windowSeconds": snapshot.window_s, "recommendations": report.as_dicts(found)}
 
 
-@router.get("/admin/recommendations/cost-optimization")
-def cost_recommendations() -> dict[str, Any]:
-    window, snapshot = _snapshot()
-    weights = deps().config.get(TRAFFIC_WEIGHTS_KEY).value.get("weights") or {"bedrock": 100}
+@router.get("/recommendations/cost-optimization")
+def cost_recommendations(deps: Deps) -> dict[str, Any]:
+    window, snapshot = _snapshot(deps)
+    weights = stored_weights(deps.config.get(TRAFFIC_WEIGHTS_KEY).value)
     found = report.cost_recommendations(snapshot, weights)
     return {"window": window, "windowSeconds": snapshot.window_s, "recommendations": report.as_dicts(found)}

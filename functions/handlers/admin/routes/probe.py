@@ -7,16 +7,15 @@ import time
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools.event_handler.api_gateway import Router
-
 from functions.adapters.providers.registry import build_providers
 from functions.adapters.providers.settings import get_provider_settings
+from functions.app.admin.access import require_operator
 from functions.domain.completion import CompletionRequest, Provider, Turn
 from functions.domain.errors import InvalidRequest, ProviderError
 from functions.domain.thresholds import BEDROCK_PROBE_TIMEOUT_SECONDS
-from functions.handlers.admin.routes.common import operator
+from functions.handlers.admin.routes.common import Who, admin_router
 
-router = Router()
+router = admin_router()
 PING = CompletionRequest(turns=(Turn("user", "ping"),), max_tokens=1, temperature=0.0)
 
 
@@ -25,9 +24,9 @@ def _providers() -> dict[str, Provider]:
     return build_providers(get_provider_settings())
 
 
-@router.post("/admin/bedrock/test")
-def bedrock_test() -> dict[str, Any]:
-    operator(router)  # a live call, billed: operators only
+@router.post("/test")
+def bedrock_test(who: Who) -> dict[str, Any]:
+    require_operator(who)  # a live call, billed: operators only
     bedrock = _providers().get("bedrock")
     if bedrock is None:
         raise InvalidRequest("bedrock is not a configured Direct provider (DIRECT_PROVIDERS)")

@@ -1,4 +1,4 @@
-"""Rollouts (issue 5; provider-failover.md, "Failover Procedures"): start a canary, failback, gradual or
+"""Rollouts (provider-failover.md, "Failover Procedures"): start a canary, failback, gradual or
 immediate failover, watch it, abort it, approve or reject its next step.
 
 The state machines do the work; these routes only start them, read them back and set the abort flag
@@ -12,19 +12,21 @@ import time
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from functions.adapters.dynamodb.snapshot import SnapshotStore
+from functions.app.admin.access import require_operator
+from functions.app.admin.documents import Edit
+from functions.app.admin.wiring import AdminDependencies
 from functions.domain.errors import InvalidRequest, VersionConflict
 from functions.domain.rollout.plan import ApprovalRejected, RolloutAborted, RolloutKind, RouteState, admit, plan_for
 from functions.domain.rollout.target import candidates_from, pick_target
 from functions.domain.thresholds import APPROVAL_TIMEOUT_MAX_SECONDS
-from functions.handlers.admin.routes.common import deps, entry, operator
+from functions.handlers.admin.routes.common import Deps, Who, admin_router
 
-router = Router()
+router = admin_router()
 
 # The error an answered approval ends its wait with: the ASL's ErrorEquals.
 ABORTED, REJECTED = RolloutAborted.__name__, ApprovalRejected.__name__
@@ -105,23 +107,23 @@ class Approve(_Camel):
 
 
 # --- routes ----------------------------------------------------------------------------------
-@router.post("/admin/rollouts", responses={202: {"description": "the rollout execution started"}})
-def start_rollout(body: StartRollout) -> Response[dict[str, Any]]:
-    who = operator(router)
+@router.post("/", responses={202: {"description": "the rollout execution started"}})
+def start_rollout(body: StartRollout, deps: Deps, who: Who) -> Response[dict[str, Any]]:
+    require_operator(who)
     kind = body.kind
-    source, target = _endpoints(body)
+    source, target = _endpoints(deps, body)
     plan = plan_for(kind, body.steps, body.bake_seconds)
-    control = deps().workflows
+    control = deps.workflows
     name = control.new_name(kind)
     owner = control.execution_arn(kind, name)
-    state = deps().rollouts.get()
+    state = deps.rollouts.get()
     admit(state.lock, owner, kind)  # RolloutLocked (409) names the holder
     reason = body.reason or f"{kind.value.replace('_', ' ')} {source} -> {target} by {who.principal}"
     execution_input = _input(body, source, target, reason)
     started = control.start(kind, name, execution_input)
     after = {"executionArn": started["executionArn"], "input": execution_input}
-    deps().config.record(entry(who, "rollout.start", kind.value, reason, state.as_dict(), after))
-    status, holds = _settle(started["executionArn"])
+    deps.config.record(Edit(who, reason).entry("rollout.start", kind.value, state.as_dict(), after))
+    status, holds = _settle(deps, started["executionArn"])
     answer = {
         **started,
         "status": status,
@@ -138,36 +140,36 @@ def start_rollout(body: StartRollout) -> Response[dict[str, Any]]:
     return Response(202, "application/json", answer)
 
 
-@router.get("/admin/rollouts")
-def list_rollouts() -> dict[str, Any]:
+@router.get("/")
+def list_rollouts(deps: Deps) -> dict[str, Any]:
     return {
-        "route": _route(deps().rollouts.get()),
-        "executions": deps().workflows.recent(RECENT_EXECUTIONS),
+        "route": _route(deps.rollouts.get()),
+        "executions": deps.workflows.recent(RECENT_EXECUTIONS),
     }
 
 
-@router.get("/admin/rollouts/<execution>")
-def describe_rollout(execution: Annotated[str, Path(min_length=1, max_length=2048)]) -> dict[str, Any]:
-    view = deps().workflows.describe(execution).as_dict()
-    state = deps().rollouts.get()
+@router.get("/<execution>")
+def describe_rollout(execution: Annotated[str, Path(min_length=1, max_length=2048)], deps: Deps) -> dict[str, Any]:
+    view = deps.workflows.describe(execution).as_dict()
+    state = deps.rollouts.get()
     holds = state.lock is not None and state.lock.owner == view["executionArn"]
     return {**view, "holdsRoute": holds, "route": _route(state) if holds else None}
 
 
-@router.post("/admin/rollouts/abort")
-def abort_rollout(body: Abort) -> dict[str, Any]:
+@router.post("/abort")
+def abort_rollout(body: Abort, deps: Deps, who: Who) -> dict[str, Any]:
     """The abort flag the workflow reads at its next step or gate (it then rolls back, inside the
     workflow); a rollout waiting for approval is answered at once with RolloutAborted."""
-    who = operator(router)
-    holder = deps().rollouts.get().lock
+    require_operator(who)
+    holder = deps.rollouts.get().lock
     if body.execution and holder and body.execution not in (holder.owner, holder.owner.rsplit(":", 1)[-1]):
         raise VersionConflict(f"{body.execution} does not hold the route; {holder.owner} does")
-    token, state = deps().rollouts.request_abort(who.principal, body.reason, role=who.role)
+    token, state = deps.rollouts.request_abort(who.principal, body.reason, role=who.role)
     cause = f"aborted by {who.principal}: {body.reason}"
-    answered = bool(token) and deps().workflows.send_failure(str(token), ABORTED, cause)
+    answered = bool(token) and deps.workflows.send_failure(str(token), ABORTED, cause)
     owner = state.lock.owner if state.lock else None
     if body.force and owner:
-        state = _stop(owner, cause)
+        state = _stop(deps, owner, cause)
     return {
         "executionArn": owner,
         "abortRequested": True,
@@ -177,57 +179,57 @@ def abort_rollout(body: Abort) -> dict[str, Any]:
     }
 
 
-@router.post("/admin/rollouts/approve")
-def approve_rollout(body: Annotated[Approve, Body()]) -> dict[str, Any]:
+@router.post("/approve")
+def approve_rollout(body: Annotated[Approve, Body()], deps: Deps, who: Who) -> dict[str, Any]:
     """Approve (SendTaskSuccess) or reject (SendTaskFailure ApprovalRejected) the step waiting for it."""
-    who = operator(router)
+    require_operator(who)
     reason = body.reason or ("approved" if body.approve else "rejected")
-    token, _ = deps().rollouts.take_approval(who.principal, who.role, reason, approved=body.approve)
-    control = deps().workflows
+    token, _ = deps.rollouts.take_approval(who.principal, who.role, reason, approved=body.approve)
+    control = deps.workflows
     if body.approve:
         answered = control.send_success(token, {"approved": True, "by": who.principal, "reason": reason})
     else:
         answered = control.send_failure(token, REJECTED, f"rejected by {who.principal}: {reason}")
     if not answered:
         raise VersionConflict("the rollout no longer waits for this approval (it timed out or ended)")
-    return {"approved": body.approve, "route": _route(deps().rollouts.get())}
+    return {"approved": body.approve, "route": _route(deps.rollouts.get())}
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def _settle(owner: str) -> tuple[str, bool]:
+def _settle(deps: AdminDependencies, owner: str) -> tuple[str, bool]:
     """(execution status, whether it holds the route) once it took the lock, ended, or the wait ran out."""
     deadline = time.monotonic() + START_SETTLE_SECONDS
     while True:
-        lock = deps().rollouts.get().lock
+        lock = deps.rollouts.get().lock
         if lock is not None and lock.owner == owner:
             return "RUNNING", True
-        status = deps().workflows.status(owner)
+        status = deps.workflows.status(owner)
         if status != "RUNNING" or time.monotonic() >= deadline:
             return status, False
         time.sleep(START_POLL_SECONDS)
 
 
-def _stop(owner: str, cause: str) -> RouteState:
+def _stop(deps: AdminDependencies, owner: str, cause: str) -> RouteState:
     """Stop the execution now. A running one ends ABORTED and the cleanup rule releases its lock; one
     that already ended without releasing it (its cleanup was lost) is released here, as cleanup would."""
-    control = deps().workflows
+    control = deps.workflows
     if control.status(owner) == "RUNNING":
         control.stop(owner, ABORTED, cause)
-        return deps().rollouts.get()
-    return deps().rollouts.force_release_if_owner(owner, f"stale lock released: {cause}") or deps().rollouts.get()
+        return deps.rollouts.get()
+    return deps.rollouts.force_release_if_owner(owner, f"stale lock released: {cause}") or deps.rollouts.get()
 
 
-def _endpoints(body: StartRollout) -> tuple[str, str]:
+def _endpoints(deps: AdminDependencies, body: StartRollout) -> tuple[str, str]:
     """The source and target providers, checked against the deployment's Direct providers."""
     source = body.source or body.failed_provider
     if not source:
         raise InvalidRequest(f"a {body.kind.value} needs the provider traffic moves from (source or failedProvider)")
-    known = deps().settings.direct()
+    known = deps.settings.direct()
     target = body.target or body.target_provider
     if body.auto_select_target:
         if not body.kind.is_safety:
             raise InvalidRequest("autoSelectTarget is for failovers; a canary or failback names its target")
-        target = _healthiest_other(source, known)
+        target = _healthiest_other(deps, source, known)
     if not target:
         raise InvalidRequest(f"a {body.kind.value} needs a target (target, targetProvider or autoSelectTarget)")
     unknown = sorted({source, target} - set(known))
@@ -238,8 +240,8 @@ def _endpoints(body: StartRollout) -> tuple[str, str]:
     return source, target
 
 
-def _healthiest_other(failed: str, direct: tuple[str, ...]) -> str:
-    settings = deps().settings
+def _healthiest_other(deps: AdminDependencies, failed: str, direct: tuple[str, ...]) -> str:
+    settings = deps.settings
     loaded = SnapshotStore(settings.flags_table, settings.health_table, direct, max_age_s=0).get()
     up = {p: loaded.routing.is_up(p) for p in direct}
     breakers = {p: loaded.breakers[p].status.value for p in direct if p in loaded.breakers}
