@@ -80,7 +80,8 @@ class LocalEventBus:
         """Deliver `event` to every matching subscription; the futures complete when each handler is done."""
         full = envelope(event)
         with self._lock:
-            matching = [s for s in self._subscriptions if s.matcher.matches_event(full)]
+            # moto types the event as a TypedDict; ours is the same JSON document as a plain dict.
+            matching = [s for s in self._subscriptions if s.matcher.matches_event(full)]  # type: ignore[arg-type]
             futures = [self._pool.submit(self._deliver, s, full) for s in matching]
             self._pending.update(futures)
         for future in futures:
@@ -187,6 +188,7 @@ def start_automation(stack: Any) -> LocalAutomation:
     events' patterns on the bus, the health checker's events bridged from moto, the failback check
     on a timer. `stack.eventbus` is the bus the local alarm evaluator publishes to."""
     from functions.app.automation.settings import AutomationSettings
+    from functions.app.automation.wiring import build_dependencies
     from functions.app.health import settings as health_settings
     from functions.domain.thresholds import FAILBACK_CHECK_INTERVAL_SECONDS
     from functions.handlers import automation, health_check
@@ -205,7 +207,7 @@ def start_automation(stack: Any) -> LocalAutomation:
     health_check.get_dependencies.cache_clear()
     bridge = bus.bridge(LOCAL_BUS_NAME, f"{LOCAL_BUS_NAME}-automation")
     # Dependencies of its own over the stack's tables (tests re-point the modules' cached ones).
-    deps = automation.build_dependencies(AutomationSettings.model_validate(dict(os.environ)))
+    deps = build_dependencies(AutomationSettings.model_validate(dict(os.environ)))
 
     def handler(event: dict[str, Any]) -> object:
         return automation.handle(event, deps)

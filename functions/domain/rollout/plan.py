@@ -76,6 +76,11 @@ class RolloutKind(StrEnum):
     FAILBACK = "failback"
 
     @property
+    def slug(self) -> str:
+        """The kind as names spell it: `gradual-failover`."""
+        return self.value.replace("_", "-")
+
+    @property
     def is_safety(self) -> bool:
         """A failover moves traffic off a failing provider: it outranks progressive deliveries."""
         return self in (RolloutKind.IMMEDIATE_FAILOVER, RolloutKind.GRADUAL_FAILOVER)
@@ -262,3 +267,20 @@ def require_owner(current: RolloutLock | None, owner: str) -> RolloutLock:
         holder = "nobody" if current is None else current.owner
         raise NotLockOwner(f"{owner} does not hold the route's rollout lock (held by {holder})")
     return current
+
+
+def require_running(current: RolloutLock | None, owner: str) -> RolloutLock:
+    """The lock `owner` holds, unless an operator asked it to stop (RolloutAborted)."""
+    lock = require_owner(current, owner)
+    if lock.abort_requested:
+        raise RolloutAborted(f"an operator aborted {owner}")
+    return lock
+
+
+def expired_approval(current: RolloutLock | None, owner: str) -> tuple[str, dict[str, Any]] | None:
+    """The audit reason and details of `owner`'s approval that nobody answered in time, if its lock
+    still waits for one (None otherwise)."""
+    if current is None or current.owner != owner or current.phase is not Phase.AWAITING_APPROVAL:
+        return None
+    details = {"step": current.step, "approvalPending": current.approval_token is not None}
+    return f"no answer to the approval after step {current.step}", details
