@@ -74,7 +74,7 @@ def start_workflows(moto_url: str) -> LocalWorkflows:
 
 def _watcher(sfn: Any, machine_arns: list[str], handler: Any) -> Any:
     """EventBridge's part: the execution-status events that have the workflow Lambda clean up after
-    an execution that failed, timed out or was aborted (helper H1's local/execution_watcher)."""
+    an execution that failed, timed out or was aborted (local/execution_watcher.py)."""
     from local.execution_watcher import ExecutionWatcher
     from local.gateway import LocalLambdaContext
 

@@ -102,7 +102,7 @@ CACHE_STALE_SECONDS_BOUNDS: Final[tuple[float, float]] = (0.0, 7 * 86_400.0)
 BEDROCK_PROBE_TIMEOUT_SECONDS: Final[float] = HEALTH_PROBE_TIMEOUT_SECONDS  # POST /admin/bedrock/test
 
 # --- Rollout workflows and health gates (functions/domain/rollout/plan.py, functions/domain/rollout/gates.py,
-# functions/workflow/) -- provider-failover.md, "Failover Procedures" ------------------------------
+# functions/app/workflow/) -- provider-failover.md, "Failover Procedures" ------------------------------
 # Step values are Direct-traffic percentages. Canary and failback steps are the TARGET's share; the gradual
 # failover's steps are the FAILING provider's remaining share ("Phase 1: reduce failed provider to 50%").
 CANARY_STEPS: Final[tuple[int, ...]] = (5, 10, 25, 50, 75, 100)
@@ -124,10 +124,10 @@ GATE_MAX_INCONCLUSIVE: Final[int] = 3  # consecutive INCONCLUSIVE verdicts held 
 GATE_FAILURE_LIMIT: Final[int] = 3  # the FAIL verdict, over a whole rollout, that ends it
 GATE_CONSECUTIVE_FAILURES: Final[int] = 2  # consecutive FAIL verdicts that end it (one blip does not)
 ROLLOUT_WRITE_RETRIES: Final[int] = 5  # re-reads after a version conflict on the route's item
-# Manual approval between steps (issue 5, "optional manual approval between steps (.waitForTaskToken with a
-# timeout that rolls back a canary and stops a failback)"). The runbooks give no number: an unanswered approval
-# ends the rollout after APPROVAL_TIMEOUT_SECONDS unless the execution input says otherwise (up to the maximum,
-# which stays inside the gated state machines' own TimeoutSeconds of ROLLOUT_EXECUTION_TIMEOUT_SECONDS).
+# Manual approval between steps (.waitForTaskToken with a timeout that rolls back a canary and stops a
+# failback). The runbooks give no number: an unanswered approval ends the rollout after
+# APPROVAL_TIMEOUT_SECONDS unless the execution input says otherwise (up to the maximum, which stays inside
+# the gated state machines' own TimeoutSeconds of ROLLOUT_EXECUTION_TIMEOUT_SECONDS).
 APPROVAL_TIMEOUT_SECONDS: Final[int] = 1800
 APPROVAL_TIMEOUT_MAX_SECONDS: Final[int] = 4 * 3600
 ROLLOUT_EXECUTION_TIMEOUT_SECONDS: Final[int] = 86_400  # canary/failback/gradual ASL top-level TimeoutSeconds
@@ -184,7 +184,7 @@ OUR_REQUEST_LOSS_PERCENT: Final[float] = 0.0
 # failback hysteresis) by this factor unless told otherwise; the report states the factor and each compressed value.
 DRILL_DEFAULT_COMPRESSION: Final[float] = 30.0
 
-# --- Alarm-driven automation (functions/domain/automation/rules.py, functions/automation/) -- provider-failover.md,
+# --- Alarm-driven automation (functions/domain/automation/rules.py, functions/app/automation/) -- provider-failover.md,
 # "Failover Triggers" and "Automated Failback"; production-operations.md, "Alert Thresholds" ------------------
 # After automation starts a failover of a provider, no other automatic failover or failback of that provider for
 # this long: alarms cannot flip routing back and forth ("Failover Triggers" fire again while traffic moves).

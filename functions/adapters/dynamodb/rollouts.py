@@ -17,12 +17,12 @@ from functions.domain.names import DEFAULT_WEIGHTS
 from functions.domain.rollout.plan import (
     Admission,
     Phase,
-    RolloutAborted,
     RolloutKind,
     RolloutLock,
     RouteState,
     admit,
     require_owner,
+    require_running,
     validate_weights,
 )
 from functions.domain.thresholds import ROLLOUT_WRITE_RETRIES
@@ -165,9 +165,7 @@ class RolloutStore:
         an abort is already flagged (nothing is kept); NotLockOwner if the lock is someone else's."""
 
         def mutate(state: RouteState) -> tuple[dict[str, Any], AuditEntry] | None:
-            lock = require_owner(state.lock, owner)
-            if lock.abort_requested:
-                raise RolloutAborted(f"an operator aborted {owner}")
+            lock = require_running(state.lock, owner)
             if lock.approval_token == token:
                 return None  # a retried task
             waiting = replace(lock, phase=Phase.AWAITING_APPROVAL, step=step, approval_token=token)

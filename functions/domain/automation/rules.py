@@ -1,19 +1,6 @@
 """Alarm-driven automation (provider-failover.md, "Failover Triggers" and "Automated Failback"): which
-failover an alarm or a health event starts, under which execution name, whether a cooldown or a
-duplicate stops it, which provider takes over, and when a failed-over provider has recovered long
-enough for a failback.
-
-Pure: functions/handlers/automation.py reads the events, the store and the metrics, decides here, and
-writes the outcome through functions/adapters/dynamodb/automation.py.
-
-How a trigger becomes a workflow (`FAILOVER_KIND`):
-
-| trigger (alarm suffix or event) | workflow           | why                                                        |
-| ------------------------------- | ------------------ | ---------------------------------------------------------- |
-| server-errors (5xx > 5 %)       | immediate_failover | the provider is unavailable: every request to it is at risk |
-| unhealthy (3 failed probes)     | immediate_failover | the health checker already confirmed it three times         |
-| latency (P95 > 3000 ms, 5 min)  | gradual_failover   | slow but answering: 50 -> 25 -> 0 % with the takers gated   |
-| throttling (429 > 10 %)         | gradual_failover   | quota: most requests still pass; do not swamp the takers    |
+failover an alarm or a health event starts (`FAILOVER_KIND`), whether a cooldown or a duplicate stops
+it, which provider takes over, and when a failed-over provider has recovered long enough to fail back.
 """
 
 from __future__ import annotations

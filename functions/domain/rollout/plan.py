@@ -1,20 +1,6 @@
 """Rollouts of Direct traffic between providers (provider-failover.md, "Failover Procedures"): their
-kinds and default plans, the weights at each step, and the lock that keeps one rollout per route.
-
-Pure: the store (functions/adapters/dynamodb/rollouts.py) reads and writes the route's item, the workflow
-handler drives the steps; both decide with the functions here.
-
-How a step's percentage becomes weights (`weights_at`), with `W` the starting weights (summing to 100):
-
-* canary, failback (fill the target): the target gets exactly `percent`. The other 100 - `percent`
-  go to every other provider in proportion to its starting weight, so sources and bystanders keep
-  their relative shares; if none of them had weight, the sources share it equally.
-* immediate_failover, gradual_failover (drain the source): `percent` is what the failing source(s)
-  keep, never more than they had (min(percent, W[sources]), split in proportion to their weights).
-  What they give up goes to the target; bystanders keep their weights unchanged.
-
-Integers come from the largest-remainder method (ties broken by provider name): always summing to
-100, each provider within 1 of its exact share, the target's (fill) or sources' (drain) share exact.
+kinds and default plans, the weights at each step (`weights_at`), and the lock that keeps one rollout
+per route.
 """
 
 from __future__ import annotations
