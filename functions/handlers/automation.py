@@ -10,13 +10,16 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.adapters.eventbridge import HEALTH_EVENT_DETAIL_TYPE
 from functions.app.automation.decisions import ignore
 from functions.app.automation.failback import failback_check
 from functions.app.automation.failover import failover
 from functions.app.automation.wiring import AutomationDependencies, get_dependencies
 from functions.domain.automation.rules import FailoverRequest, Ignored, parse_alarm_event, parse_health_event
-from functions.shared.event_patterns import ALARM_EVENT_DETAIL_TYPE, SCHEDULED_EVENT_DETAIL_TYPE
+from functions.shared.event_patterns import (
+    ALARM_EVENT_DETAIL_TYPE,
+    HEALTH_EVENT_DETAIL_TYPE,
+    SCHEDULED_EVENT_DETAIL_TYPE,
+)
 from functions.shared.observability import logger
 
 
