@@ -1,24 +1,6 @@
 """EventBridge's part on the local stack: events matched against the stack's own rule patterns
-(functions/shared/event_patterns.py) and delivered to in-process handlers, as the stack's rules
-deliver them to Lambda functions.
-
-* `LocalEventBus.publish(event)`: an EventBridge-shaped event (source, detail-type, detail, time,
-  resources; the envelope's other fields are filled in) is matched against every subscription's
-  pattern with moto's own EventBridge pattern matcher and delivered asynchronously on a small worker
-  pool (EventBridge invokes Lambda asynchronously; two deliveries may run at once). A handler that
-  raises is retried like an asynchronous Lambda invocation (twice), then logged.
-* `subscribe(pattern, handler)`: a rule and its target.
-* `MotoBridge`: events that code puts on a moto event bus with PutEvents (the health checker's
-  `Provider Health Changed`) reach the bus through what EventBridge itself offers and moto
-  implements: a rule on that bus with an SQS queue as target, drained by a thread with long polls.
-  No moto internals are patched.
-
-`start_automation(stack)` wires the automation Lambda (functions/handlers/automation.py) to the bus
-on the local stack, with a timer for the failback check (`FAILBACK_CHECK_INTERVAL_SECONDS`, default
-60). The local health checker publishes on a bus of its own (`hybrid-routing-local`, not `default`):
-tests share the stack's moto and put their own health events on the default bus, which must not
-move the stack's traffic. `LOCAL_AUTOMATION=off` leaves automation out.
-"""
+(functions/shared/event_patterns.py) with moto's pattern matcher and delivered to in-process handlers,
+as the stack's rules deliver them to Lambda functions; `start_automation` wires the automation to it."""
 
 from __future__ import annotations
 
@@ -54,6 +36,10 @@ class Subscription:
 
 
 class LocalEventBus:
+    """`subscribe(pattern, handler)` is a rule and its target; `publish(event)` delivers asynchronously on
+    a small worker pool (two deliveries may run at once), and a handler that raises is retried like an
+    asynchronous Lambda invocation (RETRY_ATTEMPTS), then logged."""
+
     def __init__(self, max_workers: int = 4) -> None:
         self._subscriptions: list[Subscription] = []
         self._lock = threading.Lock()
@@ -80,7 +66,8 @@ class LocalEventBus:
         """Deliver `event` to every matching subscription; the futures complete when each handler is done."""
         full = envelope(event)
         with self._lock:
-            matching = [s for s in self._subscriptions if s.matcher.matches_event(full)]
+            # moto types the event as a TypedDict; ours is the same JSON document as a plain dict.
+            matching = [s for s in self._subscriptions if s.matcher.matches_event(full)]  # type: ignore[arg-type]
             futures = [self._pool.submit(self._deliver, s, full) for s in matching]
             self._pending.update(futures)
         for future in futures:
@@ -184,9 +171,12 @@ def scheduled_event() -> dict[str, Any]:
 
 def start_automation(stack: Any) -> LocalAutomation:
     """The stack's EventBridge rules for automation, locally: the failover alarms' and the unhealthy
-    events' patterns on the bus, the health checker's events bridged from moto, the failback check
-    on a timer. `stack.eventbus` is the bus the local alarm evaluator publishes to."""
+    events' patterns on the bus, the health checker's events bridged from moto (its own bus,
+    LOCAL_BUS_NAME: tests put health events on the default bus, which must not move the stack's
+    traffic), the failback check on a timer. `stack.eventbus` is the bus the local alarm evaluator
+    publishes to. LOCAL_AUTOMATION=off leaves automation out."""
     from functions.app.automation.settings import AutomationSettings
+    from functions.app.automation.wiring import build_dependencies
     from functions.app.health import settings as health_settings
     from functions.domain.thresholds import FAILBACK_CHECK_INTERVAL_SECONDS
     from functions.handlers import automation, health_check
@@ -205,7 +195,7 @@ def start_automation(stack: Any) -> LocalAutomation:
     health_check.get_dependencies.cache_clear()
     bridge = bus.bridge(LOCAL_BUS_NAME, f"{LOCAL_BUS_NAME}-automation")
     # Dependencies of its own over the stack's tables (tests re-point the modules' cached ones).
-    deps = automation.build_dependencies(AutomationSettings.model_validate(dict(os.environ)))
+    deps = build_dependencies(AutomationSettings.model_validate(dict(os.environ)))
 
     def handler(event: dict[str, Any]) -> object:
         return automation.handle(event, deps)

@@ -1,19 +1,6 @@
-"""The local stand-in for the stack's cleanup rule (stacks/constructs/workflows.py): EventBridge sends
-a "Step Functions Execution Status Change" event to the workflow Lambda when a rollout execution
-fails, times out or is stopped, so the lock it may still hold is released. moto emits no such event;
-this poller lists the executions of the given state machines and emits the same event for each one
-that reached one of those statuses, once.
-
-    watcher = ExecutionWatcher(sfn_client, machine_arns, on_event, interval=2.0)
-    watcher.start()   # a daemon thread polling every `interval` seconds
-    ...
-    watcher.stop()
-
-`on_event(event)` receives the event as EventBridge delivers it to a Lambda target, e.g. the workflow
-handler: `lambda event: workflow.handle(event, deps)` (or `lambda_handler(event, context)`). An event
-whose callback raised is emitted again at the next poll, up to MAX_ATTEMPTS times (the rule's target
-retries likewise). `poll_once()` runs one pass by hand (tests) and returns the events it emitted.
-"""
+"""The local stand-in for the stack's cleanup rule: moto emits no execution-status events, so this poller
+emits EventBridge's "Step Functions Execution Status Change" once for each watched execution that ended
+FAILED, TIMED_OUT or ABORTED, for the workflow Lambda to release the lock it may still hold."""
 
 from __future__ import annotations
 
@@ -32,6 +19,10 @@ log = logging.getLogger(__name__)
 
 
 class ExecutionWatcher:
+    """`start()` polls every `interval` seconds on a daemon thread, `stop()` ends it, `poll_once()` runs
+    one pass by hand (tests). An event whose callback raised is emitted again at the next poll, up to
+    MAX_ATTEMPTS times, as the rule's target retries."""
+
     def __init__(
         self,
         sfn_client: Any,

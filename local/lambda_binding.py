@@ -33,7 +33,9 @@ def bind(handlers: Mapping[str, Handler]) -> None:
 
             original = LambdaSimpleBackend.invoke
 
-            def invoke(self: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any):
+            def invoke(
+                self: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
+            ) -> Any:
                 name = function_name.split(":")[-1] if function_name.startswith("arn:") else function_name
                 handler = _handlers.get(name)
                 if handler is None:
@@ -86,4 +88,4 @@ def create_function(lambda_client: Any, name: str, iam_client: Any) -> str:
         Handler="handler.lambda_handler",
         Code={"ZipFile": buffer.getvalue()},
     )
-    return response["FunctionArn"]
+    return str(response["FunctionArn"])

@@ -169,12 +169,12 @@ def start(
 def _start_metrics_sink() -> None:
     """CloudWatch's part locally: the handlers' EMF lines tapped from stdout into memory, read back
     by the admin and health routes (METRICS_SOURCE=local)."""
-    from functions.adapters.cloudwatch import get_metrics_settings, get_metrics_source
+    from functions.adapters.cloudwatch import get_metrics_settings, register_metrics_source
     from local import metrics_sink
 
     os.environ["METRICS_SOURCE"] = "local"
     get_metrics_settings.cache_clear()
-    get_metrics_source.cache_clear()
+    register_metrics_source("local", lambda _settings: metrics_sink.LocalMetrics(metrics_sink.STORE))
     metrics_sink.install()
 
 

@@ -32,7 +32,9 @@ class LocalWorkflows:
 
 def machine_name(kind: str) -> str:
     """Stable names: `hybrid-routing-local-gradual-failover`, as the stack names them after itself."""
-    return f"{NAME_PREFIX}-{kind.replace('_', '-')}"
+    from functions.domain.rollout.plan import RolloutKind
+
+    return f"{NAME_PREFIX}-{RolloutKind(kind).slug}"
 
 
 def start_workflows(moto_url: str) -> LocalWorkflows:
@@ -40,13 +42,15 @@ def start_workflows(moto_url: str) -> LocalWorkflows:
 
     from functions.app.admin import settings as admin_settings
     from functions.app.admin import wiring as admin_deps
+    from functions.app.workflow.settings import WorkflowSettings
+    from functions.app.workflow.wiring import build_dependencies
     from functions.handlers import workflow
     from local.lambda_binding import ROLE_NAME, bind, configure_moto, create_function
 
     configure_moto(moto_url)
     # Dependencies of their own over the stack's tables, not the module's cached ones (which tests
     # re-point at tables of their own).
-    deps = workflow.get_dependencies.__wrapped__()  # type: ignore[attr-defined]
+    deps = build_dependencies(WorkflowSettings.model_validate(dict(os.environ)))
 
     def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
         return workflow.handle(event, deps)
@@ -70,7 +74,7 @@ def start_workflows(moto_url: str) -> LocalWorkflows:
 
 def _watcher(sfn: Any, machine_arns: list[str], handler: Any) -> Any:
     """EventBridge's part: the execution-status events that have the workflow Lambda clean up after
-    an execution that failed, timed out or was aborted (helper H1's local/execution_watcher)."""
+    an execution that failed, timed out or was aborted (local/execution_watcher.py)."""
     from local.execution_watcher import ExecutionWatcher
     from local.gateway import LocalLambdaContext
 

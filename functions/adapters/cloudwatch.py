@@ -1,16 +1,15 @@
-"""Where the router's metrics are read back: CloudWatch in AWS, the local stack's EMF sink locally.
+"""CloudWatch: the router's metrics read back (GetMetricData) and our alarms' states (DescribeAlarms).
 
-Both implement `MetricsSource.query(window_s) -> MetricsSnapshot`. The active alarms come from
-CloudWatch's DescribeAlarms (moto locally).
+Every source implements `MetricsSource.query(window_s)`; METRICS_SOURCE picks one among the registered.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Literal, Protocol
@@ -19,23 +18,23 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, Field
 
 from functions.adapters.aws import client as aws_client
+from functions.domain import names
 from functions.domain.errors import DependencyUnavailable
+from functions.domain.names import CELL_DIMENSIONS, NAMESPACE
 from functions.domain.reports.metrics import Cell, Counts, Latency, MetricsSnapshot
-from functions.shared.observability import NAMESPACE
 
-CELL_DIMENSIONS = ("Route", "Provider", "OperationType")
 COUNT_METRICS = {
-    "Requests": "requests",
-    "Errors": "errors",
-    "Fallbacks": "fallbacks",
-    "CacheHits": "cache_hits",
-    "CacheMisses": "cache_misses",
-    "InputTokens": "input_tokens",
-    "OutputTokens": "output_tokens",
-    "CostUSD": "cost_usd",
+    names.REQUESTS: "requests",
+    names.ERRORS: "errors",
+    names.FALLBACKS: "fallbacks",
+    names.CACHE_HITS: "cache_hits",
+    names.CACHE_MISSES: "cache_misses",
+    names.INPUT_TOKENS: "input_tokens",
+    names.OUTPUT_TOKENS: "output_tokens",
+    names.COST_USD: "cost_usd",
 }
-ERROR_CODE_PREFIX = "Errors_"
-LATENCY_DIMENSIONS = {"Provider": "provider", "Route": "route", "OperationType": "operation"}
+ERROR_CODE_PREFIX = names.ERRORS_BY_TYPE_PREFIX
+LATENCY_DIMENSIONS = {names.DIM_PROVIDER: "provider", names.DIM_ROUTE: "route", names.DIM_OPERATION: "operation"}
 LATENCY_STATS = ("Average", "p50", "p95", "p99")
 MAX_QUERIES_PER_CALL = 500  # GetMetricData's limit
 
@@ -59,14 +58,24 @@ def get_metrics_settings() -> MetricsSettings:
     return MetricsSettings.model_validate(dict(os.environ))
 
 
+# METRICS_SOURCE -> a factory of that source. CloudWatch is built in; the local stack registers its
+# in-memory sink at startup (register_metrics_source), so no Lambda code depends on the local stack.
+_SOURCES: dict[str, Callable[[MetricsSettings], MetricsSource]] = {}
+
+
+def register_metrics_source(name: str, factory: Callable[[MetricsSettings], MetricsSource]) -> None:
+    """Make METRICS_SOURCE=`name` read from `factory(settings)`; the cached source is built again."""
+    _SOURCES[name] = factory
+    get_metrics_source.cache_clear()
+
+
 @lru_cache(maxsize=1)
 def get_metrics_source() -> MetricsSource:
     settings = get_metrics_settings()
-    if settings.source == "local":
-        # Imported only on the local stack: the Lambda package has no `local` module.
-        sink = importlib.import_module("local.metrics_sink")
-        return sink.LocalMetrics(sink.STORE)
-    return CloudWatchMetrics(settings.namespace)
+    factory = _SOURCES.get(settings.source)
+    if factory is None:
+        raise DependencyUnavailable(f"no metrics source {settings.source!r} is registered (METRICS_SOURCE)")
+    return factory(settings)
 
 
 def _cloudwatch() -> Any:
@@ -82,7 +91,7 @@ class CloudWatchMetrics:
     OperationType) cell, Average/p50/p95/p99 of Latency per Provider, Route, OperationType and overall,
     Maximum of BudgetUtilizationPercent. The cells present come from ListMetrics."""
 
-    def __init__(self, namespace: str = NAMESPACE, clock: Any = time.time) -> None:
+    def __init__(self, namespace: str = NAMESPACE, clock: Callable[[], float] = time.time) -> None:
         self.namespace, self._clock = namespace, clock
 
     def query(self, window_s: int) -> MetricsSnapshot:
@@ -99,14 +108,14 @@ class CloudWatchMetrics:
             if keys == {*CELL_DIMENSIONS} and (name in COUNT_METRICS or name.startswith(ERROR_CODE_PREFIX)):
                 cell = tuple(dims[d] for d in CELL_DIMENSIONS)
                 queries.append((("cell", *cell, name), self._stat(name, dims, "Sum", window_s)))
-            elif name == "Latency" and len(keys) == 1 and (key := next(iter(keys))) in LATENCY_DIMENSIONS:
+            elif name == names.LATENCY and len(keys) == 1 and (key := next(iter(keys))) in LATENCY_DIMENSIONS:
                 for stat in LATENCY_STATS:
                     meaning = ("latency", LATENCY_DIMENSIONS[key], dims[key], stat)
                     queries.append((meaning, self._stat(name, dims, stat, window_s)))
-            elif keys == {"service"} and name == "Latency":
+            elif keys == {names.DIM_SERVICE} and name == names.LATENCY:
                 for stat in LATENCY_STATS:
                     queries.append((("latency", "all", "all", stat), self._stat(name, dims, stat, window_s)))
-            elif keys == {"service"} and name == "BudgetUtilizationPercent":
+            elif keys == {names.DIM_SERVICE} and name == names.BUDGET_UTILIZATION:
                 queries.append((("budget",), self._stat(name, dims, "Maximum", window_s)))
         values = self._fetch(queries, window_s)
         return _snapshot(window_s, values)
@@ -201,39 +210,73 @@ def _snapshot(window_s: int, values: Iterable[tuple[tuple[str, ...], list[float]
     )
 
 
+register_metrics_source("cloudwatch", lambda settings: CloudWatchMetrics(settings.namespace))
+
+
 # --- alarms ----------------------------------------------------------------------------------
 ALARM_TYPES = ["CompositeAlarm", "MetricAlarm"]
+PAGE_SIZE = 100  # DescribeAlarms' MaxRecords and AlarmNames limits
 
 
 def active_alarms(prefix: str) -> list[dict[str, Any]]:
     """Our alarms (names starting with `prefix`) in state ALARM: name, reason, since, metric."""
-    alarms: list[dict[str, Any]] = []
+    with _alarms_unavailable():
+        return [_alarm_view(alarm) for alarm in _alarms_in_alarm(prefix)]
+
+
+def alarm_states(alarm_names: Sequence[str], prefix: str, target: str) -> dict[str, str]:
+    """State of each alarm in `alarm_names`, plus every alarm of ours (name starting with `prefix`) in
+    ALARM whose name mentions `target`: what a health gate or a failback check reads."""
+    states: dict[str, str] = {}
+    with _alarms_unavailable():
+        for start in range(0, len(alarm_names), PAGE_SIZE):
+            chunk = list(alarm_names[start : start + PAGE_SIZE])
+            page = _cloudwatch().describe_alarms(AlarmNames=chunk, AlarmTypes=ALARM_TYPES, MaxRecords=PAGE_SIZE)
+            states |= {alarm["AlarmName"]: alarm["StateValue"] for alarm in _both_kinds(page)}
+        for alarm in _alarms_in_alarm(prefix):
+            if target.lower() in alarm["AlarmName"].lower():
+                states[alarm["AlarmName"]] = alarm["StateValue"]
+    return states
+
+
+def _alarms_in_alarm(prefix: str) -> Iterator[dict[str, Any]]:
+    """Every alarm (metric or composite) whose name starts with `prefix` and whose state is ALARM."""
     token: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {
+            "StateValue": "ALARM",
+            "AlarmNamePrefix": prefix,
+            "AlarmTypes": ALARM_TYPES,  # without it CloudWatch lists metric alarms only
+            "MaxRecords": PAGE_SIZE,
+        }
+        if token:
+            kwargs["NextToken"] = token
+        page = _cloudwatch().describe_alarms(**kwargs)
+        yield from _both_kinds(page)
+        token = page.get("NextToken")
+        if not token:
+            return
+
+
+def _both_kinds(page: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]
+
+
+def _alarm_view(alarm: dict[str, Any]) -> dict[str, Any]:
+    since = alarm.get("StateUpdatedTimestamp")
+    return {
+        "name": alarm["AlarmName"],
+        "description": alarm.get("AlarmDescription"),
+        "reason": alarm.get("StateReason"),
+        "since": since.isoformat() if isinstance(since, datetime) else since,
+        "metric": alarm.get("MetricName"),
+        "threshold": alarm.get("Threshold"),
+    }
+
+
+@contextmanager
+def _alarms_unavailable() -> Iterator[None]:
     try:
-        while True:
-            kwargs: dict[str, Any] = {
-                "StateValue": "ALARM",
-                "AlarmNamePrefix": prefix,
-                "AlarmTypes": ALARM_TYPES,  # without it CloudWatch lists metric alarms only
-                "MaxRecords": 100,
-            }
-            if token:
-                kwargs["NextToken"] = token
-            page = _cloudwatch().describe_alarms(**kwargs)
-            for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
-                since = alarm.get("StateUpdatedTimestamp")
-                alarms.append(
-                    {
-                        "name": alarm["AlarmName"],
-                        "description": alarm.get("AlarmDescription"),
-                        "reason": alarm.get("StateReason"),
-                        "since": since.isoformat() if isinstance(since, datetime) else since,
-                        "metric": alarm.get("MetricName"),
-                        "threshold": alarm.get("Threshold"),
-                    }
-                )
-            token = page.get("NextToken")
-            if not token:
-                return alarms
+        yield
     except (ClientError, BotoCoreError) as exc:
         raise DependencyUnavailable("CloudWatch alarms cannot be read right now") from exc

@@ -11,10 +11,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.adapters.aws import client
 from functions.domain.health_check import Transition
+from functions.shared.event_patterns import HEALTH_EVENT_DETAIL_TYPE, HEALTH_EVENT_SOURCE
 from functions.shared.observability import logger
 
-HEALTH_EVENT_SOURCE = "hybrid-routing.health"
-HEALTH_EVENT_DETAIL_TYPE = "Provider Health Changed"
+__all__ = ["HEALTH_EVENT_DETAIL_TYPE", "HEALTH_EVENT_SOURCE", "HealthEventPublisher", "events_client"]
 
 _CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 3, "mode": "standard"})
 

@@ -1,16 +1,12 @@
-"""The rollout state machines as operators drive them: start, describe, list and stop executions, and
-answer a pending approval (Step Functions' SendTaskSuccess / SendTaskFailure).
-
-An adapter: the only code of the admin function that speaks to Step Functions. Its ClientErrors become
-our typed errors (NotFound, VersionConflict, DependencyUnavailable). Executions are found by name or
-ARN in any of the four machines; what a rollout did so far is read back from its execution history
-(the SetStep and EvaluateGate results).
+"""Step Functions: the rollout state machines as operators drive them (start, describe, list, stop,
+answer an approval) and as the automation starts them (ExecutionStarter). ClientErrors become typed errors.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,13 +15,16 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.adapters.aws import client as aws_client
+from functions.domain.automation.rules import Claim
 from functions.domain.errors import DependencyUnavailable, HybridRoutingError, NotFound, VersionConflict
+from functions.domain.rollout.executions import execution_arn, execution_name, is_machine_arn, name_of
 from functions.domain.rollout.plan import RolloutKind
 
 STEP_STATE, GATE_STATE = "SetStep", "EvaluateGate"
 # The Tasks that end a rollout (done, rolled back, stopped, cleaned up): their answer is the final route.
 END_STATES = ("Release", "Rollback", "Stop", "Cleanup")
-NAME_LIMIT = 80  # Step Functions' execution name length
+NONCE_BYTES = 3  # an operator's rollout: a random suffix keeps two starts in one millisecond apart
+CLOCK_TOLERANCE_S = 5.0  # between this function's clock and Step Functions' start dates
 HISTORY_PAGE = 1000
 # Step Functions' answers to a task token that no longer waits: already answered, timed out, unknown.
 STALE_TOKEN = ("TaskDoesNotExist", "TaskTimedOut", "InvalidToken")
@@ -82,12 +81,11 @@ class RolloutControl:
 
     # --- executions ----------------------------------------------------------------------------
     def new_name(self, kind: RolloutKind, now: datetime | None = None) -> str:
-        stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-        return f"{kind.value.replace('_', '-')}-{stamp}-{secrets.token_hex(3)}"[:NAME_LIMIT]
+        return execution_name(kind.slug, now or datetime.now(UTC), secrets.token_hex(NONCE_BYTES))
 
     def execution_arn(self, kind: RolloutKind, name: str) -> str:
         """The ARN an execution named `name` of `kind` has (known before it starts: the lock's owner)."""
-        return _execution_arn(self._machine(kind), name)
+        return execution_arn(self._machine(kind), name)
 
     def start(self, kind: RolloutKind, name: str, execution_input: Mapping[str, Any]) -> dict[str, Any]:
         machine = self._machine(kind)
@@ -105,11 +103,11 @@ class RolloutControl:
         """The kind and ARN of an execution given by ARN or by name (NotFound if no machine has it)."""
         if name_or_arn.startswith("arn:"):
             for kind, machine in self.machines.items():
-                if name_or_arn.startswith(_execution_arn(machine, "")):
+                if name_or_arn.startswith(execution_arn(machine, "")):
                     return kind, name_or_arn
             raise NotFound(f"{name_or_arn} is not an execution of this deployment's rollout workflows")
         for kind, machine in self.machines.items():
-            arn = _execution_arn(machine, name_or_arn)
+            arn = execution_arn(machine, name_or_arn)
             if self._exists(arn):
                 return kind, arn
         raise NotFound(f"no rollout execution named {name_or_arn!r}")
@@ -123,7 +121,7 @@ class RolloutControl:
             error, cause = failure
         return ExecutionView(
             arn=arn,
-            name=described.get("name") or arn.rsplit(":", 1)[-1],
+            name=described.get("name") or name_of(arn),
             kind=kind.value,
             status=described["status"],
             started=_iso(described.get("startDate")),
@@ -140,9 +138,7 @@ class RolloutControl:
         """The latest executions of each machine, newest first."""
         recent: dict[str, list[dict[str, Any]]] = {}
         for kind, machine in self.machines.items():
-            page = _call(
-                machine, "list", {}, lambda sfn, arn=machine: sfn.list_executions(stateMachineArn=arn, maxResults=limit)
-            )
+            page = _call(machine, "list", {}, _lister(machine, limit))
             recent[kind.value] = [
                 ExecutionView(
                     e["executionArn"],
@@ -207,6 +203,43 @@ class RolloutControl:
         return True
 
 
+class ExecutionStarter:
+    """StartExecution on the rollout state machines, by kind (STATE_MACHINE_ARNS), for the automation:
+    idempotent on the claim's name and input."""
+
+    def __init__(self, machine_arns: Mapping[str, str], clock: Callable[[], float] = time.time) -> None:
+        self.machine_arns, self.clock = dict(machine_arns), clock
+
+    def machine(self, kind: RolloutKind) -> str:
+        arn = self.machine_arns.get(kind.value)
+        if not arn:
+            raise DependencyUnavailable(f"no state machine configured for {kind.value} (STATE_MACHINE_ARNS)")
+        return arn
+
+    def execution_arn(self, claim: Claim) -> str:
+        """The ARN the claim's execution has (or will have)."""
+        return execution_arn(self.machine(claim.kind), claim.name)
+
+    def start(self, claim: Claim) -> tuple[bool, str]:
+        """(True, ARN) when this call started it; (False, ARN) when it already existed: a closed one
+        (ExecutionAlreadyExists), or a running one with the same input, which StartExecution returns
+        as if just started (idempotent for standard workflows) - told apart by its start date."""
+        asked_at, machine = self.clock(), self.machine(claim.kind)
+        try:
+            response = _sfn(machine).start_execution(
+                stateMachineArn=machine, name=claim.name, input=json.dumps(dict(claim.input))
+            )
+        except ClientError as exc:
+            if _code(exc) == "ExecutionAlreadyExists":
+                return False, self.execution_arn(claim)
+            raise DependencyUnavailable(f"Step Functions refused {claim.name}") from exc
+        except BotoCoreError as exc:
+            raise DependencyUnavailable("Step Functions cannot be reached right now") from exc
+        started = response.get("startDate")
+        fresh = not isinstance(started, datetime) or started.timestamp() >= asked_at - CLOCK_TOLERANCE_S
+        return fresh, str(response["executionArn"])
+
+
 def parse_machines(mapping: Mapping[str, str]) -> dict[RolloutKind, str]:
     """{"canary": arn, ...} (STATE_MACHINE_ARNS) as kinds. A deployment error (an unknown kind, a
     value that is no state machine ARN) raises ValueError at cold start, not at the operator."""
@@ -216,15 +249,19 @@ def parse_machines(mapping: Mapping[str, str]) -> dict[RolloutKind, str]:
             kind = RolloutKind(key)
         except ValueError as exc:
             raise ValueError(f"unknown rollout kind {key!r} in STATE_MACHINE_ARNS") from exc
-        if not str(arn).startswith("arn:") or ":stateMachine:" not in str(arn):
+        if not is_machine_arn(str(arn)):
             raise ValueError(f"{arn!r} in STATE_MACHINE_ARNS is not a state machine ARN")
         machines[kind] = str(arn)
     return machines
 
 
+def _lister(machine: str, limit: int) -> Callable[[Any], Any]:
+    return lambda sfn: sfn.list_executions(stateMachineArn=machine, maxResults=limit)
+
+
 def _progress(
     events: Iterator[dict[str, Any]],
-) -> tuple[list[dict], list[dict], dict[str, int] | None, tuple[str, str] | None]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int] | None, tuple[str, str] | None]:
     """SetStep results, EvaluateGate verdicts (a failed gate Task too), the weights the ending Task
     left, and the last task failure."""
     steps: list[dict[str, Any]] = []
@@ -267,10 +304,6 @@ def _cause(cause: str) -> str:
     """A Lambda error's cause is its JSON error body: keep the message."""
     body = _json(cause)
     return str(body.get("errorMessage", cause)) if isinstance(body, dict) else cause
-
-
-def _execution_arn(machine_arn: str, name: str) -> str:
-    return machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
 
 
 def _call(arn: str, what: str, known: Mapping[str, HybridRoutingError], request: Callable[[Any], Any]) -> Any:

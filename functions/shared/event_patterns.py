@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.adapters.eventbridge import HEALTH_EVENT_DETAIL_TYPE, HEALTH_EVENT_SOURCE
-
+# The health checker's own events (functions/adapters/eventbridge.py puts them).
+HEALTH_EVENT_SOURCE = "hybrid-routing.health"
+HEALTH_EVENT_DETAIL_TYPE = "Provider Health Changed"
 ALARM_EVENT_SOURCE = "aws.cloudwatch"
 ALARM_EVENT_DETAIL_TYPE = "CloudWatch Alarm State Change"
 ALARM_STATE = "ALARM"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from functions.adapters.aws import client as aws_client
-from functions.adapters.dynamodb.rollouts import alarm_states
+from functions.adapters.cloudwatch import alarm_states
 from functions.domain.alarms.definitions import alarm_definitions, system_outage
 from functions.shared.event_patterns import ALARM_EVENT_DETAIL_TYPE, ALARM_EVENT_SOURCE
 from functions.shared.observability import NAMESPACE

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from functions.adapters.aws import client as aws_client
-from functions.adapters.cloudwatch import active_alarms
-from functions.adapters.dynamodb.rollouts import alarm_states
+from functions.adapters.cloudwatch import active_alarms, alarm_states
 from tests.support import put_alarm_in_state, unique_prefix, use_local_moto
 
 

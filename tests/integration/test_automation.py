@@ -29,7 +29,9 @@ from functions.adapters.dynamodb.rollouts import RolloutStore
 from functions.adapters.dynamodb.schema import HEALTH, TRAFFIC_WEIGHTS_KEY, health_key
 from functions.adapters.eventbridge import HealthEventPublisher, events_client
 from functions.app.automation.settings import AutomationSettings
+from functions.app.automation.wiring import AutomationDependencies, build_dependencies
 from functions.app.workflow.settings import WorkflowSettings
+from functions.app.workflow.wiring import WorkflowDependencies
 from functions.domain.audit import AuditEntry
 from functions.domain.health_check import Transition
 from functions.handlers import automation, workflow
@@ -57,8 +59,8 @@ class Automation:
     machines: dict[str, str]
     sfn: Any
     bus: LocalEventBus
-    make: Callable[..., automation.AutomationDependencies]
-    deps: automation.AutomationDependencies
+    make: Callable[..., AutomationDependencies]
+    deps: AutomationDependencies
     outcomes: list[dict[str, Any]]
     started_at: float
 
@@ -133,7 +135,7 @@ def world(local_stack) -> Iterator[World]:
         configure_moto(local_stack.moto_url)
         names = create_tables(boto3.client("dynamodb"), prefix=unique_prefix())
         config = ConfigStore(names["FLAGS_TABLE"], AuditLog(names["AUDIT_TABLE"]))
-        workflow_deps = workflow.WorkflowDependencies(
+        workflow_deps = WorkflowDependencies(
             WorkflowSettings.model_validate(names), RolloutStore(config), get_metrics_source, lambda _n, _t: {}
         )
         suffix = uuid.uuid4().hex[:8]
@@ -160,7 +162,7 @@ def env(monkeypatch, local_stack, world: World) -> Iterator[Automation]:
     _clear_clients()
     names, machines = world.names, world.machines
 
-    def make(**overrides: Any) -> automation.AutomationDependencies:
+    def make(**overrides: Any) -> AutomationDependencies:
         values: dict[str, Any] = {
             **names,
             "STATE_MACHINE_ARNS": json.dumps(machines),
@@ -174,7 +176,7 @@ def env(monkeypatch, local_stack, world: World) -> Iterator[Automation]:
             "AUTOMATION_RECHECK_SECONDS": 0,
             **overrides,
         }
-        deps = automation.build_dependencies(AutomationSettings.model_validate(values))
+        deps = build_dependencies(AutomationSettings.model_validate(values))
         return replace(deps, alarms=lambda _provider: {})  # no alarms exist for this test's prefix
 
     bus = LocalEventBus()

@@ -12,6 +12,7 @@ import pytest
 from functions.adapters.dynamodb.audit import AuditLog
 from functions.adapters.dynamodb.config import ConfigStore
 from functions.app.automation.settings import AutomationSettings
+from functions.app.automation.wiring import build_dependencies
 from functions.domain.audit import AuditEntry
 from functions.domain.errors import VersionConflict
 from functions.handlers import automation
@@ -81,7 +82,7 @@ def test_each_audit_record_written_is_counted_by_its_action_category(tables, cap
 
 def test_each_automation_decision_is_counted_by_its_outcome(tables, capfd) -> None:
     settings = AutomationSettings.model_validate({**tables, "STATE_MACHINE_ARNS": json.dumps(MACHINES)})
-    deps = automation.build_dependencies(settings)
+    deps = build_dependencies(settings)
     capfd.readouterr()
     # When automation receives an event it does not act on, and a failback check with nothing failed over
     answer = automation.handle({"detail-type": "Something Else", "detail": {}}, deps)

@@ -14,7 +14,11 @@ from functions.adapters.dynamodb.audit import AuditLog
 from functions.adapters.dynamodb.config import ConfigStore
 from functions.adapters.dynamodb.rollouts import RolloutStore
 from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
+from functions.app.workflow import settings as workflow_settings
+from functions.app.workflow import tasks, wiring
+from functions.app.workflow.commands import AcquireInput
 from functions.app.workflow.settings import WorkflowSettings
+from functions.app.workflow.wiring import WorkflowDependencies
 from functions.domain.audit import AuditEntry
 from functions.domain.errors import InvalidRequest
 from functions.domain.reports.metrics import Cell, Counts, Latency, MetricsSnapshot
@@ -49,12 +53,12 @@ def alarms() -> dict[str, str]:
 
 
 @pytest.fixture
-def deps(tables, alarms) -> workflow.WorkflowDependencies:
+def deps(tables, alarms) -> WorkflowDependencies:
     settings = WorkflowSettings.model_validate(tables)
     config = ConfigStore(tables["FLAGS_TABLE"], AuditLog(tables["AUDIT_TABLE"]))
     config.put(TRAFFIC_WEIGHTS_KEY, {"weights": START}, 0, AuditEntry("test", "seed", TRAFFIC_WEIGHTS_KEY))
     source = FakeMetrics()
-    return workflow.WorkflowDependencies(settings, RolloutStore(config), lambda: source, lambda names, target: alarms)
+    return WorkflowDependencies(settings, RolloutStore(config), lambda: source, lambda names, target: alarms)
 
 
 def run(deps, **event):
@@ -168,7 +172,7 @@ def timed(deps):
     store = LocalMetricsStore(clock=lambda: clock["now"])
     source = LocalMetrics(store, clock=lambda: clock["now"])
     rollouts = RolloutStore(deps.rollouts.config, clock=lambda: clock["now"])
-    timed = workflow.WorkflowDependencies(deps.settings, rollouts, lambda: source, deps.alarms, lambda: clock["now"])
+    timed = WorkflowDependencies(deps.settings, rollouts, lambda: source, deps.alarms, lambda: clock["now"])
     return timed, store, clock
 
 
@@ -324,8 +328,8 @@ def test_cleanup_of_an_execution_that_holds_nothing_changes_nothing(deps):
 def test_the_lambda_handler_reads_its_tables_from_the_environment(tables, monkeypatch):
     for name, value in tables.items():
         monkeypatch.setenv(name, value)
-    workflow.get_dependencies.cache_clear()
-    workflow.get_settings.cache_clear()
+    wiring.get_dependencies.cache_clear()
+    workflow_settings.get_settings.cache_clear()
     context = LocalLambdaContext("workflow", aws_request_id=str(uuid.uuid4()), started=time.monotonic())
     try:
         answer = workflow.lambda_handler(
@@ -335,8 +339,8 @@ def test_the_lambda_handler_reads_its_tables_from_the_environment(tables, monkey
         assert answer["steps"] == [10, 25, 50, 75, 100] and answer["bakeSeconds"] == 180
         assert workflow.lambda_handler({"action": "release", "owner": CANARY_A}, context)["lock"] is None
     finally:
-        workflow.get_dependencies.cache_clear()
-        workflow.get_settings.cache_clear()
+        wiring.get_dependencies.cache_clear()
+        workflow_settings.get_settings.cache_clear()
 
 
 # --- log keys --------------------------------------------------------------------------------------
@@ -353,7 +357,7 @@ def test_a_tasks_log_keys_stay_on_its_thread_and_end_with_it(deps):
 
     capture = Capture()
     capture.setFormatter(logger.registered_formatter)
-    original = workflow.ACTIONS[workflow.AcquireInput]
+    original = tasks.TASKS[AcquireInput]
 
     def acquire_and_log_elsewhere(cmd, task_deps):
         other = threading.Thread(target=lambda: logger.info("router-line"))
@@ -363,12 +367,12 @@ def test_a_tasks_log_keys_stay_on_its_thread_and_end_with_it(deps):
         return original(cmd, task_deps)
 
     logger.addHandler(capture)
-    workflow.ACTIONS[workflow.AcquireInput] = acquire_and_log_elsewhere
+    tasks.TASKS[AcquireInput] = acquire_and_log_elsewhere
     try:
         canary(deps)
         logger.info("after-line")
     finally:
-        workflow.ACTIONS[workflow.AcquireInput] = original
+        tasks.TASKS[AcquireInput] = original
         logger.removeHandler(capture)
     by_message = {entry["message"]: entry for entry in lines}
     assert by_message["task-line"]["action"] == "acquire" and by_message["task-line"]["owner"] == CANARY_A

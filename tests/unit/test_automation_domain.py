@@ -12,7 +12,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from functions.domain.automation.rules import (
-    EXECUTION_NAME_MAX,
     FAILOVER_KIND,
     AutomationRecord,
     Claim,
@@ -23,13 +22,13 @@ from functions.domain.automation.rules import (
     Trigger,
     decide_failback,
     decide_failover,
-    execution_name,
     failback_steps,
     judge_recovery,
     parse_alarm_event,
     parse_health_event,
     select_target,
 )
+from functions.domain.rollout.executions import EXECUTION_NAME_MAX, execution_name
 from functions.domain.rollout.gates import GateThresholds, TargetMetrics
 from functions.domain.rollout.plan import Phase, RolloutKind, RolloutLock, RouteState
 from functions.domain.thresholds import FAILBACK_STEPS, RECOVERY_P95_LATENCY_MS, RECOVERY_SUCCESS_PERCENT

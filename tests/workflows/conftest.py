@@ -32,6 +32,7 @@ from functions.adapters.dynamodb.config import ConfigStore
 from functions.adapters.dynamodb.rollouts import RolloutStore
 from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
 from functions.app.workflow.settings import WorkflowSettings
+from functions.app.workflow.wiring import WorkflowDependencies
 from functions.domain.audit import AuditEntry
 from functions.handlers import workflow
 from local import metrics_sink
@@ -106,7 +107,7 @@ class Execution:
 class Workflows:
     """The bound workflow Lambda over this test's tables, and the means to run a state machine."""
 
-    deps: workflow.WorkflowDependencies
+    deps: WorkflowDependencies
     config: ConfigStore
     function_arn: str
     sfn: Any
@@ -177,7 +178,7 @@ def workflows(monkeypatch, local_stack) -> Iterator[Workflows]:
     names = create_tables(boto3.client("dynamodb"), prefix=unique_prefix())
     settings = WorkflowSettings.model_validate(names)
     config = ConfigStore(names["FLAGS_TABLE"], AuditLog(names["AUDIT_TABLE"]))
-    deps = workflow.WorkflowDependencies(settings, RolloutStore(config), get_metrics_source, lambda _n, _t: {})
+    deps = WorkflowDependencies(settings, RolloutStore(config), get_metrics_source, lambda _n, _t: {})
     suffix = uuid.uuid4().hex[:8]
     function_name = f"workflow-{suffix}"
     handler: Callable[[dict[str, Any], Any], Any] = lambda event, _context: workflow.handle(event, deps)  # noqa: E731

@@ -1,24 +1,5 @@
-"""The route's rollout lock and weights, on the item the router already reads (`traffic-weights#direct`).
-
-The item keeps `weights` (the router's snapshot reads only that) and gains, while a rollout runs,
-`lock_owner` (the execution ARN), `lock_kind`, `lock_sources`, `lock_target`, `phase`, `step`,
-`starting_weights`, `abort_requested` and, while a step waits for an operator, `approval_token`.
-Once released, `released_by` names the execution that let it go (a retried release is told from one
-whose lock was pre-empted meanwhile).
-Every operation reads the item, decides with functions.domain.rollout.plan, and writes through
-ConfigStore.put: conditional on the version it read (so on the owner it saw, which cannot change
-without the version changing) and audited in the same transaction. A version conflict re-reads and
-decides again, a bounded number of times. The approval token never reaches the audit trail.
-
-Manual approval, for the admin API (the workflow side is `await_approval`):
-* approve: `token, state = store.take_approval(actor, role, reason)` then Step Functions
-  `SendTaskSuccess(taskToken=token, output=json)`;
-* reject: `token, state = store.take_approval(actor, role, reason, approved=False)` then
-  `SendTaskFailure(taskToken=token, error=ApprovalRejected.__name__, cause=reason)`;
-* abort: `token, state = store.request_abort(actor, reason, role)`; if `token` is not None the
-  rollout was waiting for approval: `SendTaskFailure(taskToken=token, error=RolloutAborted.__name__)`.
-NotFound when there is nothing to approve or abort. A TaskTimedOut/TaskDoesNotExist answer from
-Step Functions means the wait already ended (timed out): nothing left to do.
+"""The route's rollout lock and weights, on the item the router already reads (`traffic-weights#direct`):
+every change is a versioned, audited write decided by functions.domain.rollout.plan.
 """
 
 from __future__ import annotations
@@ -28,28 +9,24 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from functions.adapters.aws import client as aws_client
-from functions.adapters.cloudwatch import ALARM_TYPES
 from functions.adapters.dynamodb.config import ConfigStore
 from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
 from functions.domain.audit import AuditEntry
-from functions.domain.errors import DependencyUnavailable, NotFound, VersionConflict
+from functions.domain.errors import NotFound, VersionConflict
+from functions.domain.names import DEFAULT_WEIGHTS
 from functions.domain.rollout.plan import (
     Admission,
     Phase,
-    RolloutAborted,
     RolloutKind,
     RolloutLock,
     RouteState,
     admit,
     require_owner,
+    require_running,
     validate_weights,
 )
 from functions.domain.thresholds import ROLLOUT_WRITE_RETRIES
 
-DEFAULT_WEIGHTS: dict[str, int] = {"bedrock": 100}  # what the router assumes when the item is absent
 ROLE = "workflow"
 LOCK_ATTRIBUTES = (
     "lock_owner",
@@ -188,9 +165,7 @@ class RolloutStore:
         an abort is already flagged (nothing is kept); NotLockOwner if the lock is someone else's."""
 
         def mutate(state: RouteState) -> tuple[dict[str, Any], AuditEntry] | None:
-            lock = require_owner(state.lock, owner)
-            if lock.abort_requested:
-                raise RolloutAborted(f"an operator aborted {owner}")
+            lock = require_running(state.lock, owner)
             if lock.approval_token == token:
                 return None  # a retried task
             waiting = replace(lock, phase=Phase.AWAITING_APPROVAL, step=step, approval_token=token)
@@ -287,37 +262,3 @@ def parse_state(value: Mapping[str, Any], version: int) -> RouteState:
         step_started_at=float(value["step_started_at"]) if value.get("step_started_at") is not None else None,
     )
     return RouteState(weights, version, lock)
-
-
-# --- alarms watching a target -------------------------------------------------------------------
-def alarm_states(names: Sequence[str], prefix: str, target: str) -> dict[str, str]:
-    """State of each alarm in `names`, plus every alarm of ours (name starting with `prefix`) in ALARM
-    whose name mentions `target`."""
-    states: dict[str, str] = {}
-    cloudwatch = aws_client("cloudwatch")
-    try:
-        for start in range(0, len(names), 100):
-            page = cloudwatch.describe_alarms(
-                AlarmNames=list(names[start : start + 100]), AlarmTypes=ALARM_TYPES, MaxRecords=100
-            )
-            for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
-                states[alarm["AlarmName"]] = alarm["StateValue"]
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "AlarmNamePrefix": prefix,
-                "StateValue": "ALARM",
-                "AlarmTypes": ALARM_TYPES,
-                "MaxRecords": 100,
-            }
-            if token:
-                kwargs["NextToken"] = token
-            page = cloudwatch.describe_alarms(**kwargs)
-            for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
-                if target.lower() in alarm["AlarmName"].lower():
-                    states[alarm["AlarmName"]] = alarm["StateValue"]
-            token = page.get("NextToken")
-            if not token:
-                return states
-    except (ClientError, BotoCoreError) as exc:
-        raise DependencyUnavailable("CloudWatch alarms cannot be read right now") from exc

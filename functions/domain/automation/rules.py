@@ -1,39 +1,23 @@
 """Alarm-driven automation (provider-failover.md, "Failover Triggers" and "Automated Failback"): which
-failover an alarm or a health event starts, under which execution name, whether a cooldown or a
-duplicate stops it, which provider takes over, and when a failed-over provider has recovered long
-enough for a failback.
-
-Pure: functions/handlers/automation.py reads the events, the store and the metrics, decides here, and
-writes the outcome through functions/adapters/dynamodb/automation.py.
-
-How a trigger becomes a workflow (`FAILOVER_KIND`):
-
-| trigger (alarm suffix or event) | workflow           | why                                                        |
-| ------------------------------- | ------------------ | ---------------------------------------------------------- |
-| server-errors (5xx > 5 %)       | immediate_failover | the provider is unavailable: every request to it is at risk |
-| unhealthy (3 failed probes)     | immediate_failover | the health checker already confirmed it three times         |
-| latency (P95 > 3000 ms, 5 min)  | gradual_failover   | slow but answering: 50 -> 25 -> 0 % with the takers gated   |
-| throttling (429 > 10 %)         | gradual_failover   | quota: most requests still pass; do not swamp the takers    |
+failover an alarm or a health event starts (`FAILOVER_KIND`), whether a cooldown or a duplicate stops
+it, which provider takes over, and when a failed-over provider has recovered long enough to fail back.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from functions.domain.rollout.executions import execution_name
 from functions.domain.rollout.gates import ALARM, GateThresholds, TargetMetrics
 from functions.domain.rollout.plan import RolloutKind, RouteState
 from functions.domain.routing.decision import FAILOVER_CHAINS
 from functions.domain.thresholds import FAILBACK_STEPS
 
-EXECUTION_NAME_MAX = 80  # Step Functions' limit
 REASON_MAX = 500  # the workflow input's limit
-_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")  # Step Functions allows more; CloudWatch Logs wants only these
 
 
 class Trigger(StrEnum):
@@ -91,7 +75,8 @@ def parse_alarm_event(event: Mapping[str, Any], alarm_prefix: str) -> FailoverRe
     if not isinstance(detail, Mapping):
         return Ignored("the alarm event has no detail")
     name = str(detail.get("alarmName") or "")
-    state = detail.get("state") if isinstance(detail.get("state"), Mapping) else {}
+    raw_state = detail.get("state")
+    state: Mapping[str, Any] = raw_state if isinstance(raw_state, Mapping) else {}
     head = f"{alarm_prefix}-provider-failover-"
     if not name.startswith(head):
         return Ignored(f"{name!r} is not one of our provider failover alarms ({head}<provider>-<trigger>)")
@@ -144,19 +129,6 @@ def _epoch(value: Any) -> datetime | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         return None
     return datetime.fromtimestamp(value, UTC)
-
-
-def execution_name(basis: str, when: datetime) -> str:
-    """`<basis>-<UTC time to the millisecond>`, within Step Functions' name rules (letters, digits, `-`
-    and `_`; at most 80 characters). A basis too long keeps its start and gains a hash of the whole,
-    so two long alarm names never share a name."""
-    stamp = when.astimezone(UTC).strftime("%Y%m%dT%H%M%S") + f"{when.microsecond // 1000:03d}Z"
-    safe = _NAME_UNSAFE.sub("-", basis).strip("-") or "event"
-    room = EXECUTION_NAME_MAX - len(stamp) - 1
-    if len(safe) > room:
-        digest = hashlib.sha256(basis.encode()).hexdigest()[:8]
-        safe = f"{safe[: room - len(digest) - 1].rstrip('-')}-{digest}"
-    return f"{safe}-{stamp}"
 
 
 # --- what the store keeps per provider ----------------------------------------------------------
@@ -300,7 +272,8 @@ def select_target(
     order = chain + sorted(set(direct) - set(chain))
     candidates = [p for p in order if p != failed and p not in excluded and health.get(p, True)]
     serving = [p for p in candidates if weights.get(p, 0) > 0]
-    return (serving or candidates or [None])[0]
+    chosen = serving or candidates
+    return chosen[0] if chosen else None
 
 
 def machine_input(

@@ -1,11 +1,10 @@
 """Health gates between rollout steps: PASS, FAIL or INCONCLUSIVE over the target's live metrics and
 the alarms that watch it, and the tally that keeps one blip from rolling a rollout back.
-
-Pure: the workflow handler reads the metrics and alarms and passes them in.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
@@ -20,6 +19,9 @@ from functions.domain.thresholds import (
     GATE_MIN_REQUESTS,
     GATE_P95_LATENCY_MS,
     GATE_SUCCESS_PERCENT,
+    RECOVERY_MIN_REQUESTS,
+    RECOVERY_P95_LATENCY_MS,
+    RECOVERY_SUCCESS_PERCENT,
 )
 
 ALARM = "ALARM"
@@ -45,9 +47,15 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class GateThresholds:
+    """What a gate holds the target to; the defaults are the runbook's (functions/domain/thresholds.py)."""
+
     success_percent: float = GATE_SUCCESS_PERCENT
     p95_latency_ms: float = GATE_P95_LATENCY_MS
     min_requests: int = GATE_MIN_REQUESTS
+
+
+# A failback holds the recovered provider to stricter numbers than the failover triggers.
+RECOVERY_THRESHOLDS = GateThresholds(RECOVERY_SUCCESS_PERCENT, RECOVERY_P95_LATENCY_MS, RECOVERY_MIN_REQUESTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,3 +168,14 @@ def decide(tally: GateTally, verdict: Verdict, limits: GateLimits) -> GateDecisi
     if tally.consecutive_inconclusive > limits.max_inconclusive:
         return GateDecision.GIVE_UP
     return GateDecision.PROCEED if verdict is Verdict.PASS else GateDecision.HOLD
+
+
+def step_window(configured_s: int, step_started_at: float | None, now: float) -> float:
+    """The seconds of metrics a gate reads: the configured window, cut to the time since the step's
+    weights were set (to a tenth of a second below, at least 1 s), so that traffic before the step -
+    under the old weights, or a fault since fixed - never decides the step's gate. Too few requests so
+    far stays INCONCLUSIVE: the gate is held and re-checked. A lock written before steps were timed
+    keeps the configured window."""
+    if step_started_at is None:
+        return configured_s
+    return max(1.0, min(float(configured_s), math.floor((now - step_started_at) * 10) / 10))

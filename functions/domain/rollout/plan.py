@@ -1,20 +1,6 @@
 """Rollouts of Direct traffic between providers (provider-failover.md, "Failover Procedures"): their
-kinds and default plans, the weights at each step, and the lock that keeps one rollout per route.
-
-Pure: the store (functions/adapters/dynamodb/rollouts.py) reads and writes the route's item, the workflow
-handler drives the steps; both decide with the functions here.
-
-How a step's percentage becomes weights (`weights_at`), with `W` the starting weights (summing to 100):
-
-* canary, failback (fill the target): the target gets exactly `percent`. The other 100 - `percent`
-  go to every other provider in proportion to its starting weight, so sources and bystanders keep
-  their relative shares; if none of them had weight, the sources share it equally.
-* immediate_failover, gradual_failover (drain the source): `percent` is what the failing source(s)
-  keep, never more than they had (min(percent, W[sources]), split in proportion to their weights).
-  What they give up goes to the target; bystanders keep their weights unchanged.
-
-Integers come from the largest-remainder method (ties broken by provider name): always summing to
-100, each provider within 1 of its exact share, the target's (fill) or sources' (drain) share exact.
+kinds and default plans, the weights at each step (`weights_at`), and the lock that keeps one rollout
+per route.
 """
 
 from __future__ import annotations
@@ -74,6 +60,11 @@ class RolloutKind(StrEnum):
     GRADUAL_FAILOVER = "gradual_failover"
     CANARY = "canary"
     FAILBACK = "failback"
+
+    @property
+    def slug(self) -> str:
+        """The kind as names spell it: `gradual-failover`."""
+        return self.value.replace("_", "-")
 
     @property
     def is_safety(self) -> bool:
@@ -262,3 +253,20 @@ def require_owner(current: RolloutLock | None, owner: str) -> RolloutLock:
         holder = "nobody" if current is None else current.owner
         raise NotLockOwner(f"{owner} does not hold the route's rollout lock (held by {holder})")
     return current
+
+
+def require_running(current: RolloutLock | None, owner: str) -> RolloutLock:
+    """The lock `owner` holds, unless an operator asked it to stop (RolloutAborted)."""
+    lock = require_owner(current, owner)
+    if lock.abort_requested:
+        raise RolloutAborted(f"an operator aborted {owner}")
+    return lock
+
+
+def expired_approval(current: RolloutLock | None, owner: str) -> tuple[str, dict[str, Any]] | None:
+    """The audit reason and details of `owner`'s approval that nobody answered in time, if its lock
+    still waits for one (None otherwise)."""
+    if current is None or current.owner != owner or current.phase is not Phase.AWAITING_APPROVAL:
+        return None
+    details = {"step": current.step, "approvalPending": current.approval_token is not None}
+    return f"no answer to the approval after step {current.step}", details

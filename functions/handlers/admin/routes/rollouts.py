@@ -21,6 +21,8 @@ from functions.app.admin.access import require_operator
 from functions.app.admin.documents import Edit
 from functions.app.admin.wiring import AdminDependencies
 from functions.domain.errors import InvalidRequest, VersionConflict
+from functions.domain.rollout.executions import name_of
+from functions.domain.rollout.gate_options import GateOptions
 from functions.domain.rollout.plan import ApprovalRejected, RolloutAborted, RolloutKind, RouteState, admit, plan_for
 from functions.domain.rollout.target import candidates_from, pick_target
 from functions.domain.thresholds import APPROVAL_TIMEOUT_MAX_SECONDS
@@ -38,19 +40,6 @@ START_SETTLE_SECONDS, START_POLL_SECONDS = 3.0, 0.1
 
 class _Camel(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
-
-class Gate(_Camel):
-    """Health gate thresholds of this rollout (the workflow's defaults otherwise)."""
-
-    window_seconds: int | None = Field(default=None, ge=1, le=86_400)
-    success_percent: float | None = Field(default=None, ge=0, le=100)
-    p95_latency_ms: float | None = Field(default=None, gt=0)
-    min_requests: int | None = Field(default=None, ge=1)
-    failure_limit: int | None = Field(default=None, ge=1)
-    consecutive_failures: int | None = Field(default=None, ge=1)
-    max_inconclusive: int | None = Field(default=None, ge=0)
-    alarm_names: list[str] | None = Field(default=None, max_length=100)
 
 
 class Approval(_Camel):
@@ -75,7 +64,7 @@ class StartRollout(_Camel):
     steps: list[int] | None = Field(default=None, min_length=1, max_length=20)
     bake_seconds: int | None = Field(default=None, ge=0, le=86_400)
     recheck_seconds: int | None = Field(default=None, ge=0, le=3_600)
-    gate: Gate | None = None
+    gate: GateOptions | None = None
     approval: Approval | None = None
     dry_run: bool = False
     reason: str = Field(default="", max_length=500)
@@ -162,7 +151,7 @@ def abort_rollout(body: Abort, deps: Deps, who: Who) -> dict[str, Any]:
     workflow); a rollout waiting for approval is answered at once with RolloutAborted."""
     require_operator(who)
     holder = deps.rollouts.get().lock
-    if body.execution and holder and body.execution not in (holder.owner, holder.owner.rsplit(":", 1)[-1]):
+    if body.execution and holder and body.execution not in (holder.owner, name_of(holder.owner)):
         raise VersionConflict(f"{body.execution} does not hold the route; {holder.owner} does")
     token, state = deps.rollouts.request_abort(who.principal, body.reason, role=who.role)
     cause = f"aborted by {who.principal}: {body.reason}"
@@ -256,7 +245,7 @@ def _input(body: StartRollout, source: str, target: str, reason: str) -> dict[st
         "bakeSeconds": body.bake_seconds,
         "recheckSeconds": body.recheck_seconds,
         "approval": None if body.approval is None else body.approval.model_dump(by_alias=True, exclude_none=True),
-        "gate": None if body.gate is None else body.gate.model_dump(by_alias=True, exclude_none=True),
+        "gate": None if body.gate is None else body.gate.wire(),
     }
     return execution_input | {k: v for k, v in optional.items() if v is not None}
 
