@@ -11,11 +11,11 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.paths import REPO_ROOT
+
 READY = re.compile(r"ready on (http://127\.0\.0\.1:\d+)/v1 client key (\S+) admin token (\S+)")
 
 
@@ -43,7 +43,12 @@ def _free_port() -> int:
 def running() -> Iterator[Running]:
     env = {**os.environ, "PORT": str(_free_port()), "CLIENT_API_KEY": "hr-e2e-test-key"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "local"], cwd=ROOT, env=env, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-m", "local"],
+        cwd=REPO_ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
     match = None

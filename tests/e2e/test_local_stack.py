@@ -13,7 +13,8 @@ import pytest
 from openai import OpenAI
 
 from functions.domain.routing.matrix import ROUTING_MATRIX, OperationType
-from tests.e2e.conftest import READY, ROOT, _free_port
+from tests.e2e.conftest import READY, _free_port
+from tests.paths import REPO_ROOT
 
 
 def test_the_ready_line_reports_the_client_key_given_in_the_environment(running):
@@ -81,7 +82,12 @@ def test_health_answers_without_auth_over_raw_http(running):
 def test_ctrl_c_stops_the_stack_cleanly():
     env = {**os.environ, "PORT": str(_free_port())}
     process = subprocess.Popen(
-        [sys.executable, "-m", "local"], cwd=ROOT, env=env, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-m", "local"],
+        cwd=REPO_ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     assert process.stderr is not None
     deadline = time.monotonic() + 60

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -37,9 +36,9 @@ from functions.shared.event_patterns import alarm_pattern, failover_alarm_name, 
 from local.eventbus import LOCAL_BUS_NAME, LocalEventBus, scheduled_event
 from local.lambda_binding import bind, configure_moto, create_function
 from local.tables import create_tables
+from tests.paths import STATEMACHINES
 from tests.support import unique_prefix, use_local_moto
 
-STATEMACHINES = Path(__file__).resolve().parents[2] / "statemachines"
 KINDS = ("canary", "failback", "gradual_failover", "immediate_failover")
 PREFIX = "HybridRouting"
 

@@ -17,7 +17,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -37,9 +36,9 @@ from functions.handlers import workflow
 from local import metrics_sink
 from local.lambda_binding import bind, configure_moto, create_function
 from local.tables import create_tables
+from tests.paths import STATEMACHINES
 from tests.support import reset_routing_state, unique_prefix, use_local_moto
 
-STATEMACHINES = Path(__file__).resolve().parents[2] / "statemachines"
 ROLE_ARN = "arn:aws:iam::123456789012:role/local-workflows"
 START = {"bedrock": 50, "google": 30, "meta": 20}
 BODY = {"model": "any", "messages": [{"role": "user", "content": "Check the rollout."}]}

@@ -18,8 +18,8 @@ from functions.domain.thresholds import (
     FAILBACK_STEPS,
     ROLLOUT_EXECUTION_TIMEOUT_SECONDS,
 )
+from tests.paths import STATEMACHINES
 
-STATEMACHINES = Path(__file__).resolve().parents[2] / "statemachines"
 FILES = sorted(STATEMACHINES.glob("*.asl.json"))
 EXPECTED = {"canary", "failback", "gradual_failover", "immediate_failover"}
 LAMBDA_ERRORS = {
