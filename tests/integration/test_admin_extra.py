@@ -189,7 +189,8 @@ def test_gdpr_status_reports_prompt_logging_off_encryption_and_retention(http, a
     report = http.get("/admin/compliance/gdpr-status", headers=admin).json()
     assert report["checks"]["promptLogging"]["enabled"] is False
     assert "functions/app/chat/serve.py" in report["checks"]["promptLogging"]["pointer"]
-    assert all(t["encrypted"] for t in report["checks"]["encryptionAtRest"]["tables"].values())
+    tables = report["checks"]["encryptionAtRest"]["tables"]
+    assert tables and all(t["encrypted"] for t in tables.values())
     assert report["checks"]["logRetention"]["days"] == 30
     assert report["compliant"] is True
 

@@ -148,9 +148,10 @@ def test_each_gated_workflow_asks_for_approval_and_outlives_its_longest_approval
 
 
 def test_every_wait_reads_its_seconds_from_the_state(machine):
-    for name, state in machine["States"].items():
-        if state["Type"] == "Wait":
-            assert "SecondsPath" in state and "Seconds" not in state, name
+    waits = {name: state for name, state in machine["States"].items() if state["Type"] == "Wait"}
+    assert waits  # every workflow waits: a bake, a re-check or a gate's retry
+    for name, state in waits.items():
+        assert "SecondsPath" in state and "Seconds" not in state, name
 
 
 def test_every_exit_after_taking_the_lock_releases_it(machine):
