@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from functions.adapters import aws
 from functions.adapters.aws import client as aws_client
@@ -12,6 +13,9 @@ from functions.adapters.dynamodb.client import dynamodb_client
 from functions.adapters.dynamodb.schema import HEALTH, health_key
 from functions.app.chat.wiring import ALL_TARGETS, get_dependencies
 from functions.domain.routing.breaker import BreakerPolicy
+from tests.polling import eventually
+
+ROLLOUT_FINAL = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
 
 
 def clear_control_config() -> None:
@@ -66,3 +70,13 @@ def put_alarm_in_state(name: str, state: str = "ALARM", reason: str = "test") ->
         ComparisonOperator="GreaterThanThreshold",
     )
     cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
+
+
+def wait_for_rollout(http, admin, execution: str, timeout_s: float = 20.0) -> dict[str, Any]:
+    """The rollout `execution` as the admin API describes it once it has ended."""
+    return eventually(
+        lambda: http.get(f"/admin/rollouts/{execution}", headers=admin).json(),
+        lambda described: described["status"] in ROLLOUT_FINAL,
+        timeout=timeout_s,
+        what=f"{execution} ended",
+    )

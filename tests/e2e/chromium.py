@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.polling import eventually
+
 CHROMIUM = "/usr/bin/chromium"
 # As root in a sandbox with no network but the registries: no sandbox, no GPU, nothing phoning home.
 FLAGS = (
@@ -121,14 +123,7 @@ class Chromium:
 
     def wait_for(self, expression: str, timeout_s: float = 10.0, interval_s: float = 0.05) -> Any:
         """Evaluate `expression` until it is truthy; its value."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            value = self.evaluate(expression)
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise ChromiumError(f"still false after {timeout_s} s: {expression}")
-            time.sleep(interval_s)
+        return eventually(lambda: self.evaluate(expression), timeout=timeout_s, interval=interval_s, what=expression)
 
     def screenshot(self, path: Path) -> Path:
         """The whole page (not only the viewport) as PNG."""

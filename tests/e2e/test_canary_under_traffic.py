@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections import defaultdict
 
 import pytest
@@ -32,6 +31,7 @@ from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
 from functions.app.chat.wiring import get_dependencies
 from functions.domain.audit import AuditEntry
 from local import metrics_sink
+from tests.polling import eventually
 from tests.support import reset_routing_state
 
 STEPS = [25, 50, 100]
@@ -144,8 +144,10 @@ def test_each_canary_step_sends_the_target_its_share_of_traffic(local_stack, rou
 
 def follow(client, admin_token: str, execution: str, route: RolloutStore, tagger: Tagger, timeout_s: float = 40.0):
     """Watch the route item until the execution ends; on each step's weights, make the router see them."""
-    deadline, last = time.monotonic() + timeout_s, None
-    while time.monotonic() < deadline:
+    last = None
+
+    def step_then_status() -> str | None:
+        nonlocal last
         state = route.get()
         current = (state.lock.step if state.lock else None, dict(state.weights))
         if current != last:
@@ -161,5 +163,6 @@ def follow(client, admin_token: str, execution: str, route: RolloutStore, tagger
         described = client.get(f"/admin/rollouts/{execution}", headers={"Authorization": f"Bearer {admin_token}"})
         if described.status_code == 200 and described.json().get("status") not in (None, "RUNNING"):
             return described.json()["status"]
-        time.sleep(0.05)
-    pytest.fail(f"the canary {execution} did not finish within {timeout_s} s")
+        return None
+
+    return eventually(step_then_status, timeout=timeout_s, interval=0.05, what=f"the canary {execution} finished")

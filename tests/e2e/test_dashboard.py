@@ -31,11 +31,12 @@ from local import metrics_sink
 from local.faults import FaultSpec
 from local.servers import start_uvicorn
 from tests.e2e.chromium import CHROMIUM, Chromium
+from tests.paths import REPO_ROOT
 from tests.support import clear_control_config, put_alarm_in_state, reset_routing_state
 
 pytestmark = pytest.mark.e2e
 
-ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", Path(__file__).resolve().parents[2] / "artifacts"))
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", REPO_ROOT / "artifacts"))
 OWNER = "arn:aws:states:local:000000000000:execution:canary:dashboard-test"
 WIDTH, HEIGHT = 1400, 1000
 

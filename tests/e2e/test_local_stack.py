@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
 from openai import OpenAI
 
 from functions.domain.routing.matrix import ROUTING_MATRIX, OperationType
-from tests.e2e.conftest import READY, ROOT, _free_port
+from tests.e2e.local_process import launch, ready_line
 
 
 def test_the_ready_line_reports_the_client_key_given_in_the_environment(running):
@@ -79,16 +75,8 @@ def test_health_answers_without_auth_over_raw_http(running):
 
 
 def test_ctrl_c_stops_the_stack_cleanly():
-    env = {**os.environ, "PORT": str(_free_port())}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local"], cwd=ROOT, env=env, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    assert process.stderr is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if READY.search(line) or (not line and process.poll() is not None):
-            break
+    process = launch()
+    ready_line(process)
     process.send_signal(signal.SIGINT)
     output = process.communicate(timeout=20)[1]
     assert process.returncode == 0

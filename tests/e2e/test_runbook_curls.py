@@ -18,17 +18,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import ROOT
+from tests.paths import REPO_ROOT
 
 
 def _runbooks_dir() -> Path:
     """The runbooks: $HYBRID_RUNBOOKS_DIR, else ../shared/runbooks beside this checkout (as CI lays it
     out), else beside the repository this one was cloned from (a scratch clone such as /tmp/fresh-N)."""
-    candidates = [ROOT.parent / "shared" / "runbooks"]
+    candidates = [REPO_ROOT.parent / "shared" / "runbooks"]
     if configured := os.environ.get("HYBRID_RUNBOOKS_DIR"):
         candidates.insert(0, Path(configured))
     origin = subprocess.run(
-        ["git", "-C", str(ROOT), "config", "--get", "remote.origin.url"], capture_output=True, text=True, check=False
+        ["git", "-C", str(REPO_ROOT), "config", "--get", "remote.origin.url"],
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.strip()
     if origin.startswith("/") or origin.startswith("file://"):
         candidates.append(Path(origin.removeprefix("file://")).parent / "shared" / "runbooks")

@@ -10,6 +10,7 @@ import pytest
 from functions.adapters.dynamodb.client import dynamodb_client
 from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
 from functions.app.chat.wiring import get_dependencies
+from tests.polling import eventually
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "disk usage on db-1?"}], "temperature": 0.4}
 
@@ -87,10 +88,13 @@ def test_an_unknown_flag_is_refused_with_the_list_of_valid_ones(http, admin):
 def test_an_emergency_disable_stops_direct_routing_within_five_seconds(http, admin, local_stack):
     assert chat(http, local_stack, "emergency").headers["x-hybrid-route"] == "direct"
     assert http.post("/admin/emergency/disable-hybrid-routing", headers=admin).status_code == 200
-    started = time.monotonic()
-    while chat(http, local_stack, "emergency").headers["x-hybrid-route"] != "mcp":
-        assert time.monotonic() - started <= 5.5, "direct routing still on after 5 s"
-        time.sleep(0.2)
+    eventually(
+        lambda: chat(http, local_stack, "emergency").headers["x-hybrid-route"],
+        lambda route: route == "mcp",
+        timeout=5.5,
+        interval=0.2,
+        what="direct routing off within 5 s",
+    )
 
 
 # --- routing ----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from local import metrics_sink
 from local.alarm_eval import ALARM, INSUFFICIENT_DATA, OK
 from local.alarm_evaluator import AlarmEvaluator, AlarmEvaluatorSettings
 from local.faults import FaultSpec
+from tests.polling import eventually
 from tests.support import reset_routing_state, unique_prefix
 
 COMPRESSION = 120.0  # a 60 s period lasts half a second
@@ -50,14 +51,19 @@ def _until(client, evaluator: AlarmEvaluator, name: str, state: str, timeout_s: 
     """Emergency traffic and an evaluation every tenth of a second until `name` is in `state`."""
     metrics_sink.install()  # pytest's output capture swaps sys.stdout between test phases, removing the tap
     started, statuses = time.monotonic(), []
-    while time.monotonic() - started < timeout_s:
-        for _ in range(5):
-            statuses.append(client.post("/v1/chat/completions", json=BODY, headers=EMERGENCY).status_code)
+
+    def traffic_then_state() -> str:
+        statuses.extend(client.post("/v1/chat/completions", json=BODY, headers=EMERGENCY).status_code for _ in range(5))
         evaluator.evaluate_once()
-        if evaluator.states()[name] == state:
-            return time.monotonic() - started, statuses
-        time.sleep(0.05)
-    raise AssertionError(f"{name} not {state} after {timeout_s} s: {evaluator.describe()}")
+        return evaluator.states()[name]
+
+    try:
+        eventually(
+            traffic_then_state, lambda now: now == state, timeout=timeout_s, interval=0.05, what=f"{name} {state}"
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {evaluator.describe()}") from None
+    return time.monotonic() - started, statuses
 
 
 def _described(name: str) -> dict:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -39,9 +38,11 @@ from functions.shared.event_patterns import alarm_pattern, failover_alarm_name, 
 from local.eventbus import LOCAL_BUS_NAME, LocalEventBus, scheduled_event
 from local.lambda_binding import bind, configure_moto, create_function
 from local.tables import create_tables
+from tests.clock import FakeClock
+from tests.paths import STATEMACHINES
+from tests.polling import eventually
 from tests.support import unique_prefix, use_local_moto
 
-STATEMACHINES = Path(__file__).resolve().parents[2] / "statemachines"
 KINDS = ("canary", "failback", "gradual_failover", "immediate_failover")
 PREFIX = "HybridRouting"
 
@@ -63,6 +64,7 @@ class Automation:
     deps: AutomationDependencies
     outcomes: list[dict[str, Any]]
     started_at: float
+    clock: FakeClock  # the handler's: the cooldown and the failback's hysteresis pass when a test advances it
 
     def configure(self, **settings: Any) -> None:
         self.deps = self.make(**settings)
@@ -104,12 +106,13 @@ class Automation:
         return {kind: len(self.executions(kind)) for kind in KINDS}
 
     def wait_all(self, timeout_s: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        for kind in KINDS:
-            for execution in self.executions(kind):
-                while self.sfn.describe_execution(executionArn=execution["executionArn"])["status"] == "RUNNING":
-                    assert time.monotonic() < deadline, f"{execution['name']} still running"
-                    time.sleep(0.1)
+        arns = [execution["executionArn"] for kind in KINDS for execution in self.executions(kind)]
+        eventually(
+            lambda: [arn for arn in arns if self.sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"],
+            lambda running: not running,
+            timeout=timeout_s,
+            what="every execution of this test ended",
+        )
 
     def weights(self) -> dict[str, int]:
         return dict(self.deps.rollouts.get().weights)
@@ -161,6 +164,7 @@ def env(monkeypatch, local_stack, world: World) -> Iterator[Automation]:
     use_local_moto(monkeypatch, local_stack)
     _clear_clients()
     names, machines = world.names, world.machines
+    clock = FakeClock(time.time())
 
     def make(**overrides: Any) -> AutomationDependencies:
         values: dict[str, Any] = {
@@ -177,10 +181,10 @@ def env(monkeypatch, local_stack, world: World) -> Iterator[Automation]:
             **overrides,
         }
         deps = build_dependencies(AutomationSettings.model_validate(values))
-        return replace(deps, alarms=lambda _provider: {})  # no alarms exist for this test's prefix
+        return replace(deps, alarms=lambda _provider: {}, clock=clock)  # no alarms exist for this test's prefix
 
     bus = LocalEventBus()
-    auto = Automation(names, machines, boto3.client("stepfunctions"), bus, make, make(), [], time.time())
+    auto = Automation(names, machines, boto3.client("stepfunctions"), bus, make, make(), [], time.time(), clock)
     for pattern in (alarm_pattern(PREFIX), unhealthy_pattern()):
         bus.subscribe(pattern, auto.handle)
     auto.seed({"bedrock": 100})
@@ -253,10 +257,7 @@ def test_an_unhealthy_event_put_by_the_health_checker_starts_an_immediate_failov
         HealthEventPublisher(bus_name).publish(
             Transition("bedrock", "healthy", "unhealthy", 3, int(time.time()), "3 consecutive failures")
         )
-        deadline = time.monotonic() + 10
-        while not env.outcomes:
-            assert time.monotonic() < deadline, "the health event never reached the bus"
-            time.sleep(0.05)
+        eventually(lambda: env.outcomes, timeout=10, interval=0.05, what="the health event reached the bus")
         env.bus.flush()
     finally:
         bridge.stop()
@@ -284,15 +285,15 @@ def test_failback_starts_only_after_the_healthy_period_and_restores_the_share(en
     env.wait_all()
     assert env.weights() == {"bedrock": 0, "google": 100}
     env.set_health("bedrock", "healthy")
-    time.sleep(0.5)
+    env.clock.advance(0.5)
     # When the failback check runs: first sighting starts the 1.5 s hysteresis clock
     first = env.handle(scheduled_event())
     assert [r["outcome"] for r in first["results"]] == ["waiting"]
-    time.sleep(0.5)
+    env.clock.advance(0.5)
     assert [r["outcome"] for r in env.handle(scheduled_event())["results"]] == ["waiting"]
     assert env.all_executions()["failback"] == 0
     # Then once healthy for the whole hysteresis, one failback starts, back to Bedrock's 100 %
-    time.sleep(1.1)
+    env.clock.advance(1.1)
     (started,) = env.handle(scheduled_event())["results"]
     assert started["outcome"] == "started"
     assert started["input"]["steps"] == [10, 25, 50, 75, 100]
@@ -306,12 +307,12 @@ def test_an_unhealthy_check_during_the_hysteresis_restarts_the_clock(env: Automa
     env.wait_all()
     env.set_health("bedrock", "healthy")
     env.handle(scheduled_event())  # clock starts
-    time.sleep(1.0)
+    env.clock.advance(1.0)
     env.set_health("bedrock", "unhealthy")
     env.handle(scheduled_event())  # clock reset
     env.set_health("bedrock", "healthy")
     env.handle(scheduled_event())  # clock restarts
-    time.sleep(0.8)
+    env.clock.advance(0.8)
     # 1.8 s since the first healthy sighting, but only 0.8 s of the latest healthy run
     assert [r["outcome"] for r in env.handle(scheduled_event())["results"]] == ["waiting"]
     assert env.all_executions()["failback"] == 0
@@ -346,10 +347,7 @@ def test_the_local_stack_bridges_events_put_on_its_bus_to_the_local_eventbus(loc
         # When an event is put on the bus the local health checker publishes to
         entry = {"Source": source, "DetailType": "Probe", "Detail": "{}", "EventBusName": LOCAL_BUS_NAME}
         boto3.client("events").put_events(Entries=[entry])
-        deadline = time.monotonic() + 10
-        while not received:
-            assert time.monotonic() < deadline, "the put event never reached the local bus"
-            time.sleep(0.05)
+        eventually(lambda: received, timeout=10, interval=0.05, what="the put event reached the local bus")
     finally:
         local_stack.eventbus.unsubscribe(subscription)
     # Then it arrives EventBridge-shaped, and the health checker publishes there

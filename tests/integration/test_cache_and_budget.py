@@ -13,6 +13,7 @@ from functions.adapters.dynamodb.spend import SpendAccumulator, spend_key
 from functions.app.chat.wiring import get_dependencies
 from functions.domain.routing.cost import BudgetPolicy
 from local.faults import FaultSpec
+from tests.clock import FakeClock
 from tests.support import reset_routing_state
 
 
@@ -64,10 +65,11 @@ def test_an_invalid_cache_header_is_a_400_naming_the_valid_values(client):
 
 def test_when_every_route_is_down_a_stale_answer_is_served_marked_as_stale(client, local_stack):
     deps = get_dependencies()
-    deps.cache = ResponseCache(deps.settings.cache_table, fresh_ttl_s=0.05, stale_ttl_s=600)
+    clock = FakeClock(time.time())
+    deps.cache = ResponseCache(deps.settings.cache_table, fresh_ttl_s=0.05, stale_ttl_s=600, clock=clock)
     payload = body(temperature=0)
     assert chat(client, payload, "standard").status_code == 200
-    time.sleep(0.1)
+    clock.advance(0.1)
     for provider in ("bedrock", "google", "meta", "mcp"):
         local_stack.faults.set(FaultSpec(provider=provider, status=503))
     degraded = chat(client, payload, "standard")

@@ -5,51 +5,15 @@ from __future__ import annotations
 
 import json
 import time
-from types import SimpleNamespace
 
 import httpx
 import pytest
 
-from cli.hybridctl import main as hybridctl_main
 from cli.hybridctl.main import main
 from functions.domain.routing.breaker import tripped
 from tests.support import reset_routing_state
 
-
-@pytest.fixture(scope="module")
-def gateway(local_stack):
-    from local.servers import start_uvicorn
-
-    handle = start_uvicorn(local_stack.app)
-    try:
-        yield handle
-    finally:
-        handle.stop()
-
-
 pytestmark = pytest.mark.usefixtures("clean_control_plane")
-
-
-@pytest.fixture
-def ctl(gateway, local_stack, capsys, monkeypatch):
-    """Run `hybridctl ARGS` in-process against the gateway: (exit code, stdout, stderr). With
-    token=None the CLI sees no token at all (the stack's own ADMIN_TOKEN stays set for its authorizer)."""
-    for name in ("HYBRID_ENDPOINT", "HYBRID_ADMIN_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-
-    def run(*argv: str, token: str | None = local_stack.admin_token) -> tuple[int, str, str]:
-        capsys.readouterr()
-        # --token=VALUE: a random token may start with "-", which argparse would take for an option.
-        prefix = ["--endpoint", gateway.url] + ([f"--token={token}"] if token is not None else [])
-        with monkeypatch.context() as patch:
-            if token is None:
-                patch.setattr(hybridctl_main, "os", SimpleNamespace(environ={}))
-            code = main([*prefix, *argv])
-        captured = capsys.readouterr()
-        assert local_stack.admin_token not in captured.out + captured.err  # never printed
-        return code, captured.out, captured.err
-
-    return run
 
 
 def as_json(ctl, *argv: str) -> dict:

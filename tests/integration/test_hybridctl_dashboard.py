@@ -10,12 +10,11 @@ import time
 import pytest
 
 from cli.hybridctl import dashboard
-from tests.integration.test_hybridctl import ctl, gateway  # noqa: F401  (the CLI-over-HTTP fixtures)
 
 pytestmark = pytest.mark.usefixtures("clean_control_plane")
 
 
-def test_the_failover_view_refreshes_count_times_every_refresh_seconds_with_the_current_weights(ctl) -> None:  # noqa: F811
+def test_the_failover_view_refreshes_count_times_every_refresh_seconds_with_the_current_weights(ctl) -> None:
     # Given weights set through the admin API
     code, _, err = ctl("config", "set", "--traffic-distribution", "bedrock:70,google:30", "--reason", "drill")
     assert code == 0, err
@@ -33,7 +32,7 @@ def test_the_failover_view_refreshes_count_times_every_refresh_seconds_with_the_
         assert all(provider in frame for provider in ("bedrock", "google", "meta", "mcp"))
 
 
-def test_json_gives_one_line_per_refresh_with_the_failover_state(ctl) -> None:  # noqa: F811
+def test_json_gives_one_line_per_refresh_with_the_failover_state(ctl) -> None:
     code, out, err = ctl("status", "--dashboard", "failover", "--refresh", "0.05", "--count", "3", "--json")
     assert code == 0, err
     samples = [json.loads(line) for line in out.splitlines()]
@@ -44,7 +43,7 @@ def test_json_gives_one_line_per_refresh_with_the_failover_state(ctl) -> None:  
         assert sum(sample["weights"].values()) == 100
 
 
-def test_ctrl_c_stops_the_view_cleanly(ctl, monkeypatch) -> None:  # noqa: F811
+def test_ctrl_c_stops_the_view_cleanly(ctl, monkeypatch) -> None:
     # Given an operator pressing Ctrl-C while the view waits for its next refresh
     def interrupted(_seconds: float) -> None:
         raise KeyboardInterrupt

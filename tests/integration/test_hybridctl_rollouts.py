@@ -2,8 +2,6 @@
 `canary` and `failback` lines start real executions (bake 0), `--wait` follows them to a summary and
 the exit code is the outcome."""
 
-# ruff: noqa: F811 - the CLI and rollout fixtures are imported from the modules that define them
-
 from __future__ import annotations
 
 import json
@@ -12,8 +10,8 @@ import time
 
 import pytest
 
-from tests.integration.test_hybridctl import ctl, gateway  # noqa: F401 - the CLI fixtures, shared
-from tests.integration.test_rollout_api import google_proven, rollouts, wait_for, wait_until  # noqa: F401
+from tests.polling import eventually
+from tests.support import wait_for_rollout
 
 FAST = ("--bake-seconds", "0", "--poll", "0.1")
 HOLD = (*FAST, "--recheck-seconds", "1", "--sample-size", "1000000")
@@ -76,7 +74,7 @@ def test_a_second_rollout_exits_5_naming_the_holder_and_canary_rollback_aborts_i
     code, out, err = ctl("canary", "--source-provider", "bedrock", "--target-provider", "google", "--no-wait", *HOLD)
     assert code == 0, err
     name = started_name(out)
-    wait_until(lambda: http.get("/admin/rollouts", headers=admin).json()["route"]["lock"])
+    eventually(lambda: http.get("/admin/rollouts", headers=admin).json()["route"]["lock"])
     code, _, err = ctl("failback", "--original-provider", "google", "--current-provider", "bedrock", *FAST)
     assert code == 5 and name in err and "rollouts abort" in err
 
@@ -84,7 +82,7 @@ def test_a_second_rollout_exits_5_naming_the_holder_and_canary_rollback_aborts_i
     assert code == 0 and "nothing to do" in out
     code, out, err = ctl("canary", "--rollback", "--reason", "drill")
     assert code == 0 and f"abort requested for {name}" in out
-    assert wait_for(http, admin, name)["error"] == "RolloutAborted"
+    assert wait_for_rollout(http, admin, name)["error"] == "RolloutAborted"
     assert weights(http, admin) == {"bedrock": 100}
 
 
@@ -96,7 +94,7 @@ def test_update_traffic_approves_the_waiting_step_of_a_canary(ctl, http, admin, 
     )  # fmt: skip
     assert code == 0, err
     name = started_name(out)
-    wait_until(lambda: http.get("/admin/rollouts", headers=admin).json()["route"]["awaitingApproval"])
+    eventually(lambda: http.get("/admin/rollouts", headers=admin).json()["route"]["awaitingApproval"])
     assert ctl("canary", "--update-traffic", "75")[0] == 2  # the next planned step is 50 %
     code, out, err = ctl("canary", "--update-traffic", "50", "--reason", "step looks good")
     assert code == 0, err
@@ -112,11 +110,11 @@ def test_rollouts_abort_force_stops_a_baking_failback_at_once(ctl, http, admin):
     )  # fmt: skip
     assert code == 0, err
     name = started_name(out)
-    wait_until(lambda: weights(http, admin).get("google") == 30)
+    eventually(lambda: weights(http, admin).get("google") == 30)
     code, out, err = ctl("rollouts", "abort", "--force", "--reason", "failback drill")
     assert code == 0 and "stopped now" in out, err
-    assert wait_for(http, admin, name)["status"] == "ABORTED"
-    wait_until(lambda: http.get("/admin/rollouts", headers=admin).json()["route"]["lock"] is None)
+    assert wait_for_rollout(http, admin, name)["status"] == "ABORTED"
+    eventually(lambda: http.get("/admin/rollouts", headers=admin).json()["route"]["lock"] is None)
     assert weights(http, admin) == {"bedrock": 100}
 
 

@@ -4,65 +4,25 @@ the workflow Lambda bound in-process (bake 0), driven the way operators do (issu
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 
 from functions.adapters.dynamodb.client import dynamodb_client
-from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
 from functions.adapters.dynamodb.snapshot import SnapshotStore
 from functions.app.admin.wiring import get_admin_dependencies
 from functions.app.chat.wiring import ALL_TARGETS, get_dependencies
-from local import metrics_sink
+from tests.polling import eventually
+from tests.support import wait_for_rollout
 
 # A gate that never has enough traffic to decide: the rollout holds its step, re-checking every second,
 # until an operator acts (the hold is the workflow's, bounded by maxInconclusive).
 HOLD = {"bakeSeconds": 0, "recheckSeconds": 1, "gate": {"minRequests": 1_000_000, "maxInconclusive": 600}}
-FINAL = ("SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT")
-
-
-def reset_route() -> None:
-    """The route's item (weights and lock) back to its default, seen by the router at once."""
-    deps = get_dependencies()
-    dynamodb_client().delete_item(TableName=deps.settings.flags_table, Key={"pk": {"S": TRAFFIC_WEIGHTS_KEY}})
-    deps.snapshots.invalidate()
-
-
-@pytest.fixture
-def rollouts(http, admin) -> Iterator[None]:
-    """The route at its default weights with no rollout, before and after the test: one left running is
-    stopped (it can write nothing more), then the item is reset. Tests that send traffic or change
-    health also use `clean_control_plane`."""
-    reset_route()
-    yield
-    if get_admin_dependencies().rollouts.get().lock:
-        http.post("/admin/rollouts/abort", json={"reason": "test teardown", "force": True}, headers=admin)
-    reset_route()
 
 
 def start(http, admin, **body):
     return http.post("/admin/rollouts", json={"bakeSeconds": 0, "reason": "test", **body}, headers=admin)
-
-
-def wait_for(http, admin, execution: str, timeout_s: float = 20.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        described = http.get(f"/admin/rollouts/{execution}", headers=admin).json()
-        if described["status"] in FINAL:
-            return described
-        assert time.monotonic() < deadline, f"{execution} still {described['status']}"
-        time.sleep(0.1)
-
-
-def wait_until(probe, timeout_s: float = 10.0):
-    deadline = time.monotonic() + timeout_s
-    while not (result := probe()):
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.1)
-    return result
 
 
 def route(http, admin) -> dict:
@@ -71,38 +31,6 @@ def route(http, admin) -> dict:
 
 def gate_count(http, admin, execution: str) -> int:
     return len(http.get(f"/admin/rollouts/{execution}", headers=admin).json()["gates"])
-
-
-@pytest.fixture
-def google_proven(http, admin, client, clean_control_plane) -> Iterator[dict]:
-    """Gate evidence: google served requests successfully (weights google:100 for a moment, then back to
-    bedrock:100), and emergency traffic keeps flowing while the test runs, the router seeing each new
-    step's weights at once, since a gate reads only the traffic since its step started. Answers a gate
-    that PASSes on it."""
-    metrics_sink.install()  # pytest's capture swaps sys.stdout between phases: tap the EMF lines again
-    metrics_sink.STORE.clear()
-    body = {"model": "m", "messages": [{"role": "user", "content": "ping"}]}
-    emergency = {"X-Operation-Type": "emergency"}
-    for weights in ({"google": 100}, None, {"bedrock": 100}):
-        if weights is None:
-            served = [client.post("/v1/chat/completions", json=body, headers=emergency) for _ in range(8)]
-            assert {r.headers["x-hybrid-provider"] for r in served} == {"google"}
-            continue
-        http.put("/admin/routing/traffic-distribution", json={"weights": weights}, headers=admin)
-        get_dependencies().snapshots.invalidate()
-    stop = threading.Event()
-
-    def steady() -> None:
-        while not stop.wait(0.02):
-            metrics_sink.install()  # pytest swaps sys.stdout between setup and call: keep the EMF tap on
-            get_dependencies().snapshots.invalidate()  # tests only: no 5 s wait for a step's weights
-            client.post("/v1/chat/completions", json=body, headers=emergency)
-
-    sender = threading.Thread(target=steady, name="gate-evidence", daemon=True)
-    sender.start()
-    yield {"minRequests": 5, "windowSeconds": 60}
-    stop.set()
-    sender.join(10.0)
 
 
 # Tests that start executions use `rollouts`; those refused before anything starts need no clean-up.
@@ -114,7 +42,7 @@ def test_an_immediate_failover_moves_the_failed_providers_traffic_and_is_audited
     assert response.status_code == 202, response.text
     started = response.json()
     assert started["kind"] == "immediate_failover" and started["name"].startswith("immediate-failover-")
-    done = wait_for(http, admin, started["name"])
+    done = wait_for_rollout(http, admin, started["name"])
     assert done["status"] == "SUCCEEDED", done
     assert done["weights"] == {"bedrock": 0, "google": 100}
     assert [s["percent"] for s in done["steps"]] == [0]
@@ -134,19 +62,19 @@ def test_auto_select_target_picks_the_healthiest_other_direct_provider(http, adm
     # meta carries more traffic than google: it takes over.
     started = start(http, admin, kind="immediate_failover", failedProvider="bedrock", autoSelectTarget=True).json()
     assert started["target"] == "meta"
-    assert wait_for(http, admin, started["name"])["weights"] == {"bedrock": 0, "meta": 100}
+    assert wait_for_rollout(http, admin, started["name"])["weights"] == {"bedrock": 0, "meta": 100}
 
 
 @pytest.mark.usefixtures("rollouts")
 def test_auto_select_target_skips_an_unhealthy_provider(http, admin, clean_control_plane):
-    from functions.adapters.dynamodb.client import dynamodb_client, to_item
+    from functions.adapters.dynamodb.client import to_item
     from functions.adapters.dynamodb.schema import health_key
 
     table = get_dependencies().settings.health_table
     dynamodb_client().put_item(TableName=table, Item=to_item({"pk": health_key("google"), "status": "unhealthy"}))
     started = start(http, admin, kind="immediate_failover", failedProvider="bedrock", autoSelectTarget=True).json()
     assert started["target"] == "meta"
-    wait_for(http, admin, started["name"])
+    wait_for_rollout(http, admin, started["name"])
 
 
 @pytest.mark.usefixtures("rollouts")
@@ -154,7 +82,7 @@ def test_a_canary_holding_its_step_shows_progress_and_gate_verdicts_then_abort_r
     started = start(http, admin, kind="canary", source="bedrock", target="google", steps=[10, 50], **HOLD).json()
     assert (started["status"], started["holdsRoute"]) == ("RUNNING", True)  # answered once it took the route
     name = started["name"]
-    wait_until(lambda: gate_count(http, admin, name) >= 1)
+    eventually(lambda: gate_count(http, admin, name) >= 1)
     held = http.get(f"/admin/rollouts/{name}", headers=admin).json()
     assert held["status"] == "RUNNING" and held["holdsRoute"]
     assert (held["step"], held["percent"], held["weights"]) == (0, 10, {"bedrock": 90, "google": 10})
@@ -166,7 +94,7 @@ def test_a_canary_holding_its_step_shows_progress_and_gate_verdicts_then_abort_r
 
     aborted = http.post("/admin/rollouts/abort", json={"reason": "operator drill"}, headers=admin)
     assert aborted.status_code == 200 and aborted.json()["abortRequested"] is True
-    done = wait_for(http, admin, name)
+    done = wait_for_rollout(http, admin, name)
     assert (done["status"], done["error"]) == ("FAILED", "RolloutAborted")
     assert route(http, admin)["weights"] == {"bedrock": 100} and route(http, admin)["lock"] is None
 
@@ -174,15 +102,15 @@ def test_a_canary_holding_its_step_shows_progress_and_gate_verdicts_then_abort_r
 @pytest.mark.usefixtures("rollouts")
 def test_a_second_rollout_is_refused_with_409_naming_the_holder_but_a_failover_preempts_a_canary(http, admin):
     canary = start(http, admin, kind="canary", source="bedrock", target="google", **HOLD).json()
-    wait_until(lambda: route(http, admin)["lock"])
+    eventually(lambda: route(http, admin)["lock"])
     refused = start(http, admin, kind="failback", source="google", target="bedrock")
     assert refused.status_code == 409
     assert canary["executionArn"] in refused.json()["error"]["message"]
 
     failover = start(http, admin, kind="immediate_failover", failedProvider="google", targetProvider="meta")
     assert failover.status_code == 202 and failover.json()["preempts"] == canary["executionArn"]
-    assert wait_for(http, admin, failover.json()["name"])["status"] == "SUCCEEDED"
-    preempted = wait_for(http, admin, canary["name"])
+    assert wait_for_rollout(http, admin, failover.json()["name"])["status"] == "SUCCEEDED"
+    preempted = wait_for_rollout(http, admin, canary["name"])
     assert (preempted["status"], preempted["error"]) == ("FAILED", "NotLockOwner")
 
 
@@ -220,11 +148,11 @@ def test_a_read_only_token_reads_rollouts_but_cannot_start_abort_or_approve(http
 def test_a_forced_abort_stops_a_baking_canary_now_and_the_cleanup_restores_its_starting_weights(http, admin):
     started = start(http, admin, kind="canary", source="bedrock", target="google", steps=[20, 60], bakeSeconds=600)
     name = started.json()["name"]
-    wait_until(lambda: route(http, admin)["weights"].get("google") == 20)  # step 1 set, baking for 10 minutes
+    eventually(lambda: route(http, admin)["weights"].get("google") == 20)  # step 1 set, baking for 10 minutes
     aborted = http.post("/admin/rollouts/abort", json={"reason": "bad canary", "force": True}, headers=admin)
     assert aborted.status_code == 200 and aborted.json()["stopped"] is True
-    assert wait_for(http, admin, name)["status"] == "ABORTED"
-    released = wait_until(lambda: (r := route(http, admin))["lock"] is None and r)
+    assert wait_for_rollout(http, admin, name)["status"] == "ABORTED"
+    released = eventually(lambda: (r := route(http, admin))["lock"] is None and r)
     assert released["weights"] == {"bedrock": 100}
 
 
@@ -233,7 +161,7 @@ def test_a_forced_abort_releases_a_lock_left_by_an_execution_that_already_ended(
     from functions.domain.rollout.plan import RolloutKind
 
     ended = start(http, admin, kind="immediate_failover", failedProvider="meta", targetProvider="google").json()
-    assert wait_for(http, admin, ended["name"])["status"] == "SUCCEEDED"
+    assert wait_for_rollout(http, admin, ended["name"])["status"] == "SUCCEEDED"
     # Its lock, as if its release had been lost: only an operator can free the route now.
     store = get_admin_dependencies().rollouts
     store.acquire(ended["executionArn"], RolloutKind.CANARY, ["bedrock"], "google", "lost release")
@@ -280,7 +208,7 @@ def test_the_router_honours_the_weights_a_rollout_sets_within_one_snapshot_refre
 
     assert set(providers(5)) == {"bedrock"}
     started = start(http, admin, kind="canary", source="bedrock", target="google", steps=[50], **HOLD).json()
-    wait_until(lambda: route(http, admin)["weights"].get("google") == 50)
+    eventually(lambda: route(http, admin)["weights"].get("google") == 50)
     time.sleep(refresh_s)
     shares = providers(200)
     google = shares.count("google") / len(shares)
@@ -288,7 +216,7 @@ def test_the_router_honours_the_weights_a_rollout_sets_within_one_snapshot_refre
     assert set(shares) == {"bedrock", "google"} and abs(google - 0.5) < 0.12, google
 
     http.post("/admin/rollouts/abort", json={"reason": "back"}, headers=admin)
-    wait_for(http, admin, started["name"])
+    wait_for_rollout(http, admin, started["name"])
     time.sleep(refresh_s)
     assert set(providers(20)) == {"bedrock"}
 
@@ -308,7 +236,7 @@ def start_waiting_for_approval(http, admin, gate) -> dict:
         recheckSeconds=1,
     )
     assert started.status_code == 202, started.text
-    wait_until(lambda: route(http, admin)["awaitingApproval"])
+    eventually(lambda: route(http, admin)["awaitingApproval"])
     return started.json()
 
 
@@ -322,7 +250,7 @@ def test_an_approved_step_goes_on_and_the_canary_completes(http, admin, google_p
 
     approved = http.post("/admin/rollouts/approve", json={"approve": True, "reason": "looks good"}, headers=admin)
     assert approved.status_code == 200, approved.text
-    done = wait_for(http, admin, started["name"])
+    done = wait_for_rollout(http, admin, started["name"])
     assert done["status"] == "SUCCEEDED", done
     assert route(http, admin)["weights"] == {"bedrock": 50, "google": 50}
     records = http.get("/admin/audit/export?format=json&period=daily", headers=admin).json()["records"]
@@ -334,7 +262,7 @@ def test_a_rejected_step_rolls_the_canary_back(http, admin, google_proven):
     started = start_waiting_for_approval(http, admin, google_proven)
     rejected = http.post("/admin/rollouts/approve", json={"approve": False, "reason": "not yet"}, headers=admin)
     assert rejected.status_code == 200
-    done = wait_for(http, admin, started["name"])
+    done = wait_for_rollout(http, admin, started["name"])
     assert (done["status"], done["error"]) == ("FAILED", "ApprovalRejected")
     assert route(http, admin)["weights"] == {"bedrock": 100}
 
@@ -344,7 +272,7 @@ def test_an_abort_answers_a_waiting_approval_at_once(http, admin, google_proven)
     started = start_waiting_for_approval(http, admin, google_proven)
     aborted = http.post("/admin/rollouts/abort", json={"reason": "stop", "execution": started["name"]}, headers=admin)
     assert aborted.json()["approvalAnswered"] is True
-    done = wait_for(http, admin, started["name"])
+    done = wait_for_rollout(http, admin, started["name"])
     assert (done["status"], done["error"]) == ("FAILED", "RolloutAborted")
     assert route(http, admin)["weights"] == {"bedrock": 100}
 

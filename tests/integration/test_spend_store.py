@@ -16,6 +16,7 @@ from functions.adapters.dynamodb import spend as spend_module
 from functions.adapters.dynamodb.client import dynamodb_client, from_item
 from functions.adapters.dynamodb.spend import SpendAccumulator, parse_spent, spend_key
 from local.tables import create_tables
+from tests.clock import FakeClock
 from tests.support import unique_prefix, use_local_moto
 
 MAY = datetime(2025, 5, 31, 23, 59, 50, tzinfo=UTC).timestamp()
@@ -185,8 +186,8 @@ def test_spent_is_the_table_total_plus_this_instances_pending_spend(flags_table)
 
 def test_spent_does_not_dip_after_a_flush_and_includes_what_others_flushed(flags_table):
     # Given this instance read 5 USD, then another instance flushed 2 USD more
-    clock = [MAY]
-    spend = SpendAccumulator(flags_table, flush_interval_s=5.0, clock=lambda: clock[0])
+    clock = FakeClock(MAY)
+    spend = SpendAccumulator(flags_table, flush_interval_s=5.0, clock=clock)
     seed = SpendAccumulator(flags_table, clock=lambda: MAY)
     seed.add(5.0, "google")
     seed.flush()
@@ -196,7 +197,7 @@ def test_spent_does_not_dip_after_a_flush_and_includes_what_others_flushed(flags
     other.flush()
     # When this instance flushes its own 1 USD within the re-read interval
     spend.add(1.0, "bedrock")
-    clock[0] = MAY + 1
+    clock.advance(1)
     spend.flush()
     # Then it sees the table's new total at once (8 USD), not its stale 5 USD without the pending 1 USD
     assert spend.spent_usd() == pytest.approx(8.0)

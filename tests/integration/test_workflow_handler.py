@@ -29,6 +29,7 @@ from functions.handlers import workflow
 from functions.shared.observability import NAMESPACE
 from local.gateway import LocalLambdaContext
 from local.metrics_sink import LocalMetrics, LocalMetricsStore
+from tests.clock import FakeClock
 
 START = {"bedrock": 100}
 CANARY_A = "arn:aws:states:us-east-1:1:execution:canary:a"
@@ -168,11 +169,11 @@ def emf_line(at: float, errors: int, latency_ms: float = 200.0) -> str:
 @pytest.fixture
 def timed(deps):
     """`deps` on a real local metrics sink and a clock the test moves: the step starts at STEP_AT."""
-    clock = {"now": STEP_AT}
-    store = LocalMetricsStore(clock=lambda: clock["now"])
-    source = LocalMetrics(store, clock=lambda: clock["now"])
-    rollouts = RolloutStore(deps.rollouts.config, clock=lambda: clock["now"])
-    timed = WorkflowDependencies(deps.settings, rollouts, lambda: source, deps.alarms, lambda: clock["now"])
+    clock = FakeClock(STEP_AT)
+    store = LocalMetricsStore(clock=clock)
+    source = LocalMetrics(store, clock=clock)
+    rollouts = RolloutStore(deps.rollouts.config, clock=clock)
+    timed = WorkflowDependencies(deps.settings, rollouts, lambda: source, deps.alarms, clock)
     return timed, store, clock
 
 
@@ -185,7 +186,7 @@ def test_errors_before_the_step_do_not_fail_its_gate(timed):
     assert deps.rollouts.get().lock.step_started_at == STEP_AT
     for i in range(25):  # the step's own traffic: all good
         store.ingest_line(emf_line(STEP_AT + 1 + i, errors=0))
-    clock["now"] = STEP_AT + 30
+    clock.advance(30)
 
     answer = gate(deps, windowSeconds=120)
 
@@ -201,7 +202,7 @@ def test_too_few_requests_since_the_step_is_held_inconclusive_and_rechecked(time
         store.ingest_line(emf_line(STEP_AT - 60 + i, errors=0))
     run(deps, action="set_step", owner=CANARY_A, step=1, steps=plan["steps"])
     store.ingest_line(emf_line(STEP_AT + 1, errors=0))
-    clock["now"] = STEP_AT + 2
+    clock.advance(2)
 
     held = gate(deps, windowSeconds=120)
 
@@ -209,7 +210,7 @@ def test_too_few_requests_since_the_step_is_held_inconclusive_and_rechecked(time
     assert held["evidence"]["metrics"]["window_s"] == 2 and held["evidence"]["metrics"]["requests"] == 1
     for i in range(20):
         store.ingest_line(emf_line(STEP_AT + 2 + i * 0.1, errors=0))
-    clock["now"] = STEP_AT + 5
+    clock.advance(3)  # STEP_AT + 5
     assert gate(deps, windowSeconds=120, tally=held["tally"])["verdict"] == "PASS"
 
 

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -38,9 +36,10 @@ from functions.handlers import workflow
 from local import metrics_sink
 from local.lambda_binding import bind, configure_moto, create_function
 from local.tables import create_tables
+from tests.paths import STATEMACHINES
+from tests.polling import eventually
 from tests.support import reset_routing_state, unique_prefix, use_local_moto
 
-STATEMACHINES = Path(__file__).resolve().parents[2] / "statemachines"
 ROLE_ARN = "arn:aws:iam::123456789012:role/local-workflows"
 START = {"bedrock": 50, "google": 30, "meta": 20}
 BODY = {"model": "any", "messages": [{"role": "user", "content": "Check the rollout."}]}
@@ -130,10 +129,12 @@ class Workflows:
         ]
 
     def wait(self, execution_arn: str, timeout_s: float = 60.0) -> Execution:
-        deadline = time.monotonic() + timeout_s
-        while (described := self.sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
-            assert time.monotonic() < deadline, f"{execution_arn} did not finish in {timeout_s} s"
-            time.sleep(0.1)
+        described = eventually(
+            lambda: self.sfn.describe_execution(executionArn=execution_arn),
+            lambda described: described["status"] != "RUNNING",
+            timeout=timeout_s,
+            what=f"{execution_arn} finished",
+        )
         output = json.loads(described["output"]) if described.get("output") else None
         error, cause = described.get("error"), described.get("cause")
         if described["status"] != "SUCCEEDED" and error is None:
@@ -156,11 +157,7 @@ class Workflows:
 
     def until(self, condition: Callable[[dict[str, Any]], bool], timeout_s: float = 10.0) -> dict[str, Any]:
         """The route once `condition(route)` holds (e.g. a running execution reached a step)."""
-        deadline = time.monotonic() + timeout_s
-        while not condition(route := self.route()):
-            assert time.monotonic() < deadline, f"the route never got there: {route}"
-            time.sleep(0.05)
-        return route
+        return eventually(self.route, condition, timeout=timeout_s, interval=0.05, what="the route got there")
 
     def audit_actions(self) -> list[str]:
         return [record.entry.action for record in self.config.audit.records()]

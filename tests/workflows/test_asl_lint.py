@@ -18,8 +18,8 @@ from functions.domain.thresholds import (
     FAILBACK_STEPS,
     ROLLOUT_EXECUTION_TIMEOUT_SECONDS,
 )
+from tests.paths import STATEMACHINES
 
-STATEMACHINES = Path(__file__).resolve().parents[2] / "statemachines"
 FILES = sorted(STATEMACHINES.glob("*.asl.json"))
 EXPECTED = {"canary", "failback", "gradual_failover", "immediate_failover"}
 LAMBDA_ERRORS = {
@@ -148,9 +148,10 @@ def test_each_gated_workflow_asks_for_approval_and_outlives_its_longest_approval
 
 
 def test_every_wait_reads_its_seconds_from_the_state(machine):
-    for name, state in machine["States"].items():
-        if state["Type"] == "Wait":
-            assert "SecondsPath" in state and "Seconds" not in state, name
+    waits = {name: state for name, state in machine["States"].items() if state["Type"] == "Wait"}
+    assert waits  # every workflow waits: a bake, a re-check or a gate's retry
+    for name, state in waits.items():
+        assert "SecondsPath" in state and "Seconds" not in state, name
 
 
 def test_every_exit_after_taking_the_lock_releases_it(machine):

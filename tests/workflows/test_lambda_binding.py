@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import boto3
 
 from local.lambda_binding import bind, configure_moto, create_function
+from tests.polling import eventually
 from tests.support import use_local_moto
 
 
@@ -62,10 +62,12 @@ def test_a_task_calls_our_handler_and_a_typed_error_is_caught_by_name(local_stac
         name=f"binding-{suffix}", definition=_definition(double, locked), roleArn="arn:aws:iam::123456789012:role/x"
     )["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=machine, name=f"run-{suffix}", input=json.dumps({"value": 21}))
-    deadline = time.monotonic() + 30
-    while (described := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, "the execution did not finish"
-        time.sleep(0.1)
+    described = eventually(
+        lambda: sfn.describe_execution(executionArn=execution["executionArn"]),
+        lambda described: described["status"] != "RUNNING",
+        timeout=30,
+        what="the execution finished",
+    )
     assert described["status"] == "SUCCEEDED", described
     output = json.loads(described["output"])
     assert output["value"] == 42

@@ -110,7 +110,7 @@ def test_medium_and_low_priority_operations_are_paused_at_95_percent(operation):
 
 @pytest.mark.parametrize("operation", PAUSABLE)
 def test_medium_and_low_priority_operations_run_just_below_95_percent(operation):
-    BudgetPolicy(1000.0).admit(operation, 949.99)
+    assert BudgetPolicy(1000.0).admit(operation, 949.99) is None  # admitted: no BudgetExceeded
 
 
 def test_the_pausable_operations_are_standard_kiro_communication_and_background():
@@ -123,7 +123,7 @@ def test_the_pausable_operations_are_standard_kiro_communication_and_background(
     spent=st.floats(min_value=0, max_value=1e15, allow_nan=False),
 )
 def test_critical_and_high_priority_operations_are_admitted_whatever_the_spend(operation, budget, spent):
-    BudgetPolicy(budget).admit(operation, spent)
+    assert BudgetPolicy(budget).admit(operation, spent) is None  # admitted: no BudgetExceeded
 
 
 @given(

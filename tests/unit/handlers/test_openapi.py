@@ -23,7 +23,11 @@ def test_the_document_is_valid_openapi_3():
 def test_every_route_of_both_functions_is_described():
     paths = json.loads(document())["paths"]
     described = {(method, path) for path, operations in paths.items() for method in operations}
-    for app in (router_app, admin_app):
+    for app, route in (
+        (router_app, ("post", "/v1/chat/completions")),
+        (admin_app, ("post", "/admin/routing/force-mcp")),
+    ):
+        assert route in _routes(app)  # the routes are found at all
         assert _routes(app) <= described
 
 

@@ -92,7 +92,7 @@ def test_a_bare_request_sends_only_model_and_messages(provider, stubber):
         converse_response(),
         expected_params={"modelId": MODEL_ID, "messages": [{"role": "user", "content": [{"text": "Hello"}]}]},
     )
-    provider.complete(REQUEST, timeout_s=5)
+    assert provider.complete(REQUEST, timeout_s=5).text == "Hi there"
 
 
 def test_system_prompts_and_set_inference_options_are_sent_in_converse_shape(provider, stubber):
@@ -117,7 +117,7 @@ def test_system_prompts_and_set_inference_options_are_sent_in_converse_shape(pro
             "inferenceConfig": {"maxTokens": 64, "temperature": 0.2, "stopSequences": ["END"]},
         },
     )
-    provider.complete(request, timeout_s=5)
+    assert provider.complete(request, timeout_s=5).text == "Hi there"
 
 
 # --- answer mapping ---------------------------------------------------------------------------

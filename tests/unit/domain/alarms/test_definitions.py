@@ -22,10 +22,10 @@ from functions.domain.routing.matrix import OperationType
 from functions.handlers.health_check import _report
 from functions.shared.observability import metrics
 from local.metrics_sink import LocalMetrics, LocalMetricsStore
+from tests.paths import REPO_ROOT
 from tests.runbook_alarm_lines import RUNBOOK_LINES, SYMBOL, RunbookLine
 
 PREFIX = "HybridRouting"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFINITIONS = alarms.by_key()
 
 

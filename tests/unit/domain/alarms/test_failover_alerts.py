@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +14,8 @@ from functions.domain.health_check import HealthRecord, ProbeOutcome
 from functions.domain.rollout.plan import RolloutKind
 from functions.handlers.health_check import _report
 from local import alarm_eval as ae
+from tests.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ARNS = {
     kind.value: f"arn:aws:states:us-east-1:123456789012:stateMachine:HybridRouting-{kind.value}" for kind in RolloutKind
 }

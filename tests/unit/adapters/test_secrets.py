@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from functions.adapters.secrets import CachedSecret, secret_getter, secrets_manager_client
 from functions.domain.errors import ProviderUnavailable
+from tests.clock import FakeClock
 
 REGION = "eu-central-1"
 ARN = f"arn:aws:secretsmanager:{REGION}:123456789012:secret:google-api-key-AbCdEf"
@@ -36,14 +37,6 @@ def secret_answer(secret_string: str) -> dict[str, object]:
     return {"ARN": ARN, "Name": "google-api-key", "VersionId": "v" * 32, "SecretString": secret_string}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_json_secret_gives_its_api_key(stubber):
     stubber.add_response("get_secret_value", secret_answer(json.dumps({"api_key": VALUE})), {"SecretId": ARN})
 
@@ -67,24 +60,24 @@ def test_making_a_getter_does_not_call_secrets_manager(stubber):
 
 
 def test_a_second_call_within_five_minutes_is_served_from_memory(stubber):
-    clock = Clock()
+    clock = FakeClock()
     getter = CachedSecret(ARN, "GOOGLE_API_KEY", clock=clock)
     stubber.add_response("get_secret_value", secret_answer(VALUE), {"SecretId": ARN})
     getter()
 
-    clock.now += 299
+    clock.advance(299)
 
     assert getter() == VALUE  # a second fetch would find no queued response and fail
 
 
 def test_after_five_minutes_the_secret_is_fetched_again(stubber):
-    clock = Clock()
+    clock = FakeClock()
     getter = CachedSecret(ARN, "GOOGLE_API_KEY", clock=clock)
     stubber.add_response("get_secret_value", secret_answer("old-key"), {"SecretId": ARN})
     stubber.add_response("get_secret_value", secret_answer("rotated-key"), {"SecretId": ARN})
     getter()
 
-    clock.now += 300
+    clock.advance(300)
 
     assert getter() == "rotated-key"
 

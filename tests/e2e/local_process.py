@@ -1,0 +1,42 @@
+"""The local stack as `make run` starts it (`python -m local`), in a process of its own."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from tests.paths import REPO_ROOT
+from tests.polling import eventually, free_port
+
+READY = re.compile(r"ready on (http://127\.0\.0\.1:\d+)/v1 client key (\S+) admin token (\S+)")
+
+
+def launch(**env: str) -> subprocess.Popen[str]:
+    """`python -m local` on a free port, with `env` added; its stderr piped (ready line, shutdown report)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "local"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PORT": str(free_port()), **env},
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def ready_line(process: subprocess.Popen[str], timeout_s: float = 60.0) -> re.Match[str] | None:
+    """The stack's ready line; None when the process ended, or `timeout_s` passed, before printing it."""
+    stderr = process.stderr
+    assert stderr is not None
+    try:
+        line = eventually(
+            stderr.readline,
+            lambda line: READY.search(line) or (not line and process.poll() is not None),
+            timeout=timeout_s,
+            interval=0,
+            what="the local stack's ready line",
+        )
+    except AssertionError:
+        return None
+    return READY.search(line)
