@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from functions.domain import names
 from local.faults import FaultRegistry
 from local.servers import ServerHandle, start_uvicorn
 
@@ -84,25 +85,40 @@ def start(
     """Start everything; with `serve_gateway_in_thread` False the caller serves the gateway app."""
     moto = _start_moto()
     moto_host, moto_port = moto.get_host_and_port()
+    stack_moto_url = f"http://{moto_host}:{moto_port}"
+    _use_local_aws(stack_moto_url)
+    faults = FaultRegistry()
+    providers = _start_providers(faults)
+    admin_token, key = _start_functions(admin_token, client_key)
+    stack = LocalStack(port, key, admin_token, faults, servers=[_MotoHandle(moto), providers])
+    stack.moto_url = stack_moto_url
+    _start_control_loops(stack)
+    _start_gateway(stack, port, serve_gateway_in_thread)
+    return stack
+
+
+def _use_local_aws(moto_url: str) -> None:
     os.environ.update(
         {
-            "AWS_ENDPOINT_URL": f"http://{moto_host}:{moto_port}",
+            "AWS_ENDPOINT_URL": moto_url,
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": LOCAL_REGION,
             "AWS_REGION": LOCAL_REGION,
-            "POWERTOOLS_SERVICE_NAME": "hybrid-router",
+            "POWERTOOLS_SERVICE_NAME": names.SERVICE,
         }
     )
     os.environ.pop("AWS_PROFILE", None)
     os.environ.pop("AWS_SESSION_TOKEN", None)
 
+
+def _start_providers(faults: FaultRegistry) -> Any:
+    """The provider simulators and the MCP server, and the tables; the functions' settings point at them."""
     import boto3
 
     from local.providers_app import build_providers_app
     from local.tables import create_tables
 
-    faults = FaultRegistry()
     providers = start_uvicorn(build_providers_app(faults))
     os.environ.update(create_tables(boto3.client("dynamodb", region_name=LOCAL_REGION)))
     os.environ.update(
@@ -113,57 +129,61 @@ def start(
             "GOOGLE_ENDPOINT_URL": f"{providers.url}/google",
             "META_ENDPOINT_URL": f"{providers.url}/meta",
             "META_MODE": "llama_api",
-            "DIRECT_PROVIDERS": "bedrock,google,meta",
+            "DIRECT_PROVIDERS": ",".join(names.DIRECT_PROVIDERS),
         }
     )
     # The simulators only check that a key is sent; real keys come from the environment, never the repo.
     os.environ.setdefault("GOOGLE_API_KEY", "local-" + secrets.token_hex(8))
     os.environ.setdefault("META_API_KEY", "local-" + secrets.token_hex(8))
+    return providers
 
+
+def _start_functions(admin_token: str | None, client_key: str | None) -> tuple[str, str]:
+    """Fresh settings and dependencies over the local environment, the tokens and the client key."""
     from functions.adapters.providers.settings import get_provider_settings
     from functions.app.admin import settings as admin_settings
     from functions.app.admin import wiring as admin_deps
     from functions.app.chat.settings import get_settings
     from functions.app.chat.wiring import get_dependencies
-    from functions.handlers.router import lambda_handler
 
     for cached in (get_settings, get_provider_settings, admin_settings.get_settings, admin_deps.get_admin_dependencies):
         cached.cache_clear()
     get_dependencies.cache_clear()
     _start_metrics_sink()
-    os.environ["ADMIN_TOKEN"] = admin_token = admin_token or operator_token()
+    os.environ["ADMIN_TOKEN"] = token = admin_token or operator_token()
     os.environ.setdefault("ADMIN_READONLY_TOKEN", operator_token())
     key = client_key or _new_client_key()
     get_dependencies().client_keys.create("local-client", key)
-    stack_moto_url = f"http://{moto_host}:{moto_port}"
-    stack = LocalStack(port, key, admin_token, faults, servers=[_MotoHandle(moto), providers])
-    stack.moto_url = stack_moto_url
-    # The rollout state machines, executed by moto with the workflow Lambda bound in-process.
+    return token, key
+
+
+def _start_control_loops(stack: LocalStack) -> None:
+    """The rollout state machines (moto, the workflow Lambda bound in-process), the health checks, and the
+    alarm-driven automation: the stack's EventBridge rules on a local bus, the failback check on a timer."""
+    from local.eventbus import start_automation
     from local.workflows import start_workflows
 
-    stack.servers.append(start_workflows(stack_moto_url))
-
+    stack.servers.append(start_workflows(stack.moto_url))
     stack.servers.append(_start_health_checks())
-    # Alarm-driven automation: the stack's EventBridge rules on a local bus, the failback check on a timer.
-    from local.eventbus import start_automation
-
     stack.servers.append(start_automation(stack))
     stack.alarms = _start_alarm_evaluator(stack)
     stack.servers.append(stack.alarms)
 
+
+def _start_gateway(stack: LocalStack, port: int, serve_in_thread: bool) -> None:
     from functions.handlers.admin.handler import lambda_handler as admin_handler
     from functions.handlers.authorizer import lambda_handler as authorizer
     from functions.handlers.authorizer import reset_cache
+    from functions.handlers.router import lambda_handler
     from local.gateway import build_gateway_app
 
     reset_cache()
-    app = build_gateway_app(lambda_handler, faults, admin_handler, authorizer)
+    app = build_gateway_app(lambda_handler, stack.faults, admin_handler, authorizer)
     stack.app = app  # type: ignore[attr-defined]
-    if serve_gateway_in_thread:
+    if serve_in_thread:
         stack.gateway = start_uvicorn(app, port=port)
         stack.port = stack.gateway.port
         stack.servers.append(stack.gateway)
-    return stack
 
 
 def _start_metrics_sink() -> None:

@@ -91,7 +91,12 @@ class SharedBreakers:
         self._clock = clock
         self._lock = threading.Lock()
         self._states: dict[str, BreakerState] = {t: BreakerState() for t in targets}
-        self.windows: dict[str, SlidingWindow] = {t: SlidingWindow(self.policy) for t in self._states}
+        self.windows: dict[str, SlidingWindow] = {
+            t: SlidingWindow(self.policy, lock=threading.Lock()) for t in self._states
+        }
+
+    def _new_window(self) -> SlidingWindow:
+        return SlidingWindow(self.policy, lock=threading.Lock())  # requests of the local gateway overlap
 
     # --- views ---------------------------------------------------------------------------------
     def state(self, target: str) -> BreakerState:
@@ -131,7 +136,7 @@ class SharedBreakers:
     def record(self, admission: Admitted, outcome: AttemptOutcome, latency_ms: float, code: str | None = None) -> None:
         record_attempt(admission.target, outcome, latency_ms)
         now = self._clock()
-        window = self.windows.setdefault(admission.target, SlidingWindow(self.policy))
+        window = self.windows.get(admission.target) or self.windows.setdefault(admission.target, self._new_window())
         window.record(Sample(now, outcome, latency_ms), code)
         state = self.state(admission.target)
         if outcome == "client_error":

@@ -7,8 +7,8 @@ the store, which applies the transitions computed here with conditional writes.
 
 from __future__ import annotations
 
-import threading
 from collections import deque
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, Protocol
@@ -120,7 +120,10 @@ class SlidingWindow:
 
     LATENCY_CHECK_INTERVAL_S = 1.0
 
-    def __init__(self, policy: BreakerPolicy, max_samples: int = 5000) -> None:
+    def __init__(
+        self, policy: BreakerPolicy, max_samples: int = 5000, lock: AbstractContextManager[object] | None = None
+    ) -> None:
+        """`lock` guards the window where requests of one process overlap (the caller's threading.Lock)."""
         self._policy = policy
         self._recent: deque[Sample] = deque()  # the error window, all outcomes but client errors
         self._counts = {"ok": 0, "server_error": 0, "throttled": 0}
@@ -128,7 +131,7 @@ class SlidingWindow:
         self._consecutive_failures = 0
         self._latency_checked_at = float("-inf")
         self._latency_verdict: str | None = None
-        self._lock = threading.Lock()
+        self._lock: AbstractContextManager[object] = lock if lock is not None else nullcontext()
         self.last_success_at: float | None = None
         self.last_failure_at: float | None = None
         self.last_error: str | None = None
