@@ -16,7 +16,8 @@ from constructs import Construct
 
 from stacks.config import CONTEXT_KEY, StackConfig
 from stacks.constructs.health_checker import HEALTH_CHECK_HANDLER
-from stacks.hybrid_routing_stack import ROUTER_HANDLER, HybridRoutingStack
+from stacks.constructs.router import ROUTER_HANDLER
+from stacks.hybrid_routing_stack import HybridRoutingStack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
