@@ -13,6 +13,8 @@ from aws_cdk.aws_logs import RetentionDays
 from constructs import Node
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from functions.domain.names import BEDROCK, DIRECT_PROVIDERS, META
+
 CONTEXT_KEY = "hybrid-routing"
 
 # CloudWatch Logs accepts only these retention periods; jsii enums carry names, not numbers.
@@ -41,7 +43,6 @@ _RETENTION_BY_DAYS: dict[int, RetentionDays] = {
     3653: RetentionDays.TEN_YEARS,
 }
 
-_DIRECT_PROVIDERS = frozenset({"bedrock", "google", "meta"})
 _SECRETS_MANAGER_ARN = r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"
 
 # A model id becomes part of an IAM resource ARN: no wildcards, no path separators.
@@ -56,7 +57,7 @@ class StackConfig(BaseModel):
     bedrock_model_ids: tuple[str, ...] = Field(default=("anthropic.claude-3-haiku-20240307-v1:0",), min_length=1)
     mcp_server_url: str | None = Field(default=None, pattern=r"^https?://")
     mcp_tool_name: str = "generate"
-    direct_providers: str = "bedrock"  # comma-separated, of bedrock, google, meta
+    direct_providers: str = BEDROCK  # comma-separated, of DIRECT_PROVIDERS
     google_model: str = "gemini-2.0-flash"
     # An existing secret holding the key; without one the stack creates an empty-for-you secret.
     google_api_key_secret_arn: str | None = Field(default=None, pattern=_SECRETS_MANAGER_ARN)
@@ -89,9 +90,9 @@ class StackConfig(BaseModel):
     @field_validator("direct_providers")
     @classmethod
     def _direct_providers_are_known(cls, value: str) -> str:
-        unknown = set(cls.split_providers(value)) - _DIRECT_PROVIDERS
+        unknown = set(cls.split_providers(value)) - set(DIRECT_PROVIDERS)
         if unknown:
-            raise ValueError(f"unknown direct providers {sorted(unknown)}; known: {sorted(_DIRECT_PROVIDERS)}")
+            raise ValueError(f"unknown direct providers {sorted(unknown)}; known: {sorted(DIRECT_PROVIDERS)}")
         return value
 
     @field_validator("price_overrides")
@@ -114,9 +115,14 @@ class StackConfig(BaseModel):
     @property
     def invoked_bedrock_model_ids(self) -> tuple[str, ...]:
         """Every Bedrock model the functions may invoke: the router's, and Llama when meta runs there."""
-        if "meta" in self.direct and self.meta_mode == "bedrock":
+        if META in self.direct and self.meta_mode == "bedrock":
             return (*self.bedrock_model_ids, self.meta_bedrock_model_id)
         return self.bedrock_model_ids
+
+    @property
+    def observability_environment(self) -> dict[str, str]:
+        """What the functions' metrics, alerts and compliance answers need to know of the deployment."""
+        return {"LOG_RETENTION_DAYS": str(self.log_retention_days), "ALARM_PREFIX": self.stack_name}
 
     @field_validator("log_retention_days")
     @classmethod

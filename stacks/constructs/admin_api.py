@@ -9,19 +9,22 @@ authorizer.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import ArnFormat, Duration, Fn, RemovalPolicy, SecretValue, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from functions.adapters.dynamodb.schema import AUDIT, CACHE, FLAGS, HEALTH
+from stacks.config import StackConfig
 from stacks.constructs.api import INTEGRATION_TIMEOUT
 from stacks.constructs.grants import grant_audit_append, metrics_read_policy
 from stacks.constructs.lambda_factory import LambdaFactory
+from stacks.constructs.providers import ProviderAccess
 from stacks.constructs.tables import Tables
 
 ADMIN_HANDLER = "functions.handlers.admin.handler.lambda_handler"
@@ -63,11 +66,13 @@ class AdminApi(Construct):
         factory: LambdaFactory,
         rest_api: apigw.RestApi,
         tables: Tables,
-        provider_environment: Mapping[str, str],
-        removal_policy: RemovalPolicy,
+        providers: ProviderAccess,
+        metrics_readers: Sequence[lambda_.Function],
+        config: StackConfig,
     ) -> None:
+        """`metrics_readers`: other functions that answer from CloudWatch too (the router's /health/metrics)."""
         super().__init__(scope, construct_id)
-        self.tokens_secret, self.seed_secret = self._tokens_secret(removal_policy)
+        self.tokens_secret, self.seed_secret = self._tokens_secret(config.cdk_removal_policy)
         self.authorizer_function = factory.create(
             self,
             "Authorizer",
@@ -86,12 +91,13 @@ class AdminApi(Construct):
             description="Admin API: feature flags, routing, circuit breakers, audit trail",
             environment={
                 **{schema.env_var: tables.table(schema).table_name for schema in (FLAGS, HEALTH, AUDIT, CACHE)},
-                **provider_environment,  # DIRECT_PROVIDERS, and the Bedrock settings of the live probe
+                **providers.environment,  # DIRECT_PROVIDERS, and the Bedrock settings of the live probe
+                **config.observability_environment,
             },
             timeout=ADMIN_TIMEOUT,
             service_name="admin",
         )
-        self._grant_admin(tables)
+        self._grant_admin(tables, providers, metrics_readers)
 
         self.authorizer = apigw.TokenAuthorizer(
             self,
@@ -174,13 +180,25 @@ class AdminApi(Construct):
         )
         return tokens, seed
 
-    def _grant_admin(self, tables: Tables) -> None:
+    def _grant_admin(
+        self, tables: Tables, providers: ProviderAccess, metrics_readers: Sequence[lambda_.Function]
+    ) -> None:
         function = self.function
         tables.table(FLAGS).grant_read_write_data(function)
         tables.table(HEALTH).grant_read_write_data(function)
         tables.table(CACHE).grant_read_data(function)
         grant_audit_append(tables, function)
         self.metrics_policy = metrics_read_policy(self, function)
+        providers.grant(function)  # the live Bedrock probe: the router's model grants and provider secrets
+        for reader in metrics_readers:
+            assert reader.role is not None
+            self.metrics_policy.attach_to_role(reader.role)
+        # gdpr-status reports each table's encryption.
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:DescribeTable"], resources=[table.table_arn for _, table in tables.items()]
+            )
+        )
 
 
 def _kind(name: str) -> str:

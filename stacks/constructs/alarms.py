@@ -9,9 +9,9 @@ definitions, which take them from `functions/domain/thresholds.py`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy, Tags
+from aws_cdk import Duration, Tags
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
@@ -31,6 +31,7 @@ from functions.domain.alarms.definitions import (
     failover_failure,
     system_outage,
 )
+from stacks.config import StackConfig
 
 SEVERITY_TAG = "severity"
 
@@ -64,33 +65,30 @@ class RunbookAlarms(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        alarm_prefix: str,
-        direct_providers: Sequence[str],
-        alarm_email: str | None,
-        removal_policy: RemovalPolicy,
+        config: StackConfig,
         state_machines: Mapping[str, sfn.IStateMachine] | None = None,
     ) -> None:
         """`state_machines`: the Workflows construct's machines by name (`GradualFailover`), for failover_failure."""
         super().__init__(scope, construct_id)
-        self.alarm_prefix = alarm_prefix
+        self.alarm_prefix = config.stack_name
         self.key = kms.Key(
             self,
             "TopicsKey",
             description="Encrypts the alarm topics; CloudWatch alarms may use it to publish",
             enable_key_rotation=True,
-            removal_policy=removal_policy,
+            removal_policy=config.cdk_removal_policy,
         )
         # CloudWatch publishes to an encrypted topic only with a key it may use (not aws/sns).
         self.key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
         self.topics: dict[Severity, sns.Topic] = {
-            severity: self._topic(severity, alarm_email) for severity in SEVERITIES
+            severity: self._topic(severity, config.alarm_email) for severity in SEVERITIES
         }
         self.definitions = alarm_definitions()
         if state_machines:
             arns = {rollout_kind(name): machine.state_machine_arn for name, machine in state_machines.items()}
             self.definitions = (*self.definitions, failover_failure(arns))
         self.alarms: dict[str, cloudwatch.Alarm] = {d.key: self._alarm(d) for d in self.definitions}
-        self.outage_definition = system_outage(direct_providers)
+        self.outage_definition = system_outage(config.direct)
         self.outage = self._composite(self.outage_definition)
 
     def _topic(self, severity: Severity, alarm_email: str | None) -> sns.Topic:

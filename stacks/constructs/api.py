@@ -9,11 +9,13 @@ Lambda authorizer; no route here uses an authorizer.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
+from stacks.config import StackConfig
 
 ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", "v1/chat/completions"),
@@ -35,16 +37,13 @@ class RouterApi(Construct):
         construct_id: str,
         *,
         handler: lambda_.IFunction,
-        stage_name: str,
-        throttling_rate_limit: float,
-        throttling_burst_limit: int,
-        log_retention: logs.RetentionDays,
-        removal_policy: RemovalPolicy,
+        config: StackConfig,
     ) -> None:
         super().__init__(scope, construct_id)
+        removal_policy = config.cdk_removal_policy
         # Read by the security dashboard's denied-admin-calls query (stacks/constructs/dashboards.py).
         self.access_logs = access_logs = logs.LogGroup(
-            self, "AccessLogs", retention=log_retention, removal_policy=removal_policy
+            self, "AccessLogs", retention=config.log_retention, removal_policy=removal_policy
         )
         self.rest_api = apigw.RestApi(
             self,
@@ -54,7 +53,7 @@ class RouterApi(Construct):
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=removal_policy,
             deploy_options=apigw.StageOptions(
-                stage_name=stage_name,
+                stage_name=config.api_stage_name,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
                 access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
                     caller=False,
@@ -71,8 +70,8 @@ class RouterApi(Construct):
                 metrics_enabled=True,
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,  # request bodies carry prompts: keep them out of logs
-                throttling_rate_limit=throttling_rate_limit,
-                throttling_burst_limit=throttling_burst_limit,
+                throttling_rate_limit=config.api_throttling_rate_limit,
+                throttling_burst_limit=config.api_throttling_burst_limit,
             ),
         )
         integration = apigw.LambdaIntegration(handler, proxy=True, allow_test_invoke=False, timeout=INTEGRATION_TIMEOUT)

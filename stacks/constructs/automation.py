@@ -27,6 +27,7 @@ from constructs import Construct
 from functions.adapters.dynamodb.schema import AUDIT, FLAGS, HEALTH
 from functions.domain.rollout.plan import RolloutKind
 from functions.shared.event_patterns import alarm_pattern, unhealthy_pattern
+from stacks.config import StackConfig
 from stacks.constructs.grants import grant_audit_append, metrics_read_policy
 from stacks.constructs.lambda_factory import LambdaFactory
 from stacks.constructs.tables import Tables
@@ -54,10 +55,10 @@ class Automation(Construct):
         factory: LambdaFactory,
         tables: Tables,
         state_machines: Mapping[str, sfn.StateMachine],
-        alarm_prefix: str,
-        direct_providers: str,
+        config: StackConfig,
     ) -> None:
         super().__init__(scope, construct_id)
+        alarm_prefix = config.stack_name
         machines = {kind: state_machines[workflow_name(Path(f"{kind.value}{ASL_SUFFIX}"))] for kind in RolloutKind}
         self.function = factory.create(
             self,
@@ -70,7 +71,7 @@ class Automation(Construct):
                     {kind.value: machine.state_machine_arn for kind, machine in machines.items()}
                 ),
                 "ALARM_PREFIX": alarm_prefix,
-                "DIRECT_PROVIDERS": direct_providers,
+                "DIRECT_PROVIDERS": config.direct_providers,
                 "METRICS_SOURCE": "cloudwatch",
             },
             timeout=AUTOMATION_TIMEOUT,

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from aws_cdk import Duration
-from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -19,8 +18,10 @@ from constructs import Construct
 from functions.domain.alarms import definitions as a
 from functions.domain.routing.matrix import ROUTING_MATRIX
 from functions.domain.thresholds import ALARM_PERIOD_SECONDS
+from stacks.config import StackConfig
 from stacks.constructs import ops_dashboards as ops
-from stacks.constructs.alarms import watched
+from stacks.constructs.alarms import RunbookAlarms, watched
+from stacks.constructs.api import RouterApi
 
 PROVIDERS: tuple[str, ...] = (*a.DIRECT_PROVIDERS, a.MCP)
 ROUTES: tuple[str, ...] = ("direct", "mcp")
@@ -118,28 +119,27 @@ class Dashboards(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        prefix: str,
-        alarms: Sequence[cloudwatch.IAlarm],
-        definitions: Iterable[a.AlarmDefinition],
+        config: StackConfig,
+        alarms: RunbookAlarms,
         router_logs: logs.ILogGroup,
         health_check_logs: logs.ILogGroup,
-        rest_api: apigw.RestApi,
-        access_logs: logs.ILogGroup,
+        api: RouterApi,
         state_machines: Mapping[str, sfn.StateMachine],
-        alarm_index: Mapping[str, cloudwatch.IAlarm],
     ) -> None:
-        """`alarm_index`: the metric alarms by definition key (RunbookAlarms.alarms); `state_machines`: the
-        Workflows construct's machines by name."""
+        """`state_machines`: the Workflows construct's machines by name."""
         super().__init__(scope, construct_id)
-        by_key = a.by_key(definitions)
-        api = ops.Api(rest_api.rest_api_name, rest_api.deployment_stage.stage_name)
-        alerts = [alarm for key, alarm in alarm_index.items() if key in _failover_alert_keys(by_key)]
+        prefix = config.stack_name
+        by_key = a.by_key(alarms.definitions)
+        access_logs = api.access_logs
+        stage = ops.Api(api.rest_api.rest_api_name, api.rest_api.deployment_stage.stage_name)
+        alerts = [alarm for key, alarm in alarms.alarms.items() if key in _failover_alert_keys(by_key)]
+        statuses: list[cloudwatch.IAlarm] = [*alarms.alarms.values(), alarms.outage]
         self.dashboards = {
-            "main": self._dashboard(prefix, "main", self._main(by_key, alarms)),
+            "main": self._dashboard(prefix, "main", self._main(by_key, statuses)),
             "performance": self._dashboard(prefix, "performance", self._performance(by_key)),
             "routing": self._dashboard(prefix, "routing", self._routing(by_key)),
             "cost": self._dashboard(prefix, "cost", self._cost(by_key)),
-            "security": self._dashboard(prefix, "security", ops.security_rows(api, access_logs.log_group_name)),
+            "security": self._dashboard(prefix, "security", ops.security_rows(stage, access_logs.log_group_name)),
             "failover": self._dashboard(prefix, "failover", ops.failover_rows(by_key, alerts, state_machines)),
         }
         self.queries = {

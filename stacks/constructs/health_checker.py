@@ -1,9 +1,7 @@
-"""The health checker: a function from the shared factory, run every minute by an EventBridge
-schedule, that records provider health and publishes transitions on the default bus."""
+"""The health checker: a function run every minute by an EventBridge schedule that probes the providers,
+records their health and publishes transitions on the default bus."""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
@@ -15,6 +13,7 @@ from constructs import Construct
 from functions.adapters.dynamodb.schema import HEALTH
 from functions.domain.thresholds import HEALTH_PROBE_TIMEOUT_SECONDS
 from stacks.constructs.lambda_factory import LambdaFactory
+from stacks.constructs.providers import ProviderAccess
 
 HEALTH_CHECK_HANDLER = "functions.handlers.health_check.lambda_handler"
 HEALTH_CHECK_SCHEDULE = "rate(1 minute)"
@@ -31,7 +30,7 @@ class HealthChecker(Construct):
         *,
         factory: LambdaFactory,
         health_table: dynamodb.ITable,
-        provider_environment: Mapping[str, str],
+        providers: ProviderAccess,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function: lambda_.Function = factory.create(
@@ -42,7 +41,7 @@ class HealthChecker(Construct):
             environment={
                 HEALTH.env_var: health_table.table_name,
                 "EVENT_BUS_NAME": EVENT_BUS_NAME,
-                **provider_environment,
+                **providers.environment,
             },
             timeout=HEALTH_CHECK_TIMEOUT,
             service_name="health-check",
@@ -50,6 +49,7 @@ class HealthChecker(Construct):
         health_table.grant_read_write_data(self.function)
         bus = events.EventBus.from_event_bus_name(self, "DefaultBus", EVENT_BUS_NAME)
         bus.grant_put_events_to(self.function)
+        providers.grant(self.function)
         self.rule = events.Rule(
             self,
             "Schedule",

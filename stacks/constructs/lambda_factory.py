@@ -11,10 +11,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from functions.domain.names import NAMESPACE
 from stacks.constructs.dependencies_layer import ARCHITECTURE, RUNTIME
 
 # The asset is the repository root filtered down to the `functions` package, so handler strings
-# read `functions.<name>.handler.lambda_handler` exactly as the package is imported locally.
+# read `functions.handlers.<name>.lambda_handler` exactly as the package is imported locally.
 _CODE_EXCLUDES = ["*", ".*", "!functions", "!functions/**", "__pycache__", "*.pyc", "requirements.txt"]
 
 
@@ -32,13 +33,11 @@ class LambdaFactory:
         layers: Sequence[lambda_.ILayerVersion],
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
-        service_name: str,
     ) -> None:
         self._code = code
         self._layers = list(layers)
         self._log_retention = log_retention
         self._removal_policy = removal_policy
-        self._service_name = service_name
 
     def create(
         self,
@@ -49,8 +48,8 @@ class LambdaFactory:
         description: str,
         environment: Mapping[str, str],
         timeout: Duration,
+        service_name: str,
         memory_size: int = 1024,
-        service_name: str | None = None,
     ) -> lambda_.Function:
         log_group = logs.LogGroup(
             scope, f"{construct_id}Logs", retention=self._log_retention, removal_policy=self._removal_policy
@@ -81,8 +80,8 @@ class LambdaFactory:
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             log_group=log_group,
             environment={
-                "POWERTOOLS_SERVICE_NAME": service_name or self._service_name,
-                "POWERTOOLS_METRICS_NAMESPACE": "HybridRouting",
+                "POWERTOOLS_SERVICE_NAME": service_name,
+                "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
                 **environment,
             },
         )

@@ -10,6 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from functions.domain.names import GOOGLE, META
 from stacks.config import StackConfig
 
 _API_KEY_HELP = (
@@ -28,12 +29,12 @@ class ProviderAccess(Construct):
         super().__init__(scope, construct_id)
         self._config = config
         self.secrets: dict[str, secretsmanager.ISecret] = {}
-        if "google" in config.direct:
+        if GOOGLE in config.direct:
             self.secrets["GOOGLE_API_KEY_SECRET_ARN"] = self._secret(
                 "GoogleApiKey", "Google Gemini", "google_api_key_secret_arn", config.google_api_key_secret_arn,
                 removal_policy,
             )  # fmt: skip
-        if "meta" in config.direct and config.meta_mode == "llama_api":
+        if META in config.direct and config.meta_mode == "llama_api":
             self.secrets["META_API_KEY_SECRET_ARN"] = self._secret(
                 "MetaApiKey", "Meta Llama API", "meta_api_key_secret_arn", config.meta_api_key_secret_arn,
                 removal_policy,
@@ -65,9 +66,9 @@ class ProviderAccess(Construct):
         }
         if config.mcp_server_url:
             environment["MCP_SERVER_URL"] = config.mcp_server_url
-        if "google" in config.direct:
+        if GOOGLE in config.direct:
             environment["GOOGLE_MODEL"] = config.google_model
-        if "meta" in config.direct:
+        if META in config.direct:
             environment["META_MODE"] = config.meta_mode
             environment |= (
                 {"META_BEDROCK_MODEL_ID": config.meta_bedrock_model_id}

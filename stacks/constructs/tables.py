@@ -8,21 +8,15 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from functions.adapters.dynamodb.schema import ALL_TABLES, TableSchema
+from stacks.config import StackConfig
 
 
 class Tables(Construct):
     """On-demand tables with point-in-time recovery, TTL where the schema names one, and SSE."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        removal_policy: RemovalPolicy,
-        deletion_protection: bool,
-        customer_managed_key: bool,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
         super().__init__(scope, construct_id)
+        removal_policy = config.cdk_removal_policy
         self.key = (
             kms.Key(
                 self,
@@ -31,11 +25,12 @@ class Tables(Construct):
                 enable_key_rotation=True,
                 removal_policy=removal_policy,
             )
-            if customer_managed_key
+            if config.table_encryption == "customer_managed"
             else None
         )
         self._tables = {
-            schema.logical_name: self._table(schema, removal_policy, deletion_protection) for schema in ALL_TABLES
+            schema.logical_name: self._table(schema, removal_policy, config.deletion_protection)
+            for schema in ALL_TABLES
         }
 
     def table(self, schema: TableSchema) -> dynamodb.Table:

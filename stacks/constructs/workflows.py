@@ -21,6 +21,7 @@ from constructs import Construct
 
 from functions.adapters.dynamodb.schema import AUDIT, FLAGS, HEALTH
 from functions.shared.event_patterns import CLEANUP_STATUSES, EXECUTION_EVENT_SOURCE, EXECUTION_STATUS_CHANGE
+from stacks.config import StackConfig
 from stacks.constructs.grants import grant_audit_append, metrics_read_policy
 from stacks.constructs.lambda_factory import LambdaFactory
 from stacks.constructs.tables import Tables
@@ -49,9 +50,7 @@ class Workflows(Construct):
         factory: LambdaFactory,
         tables: Tables,
         definitions: Path,
-        alarm_prefix: str,
-        log_retention: logs.RetentionDays,
-        removal_policy: RemovalPolicy,
+        config: StackConfig,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = factory.create(
@@ -62,7 +61,7 @@ class Workflows(Construct):
             environment={
                 **{schema.env_var: tables.table(schema).table_name for schema in (FLAGS, HEALTH, AUDIT)},
                 "METRICS_SOURCE": "cloudwatch",
-                "ALARM_PREFIX": alarm_prefix,
+                "ALARM_PREFIX": config.stack_name,
             },
             timeout=WORKFLOW_TIMEOUT,
             memory_size=512,
@@ -70,7 +69,7 @@ class Workflows(Construct):
         )
         self._grant_function(tables)
         self.state_machines: dict[str, sfn.StateMachine] = {
-            workflow_name(path): self._state_machine(path, log_retention, removal_policy)
+            workflow_name(path): self._state_machine(path, config.log_retention, config.cdk_removal_policy)
             for path in asl_files(definitions)
         }
         self.cleanup_rule = events.Rule(

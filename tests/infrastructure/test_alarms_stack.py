@@ -68,6 +68,7 @@ def test_every_alarm_is_one_definition_with_its_exact_dimensions_and_metric_math
     alarms = _alarms(synthesized)
     prefix = synthesized.config.stack_name
     expected = definitions.alarm_definitions()
+    assert expected
     # Then each definition is one alarm, on the dimension sets the functions emit, with its expression
     # (and failover_failure, on the state machines' own metrics: test_failover_failure_...)
     assert set(alarms) == {d.name(prefix) for d in expected} | {f"{prefix}-critical-failover-failure"}

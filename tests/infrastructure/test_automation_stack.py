@@ -39,6 +39,7 @@ def _statements(synthesized: Synthesized) -> list[dict[str, Any]]:
 
 def _machine_refs(synthesized: Synthesized) -> list[dict[str, str]]:
     machines = synthesized.stack.workflows.state_machines.values()
+    assert len(machines) == len(RolloutKind)
     return sorted(({"Ref": synthesized.logical_id(m)} for m in machines), key=json.dumps)
 
 

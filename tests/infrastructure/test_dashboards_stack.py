@@ -140,7 +140,7 @@ def test_saved_queries_group_errors_by_type_and_routing_decisions_by_operation_r
     }
     assert "by error, provider, operation" in queries["errors-by-type"]["QueryString"]
     assert "by operation, route, provider, reason" in queries["routing-decisions"]["QueryString"]
-    router_logs = synthesized.logical_id(synthesized.stack.router.log_group)
+    router_logs = synthesized.logical_id(synthesized.stack.router.function.log_group)
     assert queries["routing-decisions"]["LogGroupNames"] == [{"Ref": router_logs}]
 
 

@@ -6,39 +6,20 @@ import json
 from typing import Any
 
 import pytest
-from cdk_nag import AwsSolutionsChecks
-from cfnlint.api import ManualArgs, lint
 from pydantic import ValidationError
 
 from functions.adapters.dynamodb.schema import HEALTH
 from stacks.config import StackConfig
 from stacks.constructs.health_checker import HEALTH_CHECK_SCHEDULE
 from tests.infrastructure.conftest import (
+    EXISTING_META_SECRET,
     Synthesized,
     health_check_function,
     role_statements,
     router_function,
-    synthesize,
 )
 
-EXISTING_META_SECRET = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:llama-key-AbCdEf"
 PROVIDER_ENV_VARS = {"DIRECT_PROVIDERS", "BEDROCK_REGION", "BEDROCK_MODEL_ID", "MCP_TOOL_NAME"}
-CFN_LINT_IGNORED = ["W3005"]  # CDK's explicit DependsOn on a function's role next to the GetAtt
-
-
-@pytest.fixture(scope="module")
-def all_providers() -> Synthesized:
-    return synthesize(
-        direct_providers="bedrock,google,meta",
-        mcp_server_url="https://mcp.example.com/mcp",
-        monthly_budget_usd=250,
-        price_overrides={"gemini-2.0-flash": [0.1, 0.4]},
-    )
-
-
-@pytest.fixture(scope="module")
-def llama_on_bedrock() -> Synthesized:
-    return synthesize(direct_providers="bedrock,meta", meta_mode="bedrock")
 
 
 def _variables(function: dict[str, Any]) -> dict[str, Any]:
@@ -151,6 +132,7 @@ def test_the_health_checker_reads_and_writes_the_health_table_only(synthesized: 
 
 
 def test_with_bedrock_only_no_secret_is_created(synthesized: Synthesized) -> None:
+    assert len(synthesized.of_type("AWS::SecretsManager::Secret")) == 2  # the admin tokens and their seed
     assert synthesized.provider_secrets == {}
     assert not {"GOOGLE_API_KEY_SECRET_ARN", "META_API_KEY_SECRET_ARN"} & set(
         _variables(health_check_function(synthesized))
@@ -176,8 +158,8 @@ def test_google_and_llama_api_each_get_a_documented_secret_both_functions_may_re
         assert readable == set(secrets)
 
 
-def test_an_existing_secret_arn_is_used_instead_of_creating_one() -> None:
-    synthesized = synthesize(direct_providers="bedrock,meta", meta_api_key_secret_arn=EXISTING_META_SECRET)
+def test_an_existing_secret_arn_is_used_instead_of_creating_one(existing_meta_secret: Synthesized) -> None:
+    synthesized = existing_meta_secret
     assert synthesized.provider_secrets == {}
     checker = health_check_function(synthesized)
     assert _variables(checker)["META_API_KEY_SECRET_ARN"] == EXISTING_META_SECRET
@@ -191,7 +173,7 @@ def test_both_functions_get_identical_provider_settings(variant: str, request: p
     router, checker = router_function(synthesized), health_check_function(synthesized)
     assert PROVIDER_ENV_VARS <= set(_provider_variables(checker))
     assert _provider_variables(router) == _provider_variables(checker)
-    assert _bedrock_resources(synthesized, router) == _bedrock_resources(synthesized, checker)
+    assert _bedrock_resources(synthesized, router) == _bedrock_resources(synthesized, checker) != set()
 
 
 def test_llama_on_bedrock_adds_its_model_to_the_bedrock_grant_and_needs_no_secret(
@@ -222,14 +204,11 @@ def test_without_a_budget_or_price_overrides_the_router_gets_neither(synthesized
 @pytest.mark.parametrize("variant", ["all_providers", "llama_on_bedrock"])
 def test_cdk_nag_finds_nothing_unacknowledged_with_every_provider(variant: str, request: pytest.FixtureRequest) -> None:
     synthesized: Synthesized = request.getfixturevalue(variant)
-    report = AwsSolutionsChecks(verbose=True).validate_scope(synthesized.stack)
-    assert [(v.rule_name, [r.construct_path for r in v.violating_resources]) for v in report.violations] == []
+    assert synthesized.nag_violations == []
 
 
 def test_cfn_lint_finds_no_problem_with_every_provider(all_providers: Synthesized) -> None:
-    template = json.dumps(all_providers.template.to_json())
-    matches = lint(template, config=ManualArgs(regions=["us-east-1"], ignore_checks=CFN_LINT_IGNORED))
-    assert [f"{m.rule.id} {m.message}" for m in matches] == []
+    assert all_providers.cfn_lint_problems == []
 
 
 @pytest.mark.parametrize(

@@ -137,6 +137,7 @@ def test_failover_events_show_every_state_machines_executions_and_the_automation
     synthesized: Synthesized,
 ) -> None:
     widgets = _widgets(synthesized, "failover")
+    assert synthesized.stack.workflows.state_machines
     for name, machine in synthesized.stack.workflows.state_machines.items():
         rows = _metric_rows(widgets[f"failover_events: {name} executions"])
         assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
@@ -179,6 +180,7 @@ def test_hybridctl_dashboard_create_names_what_the_stack_deploys(synthesized: Sy
     # And the widgets it lists for the runbook's metrics and the alarms for its alerts are in the template
     titles = set(_widgets(synthesized, "failover"))
     machines = synthesized.stack.workflows.state_machines
+    assert cli.FAILOVER_METRICS and all(cli.FAILOVER_METRICS.values())
     for widgets in cli.FAILOVER_METRICS.values():
         for title in widgets:
             expanded = {title.replace("<state machine>", name) for name in machines} if "<" in title else {title}
@@ -187,3 +189,4 @@ def test_hybridctl_dashboard_create_names_what_the_stack_deploys(synthesized: Sy
     assert set(cli.FAILOVER_ALERTS) == set(RUNBOOK_ALERTS)
     for alert in cli.FAILOVER_ALERTS:
         assert set(cli.alert_alarms(prefix, alert)) <= alarms
+        assert cli.alert_alarms(prefix, alert), alert

@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cdk_nag import AwsSolutionsChecks
-from cfnlint.api import ManualArgs, lint
 
 from functions.adapters.dynamodb.schema import AUDIT, FLAGS, HEALTH
 from functions.handlers.workflow import EXECUTION_STATUS_CHANGE
@@ -24,7 +22,6 @@ from tests.infrastructure.conftest import (
     router_function,
 )
 
-CFN_LINT_IGNORED = ["W3005"]  # CDK's explicit DependsOn on a function's role next to the GetAtt
 ASL_FILES = sorted((REPO_ROOT / "statemachines").glob("*.asl.json"))
 PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 TERMINAL_FAILURES = {"FAILED", "TIMED_OUT", "ABORTED"}
@@ -108,6 +105,7 @@ def test_every_state_machine_has_a_log_group_of_its_own(synthesized: Synthesized
         _machine(synthesized, path)["LoggingConfiguration"]["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]
         for path in ASL_FILES
     ]
+    assert ASL_FILES
     assert len({json.dumps(group) for group in log_groups}) == len(ASL_FILES)
 
 
@@ -134,6 +132,7 @@ def test_the_cleanup_rule_matches_the_terminal_failures_of_exactly_these_state_m
     # Given the cleanup rule / When reading its pattern
     pattern = _cleanup_rule(synthesized)["EventPattern"]
     # Then it matches failed, timed-out and aborted executions of the four machines, nothing else
+    assert ASL_FILES
     assert pattern["source"] == ["aws.states"]
     assert pattern["detail-type"] == [EXECUTION_STATUS_CHANGE]
     assert set(pattern["detail"]["status"]) == TERMINAL_FAILURES
@@ -206,17 +205,15 @@ def test_the_workflow_role_reads_metrics_and_alarm_states(synthesized: Synthesiz
 
 
 def test_each_state_machine_arn_is_an_output(synthesized: Synthesized) -> None:
-    outputs = synthesized.template.to_json()["Outputs"]
+    outputs = synthesized.outputs
+    assert ASL_FILES
     for path in ASL_FILES:
         assert outputs[f"{workflow_name(path)}StateMachineArn"]["Value"] == {"Ref": _machine_id(synthesized, path)}
 
 
 def test_cdk_nag_finds_nothing_unacknowledged_with_the_workflows(synthesized: Synthesized) -> None:
-    report = AwsSolutionsChecks(verbose=True).validate_scope(synthesized.stack)
-    assert [(v.rule_name, [r.construct_path for r in v.violating_resources]) for v in report.violations] == []
+    assert synthesized.nag_violations == []
 
 
 def test_cfn_lint_finds_no_problem_with_the_workflows(synthesized: Synthesized) -> None:
-    template = json.dumps(synthesized.template.to_json())
-    matches = lint(template, config=ManualArgs(regions=["us-east-1"], ignore_checks=CFN_LINT_IGNORED))
-    assert [f"{m.rule.id} {m.message}" for m in matches] == []
+    assert synthesized.cfn_lint_problems == []

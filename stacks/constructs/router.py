@@ -1,0 +1,71 @@
+"""The router function: the data plane's Lambda, its environment and its grants (the API in front is `RouterApi`)."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration
+from constructs import Construct
+
+from functions.adapters.dynamodb.schema import AUDIT, CACHE, CLIENT_KEYS, FLAGS, HEALTH
+from functions.domain.thresholds import LATENCY_BUDGET_SECONDS
+from stacks.config import StackConfig
+from stacks.constructs.lambda_factory import LambdaFactory
+from stacks.constructs.logical_ids import keep_logical_ids
+from stacks.constructs.providers import ProviderAccess
+from stacks.constructs.tables import Tables
+
+ROUTER_HANDLER = "functions.handlers.router.lambda_handler"
+# The longest operation budget bounds a request (retries and fallbacks included); the margin
+# lets the router answer its own timeout error instead of being killed mid-response.
+ROUTER_TIMEOUT = Duration.seconds(int(max(LATENCY_BUDGET_SECONDS.values())) + 15)
+# The function's resources keep the logical IDs of the stack's top level, where deployed stacks have them.
+_DEPLOYED_PATHS = {"Router": "Router", "RouterRole": "RouterRole", "RouterLogs": "RouterLogs"}
+
+
+class Router(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        factory: LambdaFactory,
+        tables: Tables,
+        providers: ProviderAccess,
+        config: StackConfig,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = factory.create(
+            self,
+            "Router",
+            handler=ROUTER_HANDLER,
+            description="OpenAI-compatible router: decides direct or MCP, calls the provider",
+            environment=_environment(tables, providers, config),
+            timeout=ROUTER_TIMEOUT,
+            service_name="router",
+        )
+        tables.table(FLAGS).grant_read_write_data(self.function)
+        tables.table(HEALTH).grant_read_write_data(self.function)
+        tables.table(CACHE).grant_read_write_data(self.function)
+        tables.table(CLIENT_KEYS).grant_read_data(self.function)
+        tables.table(AUDIT).grant_write_data(self.function)
+        providers.grant(self.function)
+        keep_logical_ids(self, _DEPLOYED_PATHS)
+
+
+def _environment(tables: Tables, providers: ProviderAccess, config: StackConfig) -> dict[str, str]:
+    environment = {schema.env_var: table.table_name for schema, table in tables.items()}
+    environment |= providers.environment
+    environment |= config.observability_environment
+    environment |= {
+        "CACHE_FRESH_TTL_SECONDS": str(config.cache_fresh_ttl_seconds),
+        "CACHE_STALE_TTL_SECONDS": str(config.cache_stale_ttl_seconds),
+    }
+    if config.monthly_budget_usd is not None:
+        environment["MONTHLY_BUDGET_USD"] = str(config.monthly_budget_usd)
+    if config.price_overrides:
+        environment["PRICE_TABLE_JSON"] = json.dumps(
+            {model: list(prices) for model, prices in sorted(config.price_overrides.items())},
+            separators=(",", ":"),
+        )
+    return environment
