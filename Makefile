@@ -39,8 +39,9 @@ chromium:
 		$$sudo apt-get update -qq && \
 		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 chromium >/dev/null; }
 
-test: $(STAMP) chromium  ## Lint, then run the whole test suite
+test: $(STAMP) chromium  ## Lint (ruff with the complexity rule), type-check (mypy), then run the whole test suite
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 synth: $(STAMP) node_modules/.package-lock.json  ## cdk synth, offline, no Docker
@@ -59,6 +60,7 @@ bench: $(STAMP)  ## Benchmarks: print their figures
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache

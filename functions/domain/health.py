@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from functions.domain.names import BEDROCK
+from functions.domain.names import BEDROCK, MCP
 from functions.domain.routing.breaker import BreakerState, BreakerStatus, SlidingWindow
-from functions.domain.routing.decision import MCP_TARGET, RoutingSnapshot
+from functions.domain.routing.decision import RoutingSnapshot
 
 Status = Literal["healthy", "degraded", "unhealthy"]
 Overall = Literal["healthy", "degraded", "critical"]
@@ -80,12 +80,12 @@ def _target(component: str, view: TargetView) -> ComponentHealth:
 def assess(snapshot: RoutingSnapshot, views: Mapping[str, TargetView], now: float) -> SystemHealth:
     """`snapshot.healthy` must already merge the health table, configuration and breakers."""
     direct_up = any(snapshot.is_up(p) for p in snapshot.direct)
-    mcp_up = snapshot.is_up(MCP_TARGET) and MCP_TARGET in views and views[MCP_TARGET].configured
+    mcp_up = snapshot.is_up(MCP) and MCP in views and views[MCP].configured
     routing_on = snapshot.flags.get("ENABLE_INTELLIGENT_ROUTING", True)
     support_on = snapshot.flags.get("ENABLE_BEDROCK_SUPPORT_MODE", True)
     both, either = direct_up and mcp_up, direct_up or mcp_up
     providers = tuple(
-        _target(f"direct-{name}", view) for name, view in views.items() if name != MCP_TARGET and view.configured
+        _target(f"direct-{name}", view) for name, view in views.items() if name != MCP and view.configured
     )
     if not any(c.name == f"direct-{BEDROCK}" for c in providers):
         providers = (_target(f"direct-{BEDROCK}", views.get(BEDROCK) or _absent()), *providers)
@@ -97,7 +97,7 @@ def assess(snapshot: RoutingSnapshot, views: Mapping[str, TargetView], now: floa
             "intelligent routing on" if routing_on else "intelligent routing disabled: all traffic on MCP",
         ),
         *providers,
-        _target("mcp-router", views.get(MCP_TARGET) or _absent()),
+        _target("mcp-router", views.get(MCP) or _absent()),
         ComponentHealth(
             "support-manager",
             "healthy" if both and support_on else ("degraded" if either else "unhealthy"),

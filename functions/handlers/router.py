@@ -15,10 +15,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.adapters.cloudwatch import active_alarms, get_metrics_settings, get_metrics_source
 from functions.app.chat import serve as chat
 from functions.app.chat.serve import RequestTrace
-from functions.app.chat.wiring import ALL_TARGETS, get_dependencies
+from functions.app.chat.wiring import get_dependencies
 from functions.domain.errors import HybridRoutingError, InvalidRequest, NotFound, UnknownOperationType
 from functions.domain.health import SystemHealth, TargetView, assess
 from functions.domain.models import ChatCompletionRequest, ChatCompletionResponse
+from functions.domain.names import TARGETS
 from functions.domain.reports.metrics import health_summary, parse_window
 from functions.domain.routing.matrix import OPERATION_NAMES, OperationType, parse_operation
 from functions.domain.thresholds import HEALTH_METRICS_WINDOW, MAX_REQUEST_BODY_BYTES
@@ -117,7 +118,7 @@ def _assess() -> SystemHealth:
             window=deps.breakers.windows.get(target),
             checked_at=loaded.checked_at.get(target),
         )
-        for target in ALL_TARGETS
+        for target in TARGETS
     }
     return assess(snapshot, views, time.time())
 

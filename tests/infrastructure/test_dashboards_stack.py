@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from functions.app.chat.serve import record
+from functions.app.chat.serve import record_request as record
 from functions.domain.alarms import definitions
 from functions.domain.routing.matrix import OperationType
 from tests.infrastructure.conftest import Synthesized

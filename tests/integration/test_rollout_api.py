@@ -12,7 +12,8 @@ import pytest
 from functions.adapters.dynamodb.client import dynamodb_client
 from functions.adapters.dynamodb.snapshot import SnapshotStore
 from functions.app.admin.wiring import get_admin_dependencies
-from functions.app.chat.wiring import ALL_TARGETS, get_dependencies
+from functions.app.chat.wiring import get_dependencies
+from functions.domain.names import TARGETS
 from tests.polling import eventually
 from tests.support import wait_for_rollout
 
@@ -195,7 +196,7 @@ def test_the_router_honours_the_weights_a_rollout_sets_within_one_snapshot_refre
     """Deliver 6: the router reads the rollout's weights from its snapshot, at a step and after rollback."""
     deps = get_dependencies()
     refresh_s = 0.3  # the snapshot's max age, compressed from 5 s
-    snapshots = SnapshotStore(deps.settings.flags_table, deps.settings.health_table, ALL_TARGETS, refresh_s)
+    snapshots = SnapshotStore(deps.settings.flags_table, deps.settings.health_table, TARGETS, refresh_s)
     monkeypatch.setattr(deps, "snapshots", snapshots)
 
     def providers(n: int) -> list[str]:

@@ -22,8 +22,6 @@ from functions.domain.routing.cost import BudgetPolicy, PriceTable
 from functions.domain.routing.decision import RoutingSnapshot
 from functions.domain.routing.plan import configured, in_rotation
 
-ALL_TARGETS = TARGETS  # kept for modules that still import it from here; new code imports names.TARGETS
-
 
 @dataclass
 class RouterDependencies:

@@ -28,7 +28,6 @@ FAILOVER_CHAINS: Mapping[str, tuple[str, ...]] = {
     GOOGLE: (GOOGLE, BEDROCK, META),
     META: (META, BEDROCK, GOOGLE),
 }
-MCP_TARGET = MCP  # kept for modules that still import it from here; new code imports names.MCP
 
 
 class RoutingMode(StrEnum):

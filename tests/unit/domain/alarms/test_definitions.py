@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from functions.adapters.dynamodb.breakers import record_attempt
-from functions.app.chat.serve import record
+from functions.app.chat.serve import record_request as record
 from functions.app.health.checks import CheckResult
 from functions.domain import thresholds
 from functions.domain.alarms import definitions as alarms
