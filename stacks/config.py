@@ -13,6 +13,7 @@ from aws_cdk.aws_logs import RetentionDays
 from constructs import Node
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from functions.domain import names
 from functions.domain.names import BEDROCK, DIRECT_PROVIDERS, META
 
 CONTEXT_KEY = "hybrid-routing"
@@ -52,7 +53,7 @@ _MODEL_ID_PATTERN = r"^[a-z0-9][a-z0-9.\-]*(:[0-9a-z.\-]+)*$"
 class StackConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    stack_name: str = Field(default="HybridRouting", pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+    stack_name: str = Field(default=names.DEFAULT_STACK_NAME, pattern=r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
     bedrock_region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     bedrock_model_ids: tuple[str, ...] = Field(default=("anthropic.claude-3-haiku-20240307-v1:0",), min_length=1)
     mcp_server_url: str | None = Field(default=None, pattern=r"^https?://")

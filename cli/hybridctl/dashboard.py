@@ -15,10 +15,11 @@ from cli.hybridctl.client import OK, USAGE, CliError, dumps
 from cli.hybridctl.context import Ctx
 from cli.hybridctl.output import pairs, table
 from cli.hybridctl.views import providers, rollout_text, weights_text
+from functions.domain import names
 from functions.domain.names import TARGETS
 from functions.domain.thresholds import DASHBOARD_REFRESH_SECONDS
 
-DEFAULT_STACK = "HybridRouting"  # stacks/config.py StackConfig.stack_name
+DEFAULT_STACK = names.DEFAULT_STACK_NAME
 
 # The stack's dashboards (f"{stack}-{key}"), the words that pick each from a runbook --name, and for the
 # failover dashboard the runbook's metric and alert names (stacks/constructs/ops_dashboards.py).

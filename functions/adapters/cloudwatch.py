@@ -48,7 +48,7 @@ class MetricsSettings(BaseModel):
 
     source: Literal["cloudwatch", "local"] = Field(default="cloudwatch", alias="METRICS_SOURCE")
     namespace: str = Field(default=NAMESPACE, alias="METRICS_NAMESPACE")
-    alarm_prefix: str = Field(default="HybridRouting", alias="ALARM_PREFIX")
+    alarm_prefix: str = Field(default=names.DEFAULT_STACK_NAME, alias="ALARM_PREFIX")
 
     model_config = {"populate_by_name": True, "extra": "ignore"}
 

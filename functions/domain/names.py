@@ -29,6 +29,9 @@ def default_weights() -> dict[str, int]:
     return dict(DEFAULT_WEIGHTS)
 
 
+# The stack's default name, which also prefixes every alarm name (ALARM_PREFIX).
+DEFAULT_STACK_NAME: Final = "HybridRouting"
+
 # --- Metrics ---------------------------------------------------------------------------------------------
 NAMESPACE: Final = "HybridRouting"
 SERVICE: Final = "hybrid-router"  # Powertools' service name, also the `service` dimension

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, Json
 
+from functions.domain import names
 from functions.domain.names import BEDROCK
 from functions.domain.rollout.gate_options import GateOptions
 from functions.domain.rollout.gates import RECOVERY_THRESHOLDS, GateThresholds
@@ -31,7 +32,7 @@ class AutomationSettings(BaseModel):
     # {"canary": arn, "failback": arn, "gradual_failover": arn, "immediate_failover": arn}
     state_machine_arns: Json[dict[RolloutKind, str]] = Field(alias="STATE_MACHINE_ARNS")
     direct_providers: str = Field(default=BEDROCK, alias="DIRECT_PROVIDERS")
-    alarm_prefix: str = Field(default="HybridRouting", alias="ALARM_PREFIX")
+    alarm_prefix: str = Field(default=names.DEFAULT_STACK_NAME, alias="ALARM_PREFIX")
     cooldown_s: float = Field(default=AUTOMATION_COOLDOWN_SECONDS, ge=0, alias="AUTOMATION_COOLDOWN_SECONDS")
     hysteresis_s: float = Field(default=FAILBACK_HYSTERESIS_SECONDS, ge=0, alias="FAILBACK_HYSTERESIS_SECONDS")
     start_grace_s: float = Field(default=AUTOMATION_START_GRACE_SECONDS, ge=0, alias="AUTOMATION_START_GRACE_SECONDS")

@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from pydantic import BaseModel, Field
 
+from functions.domain import names
 from functions.domain.thresholds import GATE_WINDOW_SECONDS
 
 
@@ -18,7 +19,7 @@ class WorkflowSettings(BaseModel):
     audit_table: str = Field(alias="AUDIT_TABLE")
     health_table: str = Field(alias="HEALTH_TABLE")
     metrics_source: str = Field(default="cloudwatch", alias="METRICS_SOURCE")
-    alarm_prefix: str = Field(default="HybridRouting", alias="ALARM_PREFIX")
+    alarm_prefix: str = Field(default=names.DEFAULT_STACK_NAME, alias="ALARM_PREFIX")
     gate_window_s: int = Field(default=GATE_WINDOW_SECONDS, ge=1, alias="GATE_WINDOW_SECONDS")
 
     model_config = {"populate_by_name": True, "extra": "ignore"}
