@@ -15,16 +15,17 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from functions.domain import names as n
 from functions.domain.alarms import definitions as a
-from functions.domain.routing.matrix import ROUTING_MATRIX
+from functions.domain.routing.matrix import ROUTING_MATRIX, Route
 from functions.domain.thresholds import ALARM_PERIOD_SECONDS
 from stacks.config import StackConfig
 from stacks.constructs import ops_dashboards as ops
 from stacks.constructs.alarms import RunbookAlarms, watched
 from stacks.constructs.api import RouterApi
 
-PROVIDERS: tuple[str, ...] = (*a.DIRECT_PROVIDERS, a.MCP)
-ROUTES: tuple[str, ...] = ("direct", "mcp")
+PROVIDERS: tuple[str, ...] = n.TARGETS
+ROUTES: tuple[str, ...] = tuple(route.value for route in Route)
 LATENCY_STATISTICS: tuple[str, ...] = ("p50", "p95", "p99")
 PERIOD = Duration.seconds(ALARM_PERIOD_SECONDS)
 WIDTH, HEIGHT = 12, 6
@@ -73,7 +74,7 @@ _metric = ops.ours  # one of the functions' EMF metrics, in one of its dimension
 
 
 def _service(name: str, statistic: str = "Sum", label: str | None = None) -> cloudwatch.Metric:
-    return _metric(name, dict(a.service_dimensions()), statistic, label)
+    return _metric(name, ops.service_dimensions(), statistic, label)
 
 
 def _alarm_graph(definition: a.AlarmDefinition, title: str) -> cloudwatch.GraphWidget:
@@ -103,11 +104,11 @@ def _per(dimension: str, values: Sequence[str], name: str, statistic: str = "Sum
 
 def _provider_rate(provider: str, metric: str, label: str) -> cloudwatch.MathExpression:
     """One provider's share of failed attempts; ids unique per provider and metric (one graph holds them all)."""
-    dims = dict(a.provider_dimensions(provider))
+    dims = ops.provider_dimensions(provider)
     failed, attempts = f"{provider}_{metric.lower()}", f"{provider}_attempts_{metric.lower()}"
     return cloudwatch.MathExpression(
         expression=f"100 * {failed} / {attempts}",
-        using_metrics={failed: _metric(metric, dims), attempts: _metric(a.PROVIDER_ATTEMPTS, dims)},
+        using_metrics={failed: _metric(metric, dims), attempts: _metric(n.PROVIDER_ATTEMPTS, dims)},
         period=PERIOD,
         label=f"{provider} {label}",
     )
@@ -176,8 +177,7 @@ class Dashboards(Construct):
         by_key: Mapping[str, a.AlarmDefinition], alarms: Sequence[cloudwatch.IAlarm]
     ) -> list[list[cloudwatch.IWidget]]:
         health = [
-            _metric(a.HEALTH_CHECK_FAILURE, dict(a.provider_dimensions(p)), label=f"{p} failed checks")
-            for p in PROVIDERS
+            _metric(n.HEALTH_CHECK_FAILURE, ops.provider_dimensions(p), label=f"{p} failed checks") for p in PROVIDERS
         ]
         return [
             [
@@ -185,7 +185,7 @@ class Dashboards(Construct):
             ],
             [
                 _graph("Health: failed health checks by provider", health),
-                _graph("Traffic: requests by route", _per("Route", ROUTES, a.REQUESTS), stacked=True),
+                _graph("Traffic: requests by route", _per(n.DIM_ROUTE, ROUTES, n.REQUESTS), stacked=True),
             ],
             [
                 _alarm_graph(by_key["critical-error-rate"], "Errors: error rate %"),
@@ -199,10 +199,10 @@ class Dashboards(Construct):
 
     @staticmethod
     def _performance(by_key: Mapping[str, a.AlarmDefinition]) -> list[list[cloudwatch.IWidget]]:
-        by_route = [m for stat in LATENCY_STATISTICS for m in _per("Route", ROUTES, a.LATENCY, stat)]
-        by_provider = [m for stat in LATENCY_STATISTICS for m in _per("Provider", PROVIDERS, a.LATENCY, stat)]
+        by_route = [m for stat in LATENCY_STATISTICS for m in _per(n.DIM_ROUTE, ROUTES, n.LATENCY, stat)]
+        by_provider = [m for stat in LATENCY_STATISTICS for m in _per(n.DIM_PROVIDER, PROVIDERS, n.LATENCY, stat)]
         attempts = [
-            _metric(a.PROVIDER_LATENCY, dict(a.provider_dimensions(p)), "p95", f"{p} attempt p95") for p in PROVIDERS
+            _metric(n.PROVIDER_LATENCY, ops.provider_dimensions(p), "p95", f"{p} attempt p95") for p in PROVIDERS
         ]
         return [
             [
@@ -214,7 +214,7 @@ class Dashboards(Construct):
                 cloudwatch.GraphWidget(
                     title="Provider attempts: P95 latency (ms), failover trigger",
                     left=attempts,
-                    left_annotations=[_threshold(by_key["provider-failover-bedrock-latency"])],
+                    left_annotations=[_threshold(by_key[a.failover_key(n.BEDROCK, "latency")])],
                     width=WIDTH,
                     height=HEIGHT,
                 ),
@@ -225,13 +225,13 @@ class Dashboards(Construct):
     def _routing(by_key: Mapping[str, a.AlarmDefinition]) -> list[list[cloudwatch.IWidget]]:
         operations = [o.value for o in ROUTING_MATRIX]
         breakers = ops.breaker_transitions()
-        server_errors = [_provider_rate(p, a.PROVIDER_SERVER_ERRORS, "5xx %") for p in PROVIDERS]
-        throttles = [_provider_rate(p, a.PROVIDER_THROTTLES, "throttled %") for p in PROVIDERS]
+        server_errors = [_provider_rate(p, n.PROVIDER_SERVER_ERRORS, "5xx %") for p in PROVIDERS]
+        throttles = [_provider_rate(p, n.PROVIDER_THROTTLES, "throttled %") for p in PROVIDERS]
         return [
             [
-                _graph("Distribution: requests by provider", _per("Provider", PROVIDERS, a.REQUESTS), stacked=True),
+                _graph("Distribution: requests by provider", _per(n.DIM_PROVIDER, PROVIDERS, n.REQUESTS), stacked=True),
                 _graph(
-                    "Distribution: requests by operation", _per("OperationType", operations, a.REQUESTS), stacked=True
+                    "Distribution: requests by operation", _per(n.DIM_OPERATION, operations, n.REQUESTS), stacked=True
                 ),
             ],
             [
@@ -244,8 +244,8 @@ class Dashboards(Construct):
                     title="Provider attempts: 5xx and throttled % (failover triggers)",
                     left=[*server_errors, *throttles],
                     left_annotations=[
-                        _threshold(by_key["provider-failover-bedrock-server-errors"]),
-                        _threshold(by_key["provider-failover-bedrock-throttling"]),
+                        _threshold(by_key[a.failover_key(n.BEDROCK, "server-errors")]),
+                        _threshold(by_key[a.failover_key(n.BEDROCK, "throttling")]),
                     ],
                     width=WIDTH,
                     height=HEIGHT,
@@ -255,10 +255,10 @@ class Dashboards(Construct):
 
     @staticmethod
     def _cost(by_key: Mapping[str, a.AlarmDefinition]) -> list[list[cloudwatch.IWidget]]:
-        tokens = [*_per("Provider", PROVIDERS, "InputTokens"), *_per("Provider", PROVIDERS, "OutputTokens")]
+        tokens = [*_per(n.DIM_PROVIDER, PROVIDERS, n.INPUT_TOKENS), *_per(n.DIM_PROVIDER, PROVIDERS, n.OUTPUT_TOKENS)]
         budget = cloudwatch.GraphWidget(
             title="Budget utilization %",
-            left=[_service(a.BUDGET_UTILIZATION, "Maximum", "utilization")],
+            left=[_service(n.BUDGET_UTILIZATION, "Maximum", "utilization")],
             left_annotations=[_threshold(by_key["info-cost-budget"]), _threshold(by_key["critical-cost-budget"])],
             width=WIDTH,
             height=HEIGHT,
@@ -266,9 +266,9 @@ class Dashboards(Construct):
         return [
             [
                 _graph("Tokens by provider", tokens, stacked=True),
-                _graph("Cost (USD) by provider", _per("Provider", PROVIDERS, "CostUSD"), stacked=True),
+                _graph("Cost (USD) by provider", _per(n.DIM_PROVIDER, PROVIDERS, n.COST_USD), stacked=True),
             ],
-            [budget, _graph("Cost (USD), all providers", [_service("CostUSD", label="cost")])],
+            [budget, _graph("Cost (USD), all providers", [_service(n.COST_USD, label="cost")])],
         ]
 
 

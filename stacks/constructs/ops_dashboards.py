@@ -14,27 +14,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_stepfunctions as sfn
 
+from functions.domain import names as n
 from functions.domain import thresholds as t
 from functions.domain.alarms import definitions as a
 from functions.domain.automation.rules import Outcome
-from functions.shared import observability as o
-from functions.shared.observability import NAMESPACE, SERVICE
+from functions.domain.routing.breaker import BreakerStatus
+from functions.shared.observability import AUTH_OUTCOMES
 from stacks.constructs.alarms import rollout_kind
 
 PERIOD = Duration.seconds(t.ALARM_PERIOD_SECONDS)
 WIDTH, HEIGHT = 12, 6
-TARGETS: tuple[str, ...] = (*a.DIRECT_PROVIDERS, a.MCP)
-BREAKER_STATES: tuple[str, ...] = ("open", "half_open", "closed")
+TARGETS: tuple[str, ...] = n.TARGETS
+BREAKER_STATES: tuple[str, ...] = (BreakerStatus.OPEN.value, BreakerStatus.HALF_OPEN.value, BreakerStatus.CLOSED.value)
 ROUTER_METHOD = ("POST", "/v1/chat/completions")  # stacks/constructs/api.py ROUTES: the data plane
 # stacks/constructs/admin_api.py: ANY on /admin and /admin/{proxy+}. Searched by the resource's "admin" token, so
 # both resources count whatever Method value API Gateway reports for an ANY method.
 ADMIN_RESOURCE_TERM = "Resource=admin"
-EXECUTION_STATUSES = ("Started", "Succeeded", "Failed", "Aborted", "TimedOut")
+EXECUTION_STATUSES = ("Started", "Succeeded", "Failed", "Aborted", "TimedOut")  # Step Functions' Executions<status>
+FAILED_EXECUTIONS = (n.EXECUTIONS_FAILED, n.EXECUTIONS_TIMED_OUT)
 RUNBOOK_ALERTS = ("failover_failure", "extended_outage")
 RUNBOOK_METRICS = ("provider_health", "failover_events", "recovery_time")
 
@@ -79,7 +82,7 @@ class Api:
 
 
 def _graph(
-    title: str, metrics: Sequence[cloudwatch.IMetric], *, stacked: bool = False, width: int = WIDTH, **kw
+    title: str, metrics: Sequence[cloudwatch.IMetric], *, stacked: bool = False, width: int = WIDTH, **kw: Any
 ) -> cloudwatch.GraphWidget:
     return cloudwatch.GraphWidget(title=title, left=list(metrics), stacked=stacked, width=width, height=HEIGHT, **kw)
 
@@ -87,9 +90,9 @@ def _graph(
 def ours(
     metric: str, dimensions: Mapping[str, str], statistic: str = "Sum", label: str | None = None
 ) -> cloudwatch.Metric:
-    """One of the functions' EMF metrics (namespace HybridRouting), in one of its dimension sets."""
+    """One of the functions' EMF metrics, in one of its dimension sets."""
     return cloudwatch.Metric(
-        namespace=NAMESPACE,
+        namespace=n.NAMESPACE,
         metric_name=metric,
         dimensions_map=dict(dimensions),
         statistic=statistic,
@@ -98,8 +101,18 @@ def ours(
     )
 
 
+def service_dimensions() -> dict[str, str]:
+    """The dimension set Powertools gives every metric of the service: `service` alone."""
+    return {n.DIM_SERVICE: n.SERVICE}
+
+
+def provider_dimensions(target: str) -> dict[str, str]:
+    """The per-provider dimension set of the router's attempts and the health checker's probes."""
+    return dict(zip(n.PROVIDER_DIMENSIONS, (target, n.SERVICE), strict=True))
+
+
 def _count(metric: str, dimension: str, value: str) -> cloudwatch.Metric:
-    return ours(metric, {dimension: value, "service": SERVICE}, label=value)
+    return ours(metric, {dimension: value, n.DIM_SERVICE: n.SERVICE}, label=value)
 
 
 def _threshold(definition: a.AlarmDefinition, label: str) -> cloudwatch.HorizontalAnnotation:
@@ -113,11 +126,11 @@ def denied_admin_query_lines() -> list[str]:
 # --- security ------------------------------------------------------------------------------------------
 def security_rows(api: Api, access_log_group: str) -> list[list[cloudwatch.IWidget]]:
     errors = (("4XXError", "4XX"), ("5XXError", "5XX"))
-    per_route_errors = [
+    per_route_errors: list[cloudwatch.IMetric] = [
         *(api.metric(name, "Sum", ROUTER_METHOD, f"router {label}") for name, label in errors),
         *(api.search(name, "Sum", ADMIN_RESOURCE_TERM, f"admin {label}") for name, label in errors),
     ]
-    latency = [
+    latency: list[cloudwatch.IMetric] = [
         api.metric("Latency", "p95", ROUTER_METHOD, "router p95"),
         api.search("Latency", "p95", ADMIN_RESOURCE_TERM, "admin p95"),
     ]
@@ -126,9 +139,9 @@ def security_rows(api: Api, access_log_group: str) -> list[list[cloudwatch.IWidg
         api.metric("4XXError", "Sum", label="4XX"),
         api.metric("5XXError", "Sum", label="5XX"),
     ]
+    schema = f"{{{n.NAMESPACE},{n.AUDIT_DIMENSION},{n.DIM_SERVICE}}}"
     categories = cloudwatch.MathExpression(
-        expression=f"SEARCH('{{{NAMESPACE},{o.AUDIT_DIMENSION},service}} MetricName=\"{o.AUDIT_METRIC}\"', 'Sum', "
-        f"{t.ALARM_PERIOD_SECONDS})",
+        expression=f"SEARCH('{schema} MetricName=\"{n.AUDIT_METRIC}\"', 'Sum', {t.ALARM_PERIOD_SECONDS})",
         using_metrics={},
         label="",
         period=PERIOD,
@@ -145,7 +158,7 @@ def security_rows(api: Api, access_log_group: str) -> list[list[cloudwatch.IWidg
             ),
             _graph(
                 "Admin authorizations by outcome",
-                [_count(o.AUTHORIZATION_METRIC, o.AUTHORIZATION_DIMENSION, v) for v in o.AUTH_OUTCOMES],
+                [_count(n.AUTHORIZATION_METRIC, n.AUTHORIZATION_DIMENSION, v) for v in AUTH_OUTCOMES],
                 stacked=True,
             ),
         ],
@@ -186,7 +199,7 @@ def failover_rows(
     alerts: Sequence[cloudwatch.IAlarm],
     machines: Mapping[str, sfn.StateMachine],
 ) -> list[list[cloudwatch.IWidget]]:
-    outage = by_key[f"critical-extended-outage-{a.DIRECT_PROVIDERS[0]}"]
+    outage = by_key[f"critical-extended-outage-{n.DIRECT_PROVIDERS[0]}"]
     health = cloudwatch.GraphWidget(
         title="provider_health: failed health probes % (extended_outage)",
         left=[_failed_probes(target) for target in TARGETS],
@@ -195,10 +208,9 @@ def failover_rows(
         height=HEIGHT,
     )
     probe_latency = [
-        ours("HealthCheckLatency", dict(a.provider_dimensions(target)), "p95", f"{target} probe p95")
-        for target in TARGETS
+        ours(n.HEALTH_CHECK_LATENCY, provider_dimensions(target), "p95", f"{target} probe p95") for target in TARGETS
     ]
-    executions = [_executions(name, machine) for name, machine in machines.items()]
+    executions: list[cloudwatch.IWidget] = [_executions(name, machine) for name, machine in machines.items()]
     rows: list[list[cloudwatch.IWidget]] = [
         [cloudwatch.TextWidget(markdown=_failover_text(), width=24, height=4)],
         [
@@ -214,7 +226,7 @@ def failover_rows(
         [
             _graph(
                 "failover_events: automation decisions",
-                [_count(o.AUTOMATION_METRIC, o.AUTOMATION_DIMENSION, outcome.value) for outcome in Outcome],
+                [_count(n.AUTOMATION_METRIC, n.AUTOMATION_DIMENSION, outcome.value) for outcome in Outcome],
                 stacked=True,
             ),
             _failover_failures(by_key, machines),
@@ -226,11 +238,11 @@ def failover_rows(
 
 
 def _failed_probes(target: str) -> cloudwatch.MathExpression:
-    dims = dict(a.provider_dimensions(target))
+    dims = provider_dimensions(target)
     failed, ok = f"{target}_failed", f"{target}_ok"
     return cloudwatch.MathExpression(
         expression=f"100 * {failed} / ({failed} + {ok})",
-        using_metrics={failed: ours(a.HEALTH_CHECK_FAILURE, dims), ok: ours(a.HEALTH_CHECK_SUCCESS, dims)},
+        using_metrics={failed: ours(n.HEALTH_CHECK_FAILURE, dims), ok: ours(n.HEALTH_CHECK_SUCCESS, dims)},
         period=PERIOD,
         label=f"{target} failed probes %",
     )
@@ -248,11 +260,11 @@ def _failover_failures(
     by_key: Mapping[str, a.AlarmDefinition], machines: Mapping[str, sfn.StateMachine]
 ) -> cloudwatch.GraphWidget:
     definition = by_key["critical-failover-failure"]
-    failed = [
-        machine.metric(f"Executions{status}", statistic="Sum", period=PERIOD, label=f"{name} {status}")
+    failed: list[cloudwatch.IMetric] = [
+        machine.metric(metric, statistic="Sum", period=PERIOD, label=f"{name} {metric.removeprefix('Executions')}")
         for name, machine in machines.items()
         if rollout_kind(name) in a.FAILOVER_WORKFLOWS
-        for status in ("Failed", "TimedOut")
+        for metric in FAILED_EXECUTIONS
     ]
     return _graph(
         "failover_failure: failover and failback executions failed or timed out",
@@ -287,7 +299,7 @@ def _recovery_time(machines: Mapping[str, sfn.StateMachine]) -> list[cloudwatch.
 
 def breaker_transitions() -> list[cloudwatch.IMetric]:
     return [
-        ours(f"BreakerTo_{state}", dict(a.provider_dimensions(target)), label=f"{target} -> {state}")
+        ours(n.breaker_metric(state), provider_dimensions(target), label=f"{target} -> {state}")
         for target in TARGETS
         for state in BREAKER_STATES
     ]
