@@ -11,7 +11,8 @@ from functions.adapters.dynamodb import schema
 from functions.adapters.dynamodb.breakers import SharedBreakers, breaker_key
 from functions.adapters.dynamodb.client import dynamodb_client
 from functions.adapters.dynamodb.schema import HEALTH, health_key
-from functions.app.chat.wiring import ALL_TARGETS, get_dependencies
+from functions.app.chat.wiring import get_dependencies
+from functions.domain.names import TARGETS
 from functions.domain.routing.breaker import BreakerPolicy
 from tests.polling import eventually
 
@@ -33,10 +34,10 @@ def reset_routing_state(local_stack, policy: BreakerPolicy | None = None) -> Sha
     deps = get_dependencies()
     table = deps.settings.health_table
     ddb = dynamodb_client()
-    for target in ALL_TARGETS:
+    for target in TARGETS:
         for key in (breaker_key(target), health_key(target)):
             ddb.delete_item(TableName=table, Key={HEALTH.partition_key: {"S": key}})
-    deps.breakers = SharedBreakers(table, ALL_TARGETS, policy)
+    deps.breakers = SharedBreakers(table, TARGETS, policy)
     deps.snapshots.invalidate()
     return deps.breakers
 

@@ -221,16 +221,16 @@ def _fresh_routing(stack: Any, deps: Any, policy: Any) -> None:
     from functions.adapters.dynamodb.breakers import SharedBreakers, breaker_key
     from functions.adapters.dynamodb.client import dynamodb_client
     from functions.adapters.dynamodb.schema import FLAGS, HEALTH, health_key
-    from functions.app.chat.wiring import ALL_TARGETS
+    from functions.domain.names import TARGETS
 
     stack.faults.clear()
     table = deps.settings.health_table
-    for key in [k for target in ALL_TARGETS for k in (breaker_key(target), health_key(target))]:
+    for key in [k for target in TARGETS for k in (breaker_key(target), health_key(target))]:
         dynamodb_client().delete_item(TableName=table, Key={HEALTH.partition_key: {"S": key}})
-    for target in ALL_TARGETS:  # the automation's cooldowns and failback marks of an earlier drill
+    for target in TARGETS:  # the automation's cooldowns and failback marks of an earlier drill
         key = {FLAGS.partition_key: {"S": automation_key(target)}}
         dynamodb_client().delete_item(TableName=deps.settings.flags_table, Key=key)
-    deps.breakers = SharedBreakers(table, ALL_TARGETS, policy)
+    deps.breakers = SharedBreakers(table, TARGETS, policy)
     deps.snapshots.invalidate()
 
 
@@ -238,9 +238,9 @@ def _snapshots(deps: Any, max_age_s: float) -> Any:
     """The router's snapshot store refreshing every `max_age_s` (the compressed SNAPSHOT_MAX_AGE_SECONDS,
     what SNAPSHOT_MAX_AGE_SECONDS in the router's environment sets on a stack started for a drill)."""
     from functions.adapters.dynamodb.snapshot import SnapshotStore
-    from functions.app.chat.wiring import ALL_TARGETS
+    from functions.domain.names import TARGETS
 
-    return SnapshotStore(deps.settings.flags_table, deps.settings.health_table, ALL_TARGETS, max_age_s=max_age_s)
+    return SnapshotStore(deps.settings.flags_table, deps.settings.health_table, TARGETS, max_age_s=max_age_s)
 
 
 def _health_checks(interval_s: float) -> Callable[[], None]:
@@ -302,7 +302,7 @@ def _compress_automation(
 def _probe(deps: Any, stack: Any) -> Callable[[], Sample]:
     from functions.adapters.dynamodb.health import HealthStore
     from functions.adapters.dynamodb.rollouts import RolloutStore
-    from functions.app.chat.wiring import ALL_TARGETS
+    from functions.domain.names import TARGETS
 
     rollouts = RolloutStore(_route_config(deps))
     health = HealthStore(deps.settings.health_table)
@@ -316,7 +316,7 @@ def _probe(deps: Any, stack: Any) -> Callable[[], Sample]:
             at=0.0,
             weights={p: int(w) for p, w in routing.weights.items()},
             breakers={t: s.status.value for t, s in deps.breakers.states().items()},
-            health={t: r.status for t, r in health.read_all(ALL_TARGETS).items()},
+            health={t: r.status for t, r in health.read_all(TARGETS).items()},
             alarms={} if alarms is None else {n: s for n, s in alarms.states().items() if s == "ALARM"},
             rollout=rollout,
         )
