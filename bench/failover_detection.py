@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -24,7 +25,7 @@ TIMEOUT_S = 60.0
 @dataclass
 class Scenario:
     name: str
-    fault: dict
+    fault: dict[str, Any]
     concurrency: int = 4
 
 
@@ -36,7 +37,7 @@ SCENARIOS = (
 )
 
 
-def _traffic(client, body, stop, lock, sent, failed) -> None:
+def _traffic(client: Any, body: Any, stop: Any, lock: Any, sent: Any, failed: Any) -> None:
     while not stop.is_set():
         response = client.post("/v1/chat/completions", json=body, headers={"X-Operation-Type": "infrastructure"})
         with lock:

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -25,7 +26,7 @@ WARM_REQUESTS = int(os.environ.get("BENCH_WARM_REQUESTS", "3000"))
 COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "5"))
 
 
-def event(operation: str, key: str, temperature: float = 0.5) -> dict:
+def event(operation: str, key: str, temperature: float = 0.5) -> dict[str, Any]:
     body = {"model": "bench", "messages": [{"role": "user", "content": "ping"}], "temperature": temperature}
     return {
         "resource": "/{proxy+}",
@@ -73,7 +74,7 @@ def child_cold(out: str, operation: str, preimport: str = "") -> None:
 
         import_sdk_client()
     preimported = time.perf_counter()
-    result = lambda_handler(event(operation, os.environ["BENCH_CLIENT_KEY"]), Context())
+    result = lambda_handler(event(operation, os.environ["BENCH_CLIENT_KEY"]), cast(Any, Context()))
     done = time.perf_counter()
     assert result["statusCode"] == 200, result
     mcp_loaded = "mcp" in sys.modules
@@ -91,7 +92,7 @@ def child_cold(out: str, operation: str, preimport: str = "") -> None:
     )
 
 
-def _header(result: dict, name: str) -> str:
+def _header(result: dict[str, Any], name: str) -> str:
     values = (result.get("multiValueHeaders") or {}).get(name) or [(result.get("headers") or {}).get(name)]
     return str(values[0])
 
@@ -107,7 +108,7 @@ def child_warm(out: str) -> None:
         def __init__(self, name: str) -> None:
             self.name = name
 
-        def complete(self, request, timeout_s):
+        def complete(self, request: Any, timeout_s: float) -> Any:
             return Completion(text="pong", model=f"{self.name}-instant", input_tokens=1, output_tokens=1)
 
     deps = get_dependencies()
@@ -126,14 +127,14 @@ def child_warm(out: str) -> None:
     if os.environ.get("BENCH_NO_GC"):
         gc.disable()
     for i in range(300):  # warm-up: first snapshot load, key lookup, pydantic schema builds
-        lambda_handler(events[i % len(events)], context)
+        lambda_handler(events[i % len(events)], cast(Any, context))
     calls.clear()
     samples: list[float] = []
     started_all = time.monotonic()
     for i in range(WARM_REQUESTS):
         e = events[i % len(events)]
         t0 = time.perf_counter_ns()
-        result = lambda_handler(e, context)
+        result = lambda_handler(e, cast(Any, context))
         samples.append((time.perf_counter_ns() - t0) / 1000)
         assert result["statusCode"] == 200
     elapsed = time.monotonic() - started_all
@@ -153,7 +154,7 @@ def child_warm(out: str) -> None:
     )
 
 
-def run_child(mode: str, *args: str, env: dict[str, str]) -> dict:
+def run_child(mode: str, *args: str, env: dict[str, str]) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter; its result comes back as JSON in a file."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         out = handle.name
@@ -162,7 +163,7 @@ def run_child(mode: str, *args: str, env: dict[str, str]) -> dict:
         [sys.executable, __file__, mode, out, *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
     )
     wall = (time.perf_counter() - wall0) * 1000
-    result = json.loads(Path(out).read_text())
+    result: dict[str, Any] = json.loads(Path(out).read_text())
     os.unlink(out)
     result["process_wall_ms"] = wall
     return result
@@ -211,7 +212,7 @@ def main() -> int:
     return 0
 
 
-def _print_snapstart(runs: list[dict]) -> None:
+def _print_snapstart(runs: list[dict[str, Any]]) -> None:
     handler = statistics.median(r["import_ms"] for r in runs)
     sdk = statistics.median(r["preimport_ms"] for r in runs)
     request = statistics.median(r["request_ms"] for r in runs)

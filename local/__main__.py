@@ -17,7 +17,7 @@ def main() -> int:
         stack.app,
         host="127.0.0.1",
         port=port,
-        log_level="warning",  # type: ignore[attr-defined]
+        log_level="warning",
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)

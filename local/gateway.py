@@ -109,7 +109,8 @@ def build_gateway_app(
             denied = await run_in_threadpool(_authorize, authorizer, event, context)
             if denied is not None:
                 return denied
-        result = await run_in_threadpool(admin_handler if is_admin else handler, event, context)
+        target = admin_handler if is_admin and admin_handler is not None else handler
+        result = await run_in_threadpool(target, event, context)
         return from_proxy_result(result)
 
     async def set_fault(request: Request) -> Response:

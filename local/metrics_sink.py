@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from functions.adapters.cloudwatch import CELL_DIMENSIONS, COUNT_METRICS, ERROR_CODE_PREFIX, LATENCY_DIMENSIONS
-from functions.domain.names import BUDGET_UTILIZATION, LATENCY, NAMESPACE
+from functions.adapters.cloudwatch import COUNT_METRICS, ERROR_CODE_PREFIX, LATENCY_DIMENSIONS
+from functions.domain.names import BUDGET_UTILIZATION, CELL_DIMENSIONS, LATENCY, NAMESPACE
 from functions.domain.reports.metrics import Cell, Counts, Latency, MetricsSnapshot
 from functions.domain.thresholds import LOCAL_METRICS_MAX_RECORDS
 from functions.shared.observability import OUTPUT_LOCK

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 import time
@@ -54,7 +55,7 @@ def start_uvicorn(
         port=bound_port,
         log_level="warning",
         lifespan="on",
-        timeout_graceful_shutdown=graceful_shutdown_s,
+        timeout_graceful_shutdown=math.ceil(graceful_shutdown_s),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{bound_port}", daemon=True)

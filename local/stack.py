@@ -7,7 +7,7 @@ import os
 import secrets
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from functions.domain import names
 from local.faults import FaultRegistry
@@ -24,6 +24,7 @@ class LocalStack:
     faults: FaultRegistry
     servers: list[Any] = field(default_factory=list)
     gateway: ServerHandle | None = None
+    app: Any = None  # the gateway's ASGI app
     moto_url: str = ""
     eventbus: Any = None  # local.eventbus.LocalEventBus: publish EventBridge-shaped events to it
     alarms: Any = None  # local.alarm_evaluator.AlarmEvaluator
@@ -41,8 +42,7 @@ def _start_moto() -> Any:
     import logging
 
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from moto.server import MotoRequestHandler
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per AWS call otherwise
@@ -179,7 +179,7 @@ def _start_gateway(stack: LocalStack, port: int, serve_in_thread: bool) -> None:
 
     reset_cache()
     app = build_gateway_app(lambda_handler, stack.faults, admin_handler, authorizer)
-    stack.app = app  # type: ignore[attr-defined]
+    stack.app = app
     if serve_in_thread:
         stack.gateway = start_uvicorn(app, port=port)
         stack.port = stack.gateway.port
@@ -205,7 +205,9 @@ def _start_health_checks() -> Any:
     from local.scheduler import PeriodicTask
 
     interval = float(os.environ.get("HEALTH_CHECK_INTERVAL_SECONDS", "60"))
-    return PeriodicTask(lambda: health_check({}, LocalLambdaContext("health-check")), interval, name="health-check")
+    return PeriodicTask(
+        lambda: health_check({}, cast(Any, LocalLambdaContext("health-check"))), interval, name="health-check"
+    )
 
 
 def _start_alarm_evaluator(stack: LocalStack) -> Any:

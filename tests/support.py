@@ -26,7 +26,7 @@ def clear_control_config() -> None:
         dynamodb_client().delete_item(TableName=table, Key={HEALTH.partition_key: {"S": key}})
 
 
-def reset_routing_state(local_stack, policy: BreakerPolicy | None = None) -> SharedBreakers:
+def reset_routing_state(local_stack: Any, policy: BreakerPolicy | None = None) -> SharedBreakers:
     """No faults, closed breakers (with `policy`), no health marks: every target healthy again."""
     local_stack.faults.clear()
     for cached in (aws.session, aws.client, dynamodb_client):  # other suites may have cached mock-bound clients
@@ -47,7 +47,7 @@ def unique_prefix() -> str:
     return f"t{uuid.uuid4().hex[:10]}"
 
 
-def use_local_moto(monkeypatch, local_stack) -> None:
+def use_local_moto(monkeypatch: Any, local_stack: Any) -> None:
     """Point every AWS client at the local stack's moto server (one moto per process: an in-process
     `mock_aws` would reset the backends the server shares), with fresh cached clients."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", local_stack.moto_url)
@@ -73,7 +73,7 @@ def put_alarm_in_state(name: str, state: str = "ALARM", reason: str = "test") ->
     cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
 
 
-def wait_for_rollout(http, admin, execution: str, timeout_s: float = 20.0) -> dict[str, Any]:
+def wait_for_rollout(http: Any, admin: Any, execution: str, timeout_s: float = 20.0) -> dict[str, Any]:
     """The rollout `execution` as the admin API describes it once it has ended."""
     return eventually(
         lambda: http.get(f"/admin/rollouts/{execution}", headers=admin).json(),

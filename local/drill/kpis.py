@@ -174,7 +174,7 @@ def buckets(records: Iterable[RequestRecord], start: float, end: float, width: f
             index = min(count - 1, int((record.started - start) / width))
             totals[index][1] += 1
             totals[index][2] += impaired(record)
-    return [(b, n, bad) for b, n, bad in totals]
+    return [(b, int(n), int(bad)) for b, n, bad in totals]
 
 
 def restoration(timeline: Timeline, bucket_s: float = DEFAULT_BUCKET_S) -> float | None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from functions.domain.routing.cost import BudgetPolicy
 from functions.domain.thresholds import BUDGET_REFUSE_PERCENT, FAILBACK_STEPS, KPI_USER_ERROR_RATE_PERCENT
@@ -228,8 +228,8 @@ def _fresh_routing(stack: Any, deps: Any, policy: Any) -> None:
     for key in [k for target in TARGETS for k in (breaker_key(target), health_key(target))]:
         dynamodb_client().delete_item(TableName=table, Key={HEALTH.partition_key: {"S": key}})
     for target in TARGETS:  # the automation's cooldowns and failback marks of an earlier drill
-        key = {FLAGS.partition_key: {"S": automation_key(target)}}
-        dynamodb_client().delete_item(TableName=deps.settings.flags_table, Key=key)
+        flag = {FLAGS.partition_key: {"S": automation_key(target)}}
+        dynamodb_client().delete_item(TableName=deps.settings.flags_table, Key=flag)
     deps.breakers = SharedBreakers(table, TARGETS, policy)
     deps.snapshots.invalidate()
 
@@ -249,7 +249,9 @@ def _health_checks(interval_s: float) -> Callable[[], None]:
     from local.gateway import LocalLambdaContext
     from local.scheduler import PeriodicTask
 
-    task = PeriodicTask(lambda: health_check({}, LocalLambdaContext("drill-health-check")), interval_s, "drill-health")
+    task = PeriodicTask(
+        lambda: health_check({}, cast(Any, LocalLambdaContext("drill-health-check"))), interval_s, "drill-health"
+    )
     return task.stop
 
 
@@ -442,7 +444,7 @@ class _LiftWhen:
         # Every Direct provider down: the automation still moves the weights (to another faulted provider);
         # lifted once it has, so its failover and the failback after it both run within the drill.
         moved = sample is not None and dict(sample.weights) != dict(live.baseline_weights)
-        return moved and not sample.rollout
+        return moved and sample is not None and not sample.rollout
 
     def _error_rate_on_target(self, now: float) -> bool:
         recent = [r for r in self._recorder.requests() if r.ended >= now - self._hold_s]
