@@ -32,8 +32,10 @@ from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
 from functions.app.workflow.settings import WorkflowSettings
 from functions.app.workflow.wiring import WorkflowDependencies
 from functions.domain.audit import AuditEntry
+from functions.domain.routing.breaker import BreakerPolicy
 from functions.handlers import workflow
 from local import metrics_sink
+from local.faults import FaultSpec
 from local.lambda_binding import bind, configure_moto, create_function
 from local.tables import create_tables
 from tests.paths import STATEMACHINES
@@ -78,6 +80,15 @@ def send(http: TestClient, count: int, operation: str = "infrastructure") -> lis
     _steady[id(http)] = (stop, sender)
     sender.start()
     return providers
+
+
+def failing_bedrock(local_stack: Any, http: TestClient) -> None:
+    """bedrock answers 503 to emergency traffic (no fallback), behind breakers that never open, so every
+    request reaches bedrock and a gate over bedrock sees its errors (an open breaker refuses emergency
+    requests before any attempt: no bedrock traffic, an INCONCLUSIVE gate)."""
+    reset_routing_state(local_stack, BreakerPolicy(consecutive_failures=10**6, min_requests=10**6))
+    local_stack.faults.set(FaultSpec(provider="bedrock", status=503))
+    send(http, 10, "emergency")
 
 
 def stop_steady(http: TestClient) -> None:

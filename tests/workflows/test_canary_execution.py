@@ -4,10 +4,7 @@ the canary moves Direct traffic from google to bedrock (see conftest for the tra
 from __future__ import annotations
 
 from functions.domain.rollout.plan import RolloutKind
-from functions.domain.routing.breaker import BreakerPolicy
-from local.faults import FaultSpec
-from tests.support import reset_routing_state
-from tests.workflows.conftest import GATE, START, rollout_input, send
+from tests.workflows.conftest import GATE, START, failing_bedrock, rollout_input, send
 
 
 def canary_input(**extra):
@@ -30,12 +27,8 @@ def test_a_healthy_canary_runs_every_step_to_100_percent_and_releases(workflows,
 
 
 def test_a_failed_gate_rolls_back_to_the_exact_starting_weights(workflows, chat, local_stack):
-    # Breakers that never open, so every request keeps reaching bedrock and the gate sees its errors (an open
-    # breaker refuses emergency requests before any attempt: no bedrock traffic, an INCONCLUSIVE gate).
-    reset_routing_state(local_stack, BreakerPolicy(consecutive_failures=10**6, min_requests=10**6))
     workflows.seed(START)
-    local_stack.faults.set(FaultSpec(provider="bedrock", status=503))
-    send(chat, 10, "emergency")  # no fallback for emergency: bedrock's own errors fail the gate
+    failing_bedrock(local_stack, chat)  # no fallback for emergency: bedrock's own errors fail the gate
 
     done = workflows.run("canary", canary_input(steps=[25, 60, 100], gate={**GATE, "consecutiveFailures": 2}))
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 import pytest
 
 from functions.domain.rollout.plan import RolloutKind
-from local.faults import FaultSpec
-from tests.workflows.conftest import GATE, START, rollout_input, send
+from tests.workflows.conftest import GATE, START, failing_bedrock, rollout_input, send
 
 # google back to bedrock (failback) or off google onto bedrock (failovers); meta is a bystander
 FAILBACK_STEP_60 = {"bedrock": 60, "google": 24, "meta": 16}
@@ -30,12 +29,6 @@ def assert_ended(workflows, done, error: str, weights: dict[str, int], last_acti
     route = workflows.route()
     assert route["weights"] == weights and route["lock"] is None
     assert workflows.audit_actions()[-1] == last_action
-
-
-def failing_bedrock(local_stack, chat) -> None:
-    """bedrock answers 503 to traffic with no fallback: the gates over bedrock fail."""
-    local_stack.faults.set(FaultSpec(provider="bedrock", status=503))
-    send(chat, 10, "emergency")
 
 
 # --- success paths -----------------------------------------------------------------------------------
