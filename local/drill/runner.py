@@ -136,6 +136,9 @@ def _drill_environment(stack: Any, scenario: Scenario, settings: DrillSettings) 
     from local import metrics_sink
 
     metrics_sink.install()  # the alarms and gates read the EMF lines; whoever swapped sys.stdout removed the tap
+    # A drill reads only its own traffic; a store left full by earlier traffic slows every alarm evaluation and gate
+    # query (each scans it), and that load shows up in the drill's own latencies.
+    metrics_sink.STORE.clear()
     deps = get_dependencies()
     policy = settings.compression.breaker_policy()
     _fresh_routing(stack, deps, policy)
