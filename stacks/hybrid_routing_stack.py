@@ -46,7 +46,7 @@ class HybridRoutingStack(Stack):
         self.health_checker = HealthChecker(
             self, "HealthChecker", factory=factory, health_table=tables.table(HEALTH), providers=providers
         )
-        self.api = RouterApi(self, "RouterApi", handler=self.router.function, config=config)
+        self.api = RouterApi(self, "RouterApi", handler=self.router.alias, config=config)
         self.admin = AdminApi(
             self,
             "Admin",

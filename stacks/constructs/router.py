@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from aws_cdk import Duration
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from functions.adapters.dynamodb.schema import AUDIT, CACHE, CLIENT_KEYS, FLAGS, HEALTH
@@ -16,6 +17,7 @@ from stacks.constructs.providers import ProviderAccess
 from stacks.constructs.tables import Tables
 
 ROUTER_HANDLER = "functions.handlers.router.lambda_handler"
+LIVE_ALIAS = "live"
 # The longest operation budget bounds a request (retries and fallbacks included); the margin
 # lets the router answer its own timeout error instead of being killed mid-response.
 ROUTER_TIMEOUT = Duration.seconds(int(max(LATENCY_BUDGET_SECONDS.values())) + 15)
@@ -43,7 +45,11 @@ class Router(Construct):
             environment=_environment(tables, providers, config),
             timeout=ROUTER_TIMEOUT,
             service_name="router",
+            snap_start=True,
         )
+        # SnapStart restores published versions only: the API invokes this alias, which moves to
+        # the new version (and its snapshot, primed by `prime_for_snapshot`) on each deploy.
+        self.alias = lambda_.Alias(self, "Live", alias_name=LIVE_ALIAS, version=self.function.current_version)
         tables.table(FLAGS).grant_read_write_data(self.function)
         tables.table(HEALTH).grant_read_write_data(self.function)
         tables.table(CACHE).grant_read_write_data(self.function)

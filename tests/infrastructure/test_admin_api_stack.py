@@ -89,10 +89,15 @@ def _is_admin(path: str) -> bool:
     return path == "/admin" or path.startswith("/admin/")
 
 
-def _integration_target(properties: dict[str, Any]) -> str:
-    """The logical id of the function a Lambda proxy integration invokes."""
+def _integration_target(synthesized: Synthesized, properties: dict[str, Any]) -> str:
+    """The logical id of the function a Lambda proxy integration invokes, directly or through an alias."""
     uri = json.dumps(properties["Integration"]["Uri"])
-    (function_id,) = set(re.findall(r'"Fn::GetAtt": \["([A-Za-z0-9]+)", "Arn"\]', uri))
+    (function_id,) = set(re.findall(r'"Fn::GetAtt": \["([A-Za-z0-9]+)", "Arn"\]', uri)) or {
+        alias_id for alias_id in re.findall(r'"Ref": "([A-Za-z0-9]+)"', uri) if alias_id in synthesized.resources
+    }
+    target = synthesized.resources[function_id]
+    if target["Type"] == "AWS::Lambda::Alias":
+        return str(target["Properties"]["FunctionName"]["Ref"])
     return function_id
 
 
@@ -169,7 +174,7 @@ def test_every_admin_method_uses_the_custom_authorizer_and_the_admin_function(sy
         assert properties["AuthorizationType"] == "CUSTOM"
         assert properties["AuthorizerId"] == {"Ref": authorizer_id}
         assert properties["Integration"]["Type"] == "AWS_PROXY"
-        assert _integration_target(properties) == admin_id
+        assert _integration_target(synthesized, properties) == admin_id
 
 
 def test_no_other_method_uses_an_authorizer_and_each_reaches_the_router(synthesized: Synthesized) -> None:
@@ -181,14 +186,14 @@ def test_no_other_method_uses_an_authorizer_and_each_reaches_the_router(synthesi
     for method, path, properties in others:
         assert properties["AuthorizationType"] == "NONE", (method, path)
         assert "AuthorizerId" not in properties, (method, path)
-        assert _integration_target(properties) == router_id, (method, path)
+        assert _integration_target(synthesized, properties) == router_id, (method, path)
 
 
 def test_the_openapi_document_is_served_by_the_router_without_authorization(synthesized: Synthesized) -> None:
     router_id = _function_id(synthesized, router_function(synthesized))
     (properties,) = [p for method, path, p in _methods(synthesized) if (method, path) == ("GET", "/openapi.json")]
     assert properties["AuthorizationType"] == "NONE"
-    assert _integration_target(properties) == router_id
+    assert _integration_target(synthesized, properties) == router_id
 
 
 @pytest.mark.parametrize("variant", ["synthesized", "customer_managed"])

@@ -144,6 +144,28 @@ def test_the_router_runs_python_on_arm64_with_json_logs_and_active_tracing(synth
     assert router["Layers"] == [{"Ref": next(iter(synthesized.of_type("AWS::Lambda::LayerVersion")))}]
 
 
+def test_the_router_restores_from_a_snapstart_snapshot_and_the_api_invokes_its_live_alias(
+    synthesized: Synthesized,
+) -> None:
+    # Given the router, its versions and aliases
+    router_id = next(iter(k for k, v in synthesized.resources.items() if v["Properties"] is _router(synthesized)))
+    (alias,) = synthesized.of_type("AWS::Lambda::Alias").values()
+    (version,) = synthesized.of_type("AWS::Lambda::Version").values()
+    # When reading SnapStart and what the alias points at
+    # Then published versions restore from a snapshot, and the API reaches the router through the alias
+    assert _router(synthesized)["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert version["Properties"]["FunctionName"] == {"Ref": router_id}
+    assert alias["Properties"]["FunctionName"] == {"Ref": router_id}
+    assert alias["Properties"]["Name"] == "live"
+    uris = [
+        json.dumps(m["Properties"]["Integration"]["Uri"])
+        for m in synthesized.of_type("AWS::ApiGateway::Method").values()
+    ]
+    alias_id = next(iter(synthesized.of_type("AWS::Lambda::Alias")))
+    assert any(f'"Ref": "{alias_id}"' in uri for uri in uris)
+    assert not any(f'["{router_id}", "Arn"]' in uri for uri in uris)  # never $LATEST, which has no snapshot
+
+
 def test_the_router_logs_to_its_own_log_group_with_the_configured_retention(synthesized: Synthesized) -> None:
     # Given the router's log group
     log_group = synthesized.resources[_router(synthesized)["LoggingConfig"]["LogGroup"]["Ref"]]
