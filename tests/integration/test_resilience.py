@@ -179,3 +179,33 @@ def test_a_throttled_health_table_leaves_breakers_working_from_this_instance_vie
     for _ in range(FAST.consecutive_failures):
         assert chat(client, "infrastructure").status_code == 200  # served by the chain meanwhile
     assert breakers.state("bedrock").status is BreakerStatus.OPEN
+
+
+# A breaker that trips on its 5xx rate only (consecutive failures out of reach).
+BY_RATE = BreakerPolicy(cooldown_s=60, consecutive_failures=10_000, min_requests=10, server_error_rate=0.5)
+
+
+def test_an_operator_reset_keeps_the_breaker_closed_under_healthy_traffic(client, local_stack, breakers):
+    breakers = reset_routing_state(local_stack, BY_RATE)  # the fixture's teardown restores the defaults
+    # Given bedrock's breaker opened by its 5xx rate, and more failures recorded while it was open
+    local_stack.faults.set(FaultSpec(provider="bedrock", status=503))
+    for _ in range(BY_RATE.min_requests):
+        breakers.record(breakers.admit("bedrock", time.time()), "server_error", 1.0)
+    assert breakers.state("bedrock").status is BreakerStatus.OPEN
+    for _ in range(2 * BY_RATE.min_requests):
+        breakers.record(breakers.force("bedrock"), "server_error", 1.0)
+    local_stack.faults.clear()
+    # When an operator resets it from another instance (the admin function) and traffic resumes
+    from functions.adapters.dynamodb.breakers import SharedBreakers
+
+    admin = SharedBreakers(get_dependencies().settings.health_table, ["bedrock"], BY_RATE)
+    get_dependencies().snapshots.invalidate()
+    admin.sync(get_dependencies().snapshots.get().breakers)
+    admin.reset("bedrock")
+    get_dependencies().snapshots.invalidate()
+    answers = [chat(client, "emergency") for _ in range(10)]
+    # Then the router took the reset and it held: every request served by bedrock, the breaker closed
+    assert [a.status_code for a in answers] == [200] * 10
+    assert {a.headers["x-hybrid-provider"] for a in answers} == {"bedrock"}
+    assert breakers.state("bedrock").status is BreakerStatus.CLOSED
+    assert breakers.windows["bedrock"].verdict(time.time()) is None

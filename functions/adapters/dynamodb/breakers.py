@@ -95,6 +95,13 @@ class SharedBreakers:
             t: SlidingWindow(self.policy, lock=threading.Lock()) for t in self._states
         }
 
+    def _fresh_window(self, target: str) -> None:
+        """Each state starts counting anew: outcomes recorded while a breaker was open (last-chance
+        attempts) must not trip it again the moment an operator's reset, or a probe, closes it."""
+        window = self.windows.get(target)
+        if window is not None:
+            window.reset()
+
     def _new_window(self) -> SlidingWindow:
         return SlidingWindow(self.policy, lock=threading.Lock())  # requests of the local gateway overlap
 
@@ -110,6 +117,8 @@ class SharedBreakers:
         with self._lock:
             for target, state in stored.items():
                 if target in self._states and state.version >= self._states[target].version:
+                    if state.status is not self._states[target].status:
+                        self._fresh_window(target)
                     self._states[target] = state
 
     def may_take_traffic(self, target: str, now: float) -> bool:
@@ -276,8 +285,7 @@ class SharedBreakers:
         with self._lock:
             self._states[target] = new
         if new.status is not current.status:
-            if new.status is BreakerStatus.OPEN:
-                self.windows[target].reset()
+            self._fresh_window(target)
             logger.info(
                 "breaker-transition",
                 extra={"target": target, "from": current.status.value, "to": new.status.value, "reason": new.reason},
