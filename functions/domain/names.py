@@ -57,6 +57,8 @@ OUTPUT_TOKENS: Final = "OutputTokens"
 COST_USD: Final = "CostUSD"
 BUDGET_UTILIZATION: Final = "BudgetUtilizationPercent"
 ERRORS_BY_TYPE_PREFIX: Final = "Errors_"  # Errors_<error type>, one count per failed request
+ATTEMPTS: Final = "Attempts"  # provider attempts one request made
+RETRIES: Final = "Retries"  # its attempts after the first (same provider or another)
 
 # Per provider attempt (the router's breakers): dimensions Provider+service.
 PROVIDER_ATTEMPTS: Final = "ProviderAttempts"

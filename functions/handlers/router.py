@@ -144,7 +144,9 @@ def _domain_error(exc: HybridRoutingError) -> Response[str]:
             trace.decision.reason if trace.decision else "refused",
             trace.started,
             error=exc.code,
+            attempts=trace.attempts,
         )
+        return from_domain(exc, trace.headers(), attempts=trace.attempts)
     return from_domain(exc)
 
 

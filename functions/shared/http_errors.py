@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -29,11 +29,22 @@ def error_response(
     )
 
 
-def from_domain(exc: HybridRoutingError, headers: Mapping[str, str] | None = None) -> Response[str]:
+# What a 429 or 503 asks a client to wait when no provider said how long: one breaker probe interval.
+DEFAULT_RETRY_AFTER_S = 1
+
+
+def from_domain(
+    exc: HybridRoutingError, headers: Mapping[str, str] | None = None, *, attempts: Sequence[str] = ()
+) -> Response[str]:
+    """The error answer; `attempts` ("provider:outcome") are named in its message. A 429 or a 503
+    always carries `Retry-After`: the provider's when it gave one, else `DEFAULT_RETRY_AFTER_S`."""
     extra = dict(headers or {})
     if exc.retry_after is not None:
         extra["retry-after"] = str(max(1, round(exc.retry_after)))
-    return error_response(exc.status, exc.error_type, exc.message, exc.code, headers=extra)
+    elif exc.status in (429, 503):
+        extra["retry-after"] = str(DEFAULT_RETRY_AFTER_S)
+    message = f"{exc.message} (attempts: {', '.join(attempts)})" if attempts else exc.message
+    return error_response(exc.status, exc.error_type, message, exc.code, headers=extra)
 
 
 def from_validation(errors: Iterable[Mapping[str, Any]]) -> Response[str]:

@@ -81,6 +81,34 @@ def test_when_bedrock_fails_an_emergency_request_gets_a_clear_503_and_no_fallbac
     assert response.json()["error"]["code"] == "provider_unavailable"
 
 
+def test_an_error_answer_names_its_request_operation_and_every_attempt_and_says_when_to_retry(client, local_stack):
+    # Given bedrock failing every request
+    local_stack.faults.set(FaultSpec(provider="bedrock", status=503))
+    # When an emergency request (no route fallback) fails
+    response = _chat(client, "emergency")
+    # Then the 503 says which request and operation it was, each attempt, and when to come back
+    assert response.status_code == 503
+    attempts = response.headers["x-hybrid-attempts"].split(",")
+    assert attempts and set(attempts) == {"bedrock:503"}
+    assert len(attempts) == local_stack.faults.requests("bedrock")
+    assert response.headers["x-hybrid-operation"] == "emergency"
+    assert response.headers["x-request-id"]
+    assert int(response.headers["retry-after"]) >= 1
+    assert f"(attempts: {', '.join(attempts)})" in response.json()["error"]["message"]
+
+
+def test_a_served_answer_lists_the_failed_attempts_before_the_one_that_answered(client, local_stack):
+    # Given bedrock failing, google healthy
+    local_stack.faults.set(FaultSpec(provider="bedrock", status=503))
+    # When an infrastructure request fails over
+    response = _chat(client, "infrastructure")
+    # Then its attempts end with the answering provider's, after bedrock's failures
+    assert response.status_code == 200
+    *failed, answered = response.headers["x-hybrid-attempts"].split(",")
+    assert failed and set(failed) == {"bedrock:503"}
+    assert answered == f"{response.headers['x-hybrid-provider']}:ok"
+
+
 def test_a_throttled_provider_without_fallback_gives_a_429(client, local_stack):
     local_stack.faults.set(FaultSpec(provider="bedrock", status=429))
     response = _chat(client, "emergency")
@@ -293,3 +321,22 @@ def test_health_is_degraded_when_one_route_is_down(client):
     finally:
         ddb.delete_item(TableName=table, Key={"pk": {"S": health_key("mcp")}})
         get_dependencies().snapshots.invalidate()
+
+
+def test_the_routing_decision_line_and_emf_count_a_request_s_attempts_and_retries(client, local_stack, caplog):
+    from local import metrics_sink
+
+    # Given bedrock failing, so that an infrastructure request retries and fails over
+    local_stack.faults.set(FaultSpec(provider="bedrock", status=503))
+    metrics_sink.install()  # pytest's capture swaps sys.stdout between phases: tap the EMF lines again
+    started = time.time() - 1
+    # When it is served
+    with caplog.at_level("INFO"):
+        response = _chat(client, "infrastructure")
+    attempts = response.headers["x-hybrid-attempts"].split(",")
+    assert len(attempts) >= 2
+    # Then its log line lists the attempts, and its EMF record counts them and the retries among them
+    (decision,) = [r for r in caplog.records if r.getMessage() == "routing-decision"]
+    assert decision.attempts == attempts
+    (emf,) = [r for r in metrics_sink.STORE.since(started) if "Attempts" in r.values]
+    assert (emf.values["Attempts"], emf.values["Retries"]) == ((len(attempts),), (len(attempts) - 1,))

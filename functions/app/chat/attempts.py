@@ -62,6 +62,15 @@ class Runtime:
     rand: Callable[[], float] = random.random
     retry: RetryPolicy = RetryPolicy()
     attempt_timeout_s: float | None = None  # an operator's cap on one provider attempt
+    log: list[str] | None = None  # each attempt appended as "provider:outcome" (`attempt_label`)
+
+
+def attempt_label(provider: str, error: ProviderError | None) -> str:
+    """One attempt as the `x-hybrid-attempts` header names it: `bedrock:ok`, `google:429`,
+    `meta:timeout`; a failed attempt by the status the router maps its error to."""
+    if error is None:
+        return f"{provider}:ok"
+    return f"{provider}:{'timeout' if isinstance(error, ProviderTimeout) else error.status}"
 
 
 def outcome_of(error: ProviderError) -> AttemptOutcome:
@@ -140,6 +149,7 @@ class _Attempts:
                 completion = provider.complete(self.request, timeout_s=min(remaining, cap) if cap else remaining)
             except ProviderError as exc:
                 self.breakers.record(admission, outcome_of(exc), _ms_since(started), exc.code)
+                self._log(target, exc)
                 if not exc.retryable:
                     raise
                 self.last_error = exc
@@ -149,8 +159,13 @@ class _Attempts:
                     return None
                 continue
             self.breakers.record(admission, "ok", _ms_since(started))
+            self._log(target, None)
             return RoutedCompletion(completion, target, self.decision.is_fallback(target), self.count)
         return None
+
+    def _log(self, target: Target, error: ProviderError | None) -> None:
+        if self.runtime.log is not None:
+            self.runtime.log.append(attempt_label(target.provider, error))
 
     def failure(self) -> ProviderError | NoRouteAvailable:
         """What the request fails with once no target answered."""

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -36,6 +37,14 @@ class RequestTrace:
     operation: OperationType
     started: float
     decision: RoutingDecision | None = None
+    attempts: list[str] = field(default_factory=list)  # "provider:outcome", in order (`attempt_label`)
+
+    def headers(self) -> dict[str, str]:
+        """What every answer says of how it was served, or failed."""
+        headers = {"x-hybrid-operation": self.operation.value}
+        if self.attempts:
+            headers["x-hybrid-attempts"] = ",".join(self.attempts)
+        return headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +107,7 @@ def _serve(
         deps.providers,
         Deadline(trace.started, budget, time.monotonic),
         deps.breakers,
-        Runtime(attempt_timeout_s=loaded.attempt_timeout_s),
+        Runtime(attempt_timeout_s=loaded.attempt_timeout_s, log=trace.attempts),
     )
 
 
@@ -126,9 +135,18 @@ def _served(
     if cache.use:
         entry = deps.cache.entry(response, provider=target.provider, route=target.route.value, ttls=cache.ttls)
         deps.cache.put(cache.key, entry, cache.ttls)
-    record_request(operation, target.route.value, target.provider, routed.fallback, decision.reason, trace.started)
+    record_request(
+        operation,
+        target.route.value,
+        target.provider,
+        routed.fallback,
+        decision.reason,
+        trace.started,
+        attempts=trace.attempts,
+    )
     metrics.add_metric(name=names.CACHE_MISSES, unit=MetricUnit.Count, value=1 if cache.use else 0)
-    return ChatResult(response, _headers(target.route.value, target.provider, routed.fallback, "miss", operation))
+    headers = _headers(target.route.value, target.provider, routed.fallback, "miss", operation) | trace.headers()
+    return ChatResult(response, headers)
 
 
 def _admit_within_budget(deps: RouterDependencies, operation: OperationType) -> None:
@@ -193,8 +211,10 @@ def record_request(
     started: float,
     error: str | None = None,
     cache: str = "miss",
+    attempts: Sequence[str] = (),
 ) -> None:
-    """The `routing-decision` log line and the request's EMF metrics (never prompts or completions)."""
+    """The `routing-decision` log line and the request's EMF metrics (never prompts or completions).
+    `attempts` are the request's provider attempts as "provider:outcome" (`attempt_label`)."""
     latency_ms = round((time.monotonic() - started) * 1000, 2)
     logger.info(
         "routing-decision",
@@ -207,6 +227,7 @@ def record_request(
             "latency_ms": latency_ms,
             "cache": cache,
             "error": error,
+            "attempts": list(attempts),
         },
     )
     metrics.add_dimensions(
@@ -219,6 +240,8 @@ def record_request(
     metrics.add_metric(name=names.LATENCY, unit=MetricUnit.Milliseconds, value=latency_ms)
     metrics.add_metric(name=names.ERRORS, unit=MetricUnit.Count, value=1 if error else 0)
     metrics.add_metric(name=names.FALLBACKS, unit=MetricUnit.Count, value=1 if fallback else 0)
+    metrics.add_metric(name=names.ATTEMPTS, unit=MetricUnit.Count, value=len(attempts))
+    metrics.add_metric(name=names.RETRIES, unit=MetricUnit.Count, value=max(0, len(attempts) - 1))
     metrics.add_metric(name=names.CACHE_HITS, unit=MetricUnit.Count, value=1 if cache in ("hit", "stale") else 0)
     # Routing efficiency's numerator (functions/domain/reports/metrics.py): on the primary route, no fallback, no error.
     primary = route == ROUTING_MATRIX[operation].primary.value and not fallback and not error
