@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 import uuid
 from typing import Any
 
@@ -40,6 +42,12 @@ def reset_routing_state(local_stack: Any, policy: BreakerPolicy | None = None) -
     deps.breakers = SharedBreakers(table, TARGETS, policy)
     deps.snapshots.invalidate()
     return deps.breakers
+
+
+def emf_now() -> float:
+    """Now, as an EMF timestamp (whole milliseconds, rounded down): the lower bound of a `since` query
+    that takes every record emitted from here on and none of an earlier test's."""
+    return math.floor(time.time() * 1000) / 1000
 
 
 def unique_prefix() -> str:

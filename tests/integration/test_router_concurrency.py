@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from collections import Counter
 
 from starlette.testclient import TestClient
 
 from local import metrics_sink
-from tests.support import reset_routing_state
+from tests.support import emf_now, reset_routing_state
 
 OPERATIONS = ("infrastructure", "standard", "background", "implementation")
 CHAT_THREADS, REQUESTS_PER_THREAD = 8, 12
@@ -56,7 +55,7 @@ def test_overlapping_requests_are_each_answered_and_counted_as_their_own(local_s
             )
             admin_statuses[response.status_code] += 1
 
-    started = time.time() - 1  # EMF timestamps are whole milliseconds
+    started = emf_now()
     previous = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
