@@ -83,6 +83,20 @@ class ProviderBadRequest(ProviderError):
     retryable = False
 
 
+class ContextLengthExceeded(ProviderBadRequest):
+    """The prompt is longer than the model's context window: resending it unchanged to the same model
+    cannot help; only a model with a larger window can serve it."""
+
+    code = "context_length_exceeded"
+
+
+class ContentFiltered(ProviderBadRequest):
+    """The provider's safety system refused the prompt or the answer; `message` carries its reason.
+    Failing over around a safety system is an operator's decision, off by default."""
+
+    code = "content_policy_violation"
+
+
 class ProviderResponseInvalid(ProviderError):
     """The provider answered, but not in its protocol's shape (malformed, truncated, wrong types)."""
 
