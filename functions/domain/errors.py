@@ -59,9 +59,11 @@ class BudgetExceeded(HybridRoutingError):
 
 # --- provider errors (what adapters raise) -------------------------------------------------
 class ProviderError(HybridRoutingError):
-    """A provider failed; `retryable` errors may be retried or failed over."""
+    """A provider failed; `retryable` errors may be retried or failed over. `attempt_outcome` names
+    an attempt that failed with it in `x-hybrid-attempts` (`bedrock:reset`); None: by its status."""
 
     retryable: bool = True
+    attempt_outcome: str | None = None
 
 
 class ProviderThrottled(ProviderError):
@@ -72,8 +74,18 @@ class ProviderUnavailable(ProviderError):
     status, error_type, code = 503, "server_error", "provider_unavailable"
 
 
+class ProviderConnectionReset(ProviderUnavailable):
+    """The connection was reset or closed before any byte of an answer: the provider most likely never
+    saw the request (a pooled connection it had dropped, say), so resending it once is safe."""
+
+    code, attempt_outcome = "provider_connection_reset", "reset"
+
+
 class ProviderTimeout(ProviderError):
+    """The provider was silent for the attempt's whole timeout: a hang is likely to hang again."""
+
     status, error_type, code = 504, "timeout_error", "provider_timeout"
+    attempt_outcome = "timeout"
 
 
 class ProviderBadRequest(ProviderError):
@@ -87,14 +99,14 @@ class ContextLengthExceeded(ProviderBadRequest):
     """The prompt is longer than the model's context window: resending it unchanged to the same model
     cannot help; only a model with a larger window can serve it."""
 
-    code = "context_length_exceeded"
+    code = attempt_outcome = "context_length_exceeded"
 
 
 class ContentFiltered(ProviderBadRequest):
     """The provider's safety system refused the prompt or the answer; `message` carries its reason.
     Failing over around a safety system is an operator's decision, off by default."""
 
-    code = "content_policy_violation"
+    code, attempt_outcome = "content_policy_violation", "content_filter"
 
 
 class ProviderResponseInvalid(ProviderError):

@@ -83,6 +83,14 @@ def admin(local_stack):
 
 
 @pytest.fixture
+def fake_aws_credentials(monkeypatch) -> None:
+    """Credentials for botocore to sign with, for a client that talks to a local server."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
 def tables(monkeypatch, local_stack):
     """Tables of the test's own (unique prefix) on the local stack's moto, fresh clients, and the
     weights item removed afterwards. Modules with other needs define their own `tables`."""

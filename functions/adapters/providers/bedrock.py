@@ -3,6 +3,11 @@
 Clients are made lazily and cached, one per (region, endpoint, timeout bucket): botocore's read
 timeout is fixed per client, so a request whose remaining budget is short gets a client whose
 read timeout fits it. botocore makes one attempt only: the router owns retries.
+
+botocore reads the answer's body inside its send and reports a connection closed before or while
+it read it alike (`ConnectionClosedError`): a reset before the status line is a
+`ProviderConnectionReset`, a body cut after the headers a `ProviderResponseInvalid` (Bedrock did
+answer, truncated), as for the JSON APIs (`http.py`).
 """
 
 from __future__ import annotations
@@ -18,13 +23,17 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectionClosedError,
     ConnectTimeoutError,
     NoCredentialsError,
     ParamValidationError,
     ReadTimeoutError,
 )
+from urllib3.exceptions import ProtocolError
 
 from functions.adapters.aws import client as aws_client
+from functions.adapters.providers.http import ERROR_MESSAGE_MAX_CHARS, is_body_cut, is_connection_reset
+from functions.adapters.providers.refusals import says_content_filtered, says_context_length_exceeded
 from functions.domain.completion import (
     Completion,
     CompletionRequest,
@@ -37,7 +46,10 @@ from functions.domain.completion import (
     sampling_options,
 )
 from functions.domain.errors import (
+    ContentFiltered,
+    ContextLengthExceeded,
     ProviderBadRequest,
+    ProviderConnectionReset,
     ProviderError,
     ProviderResponseInvalid,
     ProviderThrottled,
@@ -62,9 +74,9 @@ _FINISH_REASONS: dict[str, FinishReason] = {
     "tool_use": "stop",
     "max_tokens": "length",
     "model_context_window_exceeded": "length",
-    "guardrail_intervened": "content_filter",
-    "content_filtered": "content_filter",
 }
+# A 200 whose answer a guardrail or the content filters stopped is a refusal, not an answer.
+_REFUSED_STOP_REASONS = frozenset({"guardrail_intervened", "content_filtered"})
 
 # The error code decides; the HTTP status only when the code is unknown (ModelNotReady is a 429).
 _ERROR_BY_CODE: dict[str, type[ProviderError]] = {
@@ -159,6 +171,8 @@ class BedrockProvider:
             raise ProviderBadRequest(f"bedrock rejected the request shape: {exc}", provider=self.name) from exc
         except (ReadTimeoutError, ConnectTimeoutError) as exc:
             raise ProviderTimeout(f"bedrock did not answer within {timeout_s:.2f} s", provider=self.name) from exc
+        except ConnectionClosedError as exc:
+            raise self._connection_closed(exc) from exc
         except NoCredentialsError as exc:
             raise ProviderUnavailable("no AWS credentials for bedrock", provider=self.name) from exc
         except BotoCoreError as exc:
@@ -186,12 +200,24 @@ class BedrockProvider:
         metadata = exc.response.get("ResponseMetadata", {})
         status = int(metadata.get("HTTPStatusCode") or 0)
         error_class = _ERROR_BY_CODE.get(code) or _error_for_status(status)
+        if code == "ValidationException":
+            error_class = _refusal(error.get("Message")) or error_class
         if error_class is ProviderThrottled:
             retry_after = _retry_after(metadata.get("HTTPHeaders", {}))
             return ProviderThrottled(message, provider=self.name, retry_after=retry_after)
         return error_class(message, provider=self.name)
 
+    def _connection_closed(self, exc: ConnectionClosedError) -> ProviderError:
+        error = exc.kwargs.get("error")
+        if isinstance(error, ProtocolError) and is_connection_reset(error):
+            return ProviderConnectionReset("bedrock reset the connection before answering", provider=self.name)
+        if isinstance(error, ProtocolError) and is_body_cut(error):
+            return ProviderResponseInvalid("bedrock cut its answer short", provider=self.name)
+        return ProviderUnavailable("bedrock unreachable: ConnectionClosedError", provider=self.name)
+
     def _completion(self, response: Mapping[str, Any], elapsed_ms: float) -> Completion:
+        """The completion of a Converse answer; one a guardrail or the content filters stopped is
+        `ContentFiltered`, carrying its stop reason and the text Bedrock answered instead, if any."""
         try:
             content = response["output"]["message"]["content"]
             texts = [block["text"] for block in content if isinstance(block, Mapping) and "text" in block]
@@ -199,7 +225,13 @@ class BedrockProvider:
             input_tokens, output_tokens = usage["inputTokens"], usage["outputTokens"]
         except (KeyError, TypeError) as exc:
             raise ProviderResponseInvalid("bedrock response lacks output text or usage", provider=self.name) from exc
-        if not texts or not all(isinstance(text, str) for text in texts):
+        if not all(isinstance(text, str) for text in texts):
+            raise ProviderResponseInvalid("bedrock response text is not a string", provider=self.name)
+        if (stop_reason := response.get("stopReason")) in _REFUSED_STOP_REASONS:
+            said = "".join(texts)[:ERROR_MESSAGE_MAX_CHARS]
+            message = f"bedrock stopped the answer ({stop_reason})" + (f": {said}" if said else "")
+            raise ContentFiltered(message, provider=self.name)
+        if not texts:
             raise ProviderResponseInvalid("bedrock response has no text content", provider=self.name)
         latency = response.get("metrics", {}).get("latencyMs") if isinstance(response.get("metrics"), Mapping) else None
         return counted_completion(
@@ -212,6 +244,16 @@ class BedrockProvider:
             latency_ms=float(latency) if is_count(latency) else elapsed_ms,
             api="bedrock",
         )
+
+
+def _refusal(message: object) -> type[ProviderBadRequest] | None:
+    """The refusal a ValidationException's message names, if any ("Input is too long for requested
+    model.", "This request has been blocked by our content filters."): see `refusals.py`."""
+    if says_context_length_exceeded(message):
+        return ContextLengthExceeded
+    if says_content_filtered(message):
+        return ContentFiltered
+    return None
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

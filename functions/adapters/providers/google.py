@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from functions.adapters.providers.http import ErrorDialect, JsonApiProvider, seconds
+from functions.adapters.providers.refusals import says_context_length_exceeded
 from functions.domain.completion import (
     Completion,
     CompletionRequest,
@@ -21,6 +22,8 @@ from functions.domain.completion import (
     sampling_options,
 )
 from functions.domain.errors import (
+    ContentFiltered,
+    ContextLengthExceeded,
     ProviderBadRequest,
     ProviderError,
     ProviderResponseInvalid,
@@ -41,6 +44,8 @@ _FINISH_REASONS: dict[str, FinishReason] = {
     "SPII": "content_filter",
     "IMAGE_SAFETY": "content_filter",
 }
+# A candidate that finished for one of these with no text is a refusal, not an empty answer.
+_REFUSED_FINISH_REASONS = frozenset({"SAFETY", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII"})
 _ROLES = {"user": "user", "assistant": "model"}
 
 # google.rpc codes: the `status` of an error, and the `reason` of its ErrorInfo details (more specific:
@@ -78,7 +83,15 @@ def _retry_delay(error: Mapping[str, Any]) -> float | None:
     return next((s for d in _details(error, _RETRY_INFO) if (s := seconds(d.get("retryDelay"))) is not None), None)
 
 
-GEMINI_ERRORS = ErrorDialect(error_by_code=_ERROR_BY_CODE, codes_of=_error_codes, retry_after_of=_retry_delay)
+def _refusal(error: Mapping[str, Any]) -> type[ProviderBadRequest] | None:
+    """A prompt longer than the model's window is an INVALID_ARGUMENT told apart by its message only
+    ("The input token count (N) exceeds the maximum number of tokens allowed (M).")."""
+    return ContextLengthExceeded if says_context_length_exceeded(error.get("message")) else None
+
+
+GEMINI_ERRORS = ErrorDialect(
+    error_by_code=_ERROR_BY_CODE, codes_of=_error_codes, retry_after_of=_retry_delay, refusal_of=_refusal
+)
 
 
 class GoogleProvider(JsonApiProvider):
@@ -109,18 +122,22 @@ class GoogleProvider(JsonApiProvider):
         return body
 
     def _completion(self, body: Mapping[str, Any], elapsed_ms: float) -> Completion:
+        """The completion of a 200 answer. A prompt blocked (`promptFeedback.blockReason`, no
+        candidates) and an answer filtered before any text are `ContentFiltered`, naming the reason."""
         candidates = body.get("candidates")
         if not candidates:
             feedback = body.get("promptFeedback")
             reason = feedback.get("blockReason") if isinstance(feedback, Mapping) else None
             if isinstance(reason, str) and reason:
-                raise ProviderBadRequest(f"google blocked the prompt ({reason})", provider=self.name)
+                raise ContentFiltered(f"google blocked the prompt ({reason})", provider=self.name)
             raise ProviderResponseInvalid("google answered with no candidates", provider=self.name)
         candidate = candidates[0] if isinstance(candidates, list) else None
         if not isinstance(candidate, Mapping):
             raise ProviderResponseInvalid("google candidates are not a list of objects", provider=self.name)
         finish = finish_reason(candidate.get("finishReason"), _FINISH_REASONS)
         text = self._text(candidate, empty_allowed=finish != "stop")
+        if not text and (reason := candidate.get("finishReason")) in _REFUSED_FINISH_REASONS:
+            raise ContentFiltered(f"google filtered the answer ({reason})", provider=self.name)
         input_tokens, output_tokens = self._usage(body.get("usageMetadata"))
         model = body.get("modelVersion", self.model)
         if not isinstance(model, str):

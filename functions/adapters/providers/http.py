@@ -4,8 +4,8 @@ urllib3 rather than an SDK or httpx: botocore imports it already, so these adapt
 a cold start. One pool manager per process, made on first use, keeps connections alive across the
 invocations of a warm Lambda. One attempt, no redirects: the router owns retries and failover.
 
-Errors are mapped by each API's error code when the adapter knows it, else by HTTP status; never by
-message text.
+Errors are mapped by each API's error code when the adapter knows it, else by HTTP status; by
+message text only for the refusals an API gives no code of its own (`refusals.py`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import urllib3
-from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ReadTimeoutError
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ProtocolError, ReadTimeoutError
 
 from functions.domain.completion import Completion, CompletionRequest, require_budget
 from functions.domain.errors import (
     ProviderBadRequest,
+    ProviderConnectionReset,
     ProviderError,
     ProviderResponseInvalid,
     ProviderThrottled,
@@ -32,7 +33,7 @@ from functions.domain.errors import (
 )
 
 CONNECT_TIMEOUT_S = 2.0
-_ERROR_MESSAGE_MAX_CHARS = 300
+ERROR_MESSAGE_MAX_CHARS = 300
 _BAD_REQUEST_STATUSES = frozenset({400, 413, 422})
 
 _pool: urllib3.PoolManager | None = None
@@ -64,14 +65,20 @@ def _no_retry_after(_: Mapping[str, Any]) -> float | None:
     return None
 
 
+def _no_refusal(_: Mapping[str, Any]) -> type[ProviderBadRequest] | None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorDialect:
     """How one API writes its errors: the codes an `error` object carries (most specific first),
-    what those codes mean here, and where it says when to retry besides `Retry-After`."""
+    what those codes mean here, where it says when to retry besides `Retry-After`, and which bad
+    request an error is that the API names only in its message (`refusal_of`)."""
 
     error_by_code: Mapping[str, type[ProviderError]] = field(default_factory=dict)
     codes_of: Callable[[Mapping[str, Any]], Iterable[object]] = _no_codes
     retry_after_of: Callable[[Mapping[str, Any]], float | None] = _no_retry_after
+    refusal_of: Callable[[Mapping[str, Any]], type[ProviderBadRequest] | None] = _no_refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +96,25 @@ class JsonApi:
         self._http = http
 
     def post(self, url: str, payload: Mapping[str, Any], headers: Mapping[str, str], timeout_s: float) -> JsonAnswer:
-        http = self._http or pool_manager()
+        """The decoded answer. A connection reset or closed before the status line is a
+        `ProviderConnectionReset`; a body cut after the headers (IncompleteRead, a reset mid-body, a
+        bad chunk) a `ProviderResponseInvalid`, since the provider did answer, truncated; unless the
+        status is an error's, which says what went wrong better."""
         started = time.perf_counter()
+        response = self._send(url, payload, headers, timeout_s)
+        data = self._body(response, timeout_s)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if not 200 <= response.status < 300:
+            raise self._error(response.status, response.headers, data)
+        return JsonAnswer(body=self._decode(data), elapsed_ms=elapsed_ms)
+
+    def _send(
+        self, url: str, payload: Mapping[str, Any], headers: Mapping[str, str], timeout_s: float
+    ) -> urllib3.BaseHTTPResponse:
+        """The response up to its headers; its body is read apart, so that a failure tells which it cut."""
+        http = self._http or pool_manager()
         try:
-            response = http.request(
+            return http.request(
                 "POST",
                 url,
                 body=json.dumps(payload, separators=(",", ":")).encode(),
@@ -100,6 +122,7 @@ class JsonApi:
                 timeout=urllib3.Timeout(connect=min(CONNECT_TIMEOUT_S, timeout_s), read=timeout_s),
                 retries=False,
                 redirect=False,
+                preload_content=False,
             )
         # NewConnectionError subclasses ConnectTimeoutError: a refused connection is not a timeout.
         except NewConnectionError as exc:
@@ -107,17 +130,33 @@ class JsonApi:
                 f"{self.provider} unreachable: {type(exc).__name__}", provider=self.provider
             ) from exc
         except (ConnectTimeoutError, ReadTimeoutError) as exc:
-            message = f"{self.provider} did not answer within {timeout_s:.2f} s"
-            raise ProviderTimeout(message, provider=self.provider) from exc
+            raise self._timeout(timeout_s) from exc
+        except ProtocolError as exc:
+            if is_connection_reset(exc):
+                message = f"{self.provider} reset the connection before answering"
+                raise ProviderConnectionReset(message, provider=self.provider) from exc
+            raise ProviderUnavailable(f"{self.provider} unreachable: {_reason(exc)}", provider=self.provider) from exc
         except HTTPError as exc:
-            # Connection reset or closed, TLS failures, malformed URLs: the provider cannot be reached.
+            # TLS failures, malformed URLs: the provider cannot be reached.
             raise ProviderUnavailable(
                 f"{self.provider} unreachable: {type(exc).__name__}", provider=self.provider
             ) from exc
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        if not 200 <= response.status < 300:
-            raise self._error(response.status, response.headers, response.data)
-        return JsonAnswer(body=self._decode(response.data), elapsed_ms=elapsed_ms)
+
+    def _body(self, response: urllib3.BaseHTTPResponse, timeout_s: float) -> bytes:
+        try:
+            return response.data
+        except ReadTimeoutError as exc:
+            raise self._timeout(timeout_s) from exc
+        except HTTPError as exc:
+            if not 200 <= response.status < 300:
+                raise self._error(response.status, response.headers, b"") from exc
+            message = f"{self.provider} cut its answer short: {_reason(exc)}"
+            raise ProviderResponseInvalid(message, provider=self.provider) from exc
+        finally:
+            response.release_conn()
+
+    def _timeout(self, timeout_s: float) -> ProviderTimeout:
+        return ProviderTimeout(f"{self.provider} did not answer within {timeout_s:.2f} s", provider=self.provider)
 
     def _decode(self, data: bytes) -> Mapping[str, Any]:
         try:
@@ -135,10 +174,12 @@ class JsonApi:
         codes = [code for code in self.dialect.codes_of(error) if isinstance(code, str) and code]
         known = next((code for code in codes if code in self.dialect.error_by_code), None)
         error_class = self.dialect.error_by_code[known] if known else error_class_for_status(status)
+        if error_class is ProviderBadRequest:
+            error_class = self.dialect.refusal_of(error) or error_class
         code = known or next(iter(codes), None)
         message = f"{self.provider} answered HTTP {status}" + (f" {code}" if code else "")
-        if error_class is ProviderBadRequest and isinstance(error.get("message"), str):
-            message = f"{message}: {error['message'][:_ERROR_MESSAGE_MAX_CHARS]}"
+        if issubclass(error_class, ProviderBadRequest) and isinstance(error.get("message"), str):
+            message = f"{message}: {error['message'][:ERROR_MESSAGE_MAX_CHARS]}"
         if error_class is ProviderThrottled:
             retry_after = retry_after_header(headers)
             if retry_after is None:
@@ -190,6 +231,27 @@ class JsonApiProvider:
 
     def _completion(self, body: Mapping[str, Any], elapsed_ms: float) -> Completion:
         raise NotImplementedError
+
+
+def is_connection_reset(exc: ProtocolError) -> bool:
+    """Whether urllib3's `exc` says the connection was reset or closed before any byte of an answer:
+    it wraps the socket's ConnectionResetError or BrokenPipeError (http.client's RemoteDisconnected,
+    a clean close before the status line, is a ConnectionResetError) and was not met reading a body."""
+    reason = next((arg for arg in exc.args if isinstance(arg, BaseException)), None)
+    return isinstance(reason, ConnectionResetError | BrokenPipeError) and not is_body_cut(exc)
+
+
+def is_body_cut(exc: ProtocolError) -> bool:
+    """Whether urllib3 met `exc` reading a response's body, after its headers: it raises those `from`
+    the error it met, where the pool re-raises a failure before the status line with no cause.
+    `JsonApi` reads the body apart and needs no such test; botocore reads it inside its send."""
+    return exc.__cause__ is not None
+
+
+def _reason(exc: HTTPError) -> str:
+    """The name of what urllib3 met (IncompleteRead, ConnectionResetError, ...), else of `exc`."""
+    reason = next((arg for arg in exc.args if isinstance(arg, BaseException)), exc)
+    return type(reason).__name__
 
 
 def error_class_for_status(status: int) -> type[ProviderError]:

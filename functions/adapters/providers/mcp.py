@@ -6,8 +6,13 @@ not pay for loading it on a cold start. Only its client modules are loaded (`imp
 How the SDK reports failures (mcp 2.x): an HTTP error status without a JSON-RPC body becomes an
 `MCPError(INTERNAL_ERROR)` with the status lost, and transport errors escape the SDK's task
 groups wrapped in `ExceptionGroup`s. So the adapter watches the HTTP responses itself (an httpx2
-response hook records every failed POST's status and `Retry-After`) and maps by that status, or
-by the leaf exception's type, never by message text.
+response hook records every failed POST's status and `Retry-After`, and every request whose
+headers came back) and maps by that status, or by the leaf exception's type and whether its
+request had been answered: a reset or close before any byte of the answer is a
+`ProviderConnectionReset`, a transport error after the headers a `ProviderResponseInvalid` (the
+answer was cut). Tool errors carry no code: a refusal's text starts with its code
+(`context_length_exceeded:`, `content_filter:`), as the MCP servers of this system write them; any
+other tool error makes the provider unavailable.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ import importlib.util
 import ssl
 import sys
 import threading
-from collections.abc import AsyncIterator, Coroutine, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from functions.domain.completion import (
@@ -33,7 +38,10 @@ from functions.domain.completion import (
     retry_after_seconds,
 )
 from functions.domain.errors import (
+    ContentFiltered,
+    ContextLengthExceeded,
     ProviderBadRequest,
+    ProviderConnectionReset,
     ProviderError,
     ProviderResponseInvalid,
     ProviderThrottled,
@@ -56,6 +64,10 @@ _FINISH_REASONS: dict[str, FinishReason] = {
     "content_filter": "content_filter",
 }
 _TOOL_ERROR_MAX_CHARS = 300
+_TOOL_REFUSALS: dict[str, type[ProviderBadRequest]] = {
+    "context_length_exceeded:": ContextLengthExceeded,
+    "content_filter:": ContentFiltered,
+}
 CONNECT_TIMEOUT_S = 2.0
 # The SDK `Client`'s bound on the pages it reads when it re-lists a tool after HEADER_MISMATCH.
 _RELIST_PAGE_CAP = 100
@@ -95,6 +107,25 @@ _T = TypeVar("_T")
 class _HttpFailure:
     status: int
     retry_after: float | None
+
+
+@dataclass(slots=True)
+class _Exchanges:
+    """What the adapter saw of one call's HTTP exchanges: the POSTs that failed, and the requests
+    whose answer's headers came back (an httpx2 response hook runs before the body is read)."""
+
+    failures: list[_HttpFailure] = field(default_factory=list)
+    answered: list[httpx2.Request] = field(default_factory=list)
+
+    async def record(self, response: httpx2.Response) -> None:
+        self.answered.append(response.request)
+        # GET (event stream) and DELETE (session end) answers say nothing about the call.
+        if response.request.method == "POST" and response.status_code >= 400:
+            retry_after = retry_after_seconds(response.headers.get("retry-after"))
+            self.failures.append(_HttpFailure(response.status_code, retry_after))
+
+    def was_answered(self, request: httpx2.Request | None) -> bool:
+        return any(seen is request for seen in self.answered)
 
 
 @functools.lru_cache(maxsize=1)
@@ -142,49 +173,57 @@ class McpProvider:
         import httpx2
         from mcp.client.streamable_http import streamable_http_client
 
-        failures: list[_HttpFailure] = []
-
-        async def record_failure(response: httpx2.Response) -> None:
-            # GET (event stream) and DELETE (session end) answers say nothing about the call.
-            if response.request.method == "POST" and response.status_code >= 400:
-                retry_after = retry_after_seconds(response.headers.get("retry-after"))
-                failures.append(_HttpFailure(response.status_code, retry_after))
-
+        exchanges = _Exchanges()
         timeout = httpx2.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s))
         try:
             with anyio.fail_after(timeout_s):
                 async with httpx2.AsyncClient(
-                    timeout=timeout, verify=_tls_context(), event_hooks={"response": [record_failure]}
+                    timeout=timeout, verify=_tls_context(), event_hooks={"response": [exchanges.record]}
                 ) as http:
                     transport = streamable_http_client(self.server_url, http_client=http)
                     async with _session(transport, self.mode) as session:
-                        failures.clear()  # a refused protocol probe the SDK fell back from is not the call's failure
+                        # A refused protocol probe the SDK fell back from is not the call's failure.
+                        exchanges.failures.clear()
                         return await _call_tool(session, self.tool_name, arguments)
         except TimeoutError as exc:
             raise ProviderTimeout(f"mcp did not answer within {timeout_s:.2f} s", provider=self.name) from exc
         # The SDK raises from inside its task groups whatever its transport met (httpx2 errors,
         # MCPError, pydantic errors), wrapped in exception groups: every one is converted here.
         except Exception as exc:
-            raise self._failure(exc, failures) from exc
+            raise self._failure(exc, exchanges) from exc
 
-    def _failure(self, exc: Exception, failures: list[_HttpFailure]) -> ProviderError:
+    def _failure(self, exc: Exception, exchanges: _Exchanges) -> ProviderError:
         import httpx2
         from mcp.shared.exceptions import MCPError
-        from mcp_types import INVALID_PARAMS, INVALID_REQUEST
+        from mcp_types import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR
         from pydantic import ValidationError
 
-        if failures:
-            return self._http_failure(failures[-1])
+        if exchanges.failures:
+            return self._http_failure(exchanges.failures[-1])
         leaf = _first_leaf(exc)
         if isinstance(leaf, httpx2.TimeoutException | TimeoutError):
             return ProviderTimeout(f"mcp timed out: {type(leaf).__name__}", provider=self.name)
-        if isinstance(leaf, httpx2.TransportError | OSError):
+        if isinstance(leaf, httpx2.TransportError):
+            return self._transport_failure(leaf, exchanges)
+        if isinstance(leaf, OSError):
             return ProviderUnavailable(f"mcp unreachable: {type(leaf).__name__}", provider=self.name)
         if isinstance(leaf, MCPError) and leaf.code in (INVALID_PARAMS, INVALID_REQUEST):
             return ProviderBadRequest(f"mcp rejected the call (JSON-RPC {leaf.code})", provider=self.name)
-        if isinstance(leaf, ValidationError):
+        # The SDK answers a response body it cannot read as JSON-RPC with a PARSE_ERROR of its own.
+        if isinstance(leaf, ValidationError) or (isinstance(leaf, MCPError) and leaf.code == PARSE_ERROR):
             return ProviderResponseInvalid("mcp answered outside the protocol's shape", provider=self.name)
         return ProviderUnavailable(f"mcp call failed: {type(leaf).__name__}", provider=self.name)
+
+    def _transport_failure(self, leaf: httpx2.TransportError, exchanges: _Exchanges) -> ProviderError:
+        try:
+            request: httpx2.Request | None = leaf.request
+        except RuntimeError:  # httpx2 raised it outside any request
+            request = None
+        if exchanges.was_answered(request):
+            return ProviderResponseInvalid(f"mcp cut its answer short: {type(leaf).__name__}", provider=self.name)
+        if _is_reset(leaf):
+            return ProviderConnectionReset("mcp reset the connection before answering", provider=self.name)
+        return ProviderUnavailable(f"mcp unreachable: {type(leaf).__name__}", provider=self.name)
 
     def _http_failure(self, failure: _HttpFailure) -> ProviderError:
         message = f"mcp server answered HTTP {failure.status}"
@@ -199,7 +238,13 @@ class McpProvider:
 
     def _completion(self, result: CallToolResult) -> Completion:
         if result.is_error:
-            raise ProviderUnavailable(f"mcp tool {self.tool_name} failed: {_tool_text(result)}", provider=self.name)
+            text = _tool_text(result)
+            # The SDK's MCPServer writes a tool's error after "Error executing tool <name>: ".
+            said = text.removeprefix(f"Error executing tool {self.tool_name}: ")
+            refusal = next((error for prefix, error in _TOOL_REFUSALS.items() if said.startswith(prefix)), None)
+            if refusal is not None:
+                raise refusal(f"mcp tool {self.tool_name} refused: {text}", provider=self.name)
+            raise ProviderUnavailable(f"mcp tool {self.tool_name} failed: {text}", provider=self.name)
         data = result.structured_content
         if not isinstance(data, Mapping):
             raise ProviderResponseInvalid("mcp tool result has no structured content", provider=self.name)
@@ -330,6 +375,31 @@ def _first_leaf(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return exc
+
+
+def _is_reset(leaf: httpx2.TransportError) -> bool:
+    """Whether a transport error met before any answer is the connection reset or closed: the socket
+    said ECONNRESET or EPIPE (on connect, write or read), or the server closed it before a status line
+    (a RemoteProtocolError httpcore raises itself; one raised from h11's is a malformed answer)."""
+    import h11
+    import httpx2
+
+    causes = list(_causes(leaf))
+    if any(isinstance(cause, ConnectionResetError | BrokenPipeError) for cause in causes):
+        return True
+    return isinstance(leaf, httpx2.RemoteProtocolError) and not any(
+        isinstance(cause, h11.RemoteProtocolError) for cause in causes
+    )
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then what it was raised from or while handling, and so on."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 def _tool_text(result: CallToolResult) -> str:

@@ -18,7 +18,8 @@ from functions.domain.completion import (
     sampling_options,
 )
 from functions.domain.errors import (
-    ProviderBadRequest,
+    ContentFiltered,
+    ContextLengthExceeded,
     ProviderError,
     ProviderResponseInvalid,
     ProviderThrottled,
@@ -42,7 +43,9 @@ _ERROR_BY_CODE: dict[str, type[ProviderError]] = {
     "insufficient_quota": ProviderUnavailable,  # a 429 that waiting does not cure
     "invalid_api_key": ProviderUnavailable,
     "model_not_found": ProviderUnavailable,
-    "context_length_exceeded": ProviderBadRequest,
+    "context_length_exceeded": ContextLengthExceeded,
+    "content_filter": ContentFiltered,
+    "content_policy_violation": ContentFiltered,
 }
 
 

@@ -67,10 +67,11 @@ class Runtime:
 
 def attempt_label(provider: str, error: ProviderError | None) -> str:
     """One attempt as the `x-hybrid-attempts` header names it: `bedrock:ok`, `google:429`,
-    `meta:timeout`; a failed attempt by the status the router maps its error to."""
+    `meta:timeout`, `bedrock:reset`; a failed attempt by its error's `attempt_outcome`, else by the
+    status the router maps its error to."""
     if error is None:
         return f"{provider}:ok"
-    return f"{provider}:{'timeout' if isinstance(error, ProviderTimeout) else error.status}"
+    return f"{provider}:{error.attempt_outcome or error.status}"
 
 
 def outcome_of(error: ProviderError) -> AttemptOutcome:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from http.client import IncompleteRead, RemoteDisconnected
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
+from urllib3.exceptions import ProtocolError
 
 from functions.adapters.providers.bedrock import BedrockProvider, bedrock_runtime_client, timeout_bucket
 from functions.domain.completion import CompletionRequest, Turn
 from functions.domain.errors import (
+    ContentFiltered,
+    ContextLengthExceeded,
     ProviderBadRequest,
+    ProviderConnectionReset,
     ProviderResponseInvalid,
     ProviderThrottled,
     ProviderTimeout,
@@ -79,6 +84,14 @@ class _RaisingClient:
 
     def converse(self, **_: Any) -> dict[str, Any]:
         raise self.exc
+
+
+def _closed(reason: Exception, *, reading_body: bool = False) -> ConnectionClosedError:
+    """botocore's error for a connection urllib3 saw closed: before the status line urllib3's pool
+    re-raises its ProtocolError with no cause, while reading a body it raises it `from` the reason."""
+    error = ProtocolError("Connection broken" if reading_body else "Connection aborted.", reason)
+    error.__cause__ = reason if reading_body else None
+    return ConnectionClosedError(error=error, endpoint_url="https://bedrock")
 
 
 def _provider_with(client: object) -> BedrockProvider:
@@ -147,14 +160,39 @@ def test_several_text_blocks_are_joined_in_order(provider, stubber):
         ("end_turn", "stop"),
         ("stop_sequence", "stop"),
         ("max_tokens", "length"),
-        ("guardrail_intervened", "content_filter"),
-        ("content_filtered", "content_filter"),
+        ("model_context_window_exceeded", "length"),
     ],
 )
 def test_each_bedrock_stop_reason_maps_to_its_finish_reason(provider, stubber, stop_reason, finish_reason):
     stubber.add_response("converse", converse_response(stop_reason=stop_reason))
 
     assert provider.complete(REQUEST, timeout_s=5).finish_reason == finish_reason
+
+
+@pytest.mark.parametrize("stop_reason", ["guardrail_intervened", "content_filtered"])
+def test_an_answer_a_guardrail_or_the_content_filters_stopped_is_content_filtered_with_bedrock_s_text(
+    provider, stubber, stop_reason
+):
+    stubber.add_response("converse", converse_response(text="Sorry, I cannot help with that.", stop_reason=stop_reason))
+
+    with pytest.raises(ContentFiltered) as caught:
+        provider.complete(REQUEST, timeout_s=5)
+
+    assert caught.value.message == f"bedrock stopped the answer ({stop_reason}): Sorry, I cannot help with that."
+    assert (caught.value.code, caught.value.provider, caught.value.retryable) == (
+        "content_policy_violation",
+        "bedrock",
+        False,
+    )
+
+
+def test_an_answer_stopped_by_a_guardrail_with_no_text_is_content_filtered_naming_the_reason(provider, stubber):
+    response = converse_response(stop_reason="guardrail_intervened")
+    response["output"]["message"]["content"] = []
+    stubber.add_response("converse", response)
+
+    with pytest.raises(ContentFiltered, match=r"^bedrock stopped the answer \(guardrail_intervened\)$"):
+        provider.complete(REQUEST, timeout_s=5)
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -185,6 +223,39 @@ def test_each_bedrock_error_becomes_its_typed_provider_error(provider, stubber, 
     assert type(caught.value) is expected
     assert caught.value.provider == "bedrock"
     assert caught.value.__cause__ is not None
+
+
+TOO_LONG = ContextLengthExceeded
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "expected"),
+    [
+        ("ValidationException", "Input is too long for requested model.", TOO_LONG),
+        (
+            "ValidationException",
+            "Too many input tokens. Max input tokens: 8192, request input token count: 9001",
+            TOO_LONG,
+        ),
+        ("ValidationException", "prompt is too long: 210000 tokens > 200000 maximum", TOO_LONG),
+        ("ValidationException", "The input exceeds the maximum number of tokens allowed for this model.", TOO_LONG),
+        ("ValidationException", "This model's maximum context length is 8192 tokens.", TOO_LONG),
+        ("ValidationException", "Input exceeds the model's context window.", TOO_LONG),
+        ("ValidationException", "This request has been blocked by our content filters.", ContentFiltered),
+        ("ValidationException", "A conversation must start with a user message.", ProviderBadRequest),
+        ("ServiceUnavailableException", "Input is too long for the queue.", ProviderUnavailable),
+    ],
+)
+def test_a_validation_error_is_the_refusal_its_message_names_and_only_a_validation_error_is_read(
+    provider, stubber, code, message, expected
+):
+    stubber.add_client_error("converse", service_error_code=code, service_message=message, http_status_code=400)
+
+    with pytest.raises(expected) as caught:
+        provider.complete(REQUEST, timeout_s=5)
+
+    assert type(caught.value) is expected
+    assert caught.value.message == f"bedrock {code}: {message}"
 
 
 def test_the_error_code_decides_over_the_http_status(provider, stubber):
@@ -223,12 +294,26 @@ def test_a_throttle_without_retry_after_leaves_it_unset(provider, stubber):
         (ReadTimeoutError(endpoint_url="https://bedrock"), ProviderTimeout),
         (ConnectTimeoutError(endpoint_url="https://bedrock"), ProviderTimeout),
         (EndpointConnectionError(endpoint_url="https://bedrock"), ProviderUnavailable),
+        (_closed(ConnectionResetError(104, "Connection reset by peer")), ProviderConnectionReset),
+        (_closed(RemoteDisconnected("Remote end closed connection without response")), ProviderConnectionReset),
+        (_closed(ConnectionResetError(104, "Connection reset by peer"), reading_body=True), ProviderResponseInvalid),
+        (_closed(IncompleteRead(16, 84), reading_body=True), ProviderResponseInvalid),
+    ],
+    ids=[
+        "read timeout",
+        "connect timeout",
+        "unreachable",
+        "reset before the answer",
+        "closed before the answer",
+        "reset mid-body",
+        "body cut",
     ],
 )
-def test_network_failures_become_timeouts_or_unavailability(exc, expected):
+def test_network_failures_become_timeouts_resets_or_unavailability(exc, expected):
     with pytest.raises(expected) as caught:
         _provider_with(_RaisingClient(exc)).complete(REQUEST, timeout_s=5)
 
+    assert type(caught.value) is expected
     assert caught.value.__cause__ is exc
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http.client import RemoteDisconnected
 from typing import Any
 
 import pytest
@@ -10,7 +11,10 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, Protocol
 from functions.adapters.providers.google import GoogleProvider
 from functions.domain.completion import CompletionRequest, Turn
 from functions.domain.errors import (
+    ContentFiltered,
+    ContextLengthExceeded,
     ProviderBadRequest,
+    ProviderConnectionReset,
     ProviderResponseInvalid,
     ProviderThrottled,
     ProviderTimeout,
@@ -37,8 +41,10 @@ def gemini_answer(
     }
 
 
-def google_error(status: int, name: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"error": {"code": status, "message": "the model says no", "status": name, "details": details or []}}
+def google_error(
+    status: int, name: str, details: list[dict[str, Any]] | None = None, message: str = "the model says no"
+) -> dict[str, Any]:
+    return {"error": {"code": status, "message": message, "status": name, "details": details or []}}
 
 
 def provider_with(pool: ScriptedPool, key: str = KEY) -> GoogleProvider:
@@ -180,22 +186,42 @@ def test_each_gemini_finish_reason_maps_to_its_finish_reason(finish, finish_reas
     assert provider_with(pool).complete(REQUEST, timeout_s=5).finish_reason == finish_reason
 
 
-def test_an_answer_filtered_before_any_text_is_an_empty_content_filtered_completion():
-    body = {"candidates": [{"finishReason": "SAFETY", "index": 0}], "usageMetadata": {"promptTokenCount": 5}}
+@pytest.mark.parametrize("finish", ["SAFETY", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII"])
+def test_an_answer_filtered_before_any_text_is_content_filtered_naming_the_reason(finish):
+    body = {"candidates": [{"finishReason": finish, "index": 0}], "usageMetadata": {"promptTokenCount": 5}}
+
+    with pytest.raises(ContentFiltered) as caught:
+        provider_with(ScriptedPool(answer(body))).complete(REQUEST, timeout_s=5)
+
+    assert caught.value.message == f"google filtered the answer ({finish})"
+    assert (caught.value.provider, caught.value.retryable) == ("google", False)
+
+
+def test_an_answer_filtered_after_some_text_is_a_completion_that_finished_by_the_filter():
+    pool = ScriptedPool(answer(gemini_answer(text="The first half", finish="SAFETY")))
+
+    completion = provider_with(pool).complete(REQUEST, timeout_s=5)
+
+    assert (completion.text, completion.finish_reason) == ("The first half", "content_filter")
+
+
+def test_an_answer_cut_short_with_no_text_for_another_reason_is_an_empty_completion():
+    body = {"candidates": [{"finishReason": "MAX_TOKENS", "index": 0}], "usageMetadata": {"promptTokenCount": 5}}
 
     completion = provider_with(ScriptedPool(answer(body))).complete(REQUEST, timeout_s=5)
 
-    assert (completion.text, completion.finish_reason, completion.output_tokens) == ("", "content_filter", 0)
+    assert (completion.text, completion.finish_reason, completion.output_tokens) == ("", "length", 0)
 
 
-def test_a_blocked_prompt_is_a_bad_request_naming_the_block_reason():
-    body = {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 5}}
+@pytest.mark.parametrize("reason", ["SAFETY", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT"])
+def test_a_blocked_prompt_is_content_filtered_naming_the_block_reason(reason):
+    body = {"promptFeedback": {"blockReason": reason}, "usageMetadata": {"promptTokenCount": 5}}
 
-    with pytest.raises(ProviderBadRequest) as caught:
+    with pytest.raises(ContentFiltered) as caught:
         provider_with(ScriptedPool(answer(body))).complete(REQUEST, timeout_s=5)
 
-    assert "blocked the prompt (SAFETY)" in caught.value.message
-    assert caught.value.retryable is False
+    assert caught.value.message == f"google blocked the prompt ({reason})"
+    assert caught.value.code == "content_policy_violation"
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -241,6 +267,17 @@ def test_an_invalid_api_key_is_a_configuration_problem_not_a_bad_request():
         provider_with(pool).complete(REQUEST, timeout_s=5)
 
     assert "API_KEY_INVALID" in caught.value.message
+
+
+def test_an_invalid_argument_saying_the_input_has_too_many_tokens_is_context_length_exceeded():
+    message = "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)."
+    pool = ScriptedPool(answer(google_error(400, "INVALID_ARGUMENT", message=message), status=400))
+
+    with pytest.raises(ContextLengthExceeded) as caught:
+        provider_with(pool).complete(REQUEST, timeout_s=5)
+
+    assert caught.value.message == f"google answered HTTP 400 INVALID_ARGUMENT: {message}"
+    assert caught.value.code == "context_length_exceeded"
 
 
 def test_a_bad_request_carries_the_providers_message():
@@ -294,10 +331,12 @@ def test_a_throttle_that_says_nothing_of_when_to_retry_leaves_it_unset():
         (ConnectTimeoutError("connect timed out"), ProviderTimeout),
         (NewConnectionError(None, "connection refused"), ProviderUnavailable),  # type: ignore[arg-type]
         (ProtocolError("Connection aborted."), ProviderUnavailable),
+        (ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")), ProviderConnectionReset),
+        (ProtocolError("Connection aborted.", RemoteDisconnected("closed")), ProviderConnectionReset),
     ],
-    ids=["read timeout", "connect timeout", "connection refused", "connection dropped"],
+    ids=["read timeout", "connect timeout", "connection refused", "connection dropped", "reset", "closed"],
 )
-def test_network_failures_become_timeouts_or_unavailability(exc, expected):
+def test_network_failures_become_timeouts_resets_or_unavailability(exc, expected):
     with pytest.raises(expected) as caught:
         provider_with(ScriptedPool(exc)).complete(REQUEST, timeout_s=5)
 

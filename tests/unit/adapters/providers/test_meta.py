@@ -10,6 +10,8 @@ from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 from functions.adapters.providers.meta import LlamaApiProvider
 from functions.domain.completion import CompletionRequest, Turn
 from functions.domain.errors import (
+    ContentFiltered,
+    ContextLengthExceeded,
     ProviderBadRequest,
     ProviderResponseInvalid,
     ProviderThrottled,
@@ -133,7 +135,9 @@ def test_a_filtered_answer_without_content_is_an_empty_completion():
         (429, "rate_limit_exceeded", ProviderThrottled),
         (429, "insufficient_quota", ProviderUnavailable),
         (400, None, ProviderBadRequest),
-        (400, "context_length_exceeded", ProviderBadRequest),
+        (400, "context_length_exceeded", ContextLengthExceeded),
+        (400, "content_filter", ContentFiltered),
+        (400, "content_policy_violation", ContentFiltered),
         (401, "invalid_api_key", ProviderUnavailable),
         (403, None, ProviderUnavailable),
         (404, "model_not_found", ProviderUnavailable),
@@ -153,6 +157,17 @@ def test_each_llama_api_error_becomes_its_typed_provider_error(status, code, exp
 
     assert type(caught.value) is expected
     assert caught.value.provider == "meta"
+
+
+@pytest.mark.parametrize("code", ["context_length_exceeded", "content_filter", "content_policy_violation"])
+def test_a_refusal_carries_the_providers_message(code):
+    pool = ScriptedPool(answer(openai_error(code), status=400))
+
+    with pytest.raises(ProviderBadRequest) as caught:
+        provider_with(pool).complete(REQUEST, timeout_s=5)
+
+    assert caught.value.message == f"meta answered HTTP 400 {code}: the model says no"
+    assert caught.value.retryable is False
 
 
 def test_a_throttle_honours_the_retry_after_header():
