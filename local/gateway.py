@@ -7,7 +7,7 @@ import base64
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from local.dashboard import routes as dashboard_routes
-from local.faults import FaultRegistry, FaultSpec
+from local.faults import FAULT_PROVIDERS, FaultRegistry, FaultSpec
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -113,35 +113,51 @@ def build_gateway_app(
         result = await run_in_threadpool(target, event, context)
         return from_proxy_result(result)
 
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+    return Starlette(
+        routes=[
+            *fault_routes(faults),
+            *dashboard_routes(),
+            Route("/{path:path}", invoke, methods=methods),
+        ]
+    )
+
+
+def fault_routes(faults: FaultRegistry) -> list[Route]:
+    """`/local/faults`: POST sets a provider's fault, GET lists them, DELETE clears them (`?provider=X`
+    one, with its attempts); `GET /local/faults/attempts` (`?provider=X`) is the simulators' request log."""
+
     async def set_fault(request: Request) -> Response:
         try:
             spec = FaultSpec.model_validate_json(await request.body())
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-            return JSONResponse(
-                {"error": {"type": "invalid_request_error", "message": problems, "code": "invalid_fault"}},
-                status_code=400,
-            )
+            return _invalid_fault(problems)
         faults.set(spec)
         return JSONResponse({"faults": _faults_json(faults)})
 
     async def clear_faults(request: Request) -> Response:
-        faults.clear(request.query_params.get("provider"))
+        provider = request.query_params.get("provider")
+        if (refused := _refused_provider(provider)) is not None:
+            return refused
+        faults.clear(provider)
         return JSONResponse({"faults": _faults_json(faults)})
 
     async def list_faults(_: Request) -> Response:
         return JSONResponse({"faults": _faults_json(faults)})
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-    return Starlette(
-        routes=[
-            Route("/local/faults", set_fault, methods=["POST"]),
-            Route("/local/faults", clear_faults, methods=["DELETE"]),
-            Route("/local/faults", list_faults, methods=["GET"]),
-            *dashboard_routes(),
-            Route("/{path:path}", invoke, methods=methods),
-        ]
-    )
+    async def list_attempts(request: Request) -> Response:
+        provider = request.query_params.get("provider")
+        if (refused := _refused_provider(provider)) is not None:
+            return refused
+        return JSONResponse({"attempts": [asdict(attempt) for attempt in faults.attempts(provider)]})
+
+    return [
+        Route("/local/faults", set_fault, methods=["POST"]),
+        Route("/local/faults", clear_faults, methods=["DELETE"]),
+        Route("/local/faults", list_faults, methods=["GET"]),
+        Route("/local/faults/attempts", list_attempts, methods=["GET"]),
+    ]
 
 
 def _authorize(authorizer: Handler | None, event: dict[str, Any], context: Any) -> Response | None:
@@ -168,6 +184,19 @@ def _authorize(authorizer: Handler | None, event: dict[str, Any], context: Any) 
 def _method_arn(event: dict[str, Any]) -> str:
     stage = event["requestContext"]["stage"]
     return f"arn:aws:execute-api:local:000000000000:local/{stage}/{event['httpMethod']}{event['path']}"
+
+
+def _invalid_fault(message: str) -> Response:
+    return JSONResponse(
+        {"error": {"type": "invalid_request_error", "message": message, "code": "invalid_fault"}}, status_code=400
+    )
+
+
+def _refused_provider(provider: str | None) -> Response | None:
+    """The 400 for a `provider` parameter that names no provider; None when absent or known."""
+    if provider is None or provider in FAULT_PROVIDERS:
+        return None
+    return _invalid_fault(f"provider: must be one of {', '.join(FAULT_PROVIDERS)}; got {provider!r}")
 
 
 def _faults_json(faults: FaultRegistry) -> list[dict[str, Any]]:

@@ -4,14 +4,13 @@
   AWS JSON errors with `x-amzn-ErrorType`), so a boto3 `bedrock-runtime` client created with
   `endpoint_url="http://HOST:PORT/bedrock"` runs unchanged against it.
 - `/mcp`: an MCP server (streamable HTTP, stateless, JSON responses) built with the `mcp` SDK,
-  with one tool, `generate`, answering with structured content.
+  with one tool, `generate`, answering with structured content (`local.sim_mcp`).
 - `POST /google/v1beta/models/{model}:generateContent`: the Gemini API (`local.sim_google`).
 - `POST /meta/chat/completions`: the Llama API's OpenAI-compatible protocol (`local.sim_meta`).
 - `GET /healthz`.
 
-Faults come from a `FaultRegistry` and are read on every request. An `mcp` fault answers its
-HTTP status before the MCP layer sees the request, as a gateway or load balancer in front of a
-real MCP server would.
+Faults come from a `FaultRegistry` and are read on every request (`local.faults`); each simulator
+renders them in its provider's own shapes (`local.sim_common.answer_with_faults`).
 """
 
 from __future__ import annotations
@@ -20,25 +19,21 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any
 
-from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from local.faults import FaultRegistry
-from local.sim_common import injected_fault, injected_message, is_number_in, is_positive_int
+from local.faults import ErrorCode, FaultRegistry
+from local.sim_common import InjectedAnswers, answer_with_faults, is_number_in, is_positive_int
 from local.sim_google import generate_content_route
+from local.sim_mcp import MCP_PATH, McpFaultMiddleware, build_mcp_server
 from local.sim_meta import chat_completions_route
 from local.simulated_model import SimCompletion, SimMessage, generate
 
-MCP_PATH = "/mcp"
-MCP_TOOL_NAME = "generate"
+PROVIDER = "bedrock"
 
 # --- Bedrock Converse ----------------------------------------------------------------------
 _AWS_ERROR_NAMESPACE = "http://internal.amazon.com/coral/com.amazon.bedrock/"
@@ -63,6 +58,10 @@ _MUST_ALTERNATE = (
     "Make sure the conversation alternates between user and assistant roles and try again."
 )
 _MALFORMED_INPUT = "Malformed input request, please reformat your input and try again."
+_REFUSALS: dict[ErrorCode, str] = {
+    "context_length_exceeded": "Input is too long for requested model.",
+    "content_filter": "This request has been blocked by our content filters.",
+}
 
 
 class _BedrockValidationError(Exception):
@@ -153,92 +152,39 @@ def _converse_body(model_id: str, result: SimCompletion, started: float) -> dict
     }
 
 
+async def _converse(request: Request, started: float) -> Response:
+    model_id = request.path_params["model_id"]
+    try:
+        body = json.loads(await request.body())
+        if not isinstance(body, dict):
+            raise _BedrockValidationError("The request body must be a JSON object.")
+        messages = _parse_system(body) + _parse_messages(body)
+        max_tokens, stop = _parse_inference_config(body)
+    except json.JSONDecodeError:
+        return aws_error(400, _MALFORMED_INPUT, "SerializationException")
+    except _BedrockValidationError as exc:
+        return aws_error(400, str(exc), "ValidationException")
+    result = generate(messages, model=model_id, max_tokens=max_tokens, stop=stop)
+    return JSONResponse(_converse_body(model_id, result, started))
+
+
+def _refusal(code: ErrorCode, _body: bytes) -> Response:
+    return aws_error(400, _REFUSALS[code], "ValidationException")
+
+
+INJECTED_ANSWERS = InjectedAnswers(error=lambda status, message, _: aws_error(status, message), refusal=_refusal)
+
+
 def _converse_route(faults: FaultRegistry) -> Route:
     async def converse(request: Request) -> Response:
         started = time.perf_counter()
-        if (injected := await injected_fault(faults, "bedrock", aws_error)) is not None:
-            return injected
-        model_id = request.path_params["model_id"]
-        try:
-            body = json.loads(await request.body())
-            if not isinstance(body, dict):
-                raise _BedrockValidationError("The request body must be a JSON object.")
-            messages = _parse_system(body) + _parse_messages(body)
-            max_tokens, stop = _parse_inference_config(body)
-        except json.JSONDecodeError:
-            return aws_error(400, _MALFORMED_INPUT, "SerializationException")
-        except _BedrockValidationError as exc:
-            return aws_error(400, str(exc), "ValidationException")
-        result = generate(messages, model=model_id, max_tokens=max_tokens, stop=stop)
-        return JSONResponse(_converse_body(model_id, result, started))
+        return await answer_with_faults(
+            faults, PROVIDER, INJECTED_ANSWERS, request, lambda: _converse(request, started)
+        )
 
     # botocore percent-encodes the model id (`...-v1%3A0`, ARNs with `/`); the server decodes the
     # path, so the id is matched with the `path` convertor to keep any `/` it holds.
     return Route("/bedrock/model/{model_id:path}/converse", converse, methods=["POST"])
-
-
-# --- MCP -----------------------------------------------------------------------------------
-class ChatMessage(BaseModel):
-    role: Literal["system", "user", "assistant"]
-    content: str
-
-
-class Usage(BaseModel):
-    input_tokens: int
-    output_tokens: int
-
-
-class GenerateResult(BaseModel):
-    content: str
-    model: str
-    usage: Usage
-    finish_reason: Literal["stop", "length"]
-
-
-def build_mcp_server(default_model: str = "mcp-simulated") -> MCPServer:
-    """The local MCP server: one `generate` tool answering from the simulated model."""
-    server = MCPServer(name="hybrid-routing-local", instructions="Simulated model behind the MCP route.")
-
-    @server.tool(name=MCP_TOOL_NAME, description="Complete a chat conversation.")
-    def generate_tool(
-        messages: list[ChatMessage],
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        stop: list[str] | None = None,
-        model: str | None = None,
-    ) -> GenerateResult:
-        if not any(m.role == "user" for m in messages):
-            raise ToolError("messages must contain at least one user message")
-        if max_tokens is not None and max_tokens < 1:
-            raise ToolError("max_tokens must be at least 1")
-        name = model or default_model
-        sim = [SimMessage(role=m.role, text=m.content) for m in messages]
-        result = generate(sim, model=name, max_tokens=max_tokens, stop=stop or ())
-        return GenerateResult(
-            content=result.text,
-            model=name,
-            usage=Usage(input_tokens=result.input_tokens, output_tokens=result.output_tokens),
-            finish_reason=result.finish_reason,
-        )
-
-    return server
-
-
-class McpFaultMiddleware:
-    """Answers an injected `mcp` fault's HTTP status before the request reaches the MCP layer."""
-
-    def __init__(self, app: ASGIApp, faults: FaultRegistry) -> None:
-        self.app = app
-        self.faults = faults
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        is_mcp = scope["type"] == "http" and (scope["path"] == MCP_PATH or scope["path"].startswith(MCP_PATH + "/"))
-        if is_mcp and (fault := await self.faults.apply("mcp")) is not None:
-            response = JSONResponse({"error": injected_message(fault.status)}, status_code=fault.status)
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
 
 
 # --- the app -------------------------------------------------------------------------------

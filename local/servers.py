@@ -2,14 +2,61 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import socket
+import struct
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Scope
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+CONNECTION_STATE_KEY = "local.connection"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """The TCP connection a request came on, for what ASGI has no message for: a reset, and
+    noticing at once that the client left or the server is shutting down (`closing` is set)."""
+
+    transport: asyncio.Transport
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def reset(self) -> None:
+        """Close with a TCP RST (SO_LINGER 0), dropping whatever is not yet sent."""
+        if self.transport.is_closing():
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
+
+
+def connection_of(scope: Scope) -> Connection | None:
+    """The request's connection, when a server started by `start_uvicorn` serves it."""
+    connection = scope.get("state", {}).get(CONNECTION_STATE_KEY)
+    return connection if isinstance(connection, Connection) else None
+
+
+class _ConnectionInScope(H11Protocol):
+    """uvicorn's h11 protocol, with each request's `scope["state"]` holding its `Connection`."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # Copied into every request's scope; a dict of this connection's own, not the server's.
+        self.app_state: dict[str, Any] = {**self.app_state, CONNECTION_STATE_KEY: Connection(transport)}
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.app_state[CONNECTION_STATE_KEY].closing.set()
+        super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        self.app_state[CONNECTION_STATE_KEY].closing.set()
+        super().shutdown()
 
 
 @dataclass
@@ -38,7 +85,8 @@ def start_uvicorn(
     startup_timeout_s: float = 10.0,
     graceful_shutdown_s: float = 1.0,
 ) -> ServerHandle:
-    """Serve `app` on a daemon thread and return once it accepts connections.
+    """Serve `app` on a daemon thread and return once it accepts connections. Each request's scope
+    holds its `Connection` (`connection_of`), for the simulators' fault modes.
 
     Port 0 picks a free port: the socket is bound here and handed to uvicorn, so there is no race
     between choosing the port and listening on it.
@@ -55,6 +103,7 @@ def start_uvicorn(
         port=bound_port,
         log_level="warning",
         lifespan="on",
+        http=_ConnectionInScope,
         timeout_graceful_shutdown=math.ceil(graceful_shutdown_s),
     )
     server = uvicorn.Server(config)

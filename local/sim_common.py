@@ -2,26 +2,84 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+from starlette.requests import Request
 from starlette.responses import Response
 
-from local.faults import FaultRegistry
+from local.fault_responses import ConnectionReset, Delayed, Hang, Stalled, Truncated, split_point
+from local.faults import ErrorCode, FaultRegistry, FaultSpec
 
-ErrorResponse = Callable[[int, str], Response]
-"""Builds a provider's error response from an HTTP status and a message."""
+# 200 and JSON by its content type, but not JSON: a body no API answers with.
+MALFORMED_BODY = b'{"injected": "malformed chunk", "choices": [{"delta": '
+
+
+@dataclass(frozen=True, slots=True)
+class InjectedAnswers:
+    """How one provider answers the faults that replace its answer."""
+
+    error: Callable[[int, str, float | None], Response]
+    """An HTTP status in the provider's error shape, from the status, a message and the seconds to
+    wait when the fault says so."""
+    refusal: Callable[[ErrorCode, bytes], Response] | None = None
+    """The provider's own refusal for an error code, from the code and the request body; None when
+    the simulator answers refusals itself."""
 
 
 def injected_message(status: int) -> str:
     return f"Injected fault: HTTP {status}."
 
 
-async def injected_fault(faults: FaultRegistry, provider: str, error: ErrorResponse) -> Response | None:
-    """Waits out `provider`'s fault, if one strikes, and answers its status in the provider's error shape."""
+async def answer_with_faults(
+    faults: FaultRegistry,
+    provider: str,
+    answers: InjectedAnswers,
+    request: Request,
+    answer: Callable[[], Awaitable[Response]],
+) -> Response:
+    """`answer()`, unless a fault of `provider` strikes this request: then what the fault makes of it."""
     if (fault := await faults.apply(provider)) is None:
-        return None
-    return error(fault.status, injected_message(fault.status))
+        return await answer()
+    instead = instead_of_answer(fault, answers, await request.body())
+    return instead if instead is not None else around_answer(fault, await answer())
+
+
+def instead_of_answer(fault: FaultSpec, answers: InjectedAnswers, body: bytes) -> Response | None:
+    """The response a fault gives in place of the provider's answer; None when it alters that answer."""
+    if fault.mode == "error":
+        if fault.error_code is not None:
+            if answers.refusal is None:
+                raise ValueError(f"{fault.provider}'s simulator answers its refusals itself")
+            return with_retry_after(answers.refusal(fault.error_code, body), fault)
+        message = injected_message(fault.status)
+        return with_retry_after(answers.error(fault.status, message, fault.retry_after_s), fault)
+    if fault.mode == "reset":
+        return ConnectionReset()
+    if fault.mode == "hang":
+        return Hang()
+    if fault.mode == "malformed_chunk":
+        return Response(MALFORMED_BODY, media_type="application/json")
+    return None
+
+
+def around_answer(fault: FaultSpec, answer: Response) -> Response:
+    """The provider's `answer` as a fault of mode slow_first_token, cut, stall or no_done sends it."""
+    if fault.mode == "slow_first_token":
+        return Delayed(answer, fault.first_token_delay_ms)
+    keep = split_point(len(answer.body), fault.after_tokens)
+    if fault.mode == "stall":
+        return Stalled(answer, keep, fault.stall_ms)
+    return Truncated(answer, keep)  # cut; no_done, on an answer that is not a stream
+
+
+def with_retry_after(response: Response, fault: FaultSpec) -> Response:
+    """`response` with the fault's `Retry-After` when it is an error and the fault has one. Whole
+    seconds as HTTP has them; a fraction is kept, for drills that compress time."""
+    if fault.retry_after_s is not None and response.status_code >= 400:
+        response.headers["retry-after"] = f"{fault.retry_after_s:g}"
+    return response
 
 
 def is_number_in(value: Any, low: float, high: float) -> bool:

@@ -3,8 +3,9 @@
 A `GoogleProvider` with `endpoint_url="http://HOST:PORT/google"` runs unchanged against it. Bodies
 are checked as the real API checks them (field names in camelCase only; the real API also takes
 snake_case), errors come in Google's shape `{"error": {"code", "message", "status"}}`, and a key is
-required in `x-goog-api-key` (or the `key` query parameter). A `google` fault waits its latency,
-then answers its status; an injected 429 carries a RetryInfo of one second, as Google's do.
+required in `x-goog-api-key` (or the `key` query parameter). An injected 429 carries a RetryInfo
+(the fault's `retry_after_s`, else one second), as Google's do; an injected content filter is
+Google's blocked prompt: a 200 with `promptFeedback.blockReason` and no candidates.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from local.faults import FaultRegistry
-from local.sim_common import injected_fault, is_number_in, is_positive_int
-from local.simulated_model import SimCompletion, SimMessage, generate
+from local.faults import ErrorCode, FaultRegistry
+from local.sim_common import InjectedAnswers, answer_with_faults, is_number_in, is_positive_int
+from local.simulated_model import SimCompletion, SimMessage, count_tokens, generate
 
 PROVIDER = "google"
-INJECTED_RETRY_DELAY = "1s"
+INJECTED_RETRY_DELAY_S = 1.0
+# The window of the Gemini 2.x models, and a prompt over it, as Google words the refusal.
+_CONTEXT_WINDOW_TOKENS = 1_048_576
+_TOO_LONG = f"The input token count (1200000) exceeds the maximum number of tokens allowed ({_CONTEXT_WINDOW_TOKENS})."
 
 _STATUS_NAMES: dict[int, str] = {
     400: "INVALID_ARGUMENT",
@@ -76,11 +80,43 @@ def google_error(status: int, message: str, details: list[dict[str, Any]] | None
     return JSONResponse({"error": error}, status_code=status)
 
 
-def _injected(status: int, message: str) -> Response:
+def _injected(status: int, message: str, retry_after_s: float | None) -> Response:
     details = None
     if status == 429:
-        details = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": INJECTED_RETRY_DELAY}]
+        delay = INJECTED_RETRY_DELAY_S if retry_after_s is None else retry_after_s
+        details = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{delay:g}s"}]
     return google_error(status, message, details)
+
+
+def _refusal(code: ErrorCode, body: bytes) -> Response:
+    if code == "context_length_exceeded":
+        return google_error(400, _TOO_LONG)
+    tokens = _prompt_tokens(body)
+    return JSONResponse(
+        {
+            "promptFeedback": {"blockReason": "SAFETY"},
+            "usageMetadata": {"promptTokenCount": tokens, "totalTokenCount": tokens},
+        }
+    )
+
+
+def _prompt_tokens(body: bytes) -> int:
+    """The prompt's tokens as the simulated model counts them, read leniently: a blocked prompt is
+    not checked first."""
+    try:
+        request = json.loads(body)
+    except ValueError:
+        request = None
+    if not isinstance(request, dict):
+        return 1
+    contents = request.get("contents")
+    blocks: list[Any] = [request.get("systemInstruction"), *(contents if isinstance(contents, list) else [])]
+    parts = [part for block in blocks if isinstance(block, dict) for part in block.get("parts") or ()]
+    texts = [part["text"] for part in parts if isinstance(part, dict) and isinstance(part.get("text"), str)]
+    return max(1, sum(count_tokens(text) for text in texts))
+
+
+INJECTED_ANSWERS = InjectedAnswers(error=_injected, refusal=_refusal)
 
 
 def _unknown_fields(given: dict[str, Any], known: frozenset[str], where: str) -> None:
@@ -160,25 +196,27 @@ def _answer(model: str, result: SimCompletion) -> dict[str, Any]:
     }
 
 
+async def _generate_content(request: Request) -> Response:
+    if not (request.headers.get("x-goog-api-key") or request.query_params.get("key")):
+        return google_error(403, _NO_KEY)
+    model = request.path_params["model"]
+    try:
+        body = json.loads(await request.body())
+        if not isinstance(body, dict):
+            raise _InvalidArgument("Invalid JSON payload received. Expected an object.")
+        _unknown_fields(body, _REQUEST_FIELDS, "")
+        messages = _messages(body)
+        max_tokens, stop = _generation_config(body)
+    except ValueError:  # not JSON, or not UTF-8
+        return google_error(400, "Invalid JSON payload received. Unexpected token.")
+    except _InvalidArgument as exc:
+        return google_error(400, str(exc))
+    result = generate(messages, model=model, max_tokens=max_tokens, stop=stop)
+    return JSONResponse(_answer(model, result))
+
+
 def generate_content_route(faults: FaultRegistry) -> Route:
     async def generate_content(request: Request) -> Response:
-        if (injected := await injected_fault(faults, PROVIDER, _injected)) is not None:
-            return injected
-        if not (request.headers.get("x-goog-api-key") or request.query_params.get("key")):
-            return google_error(403, _NO_KEY)
-        model = request.path_params["model"]
-        try:
-            body = json.loads(await request.body())
-            if not isinstance(body, dict):
-                raise _InvalidArgument("Invalid JSON payload received. Expected an object.")
-            _unknown_fields(body, _REQUEST_FIELDS, "")
-            messages = _messages(body)
-            max_tokens, stop = _generation_config(body)
-        except ValueError:  # not JSON, or not UTF-8
-            return google_error(400, "Invalid JSON payload received. Unexpected token.")
-        except _InvalidArgument as exc:
-            return google_error(400, str(exc))
-        result = generate(messages, model=model, max_tokens=max_tokens, stop=stop)
-        return JSONResponse(_answer(model, result))
+        return await answer_with_faults(faults, PROVIDER, INJECTED_ANSWERS, request, lambda: _generate_content(request))
 
     return Route("/google/v1beta/models/{model}:generateContent", generate_content, methods=["POST"])

@@ -2,8 +2,9 @@
 
 A `LlamaApiProvider` with `endpoint_url="http://HOST:PORT/meta"` runs unchanged against it. Bodies
 are checked as the real API checks them, errors come in the OpenAI shape
-`{"error": {"message", "type", "param", "code"}}`, and a bearer key is required. A `meta` fault
-waits its latency, then answers its status; an injected 429 carries `Retry-After: 1`.
+`{"error": {"message", "type", "param", "code"}}`, and a bearer key is required. An injected 429
+carries `Retry-After: 1` unless the fault says otherwise; an injected error code is the API's own
+400 with that code.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from local.faults import FaultRegistry
-from local.sim_common import injected_fault, is_number_in, is_positive_int
+from local.faults import ErrorCode, FaultRegistry
+from local.sim_common import InjectedAnswers, answer_with_faults, is_number_in, is_positive_int
 from local.simulated_model import SimCompletion, SimMessage, generate
 
 PROVIDER = "meta"
@@ -32,6 +33,10 @@ _ERROR_TYPES: dict[int, tuple[str, str | None]] = {
     404: ("not_found_error", "model_not_found"),
     429: ("rate_limit_error", "rate_limit_exceeded"),
 }
+_REFUSALS: dict[ErrorCode, str] = {
+    "context_length_exceeded": "This model's maximum context length is 128000 tokens.",
+    "content_filter": "The response was filtered due to the prompt triggering the content management policy.",
+}
 
 
 class _InvalidRequest(Exception):
@@ -42,8 +47,12 @@ class _InvalidRequest(Exception):
         self.param = param
 
 
-def openai_error(status: int, message: str, param: str | None = None) -> Response:
-    error_type, code = _ERROR_TYPES.get(status) or ("server_error" if status >= 500 else "invalid_request_error", None)
+def openai_error(status: int, message: str, param: str | None = None, code: str | None = None) -> Response:
+    error_type, default_code = _ERROR_TYPES.get(status) or (
+        "server_error" if status >= 500 else "invalid_request_error",
+        None,
+    )
+    code = code or default_code
     headers = {"Retry-After": INJECTED_RETRY_AFTER} if status == 429 else None
     return JSONResponse(
         {"error": {"message": message, "type": error_type, "param": param, "code": code}},
@@ -121,27 +130,36 @@ def _answer(model: str, result: SimCompletion) -> dict[str, Any]:
     }
 
 
+async def _chat_completions(request: Request) -> Response:
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return openai_error(401, "Missing or malformed bearer API key in the Authorization header.")
+    try:
+        body = json.loads(await request.body())
+        if not isinstance(body, dict):
+            raise _InvalidRequest("The request body must be a JSON object.")
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise _InvalidRequest("model is required.", "model")
+        messages = _messages(body)
+        max_tokens, stop = _options(body)
+    except ValueError:
+        return openai_error(400, "The request body is not valid JSON.")
+    except _InvalidRequest as exc:
+        return openai_error(400, str(exc), exc.param)
+    result = generate(messages, model=model, max_tokens=max_tokens, stop=stop)
+    return JSONResponse(_answer(model, result))
+
+
+def _refusal(code: ErrorCode, _body: bytes) -> Response:
+    return openai_error(400, _REFUSALS[code], "messages", code)
+
+
+INJECTED_ANSWERS = InjectedAnswers(error=lambda status, message, _: openai_error(status, message), refusal=_refusal)
+
+
 def chat_completions_route(faults: FaultRegistry) -> Route:
     async def chat_completions(request: Request) -> Response:
-        if (injected := await injected_fault(faults, PROVIDER, openai_error)) is not None:
-            return injected
-        scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            return openai_error(401, "Missing or malformed bearer API key in the Authorization header.")
-        try:
-            body = json.loads(await request.body())
-            if not isinstance(body, dict):
-                raise _InvalidRequest("The request body must be a JSON object.")
-            model = body.get("model")
-            if not isinstance(model, str) or not model:
-                raise _InvalidRequest("model is required.", "model")
-            messages = _messages(body)
-            max_tokens, stop = _options(body)
-        except ValueError:
-            return openai_error(400, "The request body is not valid JSON.")
-        except _InvalidRequest as exc:
-            return openai_error(400, str(exc), exc.param)
-        result = generate(messages, model=model, max_tokens=max_tokens, stop=stop)
-        return JSONResponse(_answer(model, result))
+        return await answer_with_faults(faults, PROVIDER, INJECTED_ANSWERS, request, lambda: _chat_completions(request))
 
     return Route("/meta/chat/completions", chat_completions, methods=["POST"])
