@@ -21,6 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+LITELLM_VERSION = "1.110.2"  # the release the README names for the comparison
 LITELLM_NUM_RETRIES = 2
 LITELLM_TIMEOUT_S = 30.0
 
@@ -40,6 +41,7 @@ def main() -> int:
     from tests.support import reset_routing_state
 
     logging.disable(logging.INFO)
+    out, sys.stdout = sys.stdout, open(os.devnull, "w")  # the router's EMF lines (the metrics tap keeps them)
     stack = start(port=0, serve_gateway_in_thread=False)
     roles = Roles(fallback_model=get_provider_settings().google_model)
     policy = BreakerPolicy(cooldown_s=1.0)  # the flapping primary recovers in seconds; every other threshold as shipped
@@ -48,18 +50,24 @@ def main() -> int:
             client.headers["Authorization"] = f"Bearer {stack.client_key}"
             gateway = GatewaySystem(client, per_call_timeout=False)
             runner = Runner(client, gateway, roles, prepare=lambda: reset_routing_state(stack, policy))
-            print("failure modes on the local stack (infrastructure requests: bedrock primary, google fallback;")
-            print(f"breakers as shipped but a {policy.cooldown_s:g} s cooldown)")
-            print(format_rows(runner.run_all()))
+            print(
+                "failure modes on the local stack (infrastructure requests: bedrock primary, google fallback;", file=out
+            )
+            print(f"breakers as shipped but a {policy.cooldown_s:g} s cooldown)", file=out)
+            print(format_rows(runner.run_all()), file=out, flush=True)
             litellm = _litellm_system(roles)
             if litellm is None:
-                print("\nLiteLLM is not installed: `pip install litellm==1.110.2` adds its Router to the comparison")
+                print(f"\nLiteLLM is not installed: `pip install litellm=={LITELLM_VERSION}` adds its Router", file=out)
                 return 0
-            print(f"\nLiteLLM {litellm.version} Router, failoverbench's baseline configuration (num_retries=2,")
-            print("timeout=30 s, one fallback), on the same Bedrock and Gemini simulators")
-            print(format_rows(Runner(client, litellm, roles, prepare=litellm.reset).run_all()))
+            print(
+                f"\nLiteLLM {litellm.version} Router, failoverbench's baseline configuration (num_retries=2,", file=out
+            )
+            print("timeout=30 s, one fallback), on the same Bedrock and Gemini simulators", file=out)
+            print(format_rows(Runner(client, litellm, roles, prepare=litellm.reset).run_all()), file=out)
     finally:
         stack.stop()
+        sys.stdout.close()
+        sys.stdout = out
     return 0
 
 
