@@ -13,9 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from functions.adapters.cloudwatch import COUNT_METRICS, ERROR_CODE_PREFIX, LATENCY_DIMENSIONS
-from functions.domain.names import BUDGET_UTILIZATION, CELL_DIMENSIONS, LATENCY, NAMESPACE
-from functions.domain.reports.metrics import Cell, Counts, Latency, MetricsSnapshot
+from functions.adapters.cloudwatch import ATTEMPT_METRICS, COUNT_METRICS, ERROR_CODE_PREFIX, LATENCY_DIMENSIONS
+from functions.domain.names import (
+    BUDGET_UTILIZATION,
+    CELL_DIMENSIONS,
+    DIM_PROVIDER,
+    LATENCY,
+    NAMESPACE,
+    PROVIDER_LATENCY,
+)
+from functions.domain.reports.metrics import AttemptCounts, Cell, Counts, Latency, MetricsSnapshot
 from functions.domain.thresholds import LOCAL_METRICS_MAX_RECORDS
 from functions.shared.observability import OUTPUT_LOCK
 
@@ -97,8 +104,18 @@ class LocalMetrics:
         cells: dict[tuple[str, str, str], Counts] = {}
         samples: dict[str, dict[str, list[float]]] = {}
         budget: list[float] = []
+        attempts: dict[str, dict[str, float]] = {}
+        attempt_latency: dict[str, list[float]] = {}
         for record in records:
             budget.extend(record.values.get(BUDGET_UTILIZATION, ()))
+            if DIM_PROVIDER in record.dimensions and any(name in record.values for name in ATTEMPT_METRICS):
+                per = attempts.setdefault(record.dimensions[DIM_PROVIDER], {})
+                for name, field_name in ATTEMPT_METRICS.items():
+                    per[field_name] = per.get(field_name, 0.0) + sum(record.values.get(name, ()))
+                attempt_latency.setdefault(record.dimensions[DIM_PROVIDER], []).extend(
+                    record.values.get(PROVIDER_LATENCY, ())
+                )
+                continue
             if not all(d in record.dimensions for d in CELL_DIMENSIONS):
                 continue
             route, provider, operation = (record.dimensions[d] for d in CELL_DIMENSIONS)
@@ -113,6 +130,13 @@ class LocalMetrics:
             cells=tuple(Cell(r, p, o, c) for (r, p, o), c in sorted(cells.items())),
             latency={dim: {v: _latency(s) for v, s in per.items() if s} for dim, per in samples.items()},
             budget_utilization_percent=max(budget) if budget else None,
+            attempts={
+                provider: AttemptCounts(
+                    **fields,
+                    p95_ms=_percentile(sorted(attempt_latency[provider]), 95) if attempt_latency[provider] else None,
+                )
+                for provider, fields in sorted(attempts.items())
+            },
         )
 
 

@@ -40,6 +40,7 @@ def reset_routing_state(local_stack: Any, policy: BreakerPolicy | None = None) -
         for key in (breaker_key(target), health_key(target)):
             ddb.delete_item(TableName=table, Key={HEALTH.partition_key: {"S": key}})
     deps.breakers = SharedBreakers(table, TARGETS, policy)
+    deps.retry_budget.reset()
     deps.snapshots.invalidate()
     return deps.breakers
 

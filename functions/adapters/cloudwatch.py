@@ -21,7 +21,7 @@ from functions.adapters.aws import client as aws_client
 from functions.domain import names
 from functions.domain.errors import DependencyUnavailable
 from functions.domain.names import CELL_DIMENSIONS, NAMESPACE
-from functions.domain.reports.metrics import Cell, Counts, Latency, MetricsSnapshot
+from functions.domain.reports.metrics import AttemptCounts, Cell, Counts, Latency, MetricsSnapshot
 
 COUNT_METRICS = {
     names.REQUESTS: "requests",
@@ -36,6 +36,12 @@ COUNT_METRICS = {
 ERROR_CODE_PREFIX = names.ERRORS_BY_TYPE_PREFIX
 LATENCY_DIMENSIONS = {names.DIM_PROVIDER: "provider", names.DIM_ROUTE: "route", names.DIM_OPERATION: "operation"}
 LATENCY_STATS = ("Average", "p50", "p95", "p99")
+# Each provider's own attempts ({Provider, service}): ProviderAttempts and its failures, and their p95.
+ATTEMPT_METRICS = {
+    names.PROVIDER_ATTEMPTS: "attempts",
+    names.PROVIDER_SERVER_ERRORS: "server_errors",
+    names.PROVIDER_THROTTLES: "throttles",
+}
 MAX_QUERIES_PER_CALL = 500  # GetMetricData's limit
 
 
@@ -115,6 +121,10 @@ class CloudWatchMetrics:
             elif keys == {names.DIM_SERVICE} and name == names.LATENCY:
                 for stat in LATENCY_STATS:
                     queries.append((("latency", "all", "all", stat), self._stat(name, dims, stat, window_s)))
+            elif keys == {names.DIM_PROVIDER, names.DIM_SERVICE} and name in ATTEMPT_METRICS:
+                queries.append((("attempt", dims[names.DIM_PROVIDER], name), self._stat(name, dims, "Sum", window_s)))
+            elif keys == {names.DIM_PROVIDER, names.DIM_SERVICE} and name == names.PROVIDER_LATENCY:
+                queries.append((("attempt", dims[names.DIM_PROVIDER], "p95"), self._stat(name, dims, "p95", window_s)))
             elif keys == {names.DIM_SERVICE} and name == names.BUDGET_UTILIZATION:
                 queries.append((("budget",), self._stat(name, dims, "Maximum", window_s)))
         values = self._fetch(queries, window_s)
@@ -182,6 +192,7 @@ def _snapshot(window_s: int, values: Iterable[tuple[tuple[str, ...], list[float]
     cells: dict[tuple[str, str, str], dict[str, Any]] = {}
     latency: dict[str, dict[str, dict[str, float]]] = {}
     budget: float | None = None
+    attempts: dict[str, dict[str, float]] = {}
     for meaning, points in values:
         if not points:
             continue
@@ -197,6 +208,13 @@ def _snapshot(window_s: int, values: Iterable[tuple[tuple[str, ...], list[float]
             _, dimension, value, stat = meaning
             combined = max(points) if stat.startswith("p") else sum(points) / len(points)
             latency.setdefault(dimension, {}).setdefault(value, {})[stat] = combined
+        elif meaning[0] == "attempt":
+            _, provider, name = meaning
+            per = attempts.setdefault(provider, {})
+            if name == "p95":
+                per["p95_ms"] = max(points)
+            else:
+                per[ATTEMPT_METRICS[name]] = per.get(ATTEMPT_METRICS[name], 0.0) + sum(points)
         elif meaning[0] == "budget":
             budget = max(points)
     return MetricsSnapshot(
@@ -207,6 +225,7 @@ def _snapshot(window_s: int, values: Iterable[tuple[tuple[str, ...], list[float]
             for dim, per in latency.items()
         },
         budget_utilization_percent=budget,
+        attempts={provider: AttemptCounts(**fields) for provider, fields in sorted(attempts.items())},
     )
 
 

@@ -57,10 +57,24 @@ BREAKER_COOLDOWN_SECONDS: Final[float] = 30.0  # open -> half-open
 BREAKER_HALF_OPEN_PROBES: Final[int] = 3  # requests let through while half-open, across all instances
 BREAKER_CLOSE_AFTER_SUCCESSES: Final[int] = 3  # successful probes that close it again
 
-# --- Retries (within the latency budget) ------------------------------------------------------
-RETRY_MAX_ATTEMPTS_PER_TARGET: Final[int] = 2
-RETRY_BASE_DELAY_SECONDS: Final[float] = 0.05
-RETRY_MAX_DELAY_SECONDS: Final[float] = 1.0  # a longer Retry-After moves on to the next target
+# --- Retries and the attempt policy (within the latency budget; functions/domain/routing/retry.py) -------
+# failoverbench's catalogue (S01-S06, S12, S13) and Envoy's retry budget are the bar.
+RETRY_SAME_TARGET_MAX: Final[int] = 1  # "a 500 once: one retry on the same provider", per request and target
+RETRY_MAX_ROUNDS: Final[int] = 3  # passes over every target while the budget lasts (S04: <= 6 primary attempts)
+RETRY_BASE_DELAY_SECONDS: Final[float] = 0.05  # full-jitter backoff: rand * min(max, base * 2^(n-1))
+RETRY_MAX_DELAY_SECONDS: Final[float] = 1.0
+RETRY_AFTER_MAX_WAIT_SECONDS: Final[float] = 10.0  # a provider's Retry-After is waited out up to this, within budget
+# Retry budget per instance (Envoy's retry_budget): re-attempts at most this share of the requests of the
+# window plus a floor per second, so a fleet facing a hard-down provider does not multiply its load.
+# A first attempt on a target not yet tried (a fail-over) is not a re-attempt.
+RETRY_BUDGET_RATIO: Final[float] = 0.2
+RETRY_BUDGET_MIN_PER_SECOND: Final[float] = 3.0
+RETRY_BUDGET_WINDOW_SECONDS: Final[float] = 10.0
+# Per-attempt timeout: this share of the remaining budget while another target could still be tried
+# (never under the minimum); the whole remaining budget for the last one; an operator's cap on top.
+ATTEMPT_TIMEOUT_SHARE: Final[float] = 0.5
+ATTEMPT_TIMEOUT_MIN_SECONDS: Final[float] = 1.0
+ATTEMPT_MIN_SECONDS: Final[float] = 0.05  # no attempt is started with less budget left than this
 
 # --- Metrics reports, recommendations and admin config bounds -------------------------------------------------
 # production-operations.md, "Key Metrics" and "Alert Thresholds".

@@ -55,12 +55,13 @@ def _chat(http: httpx.Client, operation: str, content: str, **extra: Any) -> htt
 
 
 def _traffic(http: httpx.Client, local_stack) -> list[httpx.Response]:
-    """Healthy traffic on both routes, one cached answer, then bedrock down: emergency requests fail
-    (no fallback) until the breaker opens, and infrastructure goes on elsewhere."""
+    """Healthy traffic on both routes, one cached answer, then every Direct provider down: emergency
+    requests (no route fallback) fail until the breakers open, and infrastructure goes on elsewhere."""
     sent = [_chat(http, op, "disk usage on db-1?") for op in ("standard", "infrastructure") * 3]
     unique = f"cache me {uuid.uuid4()}"
     sent += [_chat(http, "standard", unique, temperature=0) for _ in range(2)]
-    local_stack.faults.set(FaultSpec(provider="bedrock", status=503))
+    for provider in ("bedrock", "google", "meta"):
+        local_stack.faults.set(FaultSpec(provider=provider, status=503))
     sent += [_chat(http, "emergency", "is checkout down?") for _ in range(6)]
     local_stack.faults.clear()
     sent += [_chat(http, "infrastructure", "restart the queue workers?") for _ in range(2)]

@@ -247,13 +247,15 @@ def test_the_request_timeout_caps_each_provider_attempt(http, admin, local_stack
     from local.faults import FaultSpec
 
     assert http.post("/admin/config/update", json={"timeout": 1000}, headers=admin).status_code == 200
-    local_stack.faults.set(FaultSpec(provider="bedrock", error_rate=0.0, latency_ms=3000))
+    local_stack.faults.set(FaultSpec(provider="bedrock", error_rate=0.0, latency_ms=2000))
     try:
         get_dependencies().snapshots.invalidate()
-        started = time.monotonic()
         response = chat(http, local_stack, "emergency")
-        assert response.status_code == 504
-        assert time.monotonic() - started < 2.5  # well inside the 5 s emergency budget
+        # Uncapped, bedrock's 2 s answer fits its share (half of the 5 s emergency budget); the operator's 1 s cap
+        # cuts it, and the next provider of the failover chain answers.
+        assert response.status_code == 200
+        assert response.headers["x-hybrid-attempts"].split(",") == ["bedrock:timeout", "google:ok"]
+        assert response.headers["x-hybrid-provider"] == "google"
     finally:
         local_stack.faults.clear()
         _clear("request-timeout")

@@ -130,7 +130,8 @@ def test_provider_latencies_and_cost_breakdown_name_the_providers_that_served(ht
 
 def test_errors_are_broken_down_by_provider_and_code(http, admin, local_stack):
     tap_metrics()
-    local_stack.faults.set(FaultSpec(provider="bedrock", status=503))
+    for provider in ("bedrock", "google", "meta"):  # emergency fails over along the Direct chain
+        local_stack.faults.set(FaultSpec(provider=provider, status=503))
     assert chat(http, local_stack, "emergency").status_code >= 500
     report = http.get("/admin/metrics/error-breakdown", headers=admin).json()
     assert report["overall"]["errors"] == 1

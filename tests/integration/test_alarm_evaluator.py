@@ -23,7 +23,8 @@ from tests.support import reset_routing_state, unique_prefix
 
 COMPRESSION = 120.0  # a 60 s period lasts half a second
 BODY = {"model": "any", "messages": [{"role": "user", "content": "Is checkout healthy?"}], "temperature": 0.7}
-EMERGENCY = {"X-Operation-Type": "emergency"}  # Direct on Bedrock, no fallback: a Bedrock fault is an error
+EMERGENCY = {"X-Operation-Type": "emergency"}  # Direct only, no route fallback: a Direct outage is an error
+DIRECT = ("bedrock", "google", "meta")
 
 
 @pytest.fixture
@@ -94,7 +95,7 @@ def test_the_stack_creates_every_alarm_in_cloudwatch_with_its_definition(local_s
     assert outage["CompositeAlarms"][0]["AlarmRule"] == system_outage().rule(prefix)
 
 
-def test_a_bedrock_outage_raises_the_error_rate_alarm_everywhere_and_lifting_it_returns_to_ok(
+def test_a_direct_outage_raises_the_error_rate_alarm_everywhere_and_lifting_it_returns_to_ok(
     local_stack, client, http, evaluator
 ):
     name = f"{evaluator.prefix}-critical-error-rate"
@@ -113,8 +114,9 @@ def _outage_and_recovery(local_stack, client, http, evaluator: AlarmEvaluator, n
     # Given steady healthy traffic: the alarm leaves INSUFFICIENT_DATA for OK.
     _until(client, evaluator, name, OK)
 
-    # When Bedrock fails every request, then within two compressed periods the alarm is in ALARM ...
-    local_stack.faults.set(FaultSpec(provider="bedrock", error_rate=1.0, status=503))
+    # When every Direct provider fails every request, then within two compressed periods the alarm is in ALARM ...
+    for provider in DIRECT:
+        local_stack.faults.set(FaultSpec(provider=provider, error_rate=1.0, status=503))
     took, statuses = _until(client, evaluator, name, ALARM)
     assert 503 in statuses and took < 4 * 60 / COMPRESSION + 1.0
     # ... in CloudWatch, with CloudWatch's reason ...

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +29,7 @@ def chat(client, operation):
     return client.post("/v1/chat/completions", json=BODY, headers={"X-Operation-Type": operation})
 
 
-def test_with_bedrock_all_5xx_infrastructure_is_served_elsewhere_and_emergency_fails_fast(
+def test_with_bedrock_all_5xx_infrastructure_and_emergency_fail_over_along_the_direct_chain(
     client, local_stack, breakers
 ):
     local_stack.faults.set(FaultSpec(provider="bedrock", status=500))
@@ -39,11 +38,22 @@ def test_with_bedrock_all_5xx_infrastructure_is_served_elsewhere_and_emergency_f
         assert served.status_code == 200
         assert served.headers["x-hybrid-provider"] != "bedrock"
         assert served.headers["x-hybrid-fallback"] == "true"
-        started = time.monotonic()
-        refused = chat(client, "emergency")
-        assert refused.status_code == 503
-        assert time.monotonic() - started < 1.0
-        assert refused.json()["error"]["code"] in {"provider_unavailable", "no_route_available"}
+        emergency = chat(client, "emergency")
+        assert emergency.status_code == 200, emergency.text
+        assert emergency.headers["x-hybrid-route"] == "direct"  # never MCP: no route fallback
+        assert emergency.headers["x-hybrid-provider"] in {"google", "meta"}
+
+
+def test_emergency_fails_fast_only_when_no_direct_provider_can_serve(client, local_stack, breakers):
+    for provider in ("bedrock", "google", "meta"):
+        local_stack.faults.set(FaultSpec(provider=provider, status=503))
+    mcp_before = local_stack.faults.requests("mcp")
+    refused = chat(client, "emergency")
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] in {"provider_unavailable", "no_route_available"}
+    providers = {label.split(":")[0] for label in refused.headers["x-hybrid-attempts"].split(",")}
+    assert providers == {"bedrock", "google", "meta"}
+    assert local_stack.faults.requests("mcp") == mcp_before
 
 
 def test_the_breaker_opens_then_half_opens_with_only_its_probe_budget_reaching_the_provider(client, local_stack):
@@ -58,7 +68,8 @@ def test_the_breaker_opens_then_half_opens_with_only_its_probe_budget_reaching_t
     assert breakers.state("bedrock").status is BreakerStatus.OPEN
     reached = local_stack.faults.requests("bedrock")
     for _ in range(20):
-        assert chat(client, "emergency").status_code == 503
+        served = chat(client, "emergency")  # the Direct chain serves it meanwhile
+        assert served.status_code == 200 and served.headers["x-hybrid-provider"] != "bedrock"
     assert local_stack.faults.requests("bedrock") == reached
     # When the cooldown passes, concurrent traffic finds it half-open: only the probe budget gets through
     time.sleep(2.05)
@@ -96,9 +107,22 @@ def test_breaker_state_is_shared_through_the_health_table(client, local_stack, b
     assert other.state("bedrock").status is BreakerStatus.OPEN
 
 
-def test_the_latency_budget_bounds_a_hanging_provider_with_a_504(client, local_stack, breakers):
+def test_a_hanging_provider_is_abandoned_at_its_attempt_timeout_and_the_chain_serves(client, local_stack, breakers):
     # Given bedrock hanging longer than the emergency budget (5 s)
     local_stack.faults.set(FaultSpec(provider="bedrock", error_rate=0.0, latency_ms=8000))
+    budget = ROUTING_MATRIX[OperationType.EMERGENCY].latency_budget_s
+    started = time.monotonic()
+    response = chat(client, "emergency")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200 and response.headers["x-hybrid-provider"] == "google"
+    assert response.headers["x-hybrid-attempts"] == "bedrock:timeout,google:ok"
+    assert elapsed < budget
+
+
+def test_the_latency_budget_bounds_hanging_providers_with_a_504(client, local_stack, breakers):
+    # Given every Direct provider hanging longer than the emergency budget (5 s)
+    for provider in ("bedrock", "google", "meta"):
+        local_stack.faults.set(FaultSpec(provider=provider, error_rate=0.0, latency_ms=8000))
     started = time.monotonic()
     response = chat(client, "emergency")
     elapsed = time.monotonic() - started
@@ -114,37 +138,57 @@ def test_throttling_honours_retry_after_and_fails_over_within_the_budget(client,
     assert response.headers["x-hybrid-provider"] != "bedrock"
 
 
-def test_chaos_every_request_answers_well_formed_and_fallback_capable_ones_almost_never_fail(
-    client, local_stack, breakers
+CHAOS_REQUESTS = 2000
+FALLBACK_CAPABLE = [op.value for op in OperationType if ROUTING_MATRIX[op].fallback is not None]
+
+
+@pytest.mark.parametrize("seed", [11, 23])
+def test_chaos_random_faults_on_every_provider_fail_under_one_percent_none_late_none_lost(
+    client, local_stack, breakers, seed
 ):
-    rng = random.Random(int(os.environ.get("CHAOS_SEED", "7")))
-    targets = ["bedrock", "google", "meta", "mcp"]
-    operations = [op.value for op in OperationType]
-    results: list[tuple[str, int, float, bool]] = []
-    for phase in range(20):
-        local_stack.faults.clear()
-        healthy = rng.choice(targets)  # at least one target stays healthy in every phase
-        for target in targets:
-            if target != healthy and rng.random() < 0.6:
-                rate = rng.choice([0.2, 0.5, 1.0])
-                local_stack.faults.set(FaultSpec(provider=target, error_rate=rate, status=rng.choice([429, 500, 503])))
-        for _ in range(100):
-            operation = rng.choice(operations)
-            started = time.monotonic()
-            response = chat(client, operation)
-            elapsed = time.monotonic() - started
-            if response.status_code != 200:
-                error = response.json()["error"]
-                assert set(error) >= {"type", "message", "code"}
-            assert elapsed <= ROUTING_MATRIX[OperationType(operation)].latency_budget_s + 0.5
-            fallback_capable = ROUTING_MATRIX[OperationType(operation)].fallback is not None
-            code = response.json()["error"]["code"] if response.status_code != 200 else ""
-            results.append((operation, response.status_code, elapsed, fallback_capable, code))
-    assert len(results) == 2000
-    capable = [r for r in results if r[3]]
-    failed = [r for r in capable if r[1] >= 400]
-    codes = sorted({(r[0], r[1], r[4]) for r in failed})
-    assert len(failed) / len(capable) < 0.01, f"{len(failed)} of {len(capable)} fallback-capable failed: {codes}"
+    """The issue's bar: every provider 10-50 % errors of 500/502/503/429 at 0-50 ms, 2,000
+    fallback-capable requests 8 at a time: under 1 % fail, none runs past its budget, none is lost."""
+    rng = random.Random(seed)
+    phases = 10
+    plans = [
+        [
+            FaultSpec(
+                provider=target,
+                error_rate=rng.uniform(0.1, 0.5),
+                status=rng.choice([500, 502, 503, 429]),
+                latency_ms=rng.randint(0, 50),
+            )
+            for target in ("bedrock", "google", "meta", "mcp")
+        ]
+        for _ in range(phases)
+    ]
+    requests = [rng.choice(FALLBACK_CAPABLE) for _ in range(CHAOS_REQUESTS)]
+
+    def one(operation: str) -> tuple[str, int, float, str]:
+        started = time.monotonic()
+        response = chat(client, operation)
+        elapsed = time.monotonic() - started
+        body = response.json()
+        if response.status_code != 200:
+            assert set(body["error"]) >= {"type", "message", "code"}
+            return operation, response.status_code, elapsed, body["error"]["code"]
+        assert body["choices"][0]["message"]["content"]
+        return operation, 200, elapsed, ""
+
+    results: list[tuple[str, int, float, str]] = []
+    per_phase = CHAOS_REQUESTS // phases
+    with ThreadPoolExecutor(8) as pool:
+        for phase, faults in enumerate(plans):
+            local_stack.faults.clear()
+            for fault in faults:
+                local_stack.faults.set(fault)
+            results += pool.map(one, requests[phase * per_phase : (phase + 1) * per_phase])
+    assert len(results) == CHAOS_REQUESTS  # none lost
+    late = [r for r in results if r[2] > ROUTING_MATRIX[OperationType(r[0])].latency_budget_s + 0.5]
+    failed = [r for r in results if r[1] != 200]
+    print(f"chaos seed {seed}: {len(failed)} of {len(results)} failed, {len(late)} late")
+    assert not late
+    assert len(failed) / len(results) < 0.01, sorted({(r[0], r[1], r[3]) for r in failed})
 
 
 def test_traffic_weights_in_the_flags_table_split_direct_traffic(client, local_stack, breakers):

@@ -74,24 +74,27 @@ def test_when_every_direct_provider_fails_an_infrastructure_request_falls_back_t
     assert (response.headers["x-hybrid-route"], response.headers["x-hybrid-fallback"]) == ("mcp", "true")
 
 
-def test_when_bedrock_fails_an_emergency_request_gets_a_clear_503_and_no_fallback(client, local_stack):
+def test_when_bedrock_fails_an_emergency_request_fails_over_along_the_direct_chain_never_to_mcp(client, local_stack):
     local_stack.faults.set(FaultSpec(provider="bedrock", status=503))
     response = _chat(client, "emergency")
-    assert response.status_code == 503
-    assert response.json()["error"]["code"] == "provider_unavailable"
+    assert response.status_code == 200
+    assert (response.headers["x-hybrid-route"], response.headers["x-hybrid-provider"]) == ("direct", "google")
+    assert response.headers["x-hybrid-attempts"].split(",")[-1] == "google:ok"
 
 
 def test_an_error_answer_names_its_request_operation_and_every_attempt_and_says_when_to_retry(client, local_stack):
-    # Given bedrock failing every request
-    local_stack.faults.set(FaultSpec(provider="bedrock", status=503))
-    tried_before = local_stack.faults.requests("bedrock")
+    # Given every Direct provider failing every request
+    direct = ("bedrock", "google", "meta")
+    for provider in direct:
+        local_stack.faults.set(FaultSpec(provider=provider, status=503))
+    tried_before = sum(local_stack.faults.requests(p) for p in direct)
     # When an emergency request (no route fallback) fails
     response = _chat(client, "emergency")
     # Then the 503 says which request and operation it was, each attempt, and when to come back
     assert response.status_code == 503
     attempts = response.headers["x-hybrid-attempts"].split(",")
-    assert attempts and set(attempts) == {"bedrock:503"}
-    assert len(attempts) == local_stack.faults.requests("bedrock") - tried_before
+    assert set(attempts) == {f"{p}:503" for p in direct}
+    assert len(attempts) == sum(local_stack.faults.requests(p) for p in direct) - tried_before
     assert response.headers["x-hybrid-operation"] == "emergency"
     assert response.headers["x-request-id"]
     assert int(response.headers["retry-after"]) >= 1
@@ -110,8 +113,9 @@ def test_a_served_answer_lists_the_failed_attempts_before_the_one_that_answered(
     assert answered == f"{response.headers['x-hybrid-provider']}:ok"
 
 
-def test_a_throttled_provider_without_fallback_gives_a_429(client, local_stack):
-    local_stack.faults.set(FaultSpec(provider="bedrock", status=429))
+def test_throttled_direct_providers_give_an_emergency_request_a_429(client, local_stack):
+    for provider in ("bedrock", "google", "meta"):
+        local_stack.faults.set(FaultSpec(provider=provider, status=429))
     response = _chat(client, "emergency")
     assert response.status_code == 429
     assert response.json()["error"]["type"] == "rate_limit_error"

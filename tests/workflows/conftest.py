@@ -83,9 +83,9 @@ def send(http: TestClient, count: int, operation: str = "infrastructure") -> lis
 
 
 def failing_bedrock(local_stack: Any, http: TestClient) -> None:
-    """bedrock answers 503 to emergency traffic (no fallback), behind breakers that never open, so every
-    request reaches bedrock and a gate over bedrock sees its errors (an open breaker refuses emergency
-    requests before any attempt: no bedrock traffic, an INCONCLUSIVE gate)."""
+    """bedrock answers 503, behind breakers that never open, so every emergency request tries bedrock first
+    and the next provider of its failover chain serves it: the clients see no error, yet a gate over bedrock
+    judges bedrock by its own attempts and sees them fail."""
     reset_routing_state(local_stack, BreakerPolicy(consecutive_failures=10**6, min_requests=10**6))
     local_stack.faults.set(FaultSpec(provider="bedrock", status=503))
     send(http, 10, "emergency")

@@ -28,7 +28,7 @@ def test_a_healthy_canary_runs_every_step_to_100_percent_and_releases(workflows,
 
 def test_a_failed_gate_rolls_back_to_the_exact_starting_weights(workflows, chat, local_stack):
     workflows.seed(START)
-    failing_bedrock(local_stack, chat)  # no fallback for emergency: bedrock's own errors fail the gate
+    failing_bedrock(local_stack, chat)  # served by google, but bedrock's own attempts fail the gate
 
     done = workflows.run("canary", canary_input(steps=[25, 60, 100], gate={**GATE, "consecutiveFailures": 2}))
 

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
+from functions.domain.names import BEDROCK, GOOGLE, MCP, META
+
 
 class ProviderSettings(BaseModel):
     direct_providers: str = Field(default="bedrock", alias="DIRECT_PROVIDERS")  # comma-separated
@@ -29,7 +31,24 @@ class ProviderSettings(BaseModel):
     meta_api_key_secret_arn: str | None = Field(default=None, alias="META_API_KEY_SECRET_ARN")
     meta_bedrock_model_id: str = Field(default="meta.llama3-70b-instruct-v1:0", alias="META_BEDROCK_MODEL_ID")
 
+    # Each configured model's context window in tokens: a prompt too long for one goes only to a larger
+    # one (functions/domain/routing/retry.py). The defaults are the default models' published windows;
+    # the MCP server's is unknown unless set.
+    bedrock_context_window_tokens: int = Field(default=200_000, gt=0, alias="BEDROCK_CONTEXT_WINDOW_TOKENS")
+    google_context_window_tokens: int = Field(default=1_048_576, gt=0, alias="GOOGLE_CONTEXT_WINDOW_TOKENS")
+    meta_context_window_tokens: int = Field(default=128_000, gt=0, alias="META_CONTEXT_WINDOW_TOKENS")
+    mcp_context_window_tokens: int | None = Field(default=None, gt=0, alias="MCP_CONTEXT_WINDOW_TOKENS")
+
     model_config = {"populate_by_name": True, "extra": "ignore"}
+
+    def context_windows(self) -> dict[str, int | None]:
+        """Each target's context window in tokens (None: unknown)."""
+        return {
+            BEDROCK: self.bedrock_context_window_tokens,
+            GOOGLE: self.google_context_window_tokens,
+            META: self.meta_context_window_tokens,
+            MCP: self.mcp_context_window_tokens,
+        }
 
     def direct(self) -> tuple[str, ...]:
         return tuple(p.strip() for p in self.direct_providers.split(",") if p.strip())

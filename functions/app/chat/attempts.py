@@ -1,26 +1,29 @@
-"""Serve one chat completion along a decision's plan: the breakers admit each attempt, retryable
-errors are retried with backoff or failed over, and the operation's latency budget bounds it all."""
+"""Serve one chat completion along a decision's plan: the attempt policy (functions/domain/routing/retry.py)
+says which target next, after how long and with what timeout; the breakers admit each attempt; the
+operation's latency budget bounds it all."""
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from functions.domain import thresholds
 from functions.domain.completion import Completion, CompletionRequest, Provider
 from functions.domain.errors import (
+    ContentFiltered,
+    ContextLengthExceeded,
     NoRouteAvailable,
     ProviderBadRequest,
     ProviderError,
     ProviderThrottled,
     ProviderTimeout,
 )
-from functions.domain.routing.breaker import Admitted, AttemptOutcome, Breakers
+from functions.domain.routing.breaker import AttemptOutcome, Breakers
 from functions.domain.routing.decision import RoutingDecision, Target
 from functions.domain.routing.matrix import ROUTING_MATRIX
-from functions.domain.routing.plan import LAST_CHANCE_ATTEMPTS, gets_last_chance
+from functions.domain.routing.retry import Attempt, AttemptPlanner, Failure, RetryBudget, RetryRules
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,18 +34,6 @@ class Deadline:
 
     def remaining(self) -> float:
         return self.budget_s - (self.clock() - self.started)
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    max_attempts_per_target: int = thresholds.RETRY_MAX_ATTEMPTS_PER_TARGET
-    base_delay_s: float = thresholds.RETRY_BASE_DELAY_SECONDS
-    max_delay_s: float = thresholds.RETRY_MAX_DELAY_SECONDS
-
-    def delay(self, attempt: int, retry_after: float | None, rand: float) -> float:
-        """Full-jitter exponential backoff; a provider's Retry-After is a floor."""
-        backoff = rand * min(self.max_delay_s, self.base_delay_s * 2.0 ** (attempt - 1))
-        return max(backoff, retry_after or 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +51,9 @@ class Runtime:
     wall_clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     rand: Callable[[], float] = random.random
-    retry: RetryPolicy = RetryPolicy()
-    attempt_timeout_s: float | None = None  # an operator's cap on one provider attempt
+    rules: RetryRules = field(default_factory=RetryRules)
+    retry_budget: RetryBudget = field(default_factory=lambda: RetryBudget(threading.Lock()))
+    context_windows: Mapping[str, int | None] = field(default_factory=dict)
     log: list[str] | None = None  # each attempt appended as "provider:outcome" (`attempt_label`)
 
 
@@ -82,6 +74,21 @@ def outcome_of(error: ProviderError) -> AttemptOutcome:
     return "server_error"
 
 
+def failure_of(error: ProviderError) -> Failure:
+    """What the attempt policy makes of a provider error."""
+    if isinstance(error, ContextLengthExceeded):
+        return Failure.CONTEXT_LENGTH
+    if isinstance(error, ContentFiltered):
+        return Failure.CONTENT_FILTER
+    if not error.retryable:
+        return Failure.REJECTED
+    if isinstance(error, ProviderTimeout):
+        return Failure.SILENT
+    if isinstance(error, ProviderThrottled):
+        return Failure.THROTTLED
+    return Failure.RETRYABLE
+
+
 def serve(
     decision: RoutingDecision,
     request: CompletionRequest,
@@ -90,106 +97,70 @@ def serve(
     breakers: Breakers,
     runtime: Runtime = Runtime(),
 ) -> RoutedCompletion:
-    """Try the plan's targets in order. A non-retryable provider error ends the request; a
-    retryable one is retried on the same target while the backoff fits the budget, then the next
-    target is tried. A target its breaker refuses gets its last chance after the others (plan.py)."""
-    attempts = _Attempts(decision, request, deadline, breakers, runtime)
-    refused: list[Target] = []
-    for target in decision.plan:
-        provider = providers.get(target.provider)
-        if provider is None:
+    """Attempt the plan's targets as the attempt policy says until one answers, the budget runs out,
+    or a failure no other attempt can help (a rejected request) ends it."""
+    runtime.retry_budget.request(runtime.wall_clock())
+    planner = AttemptPlanner(
+        [t for t in decision.plan if t.provider in providers],
+        [t for t in decision.last_chance if t.provider in providers],
+        runtime.rules,
+        runtime.retry_budget,
+        runtime.context_windows,
+        force_all=decision.last_resort,
+    )
+    last_error: ProviderError | None = None
+    count = 0
+    while (attempt := planner.next(deadline.remaining(), runtime.wall_clock(), runtime.rand())) is not None:
+        if attempt.delay_s > 0:
+            runtime.sleep(attempt.delay_s)
+        target = attempt.target
+        admission = (
+            breakers.force(target.provider) if attempt.forced else breakers.admit(target.provider, runtime.wall_clock())
+        )
+        if admission is None:
+            planner.refused(target)
             continue
-        if (admission := _admission(decision, target, breakers, runtime)) is None:
-            refused.append(target)
-        elif (routed := attempts.try_target(target, provider, admission)) is not None:
-            return routed
-    if gets_last_chance(decision):
-        for target in refused:
-            admission = breakers.force(target.provider)
-            routed = attempts.try_target(target, providers[target.provider], admission, LAST_CHANCE_ATTEMPTS)
-            if routed is not None:
-                return routed
-    raise attempts.failure()
+        count += 1
+        started = time.perf_counter()
+        try:
+            completion = providers[target.provider].complete(request, timeout_s=attempt.timeout_s)
+        except ProviderError as exc:
+            breakers.record(admission, outcome_of(exc), _ms_since(started), exc.code)
+            _log(runtime, attempt, exc)
+            last_error = exc
+            planner.failed(
+                target,
+                failure_of(exc),
+                exc.retry_after,
+                remaining_s=deadline.remaining(),
+                now=runtime.wall_clock(),
+                rand=runtime.rand(),
+                may_retry_here=not admission.probe,
+            )
+            continue
+        breakers.record(admission, "ok", _ms_since(started))
+        _log(runtime, attempt, None)
+        return RoutedCompletion(completion, target, decision.is_fallback(target), count)
+    raise _failure(decision, deadline, runtime.rules, last_error)
 
 
-def _admission(decision: RoutingDecision, target: Target, breakers: Breakers, runtime: Runtime) -> Admitted | None:
-    if decision.last_resort:
-        return breakers.force(target.provider)
-    return breakers.admit(target.provider, runtime.wall_clock())
+def _log(runtime: Runtime, attempt: Attempt, error: ProviderError | None) -> None:
+    if runtime.log is not None:
+        runtime.log.append(attempt_label(attempt.target.provider, error))
 
 
-class _Attempts:
-    """The attempts of one request, across targets."""
-
-    def __init__(
-        self,
-        decision: RoutingDecision,
-        request: CompletionRequest,
-        deadline: Deadline,
-        breakers: Breakers,
-        runtime: Runtime,
-    ) -> None:
-        self.decision, self.request, self.deadline = decision, request, deadline
-        self.breakers, self.runtime = breakers, runtime
-        self.last_error: ProviderError | None = None
-        self.count = 0
-
-    def try_target(
-        self, target: Target, provider: Provider, admission: Admitted, max_attempts: int | None = None
-    ) -> RoutedCompletion | None:
-        """Try one target, retrying while the policy and budget allow; None if it did not answer."""
-        limit = max_attempts or self.runtime.retry.max_attempts_per_target
-        for attempt in range(1, limit + 1):
-            remaining = self.deadline.remaining()
-            if remaining <= 0:
-                raise _budget_exhausted(self.decision, self.last_error)
-            self.count += 1
-            started = time.perf_counter()
-            try:
-                cap = self.runtime.attempt_timeout_s
-                completion = provider.complete(self.request, timeout_s=min(remaining, cap) if cap else remaining)
-            except ProviderError as exc:
-                self.breakers.record(admission, outcome_of(exc), _ms_since(started), exc.code)
-                self._log(target, exc)
-                if not exc.retryable:
-                    raise
-                self.last_error = exc
-                if attempt >= limit or not _retry_same_target(
-                    exc, attempt, admission, self.deadline, self.breakers, self.runtime
-                ):
-                    return None
-                continue
-            self.breakers.record(admission, "ok", _ms_since(started))
-            self._log(target, None)
-            return RoutedCompletion(completion, target, self.decision.is_fallback(target), self.count)
-        return None
-
-    def _log(self, target: Target, error: ProviderError | None) -> None:
-        if self.runtime.log is not None:
-            self.runtime.log.append(attempt_label(target.provider, error))
-
-    def failure(self) -> ProviderError | NoRouteAvailable:
-        """What the request fails with once no target answered."""
-        if self.deadline.remaining() <= 0:
-            return _budget_exhausted(self.decision, self.last_error)
-        if self.last_error is None:
-            return NoRouteAvailable(_no_route_message(self.decision))
-        return self.last_error
-
-
-def _retry_same_target(
-    error: ProviderError, attempt: int, admission: Admitted, deadline: Deadline, breakers: Breakers, runtime: Runtime
-) -> bool:
-    """Retry here, after sleeping the backoff, or move on (returns False)?"""
-    if attempt >= runtime.retry.max_attempts_per_target or admission.probe or isinstance(error, ProviderTimeout):
-        return False  # a probe is one request; a hang is likely to hang again
-    delay = runtime.retry.delay(attempt, error.retry_after, runtime.rand())
-    if delay > runtime.retry.max_delay_s or delay >= deadline.remaining():
-        return False
-    if not breakers.may_take_traffic(admission.target, runtime.wall_clock()):
-        return False  # the breaker tripped on this very failure
-    runtime.sleep(delay)
-    return True
+def _failure(
+    decision: RoutingDecision, deadline: Deadline, rules: RetryRules, last_error: ProviderError | None
+) -> ProviderError | NoRouteAvailable:
+    """What the request fails with once the policy stops: the refusal that ended it, the budget that
+    ran out, the last provider error, or no route at all."""
+    if last_error is not None and not last_error.retryable:
+        return last_error
+    if deadline.remaining() <= rules.min_attempt_s and last_error is not None:
+        return _budget_exhausted(decision, last_error)
+    if last_error is None:
+        return NoRouteAvailable(_no_route_message(decision))
+    return last_error
 
 
 def _ms_since(started: float) -> float:

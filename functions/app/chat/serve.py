@@ -107,7 +107,12 @@ def _serve(
         deps.providers,
         Deadline(trace.started, budget, time.monotonic),
         deps.breakers,
-        Runtime(attempt_timeout_s=loaded.attempt_timeout_s, log=trace.attempts),
+        Runtime(
+            rules=deps.retry_rules(loaded),
+            retry_budget=deps.retry_budget,
+            context_windows=deps.context_windows,
+            log=trace.attempts,
+        ),
     )
 
 

@@ -25,6 +25,10 @@ class RouterSettings(BaseModel):
     # How long the routing snapshot (flags, weights, health) is kept before a refresh; drills compress it.
     snapshot_max_age_seconds: float = Field(default=SNAPSHOT_MAX_AGE_SECONDS, gt=0, alias="SNAPSHOT_MAX_AGE_SECONDS")
 
+    # Fail over to another provider after a content-filter refusal: the operator's decision, off by
+    # default (failing over around a safety system is rarely what a team means).
+    content_filter_failover: bool = Field(default=False, alias="CONTENT_FILTER_FAILOVER")
+
     model_config = {"populate_by_name": True, "extra": "ignore"}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,6 +22,7 @@ from functions.domain.routing.cache import CacheTtls
 from functions.domain.routing.cost import BudgetPolicy, PriceTable
 from functions.domain.routing.decision import RoutingSnapshot
 from functions.domain.routing.plan import configured, in_rotation
+from functions.domain.routing.retry import RetryBudget, RetryRules
 
 
 @dataclass
@@ -34,6 +36,8 @@ class RouterDependencies:
     prices: PriceTable
     budget: BudgetPolicy
     spend: SpendAccumulator
+    context_windows: dict[str, int | None] = field(default_factory=dict)
+    retry_budget: RetryBudget = field(default_factory=lambda: RetryBudget(threading.Lock()))
     _synced: LoadedSnapshot | None = field(default=None, repr=False)
 
     def current(self) -> tuple[RoutingSnapshot, LoadedSnapshot]:
@@ -55,6 +59,13 @@ class RouterDependencies:
         """The targets whose breakers refuse traffic at `now`."""
         return frozenset(target for target in TARGETS if not self.breakers.may_take_traffic(target, now))
 
+    def retry_rules(self, loaded: LoadedSnapshot) -> RetryRules:
+        """The attempt policy's rules: the thresholds, the operator's attempt cap and content-filter setting."""
+        return RetryRules(
+            attempt_timeout_cap_s=loaded.attempt_timeout_s,
+            failover_on_content_filter=self.settings.content_filter_failover,
+        )
+
     def cache_ttls(self, loaded: LoadedSnapshot) -> CacheTtls:
         return self.cache.ttls(loaded.cache.fresh_ttl_s, loaded.cache.stale_ttl_s)
 
@@ -62,7 +73,8 @@ class RouterDependencies:
 @lru_cache(maxsize=1)
 def get_dependencies() -> RouterDependencies:
     settings = get_settings()
-    providers = build_providers(get_provider_settings())
+    provider_settings = get_provider_settings()
+    providers = build_providers(provider_settings)
     return RouterDependencies(
         settings=settings,
         snapshots=SnapshotStore(
@@ -79,4 +91,5 @@ def get_dependencies() -> RouterDependencies:
         prices=PriceTable.from_config(json.loads(settings.price_table_json) if settings.price_table_json else None),
         budget=BudgetPolicy(settings.monthly_budget_usd),
         spend=SpendAccumulator(settings.flags_table),
+        context_windows=provider_settings.context_windows(),
     )

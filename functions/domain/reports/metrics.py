@@ -74,6 +74,21 @@ class Cell:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptCounts:
+    """One provider's own attempts over the window, also those of requests another provider finally
+    served (the ProviderAttempts family): what a gate or an alarm judges a provider by."""
+
+    attempts: float = 0.0
+    server_errors: float = 0.0
+    throttles: float = 0.0
+    p95_ms: float | None = None
+
+    @property
+    def failures(self) -> float:
+        return self.server_errors + self.throttles
+
+
+@dataclass(frozen=True, slots=True)
 class Latency:
     avg_ms: float | None = None
     p50_ms: float | None = None
@@ -90,6 +105,7 @@ class MetricsSnapshot:
     cells: tuple[Cell, ...] = ()
     latency: Mapping[str, Mapping[str, Latency]] = field(default_factory=dict)
     budget_utilization_percent: float | None = None
+    attempts: Mapping[str, AttemptCounts] = field(default_factory=dict)  # by provider
 
     def total(self) -> Counts:
         return sum((c.counts for c in self.cells), Counts())

@@ -70,6 +70,12 @@ class TargetMetrics:
 
     @classmethod
     def from_snapshot(cls, snapshot: MetricsSnapshot, provider: str) -> TargetMetrics:
+        """The provider's own attempts when the window has them: a request it failed that another provider
+        of the failover chain then served is still its failure. Otherwise the requests it served."""
+        own = snapshot.attempts.get(provider)
+        if own is not None and own.attempts > 0:
+            p95 = own.p95_ms if own.p95_ms is not None else snapshot.p95("provider", provider)
+            return cls(provider, own.attempts, own.failures, p95, snapshot.window_s)
         counts = snapshot.by_provider().get(provider)
         return cls(
             provider,

@@ -77,10 +77,12 @@ class RoutingDecision:
     reason: str
     primary: Target | None = None  # the target the matrix and weights prescribe, when it is up
     last_resort: bool = False  # attempts skip the breakers' admission (breakers off, or panic mode: plan.py)
+    last_chance: tuple[Target, ...] = ()  # targets with open breakers, tried after the plan (plan.py)
 
     @property
     def may_fail_over(self) -> bool:
-        """Whether the matrix gives the operation a fallback (emergency operations have none)."""
+        """Whether the matrix gives the operation a route fallback (emergency operations have none;
+        they still fail over between Direct providers)."""
         return ROUTING_MATRIX[self.operation].fallback is not None
 
     @property
@@ -94,8 +96,8 @@ class RoutingDecision:
 
 def decide_route(operation: OperationType, snapshot: RoutingSnapshot, *, now: float, rand: float) -> RoutingDecision:
     """Choose the targets to try, in order, for one request. `rand` in [0, 1) picks among the
-    weighted Direct providers. Emergency operations get one target at most: no provider failover,
-    no route fallback."""
+    weighted Direct providers; the rest of the picked provider's failover chain follows. Emergency
+    operations have no route fallback (never MCP) but fail over along the Direct chain."""
     row = ROUTING_MATRIX[operation]
     primary_route, fallback_route, reason = _routes_for(operation, snapshot, now)
     may_fail_over = row.fallback is not None
@@ -109,7 +111,7 @@ def decide_route(operation: OperationType, snapshot: RoutingSnapshot, *, now: fl
             prescribed, targets = (MCP if up else None), ([MCP] if up else [])
         else:
             prescribed, chain = direct_plan(snapshot, rand)
-            targets = ([prescribed] if prescribed else []) + (chain if may_fail_over else [])
+            targets = ([prescribed] if prescribed else []) + chain
         if route is primary_route and prescribed:
             primary = Target(route, prescribed)
         plan.extend(Target(route, t) for t in targets)

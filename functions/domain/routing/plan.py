@@ -1,9 +1,10 @@
 """The plan of one request's targets: which targets are in rotation, and the breakers' last chance.
 
-Healthy targets come first. The breakers never refuse the last chance of an operation that may fail
-over: when every allowed target's breaker refuses traffic (panic mode) the request is planned as if
-no breaker were open, and a target refused at attempt time is tried once after every admitted target
-failed. Emergency operations never fall back, so they fail fast instead."""
+Healthy targets come first; the targets whose breakers are open follow as a last chance (tried,
+without the breaker's admission, once every admitted target failed). When every allowed target's
+breaker is open (panic mode, as Envoy's) the request is planned as if no breaker were open and spread
+over the targets by weight instead of refused. Every operation, emergency included, gets this: an
+emergency request never falls back to another route, but it fails over along the Direct chain."""
 
 from __future__ import annotations
 
@@ -14,8 +15,6 @@ from functions.domain.names import MCP, TARGETS
 from functions.domain.routing.decision import RoutingDecision, RoutingSnapshot, decide_route
 from functions.domain.routing.matrix import OperationType
 
-# Attempts a target refused by its breaker gets once every admitted target has failed.
-LAST_CHANCE_ATTEMPTS = 1
 PANIC_REASON = "breakers-open"
 
 
@@ -50,17 +49,14 @@ def plan_route(
 ) -> RoutingDecision:
     """The decision for one request. `refused` names the targets whose breakers refuse traffic now.
 
-    With the breakers off every attempt skips their admission. When no target is left and the
-    operation may fail over, the targets are planned again without the breakers (panic mode)."""
+    With the breakers off every attempt skips their admission. The targets the breakers keep out of
+    the plan are its `last_chance`; when no target is left, the targets are planned again without
+    the breakers (panic mode)."""
     guarded = decide_route(operation, in_rotation(snapshot, refused, breakers_enabled), now=now, rand=rand)
     if not breakers_enabled:
-        guarded = replace(guarded, last_resort=True)
-    if guarded.plan or not guarded.may_fail_over:
-        return guarded
-    unguarded = decide_route(operation, snapshot, now=now, rand=rand)
-    return replace(unguarded, reason=f"{unguarded.reason};{PANIC_REASON}", last_resort=True)
-
-
-def gets_last_chance(decision: RoutingDecision) -> bool:
-    """Whether a target its breaker refuses at attempt time is tried again after the others failed."""
-    return decision.may_fail_over
+        return replace(guarded, last_resort=True)
+    unguarded = decide_route(operation, snapshot, now=now, rand=rand) if refused else guarded
+    if not guarded.plan and unguarded.plan:
+        return replace(unguarded, reason=f"{unguarded.reason};{PANIC_REASON}", last_resort=True)
+    last_chance = tuple(t for t in unguarded.plan if t not in guarded.plan)
+    return replace(guarded, last_chance=last_chance) if last_chance else guarded

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.domain.reports.metrics import Cell, Counts, Latency, MetricsSnapshot
+from functions.domain.reports.metrics import AttemptCounts, Cell, Counts, Latency, MetricsSnapshot
 from functions.domain.rollout.gates import (
     GateDecision,
     GateLimits,
@@ -87,6 +87,17 @@ def test_target_metrics_come_from_the_snapshot_of_that_provider_only():
     )
     target = TargetMetrics.from_snapshot(snapshot, "google")
     assert (target.requests, target.errors, target.p95_ms, target.success_percent) == (50, 1, 900.0, 98.0)
+
+
+def test_a_providers_own_attempts_judge_it_even_when_the_failover_chain_served_its_requests():
+    snapshot = MetricsSnapshot(
+        window_s=120,
+        cells=(Cell("direct", "google", "emergency", Counts(requests=20)),),  # every request served by google
+        attempts={"bedrock": AttemptCounts(attempts=20, server_errors=15, throttles=3, p95_ms=40.0)},
+    )
+    target = TargetMetrics.from_snapshot(snapshot, "bedrock")
+    assert (target.requests, target.errors, target.p95_ms, target.success_percent) == (20, 18, 40.0, 10.0)
+    assert evaluate(target, THRESHOLDS, {}).verdict is Verdict.FAIL
 
 
 def test_a_provider_absent_from_the_snapshot_has_no_traffic():

@@ -41,15 +41,23 @@ def test_when_the_primary_route_is_down_the_matrix_fallback_is_chosen(operation)
     assert "primary-unhealthy" in decision.reason
 
 
-def test_emergency_fails_fast_with_an_empty_plan_when_its_weighted_provider_is_down():
+def test_emergency_fails_over_along_the_direct_chain_when_its_weighted_provider_is_down():
     snapshot = RoutingSnapshot(direct=("bedrock", "google", "meta"), healthy={"bedrock": False})
+    decision = decide_route(OperationType.EMERGENCY, snapshot, now=NOW, rand=0.1)
+    assert plan_of(decision) == [("direct", "google"), ("direct", "meta")]
+    assert "primary-unhealthy" in decision.reason
+
+
+def test_emergency_fails_fast_with_an_empty_plan_when_no_direct_provider_is_up():
+    snapshot = RoutingSnapshot(direct=("bedrock", "google"), healthy={"bedrock": False, "google": False})
     decision = decide_route(OperationType.EMERGENCY, snapshot, now=NOW, rand=0.1)
     assert decision.plan == ()
     assert "no-fallback-for-emergency" in decision.reason
 
 
-def test_emergency_gets_one_target_and_no_provider_failover():
-    assert plan_of(decide_route(OperationType.EMERGENCY, THREE, now=NOW, rand=0.1)) == [("direct", "bedrock")]
+def test_emergency_gets_the_direct_failover_chain_and_no_route_fallback():
+    plan = plan_of(decide_route(OperationType.EMERGENCY, THREE, now=NOW, rand=0.1))
+    assert plan == [("direct", "bedrock"), ("direct", "google"), ("direct", "meta")]
 
 
 def test_infrastructure_plans_the_bedrock_failover_chain_then_its_mcp_fallback():
@@ -148,7 +156,7 @@ def test_no_planned_target_is_down_or_unconfigured(operation, snapshot, rand):
 @given(operation=st.sampled_from(list(OperationType)), snapshot=snapshots, rand=st.floats(0, 1, exclude_max=True))
 def test_an_empty_plan_means_no_allowed_route_has_a_healthy_target(operation, snapshot, rand):
     decision = decide_route(operation, snapshot, now=NOW, rand=rand)
-    if decision.plan or operation is OperationType.EMERGENCY:
+    if decision.plan:
         return
     flags_on = {**dict.fromkeys(FEATURE_FLAGS, True), **snapshot.flags}
     forced = snapshot.override and snapshot.override.active(NOW) and snapshot.override.mode is not RoutingMode.HYBRID
@@ -158,6 +166,8 @@ def test_an_empty_plan_means_no_allowed_route_has_a_healthy_target(operation, sn
         allowed_up = snapshot.is_up("mcp") if snapshot.override.mode is RoutingMode.MCP_ONLY else direct_up
     elif not hybrid:
         allowed_up = snapshot.is_up("mcp")
+    elif operation is OperationType.EMERGENCY:
+        allowed_up = direct_up
     elif ROUTING_MATRIX[operation].primary is Route.DIRECT:
         allowed_up = direct_up or snapshot.is_up("mcp")
     else:
@@ -166,10 +176,10 @@ def test_an_empty_plan_means_no_allowed_route_has_a_healthy_target(operation, sn
 
 
 @given(snapshot=snapshots, rand=st.floats(0, 1, exclude_max=True))
-def test_emergency_never_falls_back_whatever_the_snapshot(snapshot, rand):
+def test_emergency_never_falls_back_to_another_route_whatever_the_snapshot(snapshot, rand):
     decision = decide_route(OperationType.EMERGENCY, snapshot, now=NOW, rand=rand)
-    assert len(decision.plan) <= 1
-    assert all(not decision.is_fallback(t) for t in decision.plan)
+    assert all(t.route is decision.primary_route for t in decision.plan)
+    assert len(decision.plan) <= len(snapshot.direct) or decision.primary_route is Route.MCP
 
 
 def test_routing_rules_replace_an_operation_s_matrix_routes():

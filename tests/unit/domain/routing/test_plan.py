@@ -1,5 +1,5 @@
 """The plan of a request's targets: configured targets, breakers in and out of rotation, panic mode,
-the last chance of refused targets, and emergency's fail-fast."""
+the last chance of refused targets, and emergency's fail-over along the Direct chain."""
 
 from dataclasses import dataclass
 
@@ -7,15 +7,13 @@ import pytest
 
 from functions.app.chat.attempts import Deadline, Runtime, serve
 from functions.domain.completion import Completion, CompletionRequest, Turn
-from functions.domain.errors import NoRouteAvailable, ProviderUnavailable
+from functions.domain.errors import ProviderUnavailable
 from functions.domain.names import BEDROCK, GOOGLE, MCP, META, TARGETS
 from functions.domain.routing.decision import RoutingSnapshot
 from functions.domain.routing.matrix import OperationType
 from functions.domain.routing.plan import (
-    LAST_CHANCE_ATTEMPTS,
     PANIC_REASON,
     configured,
-    gets_last_chance,
     in_rotation,
     plan_route,
 )
@@ -42,6 +40,7 @@ def test_refused_targets_are_out_of_rotation_only_while_the_breakers_are_on():
 def test_healthy_targets_are_planned_and_refused_ones_left_out():
     decision = plan_route(OperationType.INFRASTRUCTURE, THREE, {GOOGLE}, breakers_enabled=True, now=NOW, rand=0.1)
     assert providers_of(decision) == [BEDROCK, META, MCP]
+    assert [t.provider for t in decision.last_chance] == [GOOGLE]
     assert not decision.last_resort and PANIC_REASON not in decision.reason
 
 
@@ -51,10 +50,14 @@ def test_every_breaker_open_plans_every_target_without_them_panic_mode():
     assert decision.last_resort and decision.reason.endswith(f";{PANIC_REASON}")
 
 
-def test_emergency_fails_fast_when_its_breakers_are_open():
+def test_emergency_plans_the_direct_chain_and_never_mcp():
+    decision = plan_route(OperationType.EMERGENCY, THREE, set(), breakers_enabled=True, now=NOW, rand=0.1)
+    assert providers_of(decision) == [BEDROCK, GOOGLE, META]
+
+
+def test_emergency_with_every_breaker_open_is_spread_over_the_direct_chain_panic_mode():
     decision = plan_route(OperationType.EMERGENCY, THREE, set(TARGETS), breakers_enabled=True, now=NOW, rand=0.1)
-    assert decision.plan == () and not decision.last_resort
-    assert not gets_last_chance(decision)
+    assert providers_of(decision) == [BEDROCK, GOOGLE, META] and decision.last_resort
 
 
 def test_breakers_off_skip_admission_and_keep_refused_targets():
@@ -65,7 +68,7 @@ def test_breakers_off_skip_admission_and_keep_refused_targets():
 def test_an_empty_plan_stays_empty_when_health_not_breakers_emptied_it():
     down = RoutingSnapshot(direct=(BEDROCK,), healthy={BEDROCK: False, MCP: False})
     decision = plan_route(OperationType.STANDARD, down, set(), breakers_enabled=True, now=NOW, rand=0.1)
-    assert decision.plan == () and decision.last_resort
+    assert decision.plan == () and decision.last_chance == ()
 
 
 # --- serve: the last chance of a target its breaker refuses at attempt time -----------------------
@@ -119,7 +122,7 @@ def _serve(operation, refuse, failing):
 def test_a_target_refused_at_attempt_time_gets_its_last_chance_after_the_others_failed():
     routed, providers, breakers = _serve(OperationType.INFRASTRUCTURE, {BEDROCK}, {GOOGLE, META, MCP})
     assert routed.target.provider == BEDROCK and breakers.forced == [BEDROCK]
-    assert providers[BEDROCK].calls == LAST_CHANCE_ATTEMPTS
+    assert providers[BEDROCK].calls == 1
 
 
 def test_a_refused_target_is_not_tried_while_another_answers():
@@ -127,6 +130,13 @@ def test_a_refused_target_is_not_tried_while_another_answers():
     assert routed.target.provider == GOOGLE and breakers.forced == [] and providers[BEDROCK].calls == 0
 
 
-def test_emergency_gives_a_refused_target_no_last_chance():
-    with pytest.raises(NoRouteAvailable):
-        _serve(OperationType.EMERGENCY, {BEDROCK}, set())
+def test_emergency_fails_over_along_the_direct_chain_when_its_provider_is_refused():
+    routed, providers, _ = _serve(OperationType.EMERGENCY, {BEDROCK}, set())
+    assert routed.target.provider == GOOGLE and providers[MCP].calls == 0
+
+
+def test_emergency_fails_over_when_its_provider_fails_and_never_reaches_mcp():
+    routed, providers, _ = _serve(OperationType.EMERGENCY, set(), {BEDROCK, GOOGLE})
+    assert routed.target.provider == META and providers[MCP].calls == 0
+    with pytest.raises(ProviderUnavailable):
+        _serve(OperationType.EMERGENCY, set(), {BEDROCK, GOOGLE, META})
