@@ -22,7 +22,7 @@ from constructs import Construct
 from functions.adapters.dynamodb.schema import AUDIT, CACHE, FLAGS, HEALTH
 from stacks.config import StackConfig
 from stacks.constructs.api import INTEGRATION_TIMEOUT
-from stacks.constructs.grants import grant_audit_append, metrics_read_policy
+from stacks.constructs.grants import OWNER_WRITES, grant_audit_append, grant_read_and, metrics_read_policy
 from stacks.constructs.lambda_factory import LambdaFactory
 from stacks.constructs.providers import ProviderAccess
 from stacks.constructs.tables import Tables
@@ -184,8 +184,8 @@ class AdminApi(Construct):
         self, tables: Tables, providers: ProviderAccess, metrics_readers: Sequence[lambda_.Function]
     ) -> None:
         function = self.function
-        tables.table(FLAGS).grant_read_write_data(function)
-        tables.table(HEALTH).grant_read_write_data(function)
+        grant_read_and(tables.table(FLAGS), function, *OWNER_WRITES)
+        grant_read_and(tables.table(HEALTH), function, *OWNER_WRITES)
         tables.table(CACHE).grant_read_data(function)
         grant_audit_append(tables, function)
         self.metrics_policy = metrics_read_policy(self, function)
