@@ -18,7 +18,7 @@ from functions.adapters.dynamodb.schema import (
     SPEND,
     TableSchema,
 )
-from functions.domain.thresholds import LATENCY_BUDGET_SECONDS
+from functions.domain.thresholds import LATENCY_BUDGET_SECONDS, ROUTER_RESERVED_CONCURRENCY
 from stacks.config import StackConfig
 from stacks.constructs.grants import grant_read_and
 from stacks.constructs.lambda_factory import LambdaFactory
@@ -68,6 +68,7 @@ class Router(Construct):
             timeout=ROUTER_TIMEOUT,
             service_name="router",
             snap_start=True,
+            reserved_concurrency=ROUTER_RESERVED_CONCURRENCY,
         )
         # SnapStart restores published versions only: the API invokes this alias, which moves to
         # the new version (and its snapshot, primed by `prime_for_snapshot`) on each deploy.
