@@ -21,6 +21,21 @@ MAX_REQUEST_BODY_BYTES: Final[int] = 1_048_576  # 1 MiB; larger bodies get 413.
 SNAPSHOT_MAX_AGE_SECONDS: Final[float] = 5.0  # flags/overrides/weights/health refresh interval.
 CLIENT_KEY_CACHE_SECONDS: Final[float] = 60.0  # how long a verified client key is trusted in memory.
 
+# --- The edge (stacks/): revocation, WAF and concurrency ----------------------------------------------------
+# A revoked admin token stops working within REVOCATION_SECONDS: the authorizer re-reads the tokens secret
+# after ADMIN_TOKENS_CACHE_SECONDS, and API Gateway re-asks the authorizer after AUTHORIZER_RESULT_CACHE_SECONDS.
+REVOCATION_SECONDS: Final[int] = 60
+ADMIN_TOKENS_CACHE_SECONDS: Final[int] = 30
+AUTHORIZER_RESULT_CACHE_SECONDS: Final[int] = REVOCATION_SECONDS - ADMIN_TOKENS_CACHE_SECONDS
+# WAF's rate-based rule: requests one IP may send per evaluation window before it is blocked (stage-wide
+# throttling is 100 rps; one IP at this rate is 10 rps).
+WAF_RATE_LIMIT_PER_IP: Final[int] = 3000
+WAF_RATE_WINDOW_SECONDS: Final[int] = 300
+# Router instances reserved: a flood cannot take the account's whole concurrency, nor the router starve.
+ROUTER_RESERVED_CONCURRENCY: Final[int] = 100
+# The admin API's largest body: its documents are a few KB.
+MAX_ADMIN_BODY_BYTES: Final[int] = 65_536
+
 # Health (provider-failover.md: HEALTH_THRESHOLD=3 consecutive failures mark a provider unhealthy).
 HEALTH_FAILURE_THRESHOLD: Final[int] = 3
 

@@ -25,9 +25,10 @@ from functions.domain.names import (
     AUTHORIZATION_DIMENSION,
     AUTHORIZATION_METRIC,
 )
+from functions.domain.thresholds import ADMIN_TOKENS_CACHE_SECONDS
 from functions.shared.observability import emit_count, logger
 
-CACHE_SECONDS = 300.0
+CACHE_SECONDS = float(ADMIN_TOKENS_CACHE_SECONDS)  # with API Gateway's result cache, revocation <= 60 s
 ROLES = (OPERATOR, READ_ONLY)
 
 

@@ -18,7 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.adapters.dynamodb.client import dynamodb_client, from_item
-from functions.adapters.dynamodb.schema import HEALTH
+from functions.adapters.dynamodb.schema import BREAKER_KEY_PREFIX, HEALTH
 from functions.domain import names
 from functions.domain.routing.breaker import (
     Admitted,
@@ -51,7 +51,7 @@ def record_attempt(target: str, outcome: AttemptOutcome, latency_ms: float) -> N
 
 
 def breaker_key(target: str) -> str:
-    return f"breaker#{target}"
+    return f"{BREAKER_KEY_PREFIX}{target}"
 
 
 def parse_breaker(item: Mapping[str, Any] | None) -> BreakerState:

@@ -9,7 +9,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.domain.errors import HybridRoutingError
+from functions.app.admin.access import require_operator
+from functions.domain.errors import HybridRoutingError, PayloadTooLarge
+from functions.domain.thresholds import MAX_ADMIN_BODY_BYTES
+from functions.handlers.admin.auth import caller_from
 from functions.handlers.admin.routes import (
     audit,
     breakers,
@@ -22,7 +25,7 @@ from functions.handlers.admin.routes import (
     routing,
 )
 from functions.shared.events import as_json_api
-from functions.shared.http_errors import error_response, from_domain, from_validation
+from functions.shared.http_errors import error_response, from_domain, from_validation, raw_error
 from functions.shared.observability import logger
 from functions.shared.resolver import RequestScopedResolver
 
@@ -65,9 +68,28 @@ def _unexpected(exc: Exception) -> Response[Any]:
     return error_response(500, "server_error", "internal error; the request id names it in our logs", "internal_error")
 
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _refused(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Answers owed before the body is parsed or validated: a change by a caller without the operator
+    role (403, so a read-only token learns nothing of the body's problems) and a body over
+    MAX_ADMIN_BODY_BYTES (413)."""
+    try:
+        if str(event.get("httpMethod") or "GET").upper() not in READ_METHODS:
+            require_operator(caller_from(event.get("requestContext")))
+        body = event.get("body") or ""
+        size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8", "surrogatepass"))
+        if size > MAX_ADMIN_BODY_BYTES:
+            raise PayloadTooLarge(f"request body of {size} bytes exceeds the {MAX_ADMIN_BODY_BYTES} byte limit")
+    except HybridRoutingError as exc:
+        return raw_error(exc.status, exc.error_type, exc.message, exc.code)
+    return None
+
+
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
-    result = app.resolve(as_json_api(event), context)
+    result = _refused(event) or app.resolve(as_json_api(event), context)
     result.setdefault("headers", {})
     result["headers"]["x-request-id"] = request_id
     return result
