@@ -21,6 +21,15 @@ MAX_REQUEST_BODY_BYTES: Final[int] = 1_048_576  # 1 MiB; larger bodies get 413.
 SNAPSHOT_MAX_AGE_SECONDS: Final[float] = 5.0  # flags/overrides/weights/health refresh interval.
 CLIENT_KEY_CACHE_SECONDS: Final[float] = 60.0  # how long a verified client key is trusted in memory.
 
+# --- Untrusted input, on every route (data plane and admin) ----------------------------------------------------
+MAX_ADMIN_BODY_BYTES: Final[int] = 65_536  # an admin change is a few hundred bytes; larger bodies get 413.
+MAX_JSON_DEPTH: Final[int] = 64  # nesting levels of a JSON body (tool schemas nest; 10,000 levels overflow parsers)
+# Characters of one JSON number literal: the largest value any field takes fits in 40 (DynamoDB keeps 38 digits),
+# and Python refuses integers of more than 4,300 digits.
+MAX_JSON_NUMBER_CHARS: Final[int] = 40
+QUOTED_INPUT_CHARS: Final[int] = 64  # an error message quotes at most this prefix of what the caller sent
+MAX_ERROR_MESSAGE_CHARS: Final[int] = 1_024  # and is never longer than this
+
 # Health (provider-failover.md: HEALTH_THRESHOLD=3 consecutive failures mark a provider unhealthy).
 HEALTH_FAILURE_THRESHOLD: Final[int] = 3
 

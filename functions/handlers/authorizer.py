@@ -25,7 +25,7 @@ from functions.domain.names import (
     AUTHORIZATION_DIMENSION,
     AUTHORIZATION_METRIC,
 )
-from functions.shared.observability import emit_count, logger
+from functions.shared.observability import emit_count, log_function_context, logger
 
 CACHE_SECONDS = 300.0
 ROLES = (OPERATOR, READ_ONLY)
@@ -101,6 +101,7 @@ def authorize(authorization: str | None) -> Credential | None:
     return match
 
 
+@log_function_context
 def lambda_handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
     try:
         credential = authorize(event.get("authorizationToken"))
