@@ -33,8 +33,15 @@ WAF_RATE_LIMIT_PER_IP: Final[int] = 3000
 WAF_RATE_WINDOW_SECONDS: Final[int] = 300
 # Router instances reserved: a flood cannot take the account's whole concurrency, nor the router starve.
 ROUTER_RESERVED_CONCURRENCY: Final[int] = 100
-# The admin API's largest body: its documents are a few KB.
-MAX_ADMIN_BODY_BYTES: Final[int] = 65_536
+
+# --- Untrusted input, on every route (data plane and admin) ----------------------------------------------------
+MAX_ADMIN_BODY_BYTES: Final[int] = 65_536  # an admin change is a few hundred bytes; larger bodies get 413.
+MAX_JSON_DEPTH: Final[int] = 64  # nesting levels of a JSON body (tool schemas nest; 10,000 levels overflow parsers)
+# Characters of one JSON number literal: the largest value any field takes fits in 40 (DynamoDB keeps 38 digits),
+# and Python refuses integers of more than 4,300 digits.
+MAX_JSON_NUMBER_CHARS: Final[int] = 40
+QUOTED_INPUT_CHARS: Final[int] = 64  # an error message quotes at most this prefix of what the caller sent
+MAX_ERROR_MESSAGE_CHARS: Final[int] = 1_024  # and is never longer than this
 
 # Health (provider-failover.md: HEALTH_THRESHOLD=3 consecutive failures mark a provider unhealthy).
 HEALTH_FAILURE_THRESHOLD: Final[int] = 3

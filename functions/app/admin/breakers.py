@@ -10,7 +10,7 @@ from functions.adapters.dynamodb.targets import target_items
 from functions.app.admin.access import require_operator
 from functions.app.admin.documents import Edit, change_document, record_action
 from functions.app.admin.wiring import AdminDependencies
-from functions.domain.errors import InvalidRequest
+from functions.domain.errors import InvalidRequest, quoted
 from functions.domain.names import ALL, MCP, TARGETS
 from functions.domain.routing.breaker import BreakerPolicy, BreakerStatus
 
@@ -56,7 +56,7 @@ def reset_breakers(deps: AdminDependencies, edit: Edit, provider: str) -> dict[s
     configured = configured_targets(deps)
     targets = configured if provider == ALL else (provider,)
     if not set(targets) <= set(configured):
-        raise InvalidRequest(f"'{provider}' is not configured; configured: {', '.join(configured)}")
+        raise InvalidRequest(f"{quoted(provider)} is not configured; configured: {', '.join(configured)}")
     shared = SharedBreakers(deps.settings.health_table, targets)
     shared.sync({t: parse_breaker(_items(deps).get(breaker_key(t))) for t in targets})
     before = {t: shared.state(t).status.value for t in targets}

@@ -20,7 +20,7 @@ from functions.adapters.dynamodb.snapshot import SnapshotStore
 from functions.app.admin.access import require_operator
 from functions.app.admin.documents import Edit
 from functions.app.admin.wiring import AdminDependencies
-from functions.domain.errors import InvalidRequest, VersionConflict
+from functions.domain.errors import InvalidRequest, VersionConflict, clip, quoted
 from functions.domain.rollout.executions import name_of
 from functions.domain.rollout.gate_options import GateOptions
 from functions.domain.rollout.plan import ApprovalRejected, RolloutAborted, RolloutKind, RouteState, admit, plan_for
@@ -152,7 +152,7 @@ def abort_rollout(body: Abort, deps: Deps, who: Who) -> dict[str, Any]:
     require_operator(who)
     holder = deps.rollouts.get().lock
     if body.execution and holder and body.execution not in (holder.owner, name_of(holder.owner)):
-        raise VersionConflict(f"{body.execution} does not hold the route; {holder.owner} does")
+        raise VersionConflict(f"{quoted(body.execution)} does not hold the route; {holder.owner} does")
     token, state = deps.rollouts.request_abort(who.principal, body.reason, role=who.role)
     cause = f"aborted by {who.principal}: {body.reason}"
     answered = bool(token) and deps.workflows.send_failure(str(token), ABORTED, cause)
@@ -223,9 +223,9 @@ def _endpoints(deps: AdminDependencies, body: StartRollout) -> tuple[str, str]:
         raise InvalidRequest(f"a {body.kind.value} needs a target (target, targetProvider or autoSelectTarget)")
     unknown = sorted({source, target} - set(known))
     if unknown:
-        raise InvalidRequest(f"unknown Direct provider(s) {', '.join(unknown)}; configured: {', '.join(known)}")
+        raise InvalidRequest(f"unknown Direct provider(s) {clip(', '.join(unknown))}; configured: {', '.join(known)}")
     if source == target:
-        raise InvalidRequest(f"the source and the target are both {source!r}")
+        raise InvalidRequest(f"the source and the target are both {quoted(source)}")
     return source, target
 
 
