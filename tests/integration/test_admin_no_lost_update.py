@@ -249,3 +249,18 @@ def test_a_breaker_reset_whose_audit_record_fails_leaves_the_breaker_unchanged(h
     assert answer.status_code == 409 and "nothing changed" in answer.json()["error"]["message"]
     assert failing_audit_append
     assert _breaker_version() == version and _audit_count() == records
+
+
+@pytest.mark.usefixtures("rollouts")
+def test_a_rollout_start_whose_audit_record_fails_starts_nothing(http, admin, failing_audit_append):
+    def canaries() -> list[str]:  # the newest canary executions: a new one would come first
+        return [e["executionArn"] for e in http.get("/admin/rollouts", headers=admin).json()["executions"]["canary"]]
+
+    executions, records = canaries(), _audit_count()
+    body = {"kind": "canary", "source": "bedrock", "target": "google", "bakeSeconds": 0, "reason": "audit will fail"}
+    answer = http.post("/admin/rollouts", json=body, headers=admin)
+    assert answer.status_code == 409 and "nothing changed" in answer.json()["error"]["message"]
+    assert failing_audit_append
+    assert canaries() == executions
+    assert http.get("/admin/rollouts", headers=admin).json()["route"]["lock"] is None
+    assert _audit_count() == records
