@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -135,20 +136,33 @@ class ConfigStore:
             record = next_record(self._head(), prepared.entry, self._clock())
             items = [*prepared.writes, self.audit.put_request(record)]
             try:
-                dynamodb_client().transact_write_items(TransactItems=items)
+                # The token makes the SDK's own retry of a write that landed unseen a no-op on DynamoDB.
+                dynamodb_client().transact_write_items(TransactItems=items, ClientRequestToken=uuid.uuid4().hex)
             except ClientError as exc:
-                lost = _lost_race(exc, len(prepared.writes), what)
-                if versioned and lost == what:
-                    raise VersionConflict(f"{what} changed meanwhile; re-read it and retry") from exc
-                continue
+                if not self._landed(record):  # an earlier SDK attempt of this very write may have landed
+                    lost = _lost_race(exc, len(prepared.writes), what)
+                    if versioned and lost == what:
+                        raise VersionConflict(f"{what} changed meanwhile; re-read it and retry") from exc
+                    continue
             except BotoCoreError as exc:
-                raise DependencyUnavailable(f"{what} could not be written; {NOTHING_CHANGED}") from exc
+                if not self._landed(record):  # unknown: it may still land, so never "nothing changed"
+                    raise DependencyUnavailable(
+                        f"{what}: DynamoDB did not confirm the write; audit record {record.seq} says if it landed"
+                    ) from exc
             emit_count(AUDIT_METRIC, AUDIT_DIMENSION, audit_category(prepared.entry.action))  # security dashboard
             return prepared.result, record
         raise VersionConflict(
             f"{what} kept changing under concurrent writers: {AUDITED_WRITE_ATTEMPTS} attempts each lost a race "
             f"(last to {lost}); {NOTHING_CHANGED}, retry"
         )
+
+    def _landed(self, record: AuditRecord) -> bool:
+        """Whether `record` itself is in the trail (the write of its transaction landed)."""
+        try:
+            found = self.audit.at(record.seq)
+        except (ClientError, BotoCoreError):
+            return False
+        return found is not None and found.hash == record.hash
 
     def unchanged(self, key: str, read_version: int) -> dict[str, Any]:
         """The TransactWriteItems element that holds an audited action to the item at `key` as read."""
