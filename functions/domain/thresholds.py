@@ -140,6 +140,14 @@ GATE_MAX_INCONCLUSIVE: Final[int] = 3  # consecutive INCONCLUSIVE verdicts held 
 GATE_FAILURE_LIMIT: Final[int] = 3  # the FAIL verdict, over a whole rollout, that ends it
 GATE_CONSECUTIVE_FAILURES: Final[int] = 2  # consecutive FAIL verdicts that end it (one blip does not)
 ROLLOUT_WRITE_RETRIES: Final[int] = 5  # re-reads after a version conflict on the route's item
+# Every audited write (a configuration document, a breaker reset, a rollout's route item) is a compare-and-set on
+# what it read, in one transaction with its audit record. A write that lost a race (the item or the audit trail's
+# head moved on) reads again and retries, at most AUDITED_WRITE_ATTEMPTS times, after a jittered backoff that
+# grows from AUDITED_WRITE_BACKOFF_SECONDS to AUDITED_WRITE_BACKOFF_MAX_SECONDS; then a 409 names the conflict.
+# Every audited write appends to one hash chain, so N concurrent writers need up to N rounds.
+AUDITED_WRITE_ATTEMPTS: Final[int] = 40
+AUDITED_WRITE_BACKOFF_SECONDS: Final[float] = 0.005
+AUDITED_WRITE_BACKOFF_MAX_SECONDS: Final[float] = 0.2
 # Optional manual approval between steps: an unanswered approval ends the rollout (a canary rolls back, a failback
 # stops) after APPROVAL_TIMEOUT_SECONDS unless the execution input says otherwise; the maximum stays inside the
 # gated state machines' own TimeoutSeconds (ROLLOUT_EXECUTION_TIMEOUT_SECONDS). The runbooks give no number.
