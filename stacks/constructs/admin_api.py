@@ -19,7 +19,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from functions.adapters.dynamodb.schema import AUDIT, CACHE, FLAGS, HEALTH
+from functions.adapters.dynamodb.schema import AUDIT, BREAKER_KEY_PREFIX, CACHE, FLAGS, HEALTH
 from functions.domain.thresholds import ADMIN_TOKENS_CACHE_SECONDS, AUTHORIZER_RESULT_CACHE_SECONDS
 from stacks.config import StackConfig
 from stacks.constructs.api import INTEGRATION_TIMEOUT
@@ -192,7 +192,8 @@ class AdminApi(Construct):
     ) -> None:
         function = self.function
         grant_read_and(tables.table(FLAGS), function, *OWNER_WRITES)
-        grant_read_and(tables.table(HEALTH), function, *OWNER_WRITES)
+        # An operator's breaker reset writes the breaker items only, never a health record.
+        grant_read_and(tables.table(HEALTH), function, *OWNER_WRITES, key_prefix=BREAKER_KEY_PREFIX)
         tables.table(CACHE).grant_read_data(function)
         grant_audit_append(tables, function)
         self.metrics_policy = metrics_read_policy(self, function)

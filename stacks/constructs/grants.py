@@ -14,10 +14,12 @@ from stacks.constructs.tables import Tables
 # its head and records is Query and GetItem. Nothing may rewrite or remove a record, and
 # `grant_read_write_data` would also allow UpdateItem, DeleteItem and BatchWriteItem.
 AUDIT_ACTIONS = ("dynamodb:PutItem", "dynamodb:Query", "dynamodb:GetItem")
-# What the owners of the control plane's items (the admin API, workflows and automation on the flags;
-# the admin API and health checker on the health records) write: puts and updates, conditional or
-# in a transaction. No function deletes an item or writes in batches.
-OWNER_WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem")
+# What the owners of the control plane's items write (the admin API, workflows and automation the flags;
+# the health checker the health records, the admin API the breaker items of an operator's reset): whole
+# items, each a Put conditional on the version it was read at, alone or in a TransactWriteItems with its
+# audit record, which IAM authorizes item by item (a Put as PutItem, a ConditionCheck as
+# ConditionCheckItem, which the read grant holds). No function updates, deletes or batch-writes them.
+OWNER_WRITES = ("dynamodb:PutItem",)
 LEADING_KEYS = "dynamodb:LeadingKeys"
 # The metrics and alarm states the admin API reports and the workflows' gates read. Neither API
 # supports resource-level permissions.

@@ -31,9 +31,12 @@ READ = frozenset(
     }
 )
 PUT, UPDATE = "dynamodb:PutItem", "dynamodb:UpdateItem"
+# Every admin, workflow and automation change is one TransactWriteItems: a Put of the item conditional on the
+# version read (PutItem), or a ConditionCheck on it (ConditionCheckItem, part of READ), plus the audit append.
 # The audit trail: appended to (a Put in a transaction) and read, never updated or deleted.
 AUDIT_APPEND = frozenset({PUT, "dynamodb:Query", "dynamodb:GetItem"})
-# The router may write the health table's breaker items only (`[prefix*]`: a dynamodb:LeadingKeys condition).
+# The router and the admin API may write the health table's breaker items only (`[prefix*]`: a
+# dynamodb:LeadingKeys condition).
 BREAKERS_ONLY = f"[{BREAKER_KEY_PREFIX}*]"
 
 # function -> table -> the DynamoDB actions its role allows there. No Delete and no BatchWrite anywhere.
@@ -47,11 +50,11 @@ NEEDS: dict[str, dict[str, frozenset[str]]] = {
         "Quotas": READ | {UPDATE},  # ADDs to the client keys' window counters
         # nothing on Audit
     },
-    HEALTH_CHECK_HANDLER: {"Health": READ | {PUT, UPDATE}},
+    HEALTH_CHECK_HANDLER: {"Health": READ | {PUT}},  # a conditional put of each health record
     AUTHORIZER_HANDLER: {},
     ADMIN_HANDLER: {
-        "Flags": READ | {PUT, UPDATE},
-        "Health": READ | {PUT, UPDATE},
+        "Flags": READ | {PUT},
+        "Health": READ | {PUT + BREAKERS_ONLY},  # a breaker reset: the breaker's Put, in its audit transaction
         "Cache": READ,
         "Audit": AUDIT_APPEND | {"dynamodb:DescribeTable"},
         # gdpr-status reports every table's encryption
@@ -59,8 +62,8 @@ NEEDS: dict[str, dict[str, frozenset[str]]] = {
         "Spend": frozenset({"dynamodb:DescribeTable"}),
         "Quotas": frozenset({"dynamodb:DescribeTable"}),
     },
-    WORKFLOW_HANDLER: {"Flags": READ | {PUT, UPDATE}, "Health": READ, "Audit": AUDIT_APPEND},
-    AUTOMATION_HANDLER: {"Flags": READ | {PUT, UPDATE}, "Health": READ, "Audit": AUDIT_APPEND},
+    WORKFLOW_HANDLER: {"Flags": READ | {PUT}, "Health": READ, "Audit": AUDIT_APPEND},
+    AUTOMATION_HANDLER: {"Flags": READ | {PUT}, "Health": READ, "Audit": AUDIT_APPEND},
 }
 
 
