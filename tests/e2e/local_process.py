@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 from tests.paths import REPO_ROOT
 from tests.polling import eventually, free_port
@@ -13,10 +14,12 @@ from tests.polling import eventually, free_port
 READY = re.compile(r"ready on (http://127\.0\.0\.1:\d+)/v1 client key (\S+) admin token (\S+)")
 
 
-def launch(**env: str) -> subprocess.Popen[str]:
-    """`python -m local` on a free port, with `env` added; its stderr piped (ready line, shutdown report)."""
+def launch(*args: str, **env: str) -> subprocess.Popen[str]:
+    """`python -m local *args` on a free port, with `env` added (a state directory of its own unless
+    LOCAL_STATE_DIR is given: never the repository's); its stderr piped (ready line, shutdown report)."""
+    env.setdefault("LOCAL_STATE_DIR", tempfile.mkdtemp(prefix="local-state-"))
     return subprocess.Popen(
-        [sys.executable, "-m", "local"],
+        [sys.executable, "-m", "local", *args],
         cwd=REPO_ROOT,
         env={**os.environ, "PORT": str(free_port()), **env},
         text=True,
