@@ -27,8 +27,9 @@ $(STAMP): $(REQS) pyproject.toml
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
-run: $(STAMP)  ## Run the whole system locally on 127.0.0.1:$${PORT:-8080}
-	$(PY) -m local
+# make run FRESH=1: forget the state kept in .local-state/ and start clean
+run: $(STAMP)  ## Run the whole system locally on 127.0.0.1:$${PORT:-8080}, its state kept across restarts
+	$(PY) -m local $(if $(filter 1 yes true,$(FRESH)),--fresh)
 
 # Debian's Chromium, for the dashboard page's browser test (tests/e2e/test_dashboard.py); nothing to do when
 # /usr/bin/chromium is there. sudo only when not root.

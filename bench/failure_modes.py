@@ -46,7 +46,7 @@ def main() -> int:
     roles = Roles(fallback_model=get_provider_settings().google_model)
     policy = BreakerPolicy(cooldown_s=1.0)  # the flapping primary recovers in seconds; every other threshold as shipped
     try:
-        with TestClient(stack.app) as client:
+        with TestClient(stack.app, base_url="http://127.0.0.1") as client:  # the Host /local/* accepts
             client.headers["Authorization"] = f"Bearer {stack.client_key}"
             gateway = GatewaySystem(client, per_call_timeout=False)
             runner = Runner(client, gateway, roles, prepare=lambda: reset_routing_state(stack, policy))

@@ -26,6 +26,7 @@ import httpx
 
 from functions.domain.names import BEDROCK, GOOGLE
 from functions.domain.thresholds import LATENCY_BUDGET_SECONDS
+from local.gateway import LOCAL_HEADERS
 
 Verdict = Literal["pass", "partial", "safe", "fail"]
 PROMPT = "Explain in sixty words why a gateway earns trust only when the provider behind it misbehaves."
@@ -368,15 +369,15 @@ class Runner:
             time.sleep(max(0.0, FLAP_INTERVAL_S - answer.elapsed_s))
 
     def _clear(self) -> None:
-        self.control.delete("/local/faults").raise_for_status()
+        self.control.delete("/local/faults", headers=LOCAL_HEADERS).raise_for_status()
 
     def _set(self, provider: str, fault: Mapping[str, Any]) -> None:
-        response = self.control.post("/local/faults", json={"provider": provider, **fault})
+        response = self.control.post("/local/faults", json={"provider": provider, **fault}, headers=LOCAL_HEADERS)
         if response.status_code != 200:
             raise RuntimeError(f"the fault {fault} was refused: {response.text}")
 
     def _attempts(self, provider: str) -> tuple[Attempt, ...]:
-        response = self.control.get("/local/faults/attempts", params={"provider": provider})
+        response = self.control.get("/local/faults/attempts", params={"provider": provider}, headers=LOCAL_HEADERS)
         response.raise_for_status()
         return tuple(Attempt(float(a["at"]), str(a["outcome"])) for a in response.json()["attempts"])
 

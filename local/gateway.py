@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -22,6 +23,48 @@ from local.dashboard import routes as dashboard_routes
 from local.faults import FAULT_PROVIDERS, FaultRegistry, FaultSpec
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+# `/local/*` answers only requests that carry this header (a browser sends it cross-origin only after a
+# CORS preflight, which this gateway never grants) and name 127.0.0.1 or localhost with the gateway's
+# port as Host (a DNS-rebound name is refused). The dashboard page and its files are exempt from the
+# header (a browser's navigation cannot carry one); their data route is not.
+LOCAL_HEADER, LOCAL_HEADER_VALUE = "X-Hybrid-Local", "1"
+LOCAL_HEADERS = {LOCAL_HEADER: LOCAL_HEADER_VALUE}
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+NAVIGATION_PATHS = ("/local/dashboard", "/local/dashboard/static/")
+
+
+class LocalGuard:
+    """ASGI middleware: the Host and header checks of `/local/*` (403 JSON when either fails)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/local/"):
+            refusal = local_refusal(scope)
+            if refusal is not None:
+                response = JSONResponse(
+                    {"error": {"type": "forbidden", "message": refusal, "code": "forbidden"}}, status_code=403
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def local_refusal(scope: Any) -> str | None:
+    """Why a `/local/*` request is refused; None when it may pass."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    port = (scope.get("server") or ("", 80))[1]
+    allowed = {f"{host}:{port}" for host in LOCAL_HOSTS} | (set(LOCAL_HOSTS) if port == 80 else set())
+    if headers.get("host", "").lower() not in allowed:
+        return f"Host must be 127.0.0.1:{port} or localhost:{port}"
+    path = scope["path"]
+    navigation = scope["method"] in ("GET", "HEAD") and (
+        path == NAVIGATION_PATHS[0] or path.startswith(NAVIGATION_PATHS[1])
+    )
+    if not navigation and headers.get(LOCAL_HEADER.lower()) != LOCAL_HEADER_VALUE:
+        return f"/local routes need the header {LOCAL_HEADER}: {LOCAL_HEADER_VALUE}"
+    return None
 
 
 @dataclass
@@ -94,6 +137,7 @@ def build_gateway_app(
     faults: FaultRegistry,
     admin_handler: Handler | None = None,
     authorizer: Handler | None = None,
+    local_state: Callable[[], dict[str, Any]] | None = None,
 ) -> Starlette:
     """`/admin/...` goes through the authorizer to the admin function, as in the stack; `/local/...`
     (faults, the dashboard page) exists only here; the rest goes to the router function."""
@@ -113,13 +157,18 @@ def build_gateway_app(
         result = await run_in_threadpool(target, event, context)
         return from_proxy_result(result)
 
+    async def state(_: Request) -> Response:
+        return JSONResponse(local_state() if local_state is not None else {"directory": None})
+
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     return Starlette(
         routes=[
             *fault_routes(faults),
             *dashboard_routes(),
+            Route("/local/state", state, methods=["GET"]),
             Route("/{path:path}", invoke, methods=methods),
-        ]
+        ],
+        middleware=[Middleware(LocalGuard)],
     )
 
 

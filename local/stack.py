@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
+
+from botocore.exceptions import ClientError
 
 from functions.domain import names
 from local.faults import FaultRegistry
 from local.servers import ServerHandle, start_uvicorn
+from local.state import DynamoDBGate, StateDir, StatePersister
 
 LOCAL_REGION = "eu-central-1"
 
@@ -28,6 +31,7 @@ class LocalStack:
     moto_url: str = ""
     eventbus: Any = None  # local.eventbus.LocalEventBus: publish EventBridge-shaped events to it
     alarms: Any = None  # local.alarm_evaluator.AlarmEvaluator
+    persister: StatePersister | None = None  # with a state directory: saves the state as it changes
 
     @property
     def url(self) -> str:
@@ -38,7 +42,7 @@ class LocalStack:
             server.stop()
 
 
-def _start_moto() -> Any:
+def _start_moto(gate: DynamoDBGate) -> Any:
     import logging
 
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -48,14 +52,12 @@ def _start_moto() -> Any:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per AWS call otherwise
 
     class AtomicDynamoDBMotoServer(ThreadedMotoServer):
-        """moto's threaded server, with DynamoDB calls served one at a time. DynamoDB applies each
-        conditional write and transaction atomically; moto's threaded server does not, and a race
-        between two conditional writes could let both succeed. Only DynamoDB is serialized: a whole
-        server served serially would deadlock when Step Functions (in this server) invokes a Lambda
-        handler that calls DynamoDB back."""
+        """moto's threaded server, with DynamoDB calls served one at a time (local/state.py's
+        DynamoDBGate). Only DynamoDB is serialized: a whole server served serially would deadlock when
+        Step Functions (in this server) invokes a Lambda handler that calls DynamoDB back."""
 
         def _server_entry(self) -> None:
-            app = _serialize_dynamodb(DomainDispatcherApplication(create_backend_app))
+            app = gate.wrap(DomainDispatcherApplication(create_backend_app))
             self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
             self._server_ready_event.set()
             self._server.serve_forever()
@@ -67,34 +69,56 @@ def _start_moto() -> Any:
     return server
 
 
-def _serialize_dynamodb(app: Any) -> Any:
-    lock = threading.Lock()
-
-    def serialized(environ: dict[str, Any], start_response: Any) -> Any:
-        if str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
-            with lock:
-                return list(app(environ, start_response))
-        return app(environ, start_response)
-
-    return serialized
-
-
 def start(
-    port: int, client_key: str | None = None, admin_token: str | None = None, serve_gateway_in_thread: bool = True
+    port: int,
+    client_key: str | None = None,
+    admin_token: str | None = None,
+    serve_gateway_in_thread: bool = True,
+    state_dir: Path | None = None,
 ) -> LocalStack:
-    """Start everything; with `serve_gateway_in_thread` False the caller serves the gateway app."""
-    moto = _start_moto()
+    """Start everything; with `serve_gateway_in_thread` False the caller serves the gateway app. With
+    `state_dir` the tables, executions and tokens of the last run there come back and are saved as
+    they change (local/state.py); without it the stack starts and stays in memory."""
+    gate = DynamoDBGate()
+    moto = _start_moto(gate)
     moto_host, moto_port = moto.get_host_and_port()
     stack_moto_url = f"http://{moto_host}:{moto_port}"
     _use_local_aws(stack_moto_url)
     faults = FaultRegistry()
-    providers = _start_providers(faults)
-    admin_token, key = _start_functions(admin_token, client_key)
+    state = StateDir(state_dir) if state_dir is not None else None
+    providers, tables = _start_providers(faults, state)
+    saved = state.credentials() if state is not None else {}
+    admin_token, key = _start_functions(
+        admin_token or saved.get("admin_token"), client_key or saved.get("client_key"), saved
+    )
+    if state is not None:
+        state.save_credentials(
+            {"client_key": key, "admin_token": admin_token, "readonly_token": os.environ["ADMIN_READONLY_TOKEN"]}
+        )
     stack = LocalStack(port, key, admin_token, faults, servers=[_MotoHandle(moto), providers])
     stack.moto_url = stack_moto_url
     _start_control_loops(stack)
+    if state is not None:
+        stack.persister = _persist(state, gate, tables, stack)
     _start_gateway(stack, port, serve_gateway_in_thread)
     return stack
+
+
+def _persist(state: StateDir, gate: DynamoDBGate, tables: list[str], stack: LocalStack) -> StatePersister:
+    """Save the state from now on, after ending the rollouts the last run left running; stopped (with a
+    last save) just before moto, after everything that writes."""
+    import boto3
+
+    from local.workflows import LocalWorkflows
+
+    workflows = next(server for server in stack.servers if isinstance(server, LocalWorkflows))
+    persister = StatePersister(
+        state, gate, boto3.client("dynamodb"), tables, boto3.client("stepfunctions"), list(workflows.machines.values())
+    ).start()
+    for summary in workflows.end_interrupted(persister.executions):
+        persister.record(summary["executionArn"], summary)
+    stack.servers.insert(1, persister)
+    return persister
 
 
 def _use_local_aws(moto_url: str) -> None:
@@ -112,15 +136,20 @@ def _use_local_aws(moto_url: str) -> None:
     os.environ.pop("AWS_SESSION_TOKEN", None)
 
 
-def _start_providers(faults: FaultRegistry) -> Any:
-    """The provider simulators and the MCP server, and the tables; the functions' settings point at them."""
+def _start_providers(faults: FaultRegistry, state: StateDir | None) -> tuple[Any, list[str]]:
+    """The provider simulators and the MCP server, and the tables (with their saved items); the
+    functions' settings point at them."""
     import boto3
 
     from local.providers_app import build_providers_app
     from local.tables import create_tables
 
     providers = start_uvicorn(build_providers_app(faults))
-    os.environ.update(create_tables(boto3.client("dynamodb", region_name=LOCAL_REGION)))
+    dynamodb = boto3.client("dynamodb", region_name=LOCAL_REGION)
+    tables = create_tables(dynamodb)
+    os.environ.update(tables)
+    if state is not None:
+        state.restore_tables(dynamodb)
     os.environ.update(
         {
             "BEDROCK_REGION": LOCAL_REGION,
@@ -135,10 +164,10 @@ def _start_providers(faults: FaultRegistry) -> Any:
     # The simulators only check that a key is sent; real keys come from the environment, never the repo.
     os.environ.setdefault("GOOGLE_API_KEY", "local-" + secrets.token_hex(8))
     os.environ.setdefault("META_API_KEY", "local-" + secrets.token_hex(8))
-    return providers
+    return providers, list(tables.values())
 
 
-def _start_functions(admin_token: str | None, client_key: str | None) -> tuple[str, str]:
+def _start_functions(admin_token: str | None, client_key: str | None, saved: dict[str, str]) -> tuple[str, str]:
     """Fresh settings and dependencies over the local environment, the tokens and the client key."""
     from functions.adapters.providers.settings import get_provider_settings
     from functions.app.admin import settings as admin_settings
@@ -151,9 +180,13 @@ def _start_functions(admin_token: str | None, client_key: str | None) -> tuple[s
     get_dependencies.cache_clear()
     _start_metrics_sink()
     os.environ["ADMIN_TOKEN"] = token = admin_token or operator_token()
-    os.environ.setdefault("ADMIN_READONLY_TOKEN", operator_token())
+    os.environ.setdefault("ADMIN_READONLY_TOKEN", saved.get("readonly_token") or operator_token())
     key = client_key or _new_client_key()
-    get_dependencies().client_keys.create("local-client", key)
+    try:
+        get_dependencies().client_keys.create("local-client", key)
+    except ClientError as exc:  # the key of the last run, restored with its table
+        if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
     return token, key
 
 
@@ -178,7 +211,11 @@ def _start_gateway(stack: LocalStack, port: int, serve_in_thread: bool) -> None:
     from local.gateway import build_gateway_app
 
     reset_cache()
-    app = build_gateway_app(lambda_handler, stack.faults, admin_handler, authorizer)
+
+    def state() -> dict[str, Any]:
+        return stack.persister.status() if stack.persister is not None else {"directory": None}
+
+    app = build_gateway_app(lambda_handler, stack.faults, admin_handler, authorizer, state)
     stack.app = app
     if serve_in_thread:
         stack.gateway = start_uvicorn(app, port=port)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ ASL_SUFFIX = ".asl.json"
 NAME_PREFIX = "hybrid-routing-local"
 FUNCTION_NAME = f"{NAME_PREFIX}-workflow"
 FUNCTION_ARN_PLACEHOLDER = "${WorkflowFunctionArn}"
+INTERRUPTED = "the local stack stopped while this execution ran"
 
 
 @dataclass
@@ -24,10 +26,32 @@ class LocalWorkflows:
     machines: dict[str, str]  # rollout kind -> state machine ARN
     function_arn: str
     watcher: Any = None
+    deps: Any = None  # the workflow Lambda's dependencies
 
     def stop(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
+
+    def end_interrupted(self, executions: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """End the rollouts a previous run left running (recorded RUNNING, or holding the route's lock):
+        moto lost them with the process, so each is cleaned up as a stopped execution is (lock released,
+        a canary's or failback's starting weights restored, audited as rollout.cleanup), or, if it held
+        no lock, audited as rollout.interrupted; each comes back as its record, marked ABORTED."""
+        from functions.handlers import workflow
+
+        lock = self.deps.rollouts.get().lock
+        owners = [arn for arn, e in executions.items() if e.get("status") == "RUNNING"]
+        if lock is not None and lock.owner not in owners:
+            owners.append(lock.owner)
+        ended = []
+        for arn in owners:
+            cleanup = {"action": "cleanup", "owner": arn, "status": "ABORTED", "reason": INTERRUPTED}
+            if not workflow.handle(cleanup, self.deps)["released"]:
+                self.deps.rollouts.record(arn, "rollout.interrupted", INTERRUPTED, {"executionArn": arn})
+            record = executions.get(arn) or {"executionArn": arn, "name": arn.rsplit(":", 1)[-1]}
+            stopped = datetime.now(UTC).isoformat()
+            ended.append({**record, "status": "ABORTED", "stopDate": stopped, "cause": INTERRUPTED})
+        return ended
 
 
 def machine_name(kind: str) -> str:
@@ -69,7 +93,7 @@ def start_workflows(moto_url: str) -> LocalWorkflows:
     os.environ["STATE_MACHINE_ARNS"] = json.dumps(machines, separators=(",", ":"))
     admin_settings.get_settings.cache_clear()
     admin_deps.get_admin_dependencies.cache_clear()
-    return LocalWorkflows(machines, function_arn, _watcher(sfn, list(machines.values()), handler))
+    return LocalWorkflows(machines, function_arn, _watcher(sfn, list(machines.values()), handler), deps)
 
 
 def _watcher(sfn: Any, machine_arns: list[str], handler: Any) -> Any:

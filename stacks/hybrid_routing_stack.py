@@ -21,6 +21,7 @@ from stacks.constructs.lambda_factory import LambdaFactory, functions_code
 from stacks.constructs.providers import ProviderAccess
 from stacks.constructs.router import Router
 from stacks.constructs.tables import Tables
+from stacks.constructs.waf import ApiFirewall
 from stacks.constructs.workflows import Workflows
 from stacks.nag_findings import acknowledge
 from stacks.outputs import add_outputs
@@ -47,6 +48,7 @@ class HybridRoutingStack(Stack):
             self, "HealthChecker", factory=factory, health_table=tables.table(HEALTH), providers=providers
         )
         self.api = RouterApi(self, "RouterApi", handler=self.router.alias, config=config)
+        self.firewall = ApiFirewall(self, "Firewall", rest_api=self.api.rest_api)
         self.admin = AdminApi(
             self,
             "Admin",

@@ -98,7 +98,6 @@ FINDINGS: tuple[Finding, ...] = (
     Finding(
         "AwsSolutions-APIG2", "The router validates bodies (pydantic) and answers OpenAI-shaped 400s", Scope.REST_API
     ),
-    Finding("AwsSolutions-APIG3", "No WAF yet: stage throttling and client-key checks in the router", Scope.REST_API),
     Finding("AwsSolutions-APIG4", "The router authenticates hashed client keys (OpenAI Bearer keys)", Scope.REST_API),
     Finding("AwsSolutions-COG4", "Callers are OpenAI SDKs with API keys, not Cognito users", Scope.REST_API),
     Finding(

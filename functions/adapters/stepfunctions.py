@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.adapters.aws import client as aws_client
 from functions.domain.automation.rules import Claim
-from functions.domain.errors import DependencyUnavailable, HybridRoutingError, NotFound, VersionConflict
+from functions.domain.errors import DependencyUnavailable, HybridRoutingError, NotFound, VersionConflict, quoted
 from functions.domain.rollout.executions import execution_arn, execution_name, is_machine_arn, name_of
 from functions.domain.rollout.plan import RolloutKind
 
@@ -105,12 +105,12 @@ class RolloutControl:
             for kind, machine in self.machines.items():
                 if name_or_arn.startswith(execution_arn(machine, "")):
                     return kind, name_or_arn
-            raise NotFound(f"{name_or_arn} is not an execution of this deployment's rollout workflows")
+            raise NotFound(f"{quoted(name_or_arn)} is not an execution of this deployment's rollout workflows")
         for kind, machine in self.machines.items():
             arn = execution_arn(machine, name_or_arn)
             if self._exists(arn):
                 return kind, arn
-        raise NotFound(f"no rollout execution named {name_or_arn!r}")
+        raise NotFound(f"no rollout execution named {quoted(name_or_arn)}")
 
     def describe(self, name_or_arn: str) -> ExecutionView:
         kind, arn = self.find(name_or_arn)

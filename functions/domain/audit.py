@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from functions.domain.errors import InvalidRequest
+from functions.domain.errors import InvalidRequest, quoted
 
 GENESIS_HASH = "0" * 64
 
@@ -95,7 +95,7 @@ EXPORT_FORMATS = ("json", "csv")
 def export_since(fmt: str, period: str, now: float) -> float:
     """The start of an export of `period` ending at `now`; refuses an unknown format or period."""
     if fmt not in EXPORT_FORMATS:
-        raise InvalidRequest(f"format must be json or csv (got '{fmt}')")
+        raise InvalidRequest(f"format must be json or csv (got {quoted(fmt)})")
     if period not in EXPORT_PERIODS_S:
-        raise InvalidRequest(f"period must be one of {', '.join(EXPORT_PERIODS_S)} (got '{period}')")
+        raise InvalidRequest(f"period must be one of {', '.join(EXPORT_PERIODS_S)} (got {quoted(period)})")
     return now - EXPORT_PERIODS_S[period]

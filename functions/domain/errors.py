@@ -5,6 +5,21 @@ Lambdas called by Step Functions let these escape, so the class name is the ASL 
 
 from __future__ import annotations
 
+from functions.domain.thresholds import QUOTED_INPUT_CHARS
+
+
+def clip(value: object, limit: int = QUOTED_INPUT_CHARS) -> str:
+    """What an error message shows of `value`, something a caller sent: its first `limit` characters, with
+    `...` when cut, and every character that is not printable escaped (a lone surrogate becomes `\\udfff`)."""
+    text = value if isinstance(value, str) else str(value)
+    shown = repr(text[:limit])[1:-1]
+    return shown + ("..." if len(text) > limit else "")
+
+
+def quoted(value: object, limit: int = QUOTED_INPUT_CHARS) -> str:
+    """`clip(value)` in quotes."""
+    return f"'{clip(value, limit)}'"
+
 
 class HybridRoutingError(Exception):
     """Base of every error this system raises on purpose."""
@@ -13,11 +28,19 @@ class HybridRoutingError(Exception):
     error_type: str = "server_error"
     code: str = "internal_error"
 
-    def __init__(self, message: str, *, provider: str | None = None, retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        retry_after: float | None = None,
+        param: str | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.provider = provider
         self.retry_after = retry_after
+        self.param = param  # the request field at fault, when one is
 
 
 # --- client errors -------------------------------------------------------------------------

@@ -21,6 +21,28 @@ MAX_REQUEST_BODY_BYTES: Final[int] = 1_048_576  # 1 MiB; larger bodies get 413.
 SNAPSHOT_MAX_AGE_SECONDS: Final[float] = 5.0  # flags/overrides/weights/health refresh interval.
 CLIENT_KEY_CACHE_SECONDS: Final[float] = 60.0  # how long a verified client key is trusted in memory.
 
+# --- The edge (stacks/): revocation, WAF and concurrency ----------------------------------------------------
+# A revoked admin token stops working within REVOCATION_SECONDS: the authorizer re-reads the tokens secret
+# after ADMIN_TOKENS_CACHE_SECONDS, and API Gateway re-asks the authorizer after AUTHORIZER_RESULT_CACHE_SECONDS.
+REVOCATION_SECONDS: Final[int] = 60
+ADMIN_TOKENS_CACHE_SECONDS: Final[int] = 30
+AUTHORIZER_RESULT_CACHE_SECONDS: Final[int] = REVOCATION_SECONDS - ADMIN_TOKENS_CACHE_SECONDS
+# WAF's rate-based rule: requests one IP may send per evaluation window before it is blocked (stage-wide
+# throttling is 100 rps; one IP at this rate is 10 rps).
+WAF_RATE_LIMIT_PER_IP: Final[int] = 3000
+WAF_RATE_WINDOW_SECONDS: Final[int] = 300
+# Router instances reserved: a flood cannot take the account's whole concurrency, nor the router starve.
+ROUTER_RESERVED_CONCURRENCY: Final[int] = 100
+
+# --- Untrusted input, on every route (data plane and admin) ----------------------------------------------------
+MAX_ADMIN_BODY_BYTES: Final[int] = 65_536  # an admin change is a few hundred bytes; larger bodies get 413.
+MAX_JSON_DEPTH: Final[int] = 64  # nesting levels of a JSON body (tool schemas nest; 10,000 levels overflow parsers)
+# Characters of one JSON number literal: the largest value any field takes fits in 40 (DynamoDB keeps 38 digits),
+# and Python refuses integers of more than 4,300 digits.
+MAX_JSON_NUMBER_CHARS: Final[int] = 40
+QUOTED_INPUT_CHARS: Final[int] = 64  # an error message quotes at most this prefix of what the caller sent
+MAX_ERROR_MESSAGE_CHARS: Final[int] = 1_024  # and is never longer than this
+
 # Health (provider-failover.md: HEALTH_THRESHOLD=3 consecutive failures mark a provider unhealthy).
 HEALTH_FAILURE_THRESHOLD: Final[int] = 3
 
@@ -132,6 +154,14 @@ GATE_MAX_INCONCLUSIVE: Final[int] = 3  # consecutive INCONCLUSIVE verdicts held 
 GATE_FAILURE_LIMIT: Final[int] = 3  # the FAIL verdict, over a whole rollout, that ends it
 GATE_CONSECUTIVE_FAILURES: Final[int] = 2  # consecutive FAIL verdicts that end it (one blip does not)
 ROLLOUT_WRITE_RETRIES: Final[int] = 5  # re-reads after a version conflict on the route's item
+# Every audited write (a configuration document, a breaker reset, a rollout's route item) is a compare-and-set on
+# what it read, in one transaction with its audit record. A write that lost a race (the item or the audit trail's
+# head moved on) reads again and retries, at most AUDITED_WRITE_ATTEMPTS times, after a jittered backoff that
+# grows from AUDITED_WRITE_BACKOFF_SECONDS to AUDITED_WRITE_BACKOFF_MAX_SECONDS; then a 409 names the conflict.
+# Every audited write appends to one hash chain, so N concurrent writers need up to N rounds.
+AUDITED_WRITE_ATTEMPTS: Final[int] = 40
+AUDITED_WRITE_BACKOFF_SECONDS: Final[float] = 0.005
+AUDITED_WRITE_BACKOFF_MAX_SECONDS: Final[float] = 0.2
 # Optional manual approval between steps: an unanswered approval ends the rollout (a canary rolls back, a failback
 # stops) after APPROVAL_TIMEOUT_SECONDS unless the execution input says otherwise; the maximum stays inside the
 # gated state machines' own TimeoutSeconds (ROLLOUT_EXECUTION_TIMEOUT_SECONDS). The runbooks give no number.

@@ -25,9 +25,10 @@ from functions.domain.names import (
     AUTHORIZATION_DIMENSION,
     AUTHORIZATION_METRIC,
 )
-from functions.shared.observability import emit_count, logger
+from functions.domain.thresholds import ADMIN_TOKENS_CACHE_SECONDS
+from functions.shared.observability import emit_count, log_function_context, logger
 
-CACHE_SECONDS = 300.0
+CACHE_SECONDS = float(ADMIN_TOKENS_CACHE_SECONDS)  # with API Gateway's result cache, revocation <= 60 s
 ROLES = (OPERATOR, READ_ONLY)
 
 
@@ -101,6 +102,7 @@ def authorize(authorization: str | None) -> Credential | None:
     return match
 
 
+@log_function_context
 def lambda_handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
     try:
         credential = authorize(event.get("authorizationToken"))

@@ -20,10 +20,10 @@ from functions.shared.event_patterns import (
     HEALTH_EVENT_DETAIL_TYPE,
     SCHEDULED_EVENT_DETAIL_TYPE,
 )
-from functions.shared.observability import logger
+from functions.shared.observability import log_function_context
 
 
-@logger.inject_lambda_context(clear_state=True)
+@log_function_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(event, get_dependencies())
 

@@ -18,7 +18,7 @@ from functions.app.health.checks import CheckResult, run_health_checks
 from functions.app.health.settings import HealthCheckSettings, get_settings
 from functions.domain.completion import Provider
 from functions.domain.names import HEALTH_CHECK_FAILURE, HEALTH_CHECK_LATENCY, HEALTH_CHECK_SUCCESS
-from functions.shared.observability import emit_provider_metrics, logger
+from functions.shared.observability import emit_provider_metrics, log_function_context, logger
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def get_dependencies() -> HealthCheckDependencies:
     )
 
 
-@logger.inject_lambda_context(clear_state=True)
+@log_function_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     deps = get_dependencies()
     results = run_health_checks(deps.providers, deps.store, deps.publisher, deps.settings.probe_timeout_s)

@@ -19,7 +19,7 @@ from functions.adapters.providers.mcp import import_sdk_client
 from functions.app.chat import serve as chat
 from functions.app.chat.serve import RequestTrace
 from functions.app.chat.wiring import get_dependencies
-from functions.domain.errors import HybridRoutingError, InvalidRequest, NotFound, UnknownOperationType
+from functions.domain.errors import HybridRoutingError, InvalidRequest, NotFound, UnknownOperationType, clip, quoted
 from functions.domain.health import SystemHealth, TargetView, assess
 from functions.domain.models import ChatCompletionRequest, ChatCompletionResponse
 from functions.domain.names import TARGETS
@@ -27,12 +27,20 @@ from functions.domain.reports.metrics import health_summary, parse_window
 from functions.domain.routing.matrix import OPERATION_NAMES, OperationType, parse_operation
 from functions.domain.thresholds import HEALTH_METRICS_WINDOW, MAX_REQUEST_BODY_BYTES
 from functions.shared.events import as_json_api
-from functions.shared.http_errors import error_response, from_domain, from_validation, raw_error
-from functions.shared.observability import log_request_metrics, logger
+from functions.shared.http_errors import (
+    INTERNAL_ERROR,
+    encodable,
+    error_response,
+    from_domain,
+    from_validation,
+    raw_domain_error,
+    raw_error,
+)
+from functions.shared.observability import log_function_context, log_request_metrics, logger
+from functions.shared.request_input import check_json_text, check_request
 from functions.shared.resolver import RequestScopedResolver
 
 app = RequestScopedResolver(enable_validation=True)
-INTERNAL_ERROR = "internal error; the request id names it in our logs"  # a bug's 500: the trace is in our logs only
 
 # Routes and their methods, for 405 versus 404 on requests the resolver does not match.
 KNOWN_ROUTES: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = (
@@ -63,7 +71,7 @@ def _operation(body: ChatCompletionRequest) -> OperationType:
     raw = header if header is not None else (body.metadata or {}).get("operation_type")
     operation = parse_operation(raw)
     if operation is None:
-        raise UnknownOperationType(f"unknown operation type '{raw}'; valid ones: {', '.join(OPERATION_NAMES)}")
+        raise UnknownOperationType(f"unknown operation type {quoted(raw)}; valid ones: {', '.join(OPERATION_NAMES)}")
     return operation
 
 
@@ -106,7 +114,7 @@ def health_component(name: str) -> Response[dict[str, Any]]:
     system = _assess()
     component = system.component(name)
     if component is None:
-        raise NotFound(f"unknown component '{name}'; known components: {', '.join(system.names())}")
+        raise NotFound(f"unknown component {quoted(name)}; known components: {', '.join(system.names())}")
     return Response(200, "application/json", component.as_dict())
 
 
@@ -159,11 +167,11 @@ def _not_found(_: Exception) -> Response[str]:
             return error_response(
                 405,
                 "invalid_request_error",
-                f"method {method} not allowed on {path}; use {allowed}",
+                f"method {clip(method)} not allowed on {clip(path)}; use {allowed}",
                 "method_not_allowed",
                 headers={"Allow": allowed},
             )
-    return error_response(404, "not_found_error", f"no route for {method} {path}", "not_found")
+    return error_response(404, "not_found_error", f"no route for {clip(method)} {clip(path)}", "not_found")
 
 
 @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
@@ -174,6 +182,7 @@ def _unexpected(exc: Exception) -> Response[str]:
     return error_response(500, "server_error", INTERNAL_ERROR, "internal_error")
 
 
+@log_function_context
 @log_request_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
@@ -189,7 +198,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     result.setdefault("headers", {})
     result["headers"]["x-request-id"] = request_id
     _freeze_heap_once()
-    return result
+    return encodable(result)
 
 
 _heap_frozen = False
@@ -221,21 +230,14 @@ register_before_snapshot(prime_for_snapshot)
 
 
 def _pre_checks(event: dict[str, Any]) -> dict[str, Any] | None:
-    """Answers owed before any parsing: an oversized body (413) and a missing or unknown client
-    key on the data plane (401)."""
-    body = event.get("body") or ""
-    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8"))
-    if size > MAX_REQUEST_BODY_BYTES:
-        return raw_error(
-            413,
-            "invalid_request_error",
-            f"request body of {size} bytes exceeds the {MAX_REQUEST_BODY_BYTES} byte limit",
-            "payload_too_large",
-        )
-    if str(event.get("path", "")).startswith("/v1/"):
-        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-        try:
+    """Answers owed before any parsing: an oversized body (413), input no parser may see (400, see
+    request_input), and a missing or unknown client key on the data plane (401), before the body is read."""
+    try:
+        text = check_request(event, MAX_REQUEST_BODY_BYTES)
+        if str(event.get("path", "")).startswith("/v1/"):
+            headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
             get_dependencies().client_keys.authenticate(headers.get("authorization"))
-        except HybridRoutingError as exc:
-            return raw_error(exc.status, exc.error_type, exc.message, exc.code)
+        check_json_text(text)
+    except HybridRoutingError as exc:
+        return raw_domain_error(exc)
     return None

@@ -14,12 +14,12 @@ from functions.app.workflow.commands import COMMAND
 from functions.app.workflow.wiring import WorkflowDependencies, get_dependencies
 from functions.domain.errors import InvalidRequest
 from functions.shared.event_patterns import EXECUTION_STATUS_CHANGE
-from functions.shared.observability import logger
+from functions.shared.observability import log_function_context, logger
 
 __all__ = ["EXECUTION_STATUS_CHANGE", "handle", "lambda_handler", "parse"]
 
 
-@logger.inject_lambda_context(clear_state=True)
+@log_function_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(event, get_dependencies())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 import threading
 import time
@@ -13,6 +14,7 @@ from typing import Any, TextIO, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from functions.domain.names import (
     AUDIT_DIMENSION as AUDIT_DIMENSION,
@@ -56,13 +58,37 @@ AUTH_ALLOWED, AUTH_UNAUTHORIZED, AUTH_FORBIDDEN, AUTH_READONLY_REFUSED = (
 )
 AUTH_OUTCOMES = (AUTH_ALLOWED, AUTH_UNAUTHORIZED, AUTH_FORBIDDEN, AUTH_READONLY_REFUSED)
 
-# One writer at a time on the process's stdout for metric lines: concurrent writes into one
-# TextIOWrapper from several threads (the local gateway serves overlapping requests in threads)
-# crashed CPython 3.11 once in a test run (a segmentation fault inside print). Re-entrant: a metric
-# line printed under it may reach the local stack's stdout tap, which takes it too.
+# One writer at a time on the process's stdout, for log lines and metric lines alike: every line is one
+# write() under this lock (see `write_line`), so a log record and an EMF document never interleave, and
+# CloudWatch Logs reads each as the JSON it is. Re-entrant: a line written under it may reach the local
+# stack's stdout tap, which takes it too.
 OUTPUT_LOCK = threading.RLock()
 
-logger = Logger(service=SERVICE)
+
+def write_line(line: str, stream: TextIO | None = None, *, flush: bool = False) -> None:
+    """`line` and its newline in one write on `stream` (`sys.stdout` when None, as it is at the call),
+    under OUTPUT_LOCK; a lone surrogate (which no UTF-8 stream takes) is written as its escape."""
+    text = line if line.isascii() else line.encode("utf-8", "backslashreplace").decode("utf-8")
+    with OUTPUT_LOCK:
+        target = stream or sys.stdout
+        target.write(text + "\n")
+        if flush:
+            target.flush()
+
+
+class _LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Powertools' log records, each written as one line by `write_line`."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            write_line(self.format(record), self.stream, flush=True)
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+
+logger = Logger(service=SERVICE, logger_handler=_LineHandler(sys.stdout))
 _process_metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 _request_metrics: ContextVar[EphemeralMetrics | None] = ContextVar("request_metrics", default=None)
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
@@ -93,11 +119,48 @@ def log_request_metrics(handler: _Handler) -> _Handler:
             return handler(*args, **kwargs)
         finally:
             _request_metrics.reset(token)
-            if own.metric_set:
-                with OUTPUT_LOCK:
-                    own.flush_metrics()
+            if own.metric_set and not is_metrics_disabled():
+                write_line(json.dumps(own.serialize_metric_set(), separators=(",", ":")))
+            own.clear_metrics()
 
     return wrapper  # type: ignore[return-value]
+
+
+def log_function_context(handler: _Handler) -> _Handler:
+    """Like Powertools' `inject_lambda_context`: every record logged while `handler` serves one invocation
+    names its function (function_name, function_arn, function_request_id, function_memory_size, cold_start).
+    Here the keys belong to that invocation only, whatever else the process runs: the local stack serves
+    every function from one process and one logger, where a function's keys set on the shared logger
+    named it in the records of the others."""
+
+    @functools.wraps(handler)
+    def wrapper(event: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
+        previous = logger.thread_safe_get_current_keys()
+        logger.thread_safe_append_keys(**_function_keys(context))
+        try:
+            return handler(event, context, *args, **kwargs)
+        finally:
+            logger.thread_safe_clear_keys()
+            logger.thread_safe_append_keys(**previous)
+
+    return wrapper  # type: ignore[return-value]
+
+
+_started_functions: set[str] = set()
+
+
+def _function_keys(context: Any) -> dict[str, Any]:
+    name = getattr(context, "function_name", None)
+    cold = (name or "") not in _started_functions
+    _started_functions.add(name or "")
+    keys = {
+        "function_name": name,
+        "function_arn": getattr(context, "invoked_function_arn", None),
+        "function_request_id": getattr(context, "aws_request_id", None),
+        "function_memory_size": getattr(context, "memory_limit_in_mb", None),
+        "cold_start": cold,
+    }
+    return {key: value for key, value in keys.items() if value is not None}
 
 
 def emit_provider_metrics(provider: str, values: Mapping[str, tuple[MetricUnit, float]]) -> None:
@@ -131,9 +194,7 @@ def emit_metrics(
         DIM_SERVICE: SERVICE,
         **{name: [float(value)] for name, (_, value) in values.items()},
     }
-    line = json.dumps(document, separators=(",", ":"))
-    with OUTPUT_LOCK:
-        print(line, file=stream or sys.stdout, flush=stream is not None)
+    write_line(json.dumps(document, separators=(",", ":")), stream, flush=stream is not None)
 
 
 def emit_count(metric: str, dimension: str, value: str) -> None:

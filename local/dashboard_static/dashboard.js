@@ -179,7 +179,7 @@ function render(data) {
 
 async function refresh() {
   try {
-    const response = await fetch(dataUrl, { cache: "no-store" });
+    const response = await fetch(dataUrl, { cache: "no-store", headers: { "X-Hybrid-Local": "1" } });
     const body = await response.json();
     if (!response.ok) throw new Error(body.error ? body.error.message : `HTTP ${response.status}`);
     render(body);

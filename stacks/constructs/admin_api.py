@@ -19,10 +19,11 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from functions.adapters.dynamodb.schema import AUDIT, CACHE, FLAGS, HEALTH
+from functions.adapters.dynamodb.schema import AUDIT, BREAKER_KEY_PREFIX, CACHE, FLAGS, HEALTH
+from functions.domain.thresholds import ADMIN_TOKENS_CACHE_SECONDS, AUTHORIZER_RESULT_CACHE_SECONDS
 from stacks.config import StackConfig
 from stacks.constructs.api import INTEGRATION_TIMEOUT
-from stacks.constructs.grants import grant_audit_append, metrics_read_policy
+from stacks.constructs.grants import OWNER_WRITES, grant_audit_append, grant_read_and, metrics_read_policy
 from stacks.constructs.lambda_factory import LambdaFactory
 from stacks.constructs.providers import ProviderAccess
 from stacks.constructs.tables import Tables
@@ -30,14 +31,19 @@ from stacks.constructs.tables import Tables
 ADMIN_HANDLER = "functions.handlers.admin.handler.lambda_handler"
 AUTHORIZER_HANDLER = "functions.handlers.authorizer.lambda_handler"
 ADMIN_PATH = "admin"
-AUTHORIZER_CACHE_TTL = Duration.seconds(60)
+AUTHORIZER_CACHE_TTL = Duration.seconds(AUTHORIZER_RESULT_CACHE_SECONDS)
+# API Gateway refuses (401) an Authorization header that is not a bearer token of plausible length and
+# alphabet without invoking the authorizer: junk tokens cost no Lambda call.
+IDENTITY_VALIDATION_REGEX = r"^[Bb][Ee][Aa][Rr][Ee][Rr] [A-Za-z0-9._~+/=-]{16,512}$"
 # The admin function cannot answer after API Gateway has given up on the integration.
 ADMIN_TIMEOUT = INTEGRATION_TIMEOUT
 AUTHORIZER_TIMEOUT = Duration.seconds(10)
 
 
 ADMIN_ACCESS_HELP = (
-    "Bearer tokens of the Hybrid Routing admin API, read by its Lambda authorizer (cached 5 min), as "
+    "Bearer tokens of the Hybrid Routing admin API, read by its Lambda authorizer (cached "
+    + str(ADMIN_TOKENS_CACHE_SECONDS)
+    + " s), as "
     '{"tokens":[{"name":"<who>","role":"operator|read-only","token":"<random>"}]}. The stack seeds one '
     "operator token: read it with `aws secretsmanager get-secret-value --secret-id <this ARN>`, then "
     "replace the whole document with `aws secretsmanager put-secret-value --secret-id <this ARN> "
@@ -105,6 +111,7 @@ class AdminApi(Construct):
             handler=self.authorizer_function,
             identity_source=apigw.IdentitySource.header("Authorization"),
             results_cache_ttl=AUTHORIZER_CACHE_TTL,
+            validation_regex=IDENTITY_VALIDATION_REGEX,
         )
         integration = apigw.LambdaIntegration(
             self.function, proxy=True, allow_test_invoke=False, timeout=INTEGRATION_TIMEOUT
@@ -184,8 +191,9 @@ class AdminApi(Construct):
         self, tables: Tables, providers: ProviderAccess, metrics_readers: Sequence[lambda_.Function]
     ) -> None:
         function = self.function
-        tables.table(FLAGS).grant_read_write_data(function)
-        tables.table(HEALTH).grant_read_write_data(function)
+        grant_read_and(tables.table(FLAGS), function, *OWNER_WRITES)
+        # An operator's breaker reset writes the breaker items only, never a health record.
+        grant_read_and(tables.table(HEALTH), function, *OWNER_WRITES, key_prefix=BREAKER_KEY_PREFIX)
         tables.table(CACHE).grant_read_data(function)
         grant_audit_append(tables, function)
         self.metrics_policy = metrics_read_policy(self, function)

@@ -28,7 +28,7 @@ from functions.adapters.dynamodb.schema import AUDIT, FLAGS, HEALTH
 from functions.domain.rollout.plan import RolloutKind
 from functions.shared.event_patterns import alarm_pattern, unhealthy_pattern
 from stacks.config import StackConfig
-from stacks.constructs.grants import grant_audit_append, metrics_read_policy
+from stacks.constructs.grants import OWNER_WRITES, grant_audit_append, grant_read_and, metrics_read_policy
 from stacks.constructs.lambda_factory import LambdaFactory
 from stacks.constructs.tables import Tables
 from stacks.constructs.workflows import ASL_SUFFIX, workflow_name
@@ -107,7 +107,7 @@ class Automation(Construct):
 
     def _grant(self, tables: Tables, machines: Any) -> None:
         function: lambda_.Function = self.function
-        tables.table(FLAGS).grant_read_write_data(function)
+        grant_read_and(tables.table(FLAGS), function, *OWNER_WRITES)
         tables.table(HEALTH).grant_read_data(function)
         grant_audit_append(tables, function)
         self.metrics_policy = metrics_read_policy(self, function)  # recovery: metrics and the provider's alarms

@@ -12,6 +12,7 @@ from constructs import Construct
 
 from functions.adapters.dynamodb.schema import HEALTH
 from functions.domain.thresholds import HEALTH_PROBE_TIMEOUT_SECONDS
+from stacks.constructs.grants import OWNER_WRITES, grant_read_and
 from stacks.constructs.lambda_factory import LambdaFactory
 from stacks.constructs.providers import ProviderAccess
 
@@ -46,7 +47,7 @@ class HealthChecker(Construct):
             timeout=HEALTH_CHECK_TIMEOUT,
             service_name="health-check",
         )
-        health_table.grant_read_write_data(self.function)
+        grant_read_and(health_table, self.function, *OWNER_WRITES)
         bus = events.EventBus.from_event_bus_name(self, "DefaultBus", EVENT_BUS_NAME)
         bus.grant_put_events_to(self.function)
         providers.grant(self.function)

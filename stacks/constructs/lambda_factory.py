@@ -51,6 +51,7 @@ class LambdaFactory:
         service_name: str,
         memory_size: int = 1024,
         snap_start: bool = False,
+        reserved_concurrency: int | None = None,
     ) -> lambda_.Function:
         log_group = logs.LogGroup(
             scope, f"{construct_id}Logs", retention=self._log_retention, removal_policy=self._removal_policy
@@ -76,6 +77,7 @@ class LambdaFactory:
             memory_size=memory_size,
             timeout=timeout,
             snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,
+            reserved_concurrent_executions=reserved_concurrency,
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,

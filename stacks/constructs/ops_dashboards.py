@@ -187,7 +187,8 @@ def _security_text() -> str:
             "* **Compliance** is reported by the admin API, not by metrics (nothing in it varies per request):",
             "  `GET /admin/compliance/gdpr-status` (encryption at rest, log retention, no prompt logging) and",
             "  `GET /admin/compliance/data-residency` (each provider's declared region against the allowed ones).",
-            "* **WAF**: none on this API (cdk-nag AwsSolutions-APIG3 acknowledged); stage throttling and client keys.",
+            "* **WAF**: AWS managed common and known-bad-inputs rules and a per-IP rate limit on the stage; "
+            "stage throttling and client keys behind it.",
             f"* Saved query `<stack>/admin-denied-calls` lists the {len(DENIED_ADMIN_FIELDS)} fields of each denial.",
         ]
     )

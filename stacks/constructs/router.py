@@ -8,9 +8,19 @@ from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from functions.adapters.dynamodb.schema import AUDIT, CACHE, CLIENT_KEYS, FLAGS, HEALTH
-from functions.domain.thresholds import LATENCY_BUDGET_SECONDS
+from functions.adapters.dynamodb.schema import (
+    BREAKER_KEY_PREFIX,
+    CACHE,
+    CLIENT_KEYS,
+    FLAGS,
+    HEALTH,
+    QUOTAS,
+    SPEND,
+    TableSchema,
+)
+from functions.domain.thresholds import LATENCY_BUDGET_SECONDS, ROUTER_RESERVED_CONCURRENCY
 from stacks.config import StackConfig
+from stacks.constructs.grants import grant_read_and
 from stacks.constructs.lambda_factory import LambdaFactory
 from stacks.constructs.logical_ids import keep_logical_ids
 from stacks.constructs.providers import ProviderAccess
@@ -22,6 +32,18 @@ LIVE_ALIAS = "live"
 # lets the router answer its own timeout error instead of being killed mid-response.
 ROUTER_TIMEOUT = Duration.seconds(int(max(LATENCY_BUDGET_SECONDS.values())) + 15)
 # The function's resources keep the logical IDs of the stack's top level, where deployed stacks have them.
+# What the router writes, by table: breaker state (put on sync, counted probes; the breaker items of the
+# health table only, never a health record), cached answers, the month's spend and the client keys'
+# quota counters (ADDs). It reads the flags and the client keys and writes neither; it has no access
+# to the audit trail.
+ROUTER_WRITES: dict[TableSchema, tuple[str, ...]] = {
+    HEALTH: ("dynamodb:PutItem", "dynamodb:UpdateItem"),
+    CACHE: ("dynamodb:PutItem",),
+    SPEND: ("dynamodb:UpdateItem",),
+    QUOTAS: ("dynamodb:UpdateItem",),
+}
+ROUTER_KEY_PREFIXES: dict[TableSchema, str] = {HEALTH: BREAKER_KEY_PREFIX}
+ROUTER_READS: tuple[TableSchema, ...] = (FLAGS, CLIENT_KEYS)
 _DEPLOYED_PATHS = {"Router": "Router", "RouterRole": "RouterRole", "RouterLogs": "RouterLogs"}
 
 
@@ -46,15 +68,15 @@ class Router(Construct):
             timeout=ROUTER_TIMEOUT,
             service_name="router",
             snap_start=True,
+            reserved_concurrency=ROUTER_RESERVED_CONCURRENCY,
         )
         # SnapStart restores published versions only: the API invokes this alias, which moves to
         # the new version (and its snapshot, primed by `prime_for_snapshot`) on each deploy.
         self.alias = lambda_.Alias(self, "Live", alias_name=LIVE_ALIAS, version=self.function.current_version)
-        tables.table(FLAGS).grant_read_write_data(self.function)
-        tables.table(HEALTH).grant_read_write_data(self.function)
-        tables.table(CACHE).grant_read_write_data(self.function)
-        tables.table(CLIENT_KEYS).grant_read_data(self.function)
-        tables.table(AUDIT).grant_write_data(self.function)
+        for schema in ROUTER_READS:
+            grant_read_and(tables.table(schema), self.function)
+        for schema, writes in ROUTER_WRITES.items():
+            grant_read_and(tables.table(schema), self.function, *writes, key_prefix=ROUTER_KEY_PREFIXES.get(schema))
         providers.grant(self.function)
         keep_logical_ids(self, _DEPLOYED_PATHS)
 

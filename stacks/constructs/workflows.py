@@ -22,7 +22,7 @@ from constructs import Construct
 from functions.adapters.dynamodb.schema import AUDIT, FLAGS, HEALTH
 from functions.shared.event_patterns import CLEANUP_STATUSES, EXECUTION_EVENT_SOURCE, EXECUTION_STATUS_CHANGE
 from stacks.config import StackConfig
-from stacks.constructs.grants import grant_audit_append, metrics_read_policy
+from stacks.constructs.grants import OWNER_WRITES, grant_audit_append, grant_read_and, metrics_read_policy
 from stacks.constructs.lambda_factory import LambdaFactory
 from stacks.constructs.tables import Tables
 
@@ -89,7 +89,7 @@ class Workflows(Construct):
 
     def _grant_function(self, tables: Tables) -> None:
         function = self.function
-        tables.table(FLAGS).grant_read_write_data(function)
+        grant_read_and(tables.table(FLAGS), function, *OWNER_WRITES)
         tables.table(HEALTH).grant_read_data(function)
         grant_audit_append(tables, function)
         self.metrics_policy = metrics_read_policy(self, function)  # the gates read metrics and alarms

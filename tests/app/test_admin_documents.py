@@ -27,10 +27,12 @@ class MemoryStore:
         self.reads += 1
         return self.items.get(key, Versioned(key, {}, 0))
 
-    def put(self, key: str, value: dict[str, Any], expected_version: int, entry: AuditEntry) -> Versioned:
-        if self.get(key).version != expected_version:
+    def change(self, key: str, decide: Any, expected_version: int | None = None) -> Versioned:
+        current = self.get(key)
+        if expected_version is not None and current.version != expected_version:
             raise VersionConflict(f"'{key}' changed meanwhile")
-        self.items[key] = Versioned(key, value, expected_version + 1)
+        value, entry = decide(current)
+        self.items[key] = Versioned(key, value, current.version + 1)
         self.entries.append(entry)
         return self.items[key]
 

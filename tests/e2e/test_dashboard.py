@@ -29,6 +29,7 @@ from functions.domain.routing.breaker import BreakerStatus
 from functions.domain.routing.cost import BudgetPolicy
 from local import metrics_sink
 from local.faults import FaultSpec
+from local.gateway import LOCAL_HEADERS as LOCAL
 from local.servers import start_uvicorn
 from tests.e2e.chromium import CHROMIUM, Chromium
 from tests.paths import REPO_ROOT
@@ -110,7 +111,7 @@ def page(scenario) -> Iterator[Chromium]:
 
 
 def data(scenario: Scenario) -> dict[str, Any]:
-    response = httpx.get(f"{scenario.url}/local/dashboard/data?window=5m")
+    response = httpx.get(f"{scenario.url}/local/dashboard/data?window=5m", headers=LOCAL)
     assert response.status_code == 200
     return response.json()
 
@@ -248,20 +249,20 @@ def _png_facts(png: bytes) -> tuple[int, int, int]:
     ],
 )
 def test_bad_query_parameters_get_a_400_naming_the_parameter(scenario, path, named):
-    response = httpx.get(f"{scenario.url}{path}")
+    response = httpx.get(f"{scenario.url}{path}", headers=LOCAL)
     assert response.status_code == 400
     assert response.json()["error"]["message"].startswith(named)
 
 
 def test_the_data_carries_no_key_token_or_secret(scenario, local_stack):
-    raw = httpx.get(f"{scenario.url}/local/dashboard/data").text
+    raw = httpx.get(f"{scenario.url}/local/dashboard/data", headers=LOCAL).text
     secrets = [local_stack.client_key, local_stack.admin_token, os.environ["ADMIN_READONLY_TOKEN"]]
     secrets += [os.environ[name] for name in ("GOOGLE_API_KEY", "META_API_KEY")]
     assert not [s for s in secrets if s in raw]
 
 
 def test_the_page_loads_only_its_own_files(scenario):
-    response = httpx.get(f"{scenario.url}/local/dashboard")
+    response = httpx.get(f"{scenario.url}/local/dashboard", headers=LOCAL)
     assert response.status_code == 200
     assert response.headers["content-security-policy"].startswith("default-src 'self'")
     assert "://" not in response.text  # no address elsewhere: scripts and styles are the gateway's own

@@ -9,6 +9,7 @@ import pytest
 from openai import OpenAI
 
 from functions.domain.routing.matrix import ROUTING_MATRIX, OperationType
+from local.gateway import LOCAL_HEADERS as LOCAL
 from tests.e2e.local_process import launch, ready_line
 
 
@@ -42,7 +43,7 @@ def test_the_openai_client_raises_authentication_error_for_a_wrong_key(running):
 def test_an_injected_bedrock_outage_fails_infrastructure_over_to_google_until_cleared(running):
     headers = {"Authorization": f"Bearer {running.client_key}", "X-Operation-Type": "infrastructure"}
     body = {"model": "m", "messages": [{"role": "user", "content": "check the cluster"}]}
-    with httpx.Client(base_url=running.url, timeout=30) as http:
+    with httpx.Client(base_url=running.url, timeout=30, headers=LOCAL) as http:
         fault = http.post(
             "/local/faults", json={"provider": "bedrock", "error_rate": 1.0, "status": 503, "latency_ms": 0}
         )
@@ -56,7 +57,7 @@ def test_an_injected_bedrock_outage_fails_infrastructure_over_to_google_until_cl
 
 
 def test_a_bad_fault_is_a_400_naming_the_field(running):
-    response = httpx.post(f"{running.url}/local/faults", json={"provider": "acme", "error_rate": 3})
+    response = httpx.post(f"{running.url}/local/faults", headers=LOCAL, json={"provider": "acme", "error_rate": 3})
     assert response.status_code == 400
     message = response.json()["error"]["message"]
     assert "provider" in message and "error_rate" in message

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from functions.adapters.dynamodb.schema import AUDIT, CACHE, CLIENT_KEYS, FLAGS, HEALTH
+from functions.handlers import authorizer as authorizer_module
 from functions.handlers.authorizer import parse_credentials
 from stacks.constructs.admin_api import ADMIN_HANDLER, AUTHORIZER_HANDLER
 from tests.infrastructure.conftest import (
@@ -136,17 +137,41 @@ def test_the_authorizer_is_told_the_tokens_secret_and_nothing_else(synthesized: 
     assert set(variables) == {"ADMIN_TOKENS_SECRET_ARN", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
 
 
-def test_the_token_authorizer_reads_the_authorization_header_and_caches_for_60_seconds(
+def test_the_token_authorizer_reads_the_authorization_header_and_a_revoked_token_fails_within_60_seconds(
     synthesized: Synthesized,
 ) -> None:
     # Given the one authorizer
     (authorizer,) = synthesized.of_type("AWS::ApiGateway::Authorizer").values()
     properties = authorizer["Properties"]
-    # Then it is a TOKEN authorizer on the Authorization header, cached 60 s, run by the authorizer function
+    # Then it is a TOKEN authorizer on the Authorization header, run by the authorizer function; its verdict
+    # cache plus the function's cache of the tokens secret stay within 60 s
     assert properties["Type"] == "TOKEN"
     assert properties["IdentitySource"] == "method.request.header.Authorization"
-    assert properties["AuthorizerResultTtlInSeconds"] == 60
+    assert properties["AuthorizerResultTtlInSeconds"] + authorizer_module.CACHE_SECONDS <= 60
+    assert properties["AuthorizerResultTtlInSeconds"] > 0
     assert _function_id(synthesized, _authorizer_function(synthesized)) in json.dumps(properties["AuthorizerUri"])
+
+
+@pytest.mark.parametrize(
+    ("header", "valid"),
+    [
+        ("Bearer " + "a" * 48, True),
+        ("bearer " + "Zz0-_.~+/=" * 5, True),
+        ("Bearer short", False),
+        ("Basic " + "a" * 48, False),
+        ("Bearer " + "a" * 600, False),
+        ("Bearer " + "a" * 40 + " '; DROP", False),
+        ("", False),
+    ],
+)
+def test_the_authorizer_is_not_invoked_for_a_header_that_is_no_plausible_bearer_token(
+    synthesized: Synthesized, header: str, valid: bool
+) -> None:
+    # Given the authorizer's identity-validation expression (API Gateway answers 401 without a call)
+    (authorizer,) = synthesized.of_type("AWS::ApiGateway::Authorizer").values()
+    expression = authorizer["Properties"]["IdentityValidationExpression"]
+    # When matching a header / Then only well-formed bearer tokens reach the function
+    assert (re.fullmatch(expression, header) is not None) is valid
 
 
 def test_api_gateway_may_invoke_the_authorizer(synthesized: Synthesized) -> None:
@@ -218,7 +243,7 @@ def test_the_admin_role_may_only_append_to_and_read_the_audit_trail(
 
 def test_the_admin_role_reads_and_writes_flags_and_health_and_only_reads_the_cache(synthesized: Synthesized) -> None:
     statements = role_statements(synthesized, _admin(synthesized))
-    read_write = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    read_write = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"}  # conditional puts, no updates
     for schema in (FLAGS, HEALTH):
         assert read_write <= _actions_on(statements, _table_id(synthesized, schema.env_var)), schema.env_var
     cache = _actions_on(statements, _table_id(synthesized, CACHE.env_var))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from functions.adapters.dynamodb.schema import HEALTH
+from functions.adapters.dynamodb.schema import ALL_TABLES, HEALTH
 from stacks.config import StackConfig
 from stacks.constructs.health_checker import HEALTH_CHECK_SCHEDULE
 from tests.infrastructure.conftest import (
@@ -27,7 +27,7 @@ def _variables(function: dict[str, Any]) -> dict[str, Any]:
 
 
 def _provider_variables(function: dict[str, Any]) -> dict[str, Any]:
-    table_vars = {"FLAGS_TABLE", "HEALTH_TABLE", "CACHE_TABLE", "AUDIT_TABLE", "CLIENT_KEYS_TABLE"}
+    table_vars = {schema.env_var for schema in ALL_TABLES}
     router_only = {
         "MONTHLY_BUDGET_USD",
         "PRICE_TABLE_JSON",

@@ -92,10 +92,10 @@ def test_denied_admin_calls_are_queried_from_the_access_log_fields_the_stage_wri
         assert {f.strip() for f in fields.split(",")} == set(DENIED_ADMIN_FIELDS) <= written
 
 
-def test_security_text_points_to_the_compliance_routes_and_states_there_is_no_waf(synthesized: Synthesized) -> None:
+def test_security_text_points_to_the_compliance_routes_and_names_the_waf(synthesized: Synthesized) -> None:
     text = _text(synthesized, "security")
     assert "GET /admin/compliance/gdpr-status" in text and "GET /admin/compliance/data-residency" in text
-    assert "WAF" in text and not synthesized.of_type("AWS::WAFv2::WebACLAssociation")
+    assert "WAF" in text and "per-IP rate limit" in text and synthesized.of_type("AWS::WAFv2::WebACLAssociation")
 
 
 # --- failover --------------------------------------------------------------------------------------------

@@ -187,7 +187,7 @@ def test_the_workflow_role_only_appends_to_the_audit_table(synthesized: Synthesi
 
 
 def test_the_workflow_role_writes_flags_and_only_reads_health(synthesized: Synthesized) -> None:
-    assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"} <= _actions_on(synthesized, FLAGS.env_var)
+    assert {"dynamodb:PutItem", "dynamodb:GetItem"} <= _actions_on(synthesized, FLAGS.env_var)
     health = _actions_on(synthesized, HEALTH.env_var)
     assert "dynamodb:GetItem" in health
     assert not health & {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,6 +11,7 @@ import pytest
 from functions.adapters.dynamodb.client import dynamodb_client
 from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
 from functions.app.chat.wiring import get_dependencies
+from functions.domain.thresholds import MAX_ADMIN_BODY_BYTES
 from tests.polling import eventually
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "disk usage on db-1?"}], "temperature": 0.4}
@@ -41,6 +43,40 @@ def test_a_read_only_token_reads_but_cannot_change(http):
     refused = http.post("/admin/feature-flags/bedrock/disable-all", headers=viewer)
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload"),
+    [
+        ("POST", "/admin/feature-flags/bedrock/update", {"flag": 7, "enabled": "maybe", "extra": True}),
+        ("PUT", "/admin/routing/traffic-distribution", {"weights": "not a map"}),
+        ("POST", "/admin/circuit-breaker/reset", {"target": ["x"] * 3}),
+        ("POST", "/admin/feature-flags/bedrock/update", "x" * (MAX_ADMIN_BODY_BYTES + 1)),
+    ],
+)
+def test_a_read_only_token_gets_403_before_any_validation_detail_of_its_change(http, method, path, payload):
+    import os
+
+    viewer = {"Authorization": f"Bearer {os.environ['ADMIN_READONLY_TOKEN']}"}
+    content = payload if isinstance(payload, str) else json.dumps(payload)
+    refused = http.request(method, path, content=content, headers=viewer)
+    assert refused.status_code == 403
+    error = refused.json()["error"]
+    assert error["code"] == "forbidden" and "read-only" in error["message"] and "flag" not in error["message"]
+
+
+def test_an_admin_body_over_the_limit_is_refused_413_before_it_is_parsed(http, admin):
+    oversized = (
+        '{"flag": "ENABLE_DIRECT_BEDROCK_FALLBACK", "enabled": false, "reason": "' + "x" * MAX_ADMIN_BODY_BYTES + '"}'
+    )
+    refused = http.post("/admin/feature-flags/bedrock/update", content=oversized, headers=admin)
+    assert refused.status_code == 413
+    assert refused.json()["error"]["code"] == "payload_too_large"
+    assert str(MAX_ADMIN_BODY_BYTES) in refused.json()["error"]["message"]
+    at_limit = http.post(
+        "/admin/feature-flags/bedrock/update", content='{"flag": 1}'.ljust(MAX_ADMIN_BODY_BYTES), headers=admin
+    )
+    assert at_limit.status_code == 400  # within the limit: parsed and validated
 
 
 def test_health_answers_without_auth_and_names_no_internal_address(http):

@@ -132,7 +132,7 @@ def _spent(table: str, usd: float) -> None:
 )
 def test_at_95_percent_of_budget_low_and_medium_priority_work_is_refused(client, operation, status):
     deps = get_dependencies()
-    table = deps.settings.flags_table
+    table = deps.settings.spend_table
     _spent(table, 96.0)
     deps.budget, deps.spend = BudgetPolicy(100.0), SpendAccumulator(table)
     try:
@@ -148,7 +148,7 @@ def test_at_95_percent_of_budget_low_and_medium_priority_work_is_refused(client,
 
 def test_served_requests_add_their_token_cost_to_the_month(client):
     deps = get_dependencies()
-    table = deps.settings.flags_table
+    table = deps.settings.spend_table
     _spent(table, 0)
     deps.spend = SpendAccumulator(table, flush_interval_s=0)
     try:

@@ -25,14 +25,18 @@ BUDGET_S = LATENCY_BUDGET_SECONDS[OPERATION]
 
 @pytest.fixture
 def runner(client, local_stack) -> Iterator[Runner]:
-    """Scenarios against the gateway, each from closed breakers and no fault; the routing state reset after."""
+    """Scenarios against the gateway, each from closed breakers and no fault; the routing state reset after.
+    The faults are set through a client whose Host `/local/*` accepts."""
+    from starlette.testclient import TestClient
+
     roles = Roles(BEDROCK, GOOGLE, get_provider_settings().google_model)
-    yield Runner(
-        client,
-        GatewaySystem(client, per_call_timeout=False),
-        roles,
-        prepare=lambda: reset_routing_state(local_stack, FAST),
-    )
+    with TestClient(local_stack.app, base_url="http://127.0.0.1") as control:
+        yield Runner(
+            control,
+            GatewaySystem(client, per_call_timeout=False),
+            roles,
+            prepare=lambda: reset_routing_state(local_stack, FAST),
+        )
     reset_routing_state(local_stack)
 
 

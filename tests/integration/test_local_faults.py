@@ -19,6 +19,7 @@ import urllib3
 from botocore.config import Config
 
 from local.faults import BODY_BYTES_PER_TOKEN, FaultRegistry, FaultSpec
+from local.gateway import LOCAL_HEADERS as LOCAL
 from local.gateway import build_gateway_app
 from local.providers_app import build_providers_app
 from local.servers import ServerHandle, start_uvicorn
@@ -100,13 +101,13 @@ class Stack:
         return httpx.post(f"{self.simulators.url}{call.path}", json=call.body, headers=call.headers, timeout=timeout_s)
 
     def set_fault(self, **fields: Any) -> httpx.Response:
-        response = httpx.post(f"{self.gateway.url}/local/faults", json=fields)
+        response = httpx.post(f"{self.gateway.url}/local/faults", headers=LOCAL, json=fields)
         assert response.status_code == 200, response.text
         return response
 
     def attempts(self, provider: str | None = None) -> list[dict[str, Any]]:
         params = {"provider": provider} if provider else None
-        response = httpx.get(f"{self.gateway.url}/local/faults/attempts", params=params)
+        response = httpx.get(f"{self.gateway.url}/local/faults/attempts", headers=LOCAL, params=params)
         assert response.status_code == 200, response.text
         return response.json()["attempts"]
 
@@ -130,9 +131,9 @@ def _stack() -> Iterator[Stack]:
 @pytest.fixture
 def stack(_stack: Stack) -> Iterator[Stack]:
     """No fault and an empty attempts log when the test starts, and after it ends."""
-    assert httpx.delete(f"{_stack.gateway.url}/local/faults").status_code == 200
+    assert httpx.delete(f"{_stack.gateway.url}/local/faults", headers=LOCAL).status_code == 200
     yield _stack
-    httpx.delete(f"{_stack.gateway.url}/local/faults")
+    httpx.delete(f"{_stack.gateway.url}/local/faults", headers=LOCAL)
 
 
 # --- modes ------------------------------------------------------------------------------------------
@@ -438,7 +439,7 @@ def test_the_old_fields_still_inject_a_status_and_list_the_fault(stack):
     set_answer = stack.set_fault(provider="bedrock", error_rate=1.0, status=503, latency_ms=0)
 
     assert stack.call("bedrock").status_code == 503
-    listed = httpx.get(f"{stack.gateway.url}/local/faults").json()["faults"]
+    listed = httpx.get(f"{stack.gateway.url}/local/faults", headers=LOCAL).json()["faults"]
     assert listed == set_answer.json()["faults"]
     assert [(f["provider"], f["mode"], f["status"], f["error_rate"]) for f in listed] == [
         ("bedrock", "error", 503, 1.0)
@@ -516,7 +517,7 @@ def test_delete_with_a_provider_clears_its_fault_and_attempts_only(stack):
     stack.call("google")
     stack.call("meta")
 
-    cleared = httpx.delete(f"{stack.gateway.url}/local/faults", params={"provider": "google"})
+    cleared = httpx.delete(f"{stack.gateway.url}/local/faults", headers=LOCAL, params={"provider": "google"})
 
     assert [f["provider"] for f in cleared.json()["faults"]] == ["meta"]
     assert [a["provider"] for a in stack.attempts()] == ["meta"]
@@ -528,7 +529,7 @@ def test_delete_clears_every_fault_and_the_whole_log(stack):
     with pytest.raises(httpx.ReadError):
         stack.call("mcp")
 
-    cleared = httpx.delete(f"{stack.gateway.url}/local/faults")
+    cleared = httpx.delete(f"{stack.gateway.url}/local/faults", headers=LOCAL)
 
     assert cleared.json() == {"faults": []}
     assert stack.attempts() == []
@@ -563,17 +564,17 @@ def test_delete_clears_every_fault_and_the_whole_log(stack):
     ],
 )
 def test_a_bad_fault_is_a_400_naming_the_field(stack, body, field):
-    response = httpx.post(f"{stack.gateway.url}/local/faults", json=body)
+    response = httpx.post(f"{stack.gateway.url}/local/faults", headers=LOCAL, json=body)
 
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid_fault"
     assert error["message"].startswith(f"{field}: ")
-    assert httpx.get(f"{stack.gateway.url}/local/faults").json() == {"faults": []}
+    assert httpx.get(f"{stack.gateway.url}/local/faults", headers=LOCAL).json() == {"faults": []}
 
 
 def test_a_body_that_is_not_json_is_a_400_naming_the_body(stack):
-    response = httpx.post(f"{stack.gateway.url}/local/faults", content=b"{provider: bedrock")
+    response = httpx.post(f"{stack.gateway.url}/local/faults", headers=LOCAL, content=b"{provider: bedrock")
 
     assert response.status_code == 400
     assert response.json()["error"]["message"].startswith("body: ")
@@ -585,11 +586,13 @@ def test_an_unknown_provider_parameter_is_a_400_naming_it(stack, method):
     verb, _, path = method.partition(" ")
     url = f"{stack.gateway.url}/local/faults" + (f"/{path}" if path else "")
 
-    response = httpx.request(verb, url, params={"provider": "acme"})
+    response = httpx.request(verb, url, params={"provider": "acme"}, headers=LOCAL)
 
     assert response.status_code == 400
     assert response.json()["error"]["message"].startswith("provider: ")
-    assert [f["provider"] for f in httpx.get(f"{stack.gateway.url}/local/faults").json()["faults"]] == ["bedrock"]
+    assert [f["provider"] for f in httpx.get(f"{stack.gateway.url}/local/faults", headers=LOCAL).json()["faults"]] == [
+        "bedrock"
+    ]
 
 
 def _wait_for(condition: Any, timeout_s: float = 5.0) -> None:

@@ -24,14 +24,14 @@ JUNE = datetime(2025, 6, 1, 0, 0, 10, tzinfo=UTC).timestamp()
 
 
 @pytest.fixture
-def flags_table(monkeypatch, local_stack) -> Iterator[str]:
+def spend_table(monkeypatch, local_stack) -> Iterator[str]:
     """moto in process, our tables created from the stack's schemas; fresh clients inside the mock."""
     use_local_moto(monkeypatch, local_stack)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     _clear_clients()
-    yield create_tables(boto3.client("dynamodb", region_name="us-east-1"), prefix=unique_prefix())["FLAGS_TABLE"]
+    yield create_tables(boto3.client("dynamodb", region_name="us-east-1"), prefix=unique_prefix())["SPEND_TABLE"]
     _clear_clients()
 
 
@@ -63,29 +63,29 @@ def test_parse_spent_reads_decoded_and_raw_items_and_absent_ones_as_zero():
     assert parse_spent({"pk": "spend#2025-05"}) == 0.0
 
 
-def test_a_flush_adds_the_total_and_each_providers_share_in_micro_dollars(flags_table):
+def test_a_flush_adds_the_total_and_each_providers_share_in_micro_dollars(spend_table):
     # Given spend on two providers
-    spend = SpendAccumulator(flags_table, clock=lambda: MAY)
+    spend = SpendAccumulator(spend_table, clock=lambda: MAY)
     spend.add(0.1234564, "bedrock")
     spend.add(0.5, "bedrock")
     spend.add(0.25, "google")
     # When it is flushed
     spend.flush()
     # Then the month's item has the total and per-provider attributes, at 6 decimals
-    item = _item(flags_table, MAY)
+    item = _item(spend_table, MAY)
     assert item is not None
     assert item["spent_usd"] == Decimal("0.873456")
     assert item["spent_usd_bedrock"] == Decimal("0.623456")
     assert item["spent_usd_google"] == Decimal("0.25")
 
 
-def test_nothing_is_written_before_the_flush_interval_has_passed(flags_table):
-    spend = SpendAccumulator(flags_table, flush_interval_s=5.0, clock=lambda: MAY)
+def test_nothing_is_written_before_the_flush_interval_has_passed(spend_table):
+    spend = SpendAccumulator(spend_table, flush_interval_s=5.0, clock=lambda: MAY)
     spend.add(1.0, "bedrock")
     spend.maybe_flush(MAY + 4.9)
-    assert _item(flags_table, MAY) is None
+    assert _item(spend_table, MAY) is None
     spend.maybe_flush(MAY + 5.0)
-    assert parse_spent(_item(flags_table, MAY)) == 1.0
+    assert parse_spent(_item(spend_table, MAY)) == 1.0
 
 
 class _OneUpdateAtATime:
@@ -103,11 +103,11 @@ class _OneUpdateAtATime:
         return getattr(self._client, name)
 
 
-def test_two_instances_flushing_concurrently_add_up(flags_table, monkeypatch):
+def test_two_instances_flushing_concurrently_add_up(spend_table, monkeypatch):
     serialized = _OneUpdateAtATime(dynamodb_client())
     monkeypatch.setattr(spend_module, "dynamodb_client", lambda: serialized)
     # Given two router instances, each adding 100 costs of 0.01 USD from several threads
-    instances = [SpendAccumulator(flags_table, flush_interval_s=0.0, clock=lambda: MAY) for _ in range(2)]
+    instances = [SpendAccumulator(spend_table, flush_interval_s=0.0, clock=lambda: MAY) for _ in range(2)]
 
     def work(spend: SpendAccumulator) -> None:
         for _ in range(25):
@@ -122,77 +122,77 @@ def test_two_instances_flushing_concurrently_add_up(flags_table, monkeypatch):
     for spend in instances:
         spend.flush()
     # Then the table holds every cent once
-    item = _item(flags_table, MAY)
+    item = _item(spend_table, MAY)
     assert item is not None
     assert item["spent_usd"] == Decimal("2.00")
     assert item["spent_usd_bedrock"] == Decimal("2.00")
 
 
-def test_a_failed_flush_keeps_the_amount_and_the_next_flush_writes_it(flags_table):
+def test_a_failed_flush_keeps_the_amount_and_the_next_flush_writes_it(spend_table):
     # Given a flush that DynamoDB throttles
-    spend = SpendAccumulator(flags_table, clock=lambda: MAY)
+    spend = SpendAccumulator(spend_table, clock=lambda: MAY)
     spend.add(1.25, "bedrock")
     with Stubber(dynamodb_client()) as stub:
         _throttle_updates(stub)
         spend.flush()
-    assert _item(flags_table, MAY) is None
+    assert _item(spend_table, MAY) is None
     assert spend.pending() == {"spend#2025-05": {"bedrock": Decimal("1.25")}}
     # When spend continues and the next flush succeeds
     spend.add(0.75, "bedrock")
     spend.flush()
     # Then both amounts are in the table, and nothing is pending
-    assert parse_spent(_item(flags_table, MAY)) == 2.0
+    assert parse_spent(_item(spend_table, MAY)) == 2.0
     assert spend.pending() == {}
 
 
-def test_spend_is_flushed_to_the_month_it_was_incurred_in(flags_table):
+def test_spend_is_flushed_to_the_month_it_was_incurred_in(spend_table):
     # Given spend just before and just after midnight at the end of May, flushed in June
-    spend = SpendAccumulator(flags_table, clock=lambda: JUNE)
+    spend = SpendAccumulator(spend_table, clock=lambda: JUNE)
     spend.add(3.0, "bedrock", now=MAY)
     spend.add(1.0, "bedrock", now=JUNE)
     spend.flush()
     # Then each month's item has its own amount
-    assert parse_spent(_item(flags_table, MAY)) == 3.0
-    assert parse_spent(_item(flags_table, JUNE)) == 1.0
+    assert parse_spent(_item(spend_table, MAY)) == 3.0
+    assert parse_spent(_item(spend_table, JUNE)) == 1.0
 
 
-def test_amounts_below_a_micro_dollar_wait_until_they_add_up(flags_table):
-    spend = SpendAccumulator(flags_table, clock=lambda: MAY)
+def test_amounts_below_a_micro_dollar_wait_until_they_add_up(spend_table):
+    spend = SpendAccumulator(spend_table, clock=lambda: MAY)
     spend.add(0.0000004, "mcp-tools")
     spend.flush()
-    assert _item(flags_table, MAY) is None
+    assert _item(spend_table, MAY) is None
     spend.add(0.0000007, "mcp-tools")
     spend.flush()
-    assert _item(flags_table, MAY)["spent_usd_mcp_tools"] == Decimal("0.000001")
+    assert _item(spend_table, MAY)["spent_usd_mcp_tools"] == Decimal("0.000001")
 
 
-def test_negative_or_not_finite_costs_are_ignored(flags_table):
-    spend = SpendAccumulator(flags_table, clock=lambda: MAY)
+def test_negative_or_not_finite_costs_are_ignored(spend_table):
+    spend = SpendAccumulator(spend_table, clock=lambda: MAY)
     for bad in (-1.0, float("nan"), float("inf")):
         spend.add(bad, "bedrock")
     assert spend.pending() == {}
 
 
-def test_spent_is_the_table_total_plus_this_instances_pending_spend(flags_table):
+def test_spent_is_the_table_total_plus_this_instances_pending_spend(spend_table):
     # Given 5 USD already flushed by another instance, and 0.5 USD pending here
-    other = SpendAccumulator(flags_table, clock=lambda: MAY)
+    other = SpendAccumulator(spend_table, clock=lambda: MAY)
     other.add(5.0, "google")
     other.flush()
-    spend = SpendAccumulator(flags_table, clock=lambda: MAY)
+    spend = SpendAccumulator(spend_table, clock=lambda: MAY)
     spend.add(0.5, "bedrock")
     # Then this instance sees 5.5 USD spent this month
     assert spend.spent_usd(MAY) == pytest.approx(5.5)
 
 
-def test_spent_does_not_dip_after_a_flush_and_includes_what_others_flushed(flags_table):
+def test_spent_does_not_dip_after_a_flush_and_includes_what_others_flushed(spend_table):
     # Given this instance read 5 USD, then another instance flushed 2 USD more
     clock = FakeClock(MAY)
-    spend = SpendAccumulator(flags_table, flush_interval_s=5.0, clock=clock)
-    seed = SpendAccumulator(flags_table, clock=lambda: MAY)
+    spend = SpendAccumulator(spend_table, flush_interval_s=5.0, clock=clock)
+    seed = SpendAccumulator(spend_table, clock=lambda: MAY)
     seed.add(5.0, "google")
     seed.flush()
     assert spend.spent_usd() == pytest.approx(5.0)
-    other = SpendAccumulator(flags_table, clock=lambda: MAY)
+    other = SpendAccumulator(spend_table, clock=lambda: MAY)
     other.add(2.0, "meta")
     other.flush()
     # When this instance flushes its own 1 USD within the re-read interval
@@ -203,7 +203,7 @@ def test_spent_does_not_dip_after_a_flush_and_includes_what_others_flushed(flags
     assert spend.spent_usd() == pytest.approx(8.0)
 
 
-def test_spent_is_unknown_when_the_table_was_never_readable(flags_table):
+def test_spent_is_unknown_when_the_table_was_never_readable(spend_table):
     spend = SpendAccumulator("no-such-table", clock=lambda: MAY)
     assert spend.spent_usd(MAY) is None
     spend.add(1.0, "bedrock")
@@ -211,10 +211,10 @@ def test_spent_is_unknown_when_the_table_was_never_readable(flags_table):
     assert spend.pending() == {"spend#2025-05": {"bedrock": Decimal("1.0")}}
 
 
-def test_providers_whose_names_share_an_attribute_are_added_together(flags_table):
-    spend = SpendAccumulator(flags_table, clock=lambda: MAY)
+def test_providers_whose_names_share_an_attribute_are_added_together(spend_table):
+    spend = SpendAccumulator(spend_table, clock=lambda: MAY)
     spend.add(1.0, "meta-llama")
     spend.add(2.0, "meta_llama")
     spend.flush()
-    assert _item(flags_table, MAY)["spent_usd_meta_llama"] == Decimal("3.0")
+    assert _item(spend_table, MAY)["spent_usd_meta_llama"] == Decimal("3.0")
     assert spend.pending() == {}

@@ -73,6 +73,16 @@ class AuditLog:
         items = response.get("Items") or []
         return from_audit_item(items[0]) if items else None
 
+    def at(self, seq: int) -> AuditRecord | None:
+        """The record at `seq`, read consistently (None: no such record)."""
+        response = dynamodb_client().get_item(
+            TableName=self.table,
+            Key={AUDIT.partition_key: {"S": STREAM}, SEQ: {"N": str(seq)}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return from_audit_item(item) if item else None
+
     def put_request(self, record: AuditRecord) -> dict[str, Any]:
         """The TransactWriteItems element that appends `record` (fails if its seq is taken)."""
         return {

@@ -18,7 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.adapters.dynamodb.client import dynamodb_client, from_item
-from functions.adapters.dynamodb.schema import HEALTH
+from functions.adapters.dynamodb.schema import BREAKER_KEY_PREFIX, HEALTH
 from functions.domain import names
 from functions.domain.routing.breaker import (
     Admitted,
@@ -51,7 +51,7 @@ def record_attempt(target: str, outcome: AttemptOutcome, latency_ms: float) -> N
 
 
 def breaker_key(target: str) -> str:
-    return f"breaker#{target}"
+    return f"{BREAKER_KEY_PREFIX}{target}"
 
 
 def parse_breaker(item: Mapping[str, Any] | None) -> BreakerState:
@@ -170,18 +170,23 @@ class SharedBreakers:
         state = self.state(target)
         return self._transition(target, state, closed(state, reason))
 
+    def reset_write(self, target: str, current: BreakerState, reason: str) -> tuple[BreakerState, dict[str, Any]]:
+        """An operator's reset of a breaker read at `current`: the closed state and its TransactWriteItems
+        Put, conditional on that read's version (the caller appends the audit record in the same
+        transaction); `applied` once it is written."""
+        new = closed(current, reason)
+        return new, {"Put": {"TableName": self._table, "Item": self._item(target, new), **_expects(current)}}
+
+    def applied(self, target: str, current: BreakerState, new: BreakerState) -> None:
+        """A transition written by the caller, taken into this instance's view (logged, metered)."""
+        self._apply(target, current, new)
+
     # --- writes --------------------------------------------------------------------------------
     def _transition(self, target: str, current: BreakerState, new: BreakerState) -> BreakerState:
         if new.status is current.status and new.reason == current.reason:
             return current
         try:
-            dynamodb_client().put_item(
-                TableName=self._table,
-                Item=self._item(target, new),
-                ConditionExpression="attribute_not_exists(#pk) OR #v = :expected",
-                ExpressionAttributeNames={"#pk": HEALTH.partition_key, "#v": "version"},
-                ExpressionAttributeValues={":expected": {"N": str(current.version)}},
-            )
+            dynamodb_client().put_item(TableName=self._table, Item=self._item(target, new), **_expects(current))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return self._reload(target)  # another instance moved first: take its state
@@ -311,3 +316,12 @@ class SharedBreakers:
     @staticmethod
     def _degraded(exc: Exception) -> None:
         logger.warning("breaker-store-degraded", extra={"error": type(exc).__name__})
+
+
+def _expects(current: BreakerState) -> dict[str, Any]:
+    """The condition of a transition from `current`: the breaker item is still at its version."""
+    return {
+        "ConditionExpression": "attribute_not_exists(#pk) OR #v = :expected",
+        "ExpressionAttributeNames": {"#pk": HEALTH.partition_key, "#v": "version"},
+        "ExpressionAttributeValues": {":expected": {"N": str(current.version)}},
+    }

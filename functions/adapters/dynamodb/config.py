@@ -4,7 +4,9 @@ and no change exists without its audit record, nor a record without its change."
 
 from __future__ import annotations
 
+import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,10 +19,15 @@ from functions.adapters.dynamodb.schema import FLAGS
 from functions.domain.audit import AuditEntry, AuditRecord, next_record
 from functions.domain.errors import DependencyUnavailable, VersionConflict
 from functions.domain.names import AUDIT_DIMENSION, AUDIT_METRIC
+from functions.domain.thresholds import (
+    AUDITED_WRITE_ATTEMPTS,
+    AUDITED_WRITE_BACKOFF_MAX_SECONDS,
+    AUDITED_WRITE_BACKOFF_SECONDS,
+)
 from functions.shared.observability import emit_count
 
 BOOKKEEPING = ("pk", "version", "updated_at", "updated_by")
-AUDIT_RACE_RETRIES = 8
+NOTHING_CHANGED = "nothing changed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +37,20 @@ class Versioned:
     version: int  # 0: never written
     updated_at: float | None = None
     updated_by: str | None = None
+
+
+# What a change decides from the document it read: the new value and its audit entry, or None (nothing to do).
+Decision = tuple[dict[str, Any], AuditEntry] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """One attempt of an audited write, decided from one read: the conditional TransactWriteItems elements
+    of the change (each conditional on what was read), its audit entry, and what the caller gets back."""
+
+    writes: tuple[dict[str, Any], ...]
+    entry: AuditEntry
+    result: Any = None
 
 
 class ConfigStore:
@@ -54,68 +75,147 @@ class ConfigStore:
             item.get("updated_by"),
         )
 
+    def change(
+        self, key: str, decide: Callable[[Versioned], Decision], expected_version: int | None = None
+    ) -> Versioned:
+        """A compare-and-set on the document at `key`: `decide` makes the new value from one read, written
+        only if the item is still at that read's version, with its audit record in the same transaction
+        (whose `before` is the read value and `after` the new one unless the entry gives its own).
+        Without `expected_version` a lost race reads again and decides again (bounded); with it, the
+        write is refused (VersionConflict) once the item is no longer at that version."""
+
+        read: list[Versioned] = []
+
+        def prepare() -> Prepared | None:
+            current = self.get(key)
+            read[:] = [current]
+            if expected_version is not None and current.version != expected_version:
+                raise VersionConflict(
+                    f"'{key}' is at version {current.version}, not {expected_version}; re-read it and retry"
+                )
+            decision = decide(current)
+            if decision is None:
+                return None
+            value, entry = decision
+            entry = replace(
+                entry,
+                before=current.value if entry.before is None else entry.before,
+                after=value if entry.after is None else entry.after,
+            )
+            saved = Versioned(key, value, current.version + 1, round(self._clock(), 3), entry.actor)
+            return Prepared((self._put_request(saved, current.version),), entry, saved)
+
+        done = self.audited(prepare, f"'{key}'", versioned=expected_version is not None)
+        return read[0] if done is None else done[0]
+
     def put(self, key: str, value: dict[str, Any], expected_version: int, entry: AuditEntry) -> Versioned:
-        """Write `value` if the item is still at `expected_version`, with its audit record (whose
-        `after` is `value` unless the entry gives its own, e.g. without a secret)."""
-        before = self.get(key) if entry.before is None else None
-        after = value if entry.after is None else entry.after
-        entry = replace(entry, before=before.value if before else entry.before, after=after)
-        now = self._clock()
-        item = to_item(
-            {
-                **value,
-                FLAGS.partition_key: key,
-                "version": expected_version + 1,
-                "updated_at": round(now, 3),
-                "updated_by": entry.actor,
-            }
-        )
-        condition = (
-            {
-                "ConditionExpression": "attribute_not_exists(#pk)",
-                "ExpressionAttributeNames": {"#pk": FLAGS.partition_key},
-            }
-            if expected_version == 0
-            else {
-                "ConditionExpression": "#v = :v",
-                "ExpressionAttributeNames": {"#v": "version"},
-                "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
-            }
-        )
-        self._transact({"Put": {"TableName": self.table, "Item": item, **condition}}, entry, key)
-        return Versioned(key, value, expected_version + 1, now, entry.actor)
+        """Write `value` if the item is still at `expected_version`, with its audit record."""
+        return self.change(key, lambda _: (value, entry), expected_version)
 
     def record(self, entry: AuditEntry) -> AuditRecord:
-        """An audit record for an action that changes no configuration item (a breaker reset...)."""
-        return self._transact(None, entry, entry.target)
+        """An audit record for a decision that changes no item (a gate verdict, an ignored event)."""
+        done = self.audited(lambda: Prepared((), entry), "the audit trail", versioned=False)
+        assert done is not None
+        return done[1]
 
-    def _transact(self, change: dict[str, Any] | None, entry: AuditEntry, key: str) -> AuditRecord:
-        for _ in range(AUDIT_RACE_RETRIES):
-            record = next_record(self._head(), entry, self._clock())
-            items = ([change] if change else []) + [self.audit.put_request(record)]
+    def audited(
+        self, prepare: Callable[[], Prepared | None], what: str, *, versioned: bool
+    ) -> tuple[Any, AuditRecord] | None:
+        """Run `prepare` (one read, one decision) and its writes with the audit append in one transaction;
+        `(result, record)`, or None when `prepare` found nothing to do. A write whose condition failed is
+        a VersionConflict at once if `versioned`, otherwise it is prepared again, as is one whose audit
+        record lost the chain's head to a concurrent writer, after a jittered backoff; after
+        AUDITED_WRITE_ATTEMPTS a VersionConflict names what kept moving. Nothing changes without its record."""
+        lost = ""
+        for attempt in range(AUDITED_WRITE_ATTEMPTS):
+            if attempt:
+                time.sleep(_backoff(attempt))
+            prepared = prepare()
+            if prepared is None:
+                return None
+            record = next_record(self._head(), prepared.entry, self._clock())
+            items = [*prepared.writes, self.audit.put_request(record)]
             try:
-                dynamodb_client().transact_write_items(TransactItems=items)
-                emit_count(AUDIT_METRIC, AUDIT_DIMENSION, audit_category(entry.action))  # security dashboard
-                return record
+                # The token makes the SDK's own retry of a write that landed unseen a no-op on DynamoDB.
+                dynamodb_client().transact_write_items(TransactItems=items, ClientRequestToken=uuid.uuid4().hex)
             except ClientError as exc:
-                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-                if change and reasons and reasons[0] == "ConditionalCheckFailed":
-                    current = self.get(key).version
-                    raise VersionConflict(
-                        f"'{key}' changed meanwhile (now at version {current}); re-read it and retry"
-                    ) from exc
-                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                    raise DependencyUnavailable("the configuration could not be written; nothing changed") from exc
-                # The audit record's seq was taken by a concurrent writer: chain onto the new head.
+                if not self._landed(record):  # an earlier SDK attempt of this very write may have landed
+                    lost = _lost_race(exc, len(prepared.writes), what)
+                    if versioned and lost == what:
+                        raise VersionConflict(f"{what} changed meanwhile; re-read it and retry") from exc
+                    continue
             except BotoCoreError as exc:
-                raise DependencyUnavailable("the configuration could not be written; nothing changed") from exc
-        raise DependencyUnavailable("the audit trail is busy; nothing changed, retry")
+                if not self._landed(record):  # unknown: it may still land, so never "nothing changed"
+                    raise DependencyUnavailable(
+                        f"{what}: DynamoDB did not confirm the write; audit record {record.seq} says if it landed"
+                    ) from exc
+            emit_count(AUDIT_METRIC, AUDIT_DIMENSION, audit_category(prepared.entry.action))  # security dashboard
+            return prepared.result, record
+        raise VersionConflict(
+            f"{what} kept changing under concurrent writers: {AUDITED_WRITE_ATTEMPTS} attempts each lost a race "
+            f"(last to {lost}); {NOTHING_CHANGED}, retry"
+        )
+
+    def _landed(self, record: AuditRecord) -> bool:
+        """Whether `record` itself is in the trail (the write of its transaction landed)."""
+        try:
+            found = self.audit.at(record.seq)
+        except (ClientError, BotoCoreError):
+            return False
+        return found is not None and found.hash == record.hash
+
+    def unchanged(self, key: str, read_version: int) -> dict[str, Any]:
+        """The TransactWriteItems element that holds an audited action to the item at `key` as read."""
+        check = {"TableName": self.table, "Key": {FLAGS.partition_key: {"S": key}}}
+        return {"ConditionCheck": {**check, **version_condition(FLAGS.partition_key, read_version)}}
+
+    def _put_request(self, saved: Versioned, read_version: int) -> dict[str, Any]:
+        item = to_item(
+            {
+                **saved.value,
+                FLAGS.partition_key: saved.key,
+                "version": saved.version,
+                "updated_at": saved.updated_at,
+                "updated_by": saved.updated_by,
+            }
+        )
+        return {"Put": {"TableName": self.table, "Item": item, **version_condition(FLAGS.partition_key, read_version)}}
 
     def _head(self) -> AuditRecord | None:
         try:
             return self.audit.head()
         except (ClientError, BotoCoreError) as exc:
-            raise DependencyUnavailable("the audit trail cannot be read; nothing changed") from exc
+            raise DependencyUnavailable(f"the audit trail cannot be read; {NOTHING_CHANGED}") from exc
+
+
+def version_condition(partition_key: str, read_version: int) -> dict[str, Any]:
+    """The condition of a write based on an item read at `read_version` (0: the item did not exist)."""
+    if read_version == 0:
+        return {"ConditionExpression": "attribute_not_exists(#pk)", "ExpressionAttributeNames": {"#pk": partition_key}}
+    return {
+        "ConditionExpression": "#v = :v",
+        "ExpressionAttributeNames": {"#v": "version"},
+        "ExpressionAttributeValues": {":v": {"N": str(read_version)}},
+    }
+
+
+def _lost_race(exc: ClientError, changes: int, what: str) -> str:
+    """What a cancelled transaction lost its race to: `what` (a change's condition failed) or the audit
+    trail (its head moved on, or another transaction held an item); any other error is no race."""
+    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        raise DependencyUnavailable(f"{what} could not be written; {NOTHING_CHANGED}") from exc
+    codes = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
+    if "ConditionalCheckFailed" in codes[:changes]:
+        return what
+    if any(code not in (None, "None", "ConditionalCheckFailed", "TransactionConflict") for code in codes):
+        raise DependencyUnavailable(f"{what} could not be written ({', '.join(map(str, codes))}); {NOTHING_CHANGED}")
+    return "the audit trail"
+
+
+def _backoff(attempt: int) -> float:
+    """Full jitter: a random wait up to an exponentially growing, capped bound."""
+    bound = min(AUDITED_WRITE_BACKOFF_MAX_SECONDS, AUDITED_WRITE_BACKOFF_SECONDS * 2**attempt)
+    return random.uniform(0, bound)
 
 
 def audit_category(action: str) -> str:

@@ -9,10 +9,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from functions.adapters.dynamodb.config import ConfigStore
+from functions.adapters.dynamodb.config import ConfigStore, Decision, Versioned
 from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
 from functions.domain.audit import AuditEntry
-from functions.domain.errors import NotFound, VersionConflict
+from functions.domain.errors import NotFound
 from functions.domain.names import DEFAULT_WEIGHTS
 from functions.domain.rollout.plan import (
     Admission,
@@ -25,7 +25,6 @@ from functions.domain.rollout.plan import (
     require_running,
     validate_weights,
 )
-from functions.domain.thresholds import ROLLOUT_WRITE_RETRIES
 
 ROLE = "workflow"
 LOCK_ATTRIBUTES = (
@@ -58,10 +57,9 @@ class RolloutStore:
         self,
         config: ConfigStore,
         key: str = TRAFFIC_WEIGHTS_KEY,
-        retries: int = ROLLOUT_WRITE_RETRIES,
         clock: Callable[[], float] = time.time,
     ):
-        self.config, self.key, self.retries, self.clock = config, key, retries, clock
+        self.config, self.key, self.clock = config, key, clock
 
     def get(self) -> RouteState:
         stored = self.config.get(self.key)
@@ -200,22 +198,18 @@ class RolloutStore:
 
     # --- internals ---------------------------------------------------------------------------
     def _write(self, mutate: Mutation) -> RouteState:
-        conflict: VersionConflict | None = None
-        for _ in range(self.retries):
-            state = self.get()
-            change = mutate(state)
+        """A compare-and-set on the route's item: `mutate` decides from one read, the write is conditional on
+        that read's version with its audit record in the same transaction, decided again after a lost race."""
+
+        def decide(current: Versioned) -> Decision:
+            change = mutate(parse_state(current.value, current.version))
             if change is None:
-                return state
+                return None
             value, entry = change
-            after = {k: v for k, v in value.items() if k != "approval_token"}
-            try:
-                saved = self.config.put(self.key, value, state.version, replace(entry, after=after))
-            except VersionConflict as exc:
-                conflict = exc
-                continue
-            return parse_state(saved.value, saved.version)
-        assert conflict is not None
-        raise conflict
+            return value, replace(entry, after={k: v for k, v in value.items() if k != "approval_token"})
+
+        saved = self.config.change(self.key, decide)
+        return parse_state(saved.value, saved.version)
 
     def _entry(self, owner: str, action: str, reason: str, before: RouteState) -> AuditEntry:
         return AuditEntry(owner, action, self.key, reason, before.as_dict(), role=ROLE)

@@ -23,8 +23,12 @@ HEALTH = TableSchema("Health", "HEALTH_TABLE", "pk", ttl_attribute="expires_at")
 CACHE = TableSchema("Cache", "CACHE_TABLE", "pk", ttl_attribute="expires_at")
 AUDIT = TableSchema("Audit", "AUDIT_TABLE", "stream", sort_key="seq", sort_type="N")
 CLIENT_KEYS = TableSchema("ClientKeys", "CLIENT_KEYS_TABLE", "key_hash")
+# The router's own counters, apart from the control plane's items: the month's spend, and each client
+# key's request and token counts per quota window (sharded, expired by TTL).
+SPEND = TableSchema("Spend", "SPEND_TABLE", "pk")
+QUOTAS = TableSchema("Quotas", "QUOTAS_TABLE", "pk", ttl_attribute="expires_at")
 
-ALL_TABLES: tuple[TableSchema, ...] = (FLAGS, HEALTH, CACHE, AUDIT, CLIENT_KEYS)
+ALL_TABLES: tuple[TableSchema, ...] = (FLAGS, HEALTH, CACHE, AUDIT, CLIENT_KEYS, SPEND, QUOTAS)
 
 # Item keys in the flags and health tables.
 FEATURE_FLAGS_KEY = "feature-flags#bedrock"
@@ -41,6 +45,10 @@ CACHE_SETTINGS_KEY = "cache-settings"  # mode, freshTtlSeconds, staleTtlSeconds,
 
 def health_key(target: str) -> str:
     return f"health#{target}"
+
+
+# The shared circuit breakers' items in the health table (`breaker#<target>`): the router writes these only.
+BREAKER_KEY_PREFIX = "breaker#"
 
 
 # The flags table's items the router's snapshot reads (functions/adapters/dynamodb/snapshot.py).

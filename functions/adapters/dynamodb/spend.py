@@ -1,4 +1,4 @@
-"""Monthly AI spend: accumulated in memory per router instance, added to the FLAGS table's
+"""Monthly AI spend: accumulated in memory per router instance, added to the SPEND table's
 `spend#YYYY-MM` item with atomic `ADD`s (no read, so instances never overwrite each other), at most one
 UpdateItem per month with pending spend every flush interval.
 
@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.adapters.dynamodb.client import dynamodb_client, from_item
-from functions.adapters.dynamodb.schema import FLAGS
+from functions.adapters.dynamodb.schema import SPEND
 from functions.domain.thresholds import SPEND_FLUSH_SECONDS
 from functions.shared.observability import logger
 
@@ -152,7 +152,7 @@ class SpendAccumulator:
         try:
             response = dynamodb_client().update_item(
                 TableName=self._table,
-                Key={FLAGS.partition_key: {"S": month}},
+                Key={SPEND.partition_key: {"S": month}},
                 UpdateExpression=f"ADD #total :total, {adds} SET #updated = :now",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -166,7 +166,7 @@ class SpendAccumulator:
     def _read(self, month: str) -> float | None:
         try:
             response = dynamodb_client().get_item(
-                TableName=self._table, Key={FLAGS.partition_key: {"S": month}}, ConsistentRead=False
+                TableName=self._table, Key={SPEND.partition_key: {"S": month}}, ConsistentRead=False
             )
         except (ClientError, BotoCoreError) as exc:
             logger.warning("spend-read-failed", extra={"error": type(exc).__name__, "month": month})

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from functions.adapters.dynamodb.breakers import SharedBreakers, breaker_key, parse_breaker
+from functions.adapters.dynamodb.config import Prepared
 from functions.adapters.dynamodb.schema import BREAKER_SETTINGS_KEY, health_key
 from functions.adapters.dynamodb.targets import target_items
 from functions.app.admin.access import require_operator
-from functions.app.admin.documents import Edit, change_document, record_action
+from functions.app.admin.documents import Edit, change_document
 from functions.app.admin.wiring import AdminDependencies
-from functions.domain.errors import InvalidRequest
+from functions.domain.errors import InvalidRequest, VersionConflict, quoted
 from functions.domain.names import ALL, MCP, TARGETS
 from functions.domain.routing.breaker import BreakerPolicy, BreakerStatus
 
@@ -52,17 +53,40 @@ def breaker_report(deps: AdminDependencies) -> dict[str, Any]:
 
 
 def reset_breakers(deps: AdminDependencies, edit: Edit, provider: str) -> dict[str, Any]:
+    """Close the breakers as read, each write conditional on the version read, with the audit record in the
+    same transaction: a reset that lost a race reads again (a versioned one, of one provider, is a 409)."""
     who = require_operator(edit.who)
     configured = configured_targets(deps)
     targets = configured if provider == ALL else (provider,)
     if not set(targets) <= set(configured):
-        raise InvalidRequest(f"'{provider}' is not configured; configured: {', '.join(configured)}")
+        raise InvalidRequest(f"{quoted(provider)} is not configured; configured: {', '.join(configured)}")
+    if edit.version is not None and provider == ALL:
+        raise InvalidRequest("version is one breaker's version: name its provider to reset it at that version")
     shared = SharedBreakers(deps.settings.health_table, targets)
-    shared.sync({t: parse_breaker(_items(deps).get(breaker_key(t))) for t in targets})
-    before = {t: shared.state(t).status.value for t in targets}
-    after = {t: shared.reset(t, f"operator reset by {who.principal}").status.value for t in targets}
-    record_action(deps.config, edit, "circuit-breaker.reset", provider, before, after)
-    return {"breakers": after}
+    reason = f"operator reset by {who.principal}"
+
+    def prepare() -> Prepared:
+        items = _items(deps)
+        read = {t: parse_breaker(items.get(breaker_key(t))) for t in targets}
+        if edit.version is not None and read[provider].version != edit.version:
+            raise VersionConflict(
+                f"the {provider} breaker is at version {read[provider].version}, not {edit.version}; re-read it"
+            )
+        resets = {t: shared.reset_write(t, state, reason) for t, state in read.items()}
+        before = {t: state.status.value for t, state in read.items()}
+        after = {t: new.status.value for t, (new, _) in resets.items()}
+        entry = edit.entry("circuit-breaker.reset", provider, before, after)
+        return Prepared(tuple(write for _, write in resets.values()), entry, (read, resets))
+
+    done = deps.config.audited(prepare, f"the {provider} breaker", versioned=edit.version is not None)
+    assert done is not None  # prepare always writes
+    read, resets = done[0]
+    for target, (new, _) in resets.items():
+        shared.applied(target, read[target], new)
+    return {
+        "breakers": {t: new.status.value for t, (new, _) in resets.items()},
+        "versions": {t: new.version for t, (new, _) in resets.items()},
+    }
 
 
 def set_breakers_enabled(deps: AdminDependencies, edit: Edit, enabled: bool) -> dict[str, Any]:

@@ -9,22 +9,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from functions.adapters.dynamodb.config import ConfigStore, Versioned
+from functions.adapters.dynamodb.config import Decision, Versioned
 from functions.app.admin.access import Caller, require_operator
-from functions.domain.audit import AuditEntry, AuditRecord
+from functions.domain.audit import AuditEntry
 
 
 class Documents(Protocol):
-    """What the versioned write needs of a store (ConfigStore in the stack)."""
+    """What the versioned write needs of a store (ConfigStore in the stack): a compare-and-set on one read."""
 
-    def get(self, key: str) -> Versioned: ...
-
-    def put(self, key: str, value: dict[str, Any], expected_version: int, entry: AuditEntry) -> Versioned: ...
+    def change(
+        self, key: str, decide: Callable[[Versioned], Decision], expected_version: int | None = None
+    ) -> Versioned: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Edit:
-    """Who makes a change and why, and the version it is based on (None: whatever is current)."""
+    """Who makes a change and why, and the version it is based on (None: the change applies to whatever
+    is current when it is written, re-applied after a lost race)."""
 
     who: Caller
     reason: str = ""
@@ -45,16 +46,15 @@ def change_document(
     target: str | None = None,
     before: Callable[[Versioned], Any] | None = None,
 ) -> Versioned:
-    """Write `update(current)` over the document at `key`; the audit record's `before` is the current value
-    (or `before(current)`), its target `key` (or `target`). `update` may refuse with a domain error."""
+    """Write `update(current)` over the document at `key`, conditional on the version of the read it was
+    made from: with no version in `edit`, a lost race reads the document again and applies `update` to
+    it again, so concurrent changes all land (or a 409 names the conflict once the retries run out); with
+    one, a document no longer at that version is a 409. The audit record's `before` is the value read (or
+    `before(current)`), its target `key` (or `target`). `update` may refuse with a domain error."""
     require_operator(edit.who)
-    current = store.get(key)
-    value = update(current)
-    expected = current.version if edit.version is None else edit.version
-    recorded = current.value if before is None else before(current)
-    return store.put(key, value, expected, edit.entry(action, target or key, recorded))
 
+    def decide(current: Versioned) -> Decision:
+        recorded = current.value if before is None else before(current)
+        return update(current), edit.entry(action, target or key, recorded)
 
-def record_action(store: ConfigStore, edit: Edit, action: str, target: str, before: Any, after: Any) -> AuditRecord:
-    """The audit record of an operator action that changes no configuration document."""
-    return store.record(edit.entry(action, target, before, after))
+    return store.change(key, decide, edit.version)

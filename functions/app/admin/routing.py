@@ -3,6 +3,7 @@ Bedrock's share, and isolated components."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from functions.adapters.dynamodb.config import ConfigStore, Versioned
@@ -41,10 +42,14 @@ def weights_view(deps: AdminDependencies) -> dict[str, Any]:
 
 
 def set_weights(
-    store: ConfigStore, configured: tuple[str, ...], edit: Edit, weights: dict[str, int], action: str
+    store: ConfigStore,
+    configured: tuple[str, ...],
+    edit: Edit,
+    weights: dict[str, int] | Callable[[dict[str, int]], dict[str, int]],
+    action: str,
 ) -> dict[str, Any]:
-    """Weights set by hand, refused while a rollout holds them."""
-    check_weights(weights, configured)
+    """Weights set by hand (or made from the current ones by `weights`), refused while a rollout holds them."""
+    written: dict[str, int] = {}
 
     def update(current: Versioned) -> dict[str, Any]:
         if current.value.get("lock_owner"):
@@ -52,16 +57,24 @@ def set_weights(
                 f"a {current.value.get('lock_kind', 'rollout')} holds the traffic weights "
                 f"({current.value['lock_owner']}); abort it before setting weights by hand"
             )
-        return {"weights": weights}
+        new = weights(stored_weights(current.value)) if callable(weights) else weights
+        check_weights(new, configured)
+        written.clear()
+        written.update(new)
+        return {"weights": new}
 
+    if not callable(weights):
+        check_weights(weights, configured)  # refused before anything is read
     saved = change_document(store, TRAFFIC_WEIGHTS_KEY, edit, action, update, before=lambda c: stored_weights(c.value))
-    return {"weights": weights, "version": saved.version}
+    return {"weights": written, "version": saved.version}
 
 
 def set_bedrock_percentage(deps: AdminDependencies, edit: Edit, percentage: int, action: str) -> dict[str, Any]:
+    """Bedrock's share, the rest split over the weights as read by the same compare-and-set."""
     configured = deps.settings.direct()
-    current = stored_weights(deps.config.get(TRAFFIC_WEIGHTS_KEY).value)
-    return set_weights(deps.config, configured, edit, bedrock_share(percentage, configured, current), action)
+    return set_weights(
+        deps.config, configured, edit, lambda current: bedrock_share(percentage, configured, current), action
+    )
 
 
 def isolate(store: ConfigStore, edit: Edit, component: str, action: Literal["isolate", "restore"]) -> dict[str, Any]:

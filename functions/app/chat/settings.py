@@ -18,6 +18,7 @@ class RouterSettings(BaseModel):
     client_keys_table: str = Field(alias="CLIENT_KEYS_TABLE")
     cache_table: str | None = Field(default=None, alias="CACHE_TABLE")
     audit_table: str | None = Field(default=None, alias="AUDIT_TABLE")
+    spend_table: str = Field(alias="SPEND_TABLE")
     monthly_budget_usd: float | None = Field(default=None, gt=0, alias="MONTHLY_BUDGET_USD")
     price_table_json: str | None = Field(default=None, alias="PRICE_TABLE_JSON")
     cache_fresh_ttl_seconds: float = Field(default=CACHE_FRESH_SECONDS, gt=0, alias="CACHE_FRESH_TTL_SECONDS")

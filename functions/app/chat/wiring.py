@@ -90,6 +90,6 @@ def get_dependencies() -> RouterDependencies:
         ),
         prices=PriceTable.from_config(json.loads(settings.price_table_json) if settings.price_table_json else None),
         budget=BudgetPolicy(settings.monthly_budget_usd),
-        spend=SpendAccumulator(settings.flags_table),
+        spend=SpendAccumulator(settings.spend_table),
         context_windows=provider_settings.context_windows(),
     )

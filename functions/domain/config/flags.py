@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from functions.domain.errors import InvalidRequest
+from functions.domain.errors import InvalidRequest, quoted
 from functions.domain.routing.decision import DEFAULT_FLAGS, FEATURE_FLAGS
 
 INTELLIGENT_ROUTING = "ENABLE_INTELLIGENT_ROUTING"
@@ -18,7 +18,7 @@ def stored_flags(document: Mapping[str, Any]) -> dict[str, bool]:
 
 def check_flag(name: str) -> None:
     if name not in FEATURE_FLAGS:
-        raise InvalidRequest(f"unknown flag '{name}'; valid flags: {', '.join(FEATURE_FLAGS)}")
+        raise InvalidRequest(f"unknown flag {quoted(name)}; valid flags: {', '.join(FEATURE_FLAGS)}")
 
 
 def all_off() -> dict[str, bool]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from functions.domain.errors import quoted
 from functions.domain.routing.matrix import OPERATION_NAMES, ROUTING_MATRIX, OperationType, Route
 
 ROUTES: tuple[str, ...] = tuple(route.value for route in Route)
@@ -16,7 +17,7 @@ def rule_problems(rules: Mapping[str, Any]) -> list[str]:
     problems = []
     for operation, rule in rules.items():
         if operation not in OPERATION_NAMES:
-            problems.append(f"unknown operation type '{operation}'; valid: {', '.join(OPERATION_NAMES)}")
+            problems.append(f"unknown operation type {quoted(operation)}; valid: {', '.join(OPERATION_NAMES)}")
             continue
         primary, fallback = rule.get("primary"), rule.get("fallback")
         if primary not in ROUTES or (fallback is not None and fallback not in ROUTES):

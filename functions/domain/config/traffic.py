@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal
 
-from functions.domain.errors import InvalidRequest
+from functions.domain.errors import InvalidRequest, clip, quoted
 from functions.domain.names import BEDROCK, GOOGLE, MCP, META, default_weights
 
 # The runbooks' component names and the target each one takes out of rotation.
@@ -25,7 +25,7 @@ def check_weights(weights: Mapping[str, int], configured: tuple[str, ...]) -> No
     """Weights an operator may set: configured providers only, non-negative, summing to 100."""
     unknown = sorted(set(weights) - set(configured))
     if unknown:
-        raise InvalidRequest(f"unknown provider(s) {', '.join(unknown)}; configured: {', '.join(configured)}")
+        raise InvalidRequest(f"unknown provider(s) {clip(', '.join(unknown))}; configured: {', '.join(configured)}")
     if any(w < 0 for w in weights.values()) or sum(weights.values()) != TOTAL_WEIGHT:
         raise InvalidRequest(f"weights must be non-negative and sum to 100 (got {sum(weights.values())})")
 
@@ -53,7 +53,7 @@ def split(total: int, current: Mapping[str, int]) -> dict[str, int]:
 def component_target(component: str) -> str:
     target = COMPONENTS.get(component)
     if target is None:
-        raise InvalidRequest(f"unknown component '{component}'; valid: {', '.join(COMPONENTS)}")
+        raise InvalidRequest(f"unknown component {quoted(component)}; valid: {', '.join(COMPONENTS)}")
     return target
 
 

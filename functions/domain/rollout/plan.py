@@ -13,7 +13,7 @@ from fractions import Fraction
 from itertools import pairwise
 from typing import Any
 
-from functions.domain.errors import HybridRoutingError, InvalidRequest
+from functions.domain.errors import HybridRoutingError, InvalidRequest, clip, quoted
 from functions.domain.thresholds import (
     CANARY_BAKE_SECONDS,
     CANARY_STEPS,
@@ -113,12 +113,14 @@ def plan_for(kind: RolloutKind, steps: Sequence[int] | None = None, bake_seconds
     if not chosen:
         raise InvalidRequest("a rollout needs at least one step")
     if any(not 0 <= s <= TOTAL for s in chosen):
-        raise InvalidRequest(f"steps are percentages between 0 and {TOTAL}, not {list(chosen)}")
+        raise InvalidRequest(f"steps are percentages between 0 and {TOTAL}, not {clip(list(chosen))}")
     pairs = list(pairwise(chosen))
     if kind.drains_source and any(b >= a for a, b in pairs):
-        raise InvalidRequest(f"{kind.value} steps must decrease (the failing provider's share), not {list(chosen)}")
+        raise InvalidRequest(
+            f"{kind.value} steps must decrease (the failing provider's share), not {clip(list(chosen))}"
+        )
     if not kind.drains_source and any(b <= a for a, b in pairs):
-        raise InvalidRequest(f"{kind.value} steps must increase (the target's share), not {list(chosen)}")
+        raise InvalidRequest(f"{kind.value} steps must increase (the target's share), not {clip(list(chosen))}")
     if bake < 0:
         raise InvalidRequest("bake seconds cannot be negative")
     return RolloutPlan(kind, chosen, bake)
@@ -128,7 +130,7 @@ def plan_for(kind: RolloutKind, steps: Sequence[int] | None = None, bake_seconds
 def validate_weights(weights: Mapping[str, int]) -> dict[str, int]:
     plain = {str(p): int(w) for p, w in weights.items()}
     if any(w < 0 for w in plain.values()) or sum(plain.values()) != TOTAL:
-        raise InvalidRequest(f"weights must be non-negative and sum to {TOTAL}, not {plain}")
+        raise InvalidRequest(f"weights must be non-negative and sum to {TOTAL}, not {clip(plain)}")
     return plain
 
 
@@ -144,7 +146,7 @@ def weights_at(
     if not sources:
         raise InvalidRequest("a rollout needs a source provider")
     if target in sources:
-        raise InvalidRequest(f"the target {target!r} cannot also be a source")
+        raise InvalidRequest(f"the target {quoted(target)} cannot also be a source")
     if not 0 <= percent <= TOTAL:
         raise InvalidRequest(f"a step is a percentage between 0 and {TOTAL}, not {percent}")
     start = validate_weights(starting_weights)

@@ -50,7 +50,8 @@ def cache_key(request: ChatCompletionRequest, operation: str) -> str:
     canonical = json.dumps(
         canonical_request(request, operation), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    # surrogatepass: a lone surrogate (JSON allows "\udfff") still hashes; every other string as plain UTF-8.
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def cache_decision(request: ChatCompletionRequest, header_value: str | None) -> CacheDecision:

@@ -18,7 +18,8 @@ from functions.handlers.admin.auth import caller_from
 
 class Change(BaseModel):
     """Fields every mutation accepts: why (for the audit trail), and the version it is based on
-    (omit it to change whatever is current; give it to be refused with 409 if that moved on)."""
+    (omit it to apply the change to whatever is current, re-applied after a lost race; give it to be
+    refused with 409 if that moved on)."""
 
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(default="", max_length=500)

@@ -15,6 +15,7 @@ from functions.adapters.dynamodb.schema import (
     SLO_THRESHOLDS_KEY,
 )
 from functions.app.admin.config import check_routing, put_document, put_rules, rules_view
+from functions.app.admin.documents import change_document
 from functions.domain.thresholds import (
     CACHE_FRESH_SECONDS,
     CACHE_FRESH_SECONDS_BOUNDS,
@@ -138,10 +139,6 @@ def routing_config(body: RoutingThresholds, deps: Deps, who: Who) -> dict[str, A
     return put_document(deps, body.by(who), ROUTING_THRESHOLDS_KEY, value, "routing.config")
 
 
-def _put(key: str, value: dict[str, Any], change: Change, action: str) -> dict[str, Any]:
-    return put_document(deps(), change.by(caller(router)), key, value, action)
-
-
 # --- cache settings ------------------------------------------------------------------------------
 # The router applies every one of these from its snapshot. A TTL no operator set is the router's own
 # (CACHE_FRESH_TTL_SECONDS / CACHE_STALE_TTL_SECONDS of its deployment), shown here as the code default.
@@ -182,8 +179,13 @@ def get_cache_settings() -> dict[str, Any]:
 
 @router.put("/config/cache-settings")
 def put_cache_settings(body: CacheSettingsUpdate) -> dict[str, Any]:
-    stored, _, _ = _cache_settings()
     changes = body.model_dump(by_alias=True, exclude={"reason", "version"}, exclude_none=True)
-    value = {**stored, **changes}  # only what operators set: the rest keeps following the deployment
-    saved = _put(CACHE_SETTINGS_KEY, value, body, "config.cache-settings")
-    return _cache_answer(value, {**CACHE_DEFAULTS, **value}, saved["version"])
+    # Only what operators set, merged into the settings as read: the rest keeps following the deployment.
+    saved = change_document(
+        deps().config,
+        CACHE_SETTINGS_KEY,
+        body.by(caller(router)),
+        "config.cache-settings",
+        lambda c: {**c.value, **changes},
+    )
+    return _cache_answer(saved.value, {**CACHE_DEFAULTS, **saved.value}, saved.version)

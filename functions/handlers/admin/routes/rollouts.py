@@ -16,11 +16,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from functions.adapters.dynamodb.config import Prepared
 from functions.adapters.dynamodb.snapshot import SnapshotStore
 from functions.app.admin.access import require_operator
 from functions.app.admin.documents import Edit
 from functions.app.admin.wiring import AdminDependencies
-from functions.domain.errors import InvalidRequest, VersionConflict
+from functions.domain.errors import HybridRoutingError, InvalidRequest, VersionConflict, clip, quoted
 from functions.domain.rollout.executions import name_of
 from functions.domain.rollout.gate_options import GateOptions
 from functions.domain.rollout.plan import ApprovalRejected, RolloutAborted, RolloutKind, RouteState, admit, plan_for
@@ -105,13 +106,16 @@ def start_rollout(body: StartRollout, deps: Deps, who: Who) -> Response[dict[str
     control = deps.workflows
     name = control.new_name(kind)
     owner = control.execution_arn(kind, name)
-    state = deps.rollouts.get()
-    admit(state.lock, owner, kind)  # RolloutLocked (409) names the holder
     reason = body.reason or f"{kind.value.replace('_', ' ')} {source} -> {target} by {who.principal}"
     execution_input = _input(body, source, target, reason)
-    started = control.start(kind, name, execution_input)
-    after = {"executionArn": started["executionArn"], "input": execution_input}
-    deps.config.record(Edit(who, reason).entry("rollout.start", kind.value, state.as_dict(), after))
+    edit = Edit(who, reason)
+    state = _record_start(deps, edit, kind, {"executionArn": owner, "input": execution_input})
+    try:
+        started = control.start(kind, name, execution_input)
+    except HybridRoutingError as exc:  # recorded, not started: the trail says so, and why
+        failed = {"executionArn": owner, "error": type(exc).__name__, "message": str(exc)}
+        deps.config.record(edit.entry("rollout.start-failed", kind.value, None, failed))
+        raise
     status, holds = _settle(deps, started["executionArn"])
     answer = {
         **started,
@@ -152,7 +156,7 @@ def abort_rollout(body: Abort, deps: Deps, who: Who) -> dict[str, Any]:
     require_operator(who)
     holder = deps.rollouts.get().lock
     if body.execution and holder and body.execution not in (holder.owner, name_of(holder.owner)):
-        raise VersionConflict(f"{body.execution} does not hold the route; {holder.owner} does")
+        raise VersionConflict(f"{quoted(body.execution)} does not hold the route; {holder.owner} does")
     token, state = deps.rollouts.request_abort(who.principal, body.reason, role=who.role)
     cause = f"aborted by {who.principal}: {body.reason}"
     answered = bool(token) and deps.workflows.send_failure(str(token), ABORTED, cause)
@@ -185,6 +189,23 @@ def approve_rollout(body: Annotated[Approve, Body()], deps: Deps, who: Who) -> d
 
 
 # --- helpers ---------------------------------------------------------------------------------
+def _record_start(deps: AdminDependencies, edit: Edit, kind: RolloutKind, after: dict[str, Any]) -> RouteState:
+    """The start's audit record, before the execution starts, in one transaction with a check that the
+    route's item is still as read when the lock was found free (RolloutLocked, 409, names a holder): a
+    start that cannot be recorded does not happen."""
+
+    def prepare() -> Prepared:
+        state = deps.rollouts.get()
+        admit(state.lock, after["executionArn"], kind)
+        entry = edit.entry("rollout.start", kind.value, state.as_dict(), after)
+        return Prepared((deps.config.unchanged(deps.rollouts.key, state.version),), entry, state)
+
+    done = deps.config.audited(prepare, "the route's rollout lock", versioned=False)
+    assert done is not None  # prepare always writes
+    state: RouteState = done[0]
+    return state
+
+
 def _settle(deps: AdminDependencies, owner: str) -> tuple[str, bool]:
     """(execution status, whether it holds the route) once it took the lock, ended, or the wait ran out."""
     deadline = time.monotonic() + START_SETTLE_SECONDS
@@ -223,9 +244,9 @@ def _endpoints(deps: AdminDependencies, body: StartRollout) -> tuple[str, str]:
         raise InvalidRequest(f"a {body.kind.value} needs a target (target, targetProvider or autoSelectTarget)")
     unknown = sorted({source, target} - set(known))
     if unknown:
-        raise InvalidRequest(f"unknown Direct provider(s) {', '.join(unknown)}; configured: {', '.join(known)}")
+        raise InvalidRequest(f"unknown Direct provider(s) {clip(', '.join(unknown))}; configured: {', '.join(known)}")
     if source == target:
-        raise InvalidRequest(f"the source and the target are both {source!r}")
+        raise InvalidRequest(f"the source and the target are both {quoted(source)}")
     return source, target
 
 

@@ -10,7 +10,7 @@ from functions.app.chat import wiring
 from functions.app.chat.settings import RouterSettings
 from functions.domain.thresholds import SNAPSHOT_MAX_AGE_SECONDS
 
-TABLES = {"FLAGS_TABLE": "flags", "HEALTH_TABLE": "health", "CLIENT_KEYS_TABLE": "keys"}
+TABLES = {"FLAGS_TABLE": "flags", "HEALTH_TABLE": "health", "CLIENT_KEYS_TABLE": "keys", "SPEND_TABLE": "spend"}
 
 
 def test_the_snapshot_max_age_defaults_to_the_thresholds_module():

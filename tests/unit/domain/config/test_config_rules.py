@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from functions.domain.config.rules import ROUTES, effective_rules, rule_problems
+from functions.domain.errors import quoted
 from functions.domain.routing.matrix import OPERATION_NAMES, ROUTING_MATRIX, OperationType
 
 route_or_none = st.sampled_from((*ROUTES, None))
@@ -23,7 +24,7 @@ def test_a_rule_is_valid_exactly_when_its_fallback_differs_and_emergency_has_non
 @given(st.text(min_size=1).filter(lambda name: name not in OPERATION_NAMES), rule)
 def test_an_unknown_operation_is_named_in_its_problem(operation, r):
     (problem,) = rule_problems({operation: r})
-    assert problem.startswith(f"unknown operation type '{operation}'")
+    assert problem.startswith(f"unknown operation type {quoted(operation)}")
 
 
 @given(st.sampled_from(OPERATION_NAMES), st.one_of(st.text(), st.integers()).filter(lambda v: v not in ROUTES))
