@@ -31,6 +31,7 @@ def test_overlapping_requests_are_each_answered_and_counted_as_their_own(local_s
     served: Counter[str] = Counter()
     admin_statuses: Counter[int] = Counter()
     chat_done = threading.Event()
+    tally = threading.Lock()  # `served[x] += 1` is a read and a write: with a 1 us switch interval it loses updates
 
     def chat(client: TestClient, index: int) -> None:
         operation = OPERATIONS[index % len(OPERATIONS)]
@@ -41,19 +42,21 @@ def test_overlapping_requests_are_each_answered_and_counted_as_their_own(local_s
                 json=body,
                 headers={"X-Operation-Type": operation, "X-Hybrid-Cache": "bypass"},
             )
-            if response.status_code != 200:
-                failures.append(f"{operation}: {response.status_code} {response.text[:200]}")
-            elif response.headers["x-hybrid-operation"] != operation:
-                failures.append(f"{operation} answered as {response.headers['x-hybrid-operation']}")
-            else:
-                served[operation] += 1
+            with tally:
+                if response.status_code != 200:
+                    failures.append(f"{operation}: {response.status_code} {response.text[:200]}")
+                elif response.headers["x-hybrid-operation"] != operation:
+                    failures.append(f"{operation} answered as {response.headers['x-hybrid-operation']}")
+                else:
+                    served[operation] += 1
 
     def admin(client: TestClient) -> None:
         while not chat_done.is_set():
             response = client.get(
                 "/admin/config/cache-settings", headers={"Authorization": f"Bearer {local_stack.admin_token}"}
             )
-            admin_statuses[response.status_code] += 1
+            with tally:
+                admin_statuses[response.status_code] += 1
 
     started = emf_now()
     previous = sys.getswitchinterval()

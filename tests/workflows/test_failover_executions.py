@@ -39,7 +39,10 @@ def test_a_healthy_failback_returns_all_traffic_to_the_recovered_provider(workfl
     done = workflows.run("failback", rollout_input("google", "bedrock", steps=[60, 100]))
 
     assert_completed(workflows, done, {"bedrock": 100, "google": 0, "meta": 0})
-    assert workflows.states_entered(done.arn).count("EvaluateGate") == 2
+    entered = workflows.states_entered(done.arn)
+    # one passing gate per step; a loaded machine may send too little steady traffic in a step's first second,
+    # which is an INCONCLUSIVE re-check, never a pass
+    assert entered.count("EvaluateGate") - entered.count("Recheck") == 2
 
 
 def test_a_healthy_gradual_failover_drains_the_failing_provider_phase_by_phase(workflows, chat):
