@@ -3,7 +3,7 @@ provider's protocol; they raise the typed errors of `functions.domain.errors`, n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeGuard
 
@@ -49,6 +49,57 @@ class Provider(Protocol):
     def name(self) -> str: ...
 
     def complete(self, request: CompletionRequest, timeout_s: float) -> Completion: ...
+
+
+# --- streaming ---------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the answer's text, in the order the provider sent it (never empty)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class MalformedEvent:
+    """A provider event that could not be read (bad JSON, an unknown shape): skipped and counted."""
+
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """The provider's stream ended. `terminated` is False when it closed cleanly without its own terminator
+    (OpenAI's `[DONE]`, Bedrock's `messageStop`/`metadata`, Gemini's last candidate with a finishReason): the
+    answer is finalised with what arrived. Token counts are None when the provider sent no usage."""
+
+    model: str
+    finish_reason: FinishReason = "stop"
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    terminated: bool = True
+
+
+StreamEvent = TextDelta | MalformedEvent | StreamEnd
+
+
+@dataclass(frozen=True, slots=True)
+class StreamLimits:
+    """How long a stream may be silent. `first_token_s`: until the first `TextDelta` (the commit gate's
+    limit, already capped by the budget left); `idle_s`: between any two events after that."""
+
+    first_token_s: float
+    idle_s: float
+
+
+class StreamingProvider(Provider, Protocol):
+    """A provider that streams natively. `stream` opens the provider's stream and yields its events; it
+    raises the typed `ProviderError`s of `functions.domain.errors` from the iterator: before the first
+    `TextDelta` as the buffered path does (an HTTP error, an in-stream exception, `ProviderTimeout` when
+    `limits.first_token_s` passes with no delta), after it `ProviderStreamCut` (the connection or the
+    stream broke) or `ProviderStreamStalled` (`limits.idle_s` passed with no event). Closing the iterator
+    (`close()`) stops the provider call and releases its connection."""
+
+    def stream(self, request: CompletionRequest, limits: StreamLimits) -> Iterator[StreamEvent]: ...
 
 
 # --- helpers the adapters share ------------------------------------------------------------

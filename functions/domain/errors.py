@@ -138,6 +138,19 @@ class ProviderResponseInvalid(ProviderError):
     status, error_type, code = 502, "server_error", "provider_bad_response"
 
 
+class ProviderStreamCut(ProviderUnavailable):
+    """A provider's stream broke after content was sent to the client (a reset, a closed connection, an
+    in-stream exception): the client's stream ends with an error event, never with a finish_reason."""
+
+    code, attempt_outcome = "provider_stream_cut", "cut"
+
+
+class ProviderStreamStalled(ProviderTimeout):
+    """A provider's stream sent nothing for the stall limit after content was sent to the client."""
+
+    code, attempt_outcome = "provider_stream_stalled", "stall"
+
+
 class DependencyUnavailable(HybridRoutingError):
     """One of our own stores cannot answer (not the client's fault, not a provider's)."""
 

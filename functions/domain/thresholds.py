@@ -98,6 +98,19 @@ ATTEMPT_TIMEOUT_SHARE: Final[float] = 0.5
 ATTEMPT_TIMEOUT_MIN_SECONDS: Final[float] = 1.0
 ATTEMPT_MIN_SECONDS: Final[float] = 0.05  # no attempt is started with less budget left than this
 
+# --- Streaming (issue 13) -------------------------------------------------------------------------------------
+# Time to first token per operation type: a provider stream that sends no content delta within this (and within
+# what is left of the latency budget) is abandoned before anything reaches the client and the attempt policy
+# retries or fails over. The share keeps room for a second provider inside the budget (emergency: 2 s of 5 s).
+STREAM_FIRST_TOKEN_SHARE: Final[float] = 0.4
+STREAM_FIRST_TOKEN_SECONDS: Final[dict[str, float]] = {
+    operation: round(budget * STREAM_FIRST_TOKEN_SHARE, 3) for operation, budget in LATENCY_BUDGET_SECONDS.items()
+}
+# Once committed (the first delta sent), a provider silent this long has stalled: the stream ends with an error event.
+STREAM_STALL_SECONDS: Final[float] = 5.0
+# SSE keep-alive comment sent to the client while a committed stream waits this long for the next event.
+STREAM_KEEPALIVE_SECONDS: Final[float] = 15.0
+
 # --- Metrics reports, recommendations and admin config bounds -------------------------------------------------
 # production-operations.md, "Key Metrics" and "Alert Thresholds".
 CACHE_HIT_TARGET_PERCENT: Final[float] = 80.0  # "Cache Hit Rate (Target: >=80%)"; info alert below it

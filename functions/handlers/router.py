@@ -36,6 +36,7 @@ from functions.shared.http_errors import (
     raw_domain_error,
     raw_error,
 )
+from functions.shared.http_stream import HttpStream
 from functions.shared.observability import log_function_context, log_request_metrics, logger
 from functions.shared.request_input import check_json_text, check_request
 from functions.shared.resolver import RequestScopedResolver
@@ -199,6 +200,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     result["headers"]["x-request-id"] = request_id
     _freeze_heap_once()
     return encodable(result)
+
+
+def stream_handler(event: dict[str, Any], context: LambdaContext) -> HttpStream:
+    """The router for a host that can stream its answer (the local gateway, the Lambda response-streaming
+    loop): a `stream: true` chat request's SSE stream once committed, every other answer as one chunk."""
+    return HttpStream.buffered(lambda_handler(event, context))
 
 
 _heap_frozen = False
