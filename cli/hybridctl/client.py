@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 # Exit codes (documented in `hybridctl --help`).
-OK, CHECK_FAILED, USAGE, AUTH, NOT_FOUND, CONFLICT, SERVER = 0, 1, 2, 3, 4, 5, 6
+OK, CHECK_FAILED, USAGE, AUTH, NOT_FOUND, CONFLICT, SERVER, NOT_AVAILABLE = 0, 1, 2, 3, 4, 5, 6, 7
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8080"
 
@@ -25,6 +25,11 @@ class CliError(Exception):
             "error": {"message": self.message, "status": self.status, "code": self.code},
             "exitCode": self.exit_code,
         }
+
+
+def not_available(what: str, issue: int) -> CliError:
+    """A verb or flag the runbooks use that a later issue gives its effect: parsed, never applied."""
+    return CliError(NOT_AVAILABLE, f"not available yet: {what}, see issue {issue}; nothing was changed")
 
 
 class RouteUnavailable(CliError):

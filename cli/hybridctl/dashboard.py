@@ -14,6 +14,7 @@ from urllib.parse import quote, urlparse
 from cli.hybridctl.client import OK, USAGE, CliError, dumps
 from cli.hybridctl.context import Ctx
 from cli.hybridctl.output import pairs, table
+from cli.hybridctl.timing import default_count, scaled
 from cli.hybridctl.views import providers, rollout_text, weights_text
 from functions.domain import names
 from functions.domain.names import TARGETS
@@ -128,7 +129,7 @@ def failover_frame(sample: dict[str, Any], refresh: float, endpoint: str) -> str
 def failover_view(ctx: Ctx, args: argparse.Namespace) -> int:
     refresh = args.refresh if args.refresh is not None else float(DASHBOARD_REFRESH_SECONDS)
     redraw = ctx.out.isatty() and not ctx.json
-    shown = 0
+    shown, count = 0, default_count(args.count)
     try:
         while True:
             sample = failover_sample(ctx)
@@ -138,9 +139,9 @@ def failover_view(ctx: Ctx, args: argparse.Namespace) -> int:
             else:
                 frame = failover_frame(sample, refresh, ctx.api.endpoint)
                 print((CLEAR if redraw else "") + frame + ("" if redraw else "\n"), file=ctx.out, flush=True)
-            if args.count is not None and shown >= args.count:
+            if count is not None and shown >= count:
                 return OK
-            time.sleep(refresh)
+            time.sleep(scaled(refresh))
     except KeyboardInterrupt:
         if not ctx.json:
             print(f"failover dashboard stopped after {shown} refresh(es)", file=ctx.out, flush=True)

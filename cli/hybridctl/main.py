@@ -22,13 +22,20 @@ output:
 
 exit codes:
   0  ok
-  1  a check failed (validate found problems, status --health-only unhealthy, audit trail broken,
-     monitor's last sample critical)
+  1  a check failed (validate found problems, status --health-only unhealthy or --compact critical, audit
+     trail broken, monitor's last sample failed its mode's check)
   2  usage error (bad arguments, or the API refused the request as invalid: 400/422)
   3  authentication error (401/403: no token, wrong token, read-only token)
   4  not found, or the route is not deployed on this endpoint yet (404)
   5  conflict (409): the --version given is stale; read the current one and retry
   6  server or connection error (5xx, 429, timeout, endpoint unreachable)
+  7  not available yet: a runbook verb or flag a later issue gives its effect (offline and --test-suite:
+     issue 16; --request-queuing and --enable-degraded-service: issue 17); parsed, nothing changed
+
+timing (drills, the runbook replay):
+  HYBRIDCTL_TIME_SCALE multiplies every duration the CLI waits out itself (monitor --duration and
+  --interval, status --dashboard --refresh); HYBRIDCTL_REFRESH_COUNT stops a live view with no --count.
+  Durations sent to the API (a rollout's --duration/--bake-seconds) are never scaled.
 
 runbook commands (provider-failover.md, incident-response.md, production-operations.md):
   hybridctl status --provider bedrock --health-only

@@ -9,6 +9,13 @@ from typing import Any
 from cli.hybridctl.context import Ctx
 from cli.hybridctl.output import cell, flatten
 from cli.hybridctl.views import optional_metrics, providers
+from functions.domain.thresholds import (
+    KPI_DETECTION_SECONDS,
+    KPI_FAILOVER_EXECUTION_SECONDS,
+    KPI_USER_ERROR_RATE_PERCENT,
+    PERFORMANCE_BASELINE_WINDOW,
+    PERFORMANCE_WINDOW,
+)
 
 TITLES = {
     "incident": "Incident report",
@@ -20,7 +27,9 @@ FOCUS = {
     "performance-impact": ("provider-latencies", "error-breakdown", "cache-performance", "cost-breakdown"),
     "failover-effectiveness": ("routing-efficiency", "routing-distribution", "error-breakdown"),
 }
-FAILOVER_ACTIONS = ("routing.", "circuit-breaker.", "emergency.")
+FAILOVER_ACTIONS = ("routing.", "circuit-breaker.", "emergency.", "rollout.", "automation.")
+# `report --type failover-effectiveness --metrics "detection_time,execution_time,impact"`.
+KPIS = ("detection_time", "execution_time", "impact")
 AUDIT_HEADERS = ["At", "Actor", "Action", "Target", "Reason"]
 
 
@@ -36,6 +45,8 @@ class Fetched:
     integrity: dict[str, Any]
     records: list[dict[str, Any]]
     metrics: dict[str, Any]
+    rollouts: dict[str, Any] | None = None
+    baseline: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -43,11 +54,17 @@ class Request:
     type: str
     event: str | None = None
     period: str | None = None
+    compare: str | None = None
+    kpis: tuple[str, ...] = ()
 
 
-def fetch(ctx: Ctx) -> Fetched:
+def fetch(ctx: Ctx, request: Request) -> Fetched:
     generated = datetime.now(UTC).isoformat(timespec="seconds")
     rows, raw = providers(ctx)
+    baseline = None
+    if request.compare == "baseline":
+        params = {"window": PERFORMANCE_WINDOW, "baseline": PERFORMANCE_BASELINE_WINDOW, "providers": "all"}
+        baseline = ctx.api.get("/admin/metrics/slo-report", params=params)
     return Fetched(
         endpoint=ctx.api.endpoint,
         generated=generated,
@@ -57,6 +74,8 @@ def fetch(ctx: Ctx) -> Fetched:
         integrity=ctx.api.get("/admin/audit/trail-integrity"),
         records=ctx.api.get("/admin/audit/export", params={"format": "json", "period": "daily"}).get("records", []),
         metrics=optional_metrics(ctx),
+        rollouts=ctx.api.optional("/admin/rollouts") if request.type == "failover-effectiveness" else None,
+        baseline=baseline,
     )
 
 
@@ -64,11 +83,14 @@ def render(data: Fetched, request: Request) -> str:
     out = [f"# {TITLES[request.type]}", "", *_header(data, request), ""]
     out += _summary(data) + _status(data) + _breakers(data)
     audit_rows = [
-        [_when(r.get("at")), r.get("actor"), r.get("action"), r.get("target"), r.get("reason") or "-"]
+        [epoch_text(r.get("at")), r.get("actor"), r.get("action"), r.get("target"), r.get("reason") or "-"]
         for r in data.records
     ]
     if request.type == "failover-effectiveness":
+        out += _rollouts(data.rollouts) + _kpis(data, request.kpis)
         out += _failover_actions(audit_rows)
+    if data.baseline is not None:
+        out += _baseline(data.baseline)
     out += [
         "## Audit trail (last day)" if request.type != "incident" else "## Timeline (audit trail, last day)",
         "",
@@ -90,7 +112,7 @@ def md_table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _when(epoch: Any) -> str:
+def epoch_text(epoch: Any) -> str:
     try:
         return datetime.fromtimestamp(float(epoch), UTC).isoformat(timespec="seconds")
     except (TypeError, ValueError):
@@ -133,7 +155,13 @@ def _status(data: Fetched) -> list[str]:
 
 def _breakers(data: Fetched) -> list[str]:
     rows = [
-        [t, b.get("state"), b.get("reason"), _when(b.get("openedAt")) if b.get("openedAt") else "-", b.get("version")]
+        [
+            t,
+            b.get("state"),
+            b.get("reason"),
+            epoch_text(b.get("openedAt")) if b.get("openedAt") else "-",
+            b.get("version"),
+        ]
         for t, b in data.raw["circuitBreakers"].get("breakers", {}).items()
     ]
     return ["## Circuit breakers", "", md_table(["Provider", "State", "Reason", "Opened at", "Version"], rows), ""]
@@ -156,3 +184,63 @@ def _metrics(metrics: dict[str, Any], focus: tuple[str, ...]) -> list[str]:
             out.append(md_table(["Metric", "Value"], [[k, v] for k, v in flatten(data)]))
         out.append("")
     return out
+
+
+def _seconds(execution: dict[str, Any]) -> float | None:
+    try:
+        start = datetime.fromisoformat(execution["startDate"])
+        stop = datetime.fromisoformat(execution["stopDate"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return round((stop - start).total_seconds(), 3)
+
+
+def _executions(rollouts: dict[str, Any] | None) -> list[dict[str, Any]]:
+    found = [e | {"kind": k} for k, es in (rollouts or {}).get("executions", {}).items() for e in es]
+    return sorted(found, key=lambda e: e.get("startDate") or "")
+
+
+def _rollouts(rollouts: dict[str, Any] | None) -> list[str]:
+    if rollouts is None:
+        return ["## Rollouts", "", "`/admin/rollouts` is not available on this deployment.", ""]
+    rows = [
+        [e["kind"], e.get("name"), e.get("status"), e.get("startDate"), e.get("stopDate") or "-", _seconds(e)]
+        for e in _executions(rollouts)
+    ]
+    headers = ["Kind", "Execution", "Status", "Started", "Stopped", "Execution time (s)"]
+    return ["## Rollouts", "", md_table(headers, rows) if rows else "No rollout has run.", ""]
+
+
+def _kpis(data: Fetched, kpis: tuple[str, ...]) -> list[str]:
+    """The runbook's failover KPIs asked for with --metrics, each with what it is measured from."""
+    if not kpis:
+        return []
+    rows: list[list[Any]] = []
+    failovers = [e for e in _executions(data.rollouts) if e["kind"].endswith("failover") and _seconds(e) is not None]
+    for kpi in kpis:
+        if kpi == "execution_time":
+            longest = max((_seconds(e) or 0.0 for e in failovers), default=None)
+            verdict = "-" if longest is None else ("ok" if longest < KPI_FAILOVER_EXECUTION_SECONDS else "ABOVE")
+            basis = f"longest of {len(failovers)} finished failover execution(s)"
+            rows.append([kpi, longest, f"< {KPI_FAILOVER_EXECUTION_SECONDS:g} s", verdict, basis])
+        elif kpi == "impact":
+            overall = (data.metrics.get("error-breakdown") or {}).get("overall") or {}
+            rate = overall.get("errorRatePercent")
+            verdict = "-" if rate is None else ("ok" if rate < KPI_USER_ERROR_RATE_PERCENT else "ABOVE")
+            basis = f"client-facing error rate over {overall.get('requests', 0)} requests (metrics window)"
+            rows.append([kpi, rate, f"< {KPI_USER_ERROR_RATE_PERCENT:g} % user errors", verdict, basis])
+        else:
+            basis = "detection times are not recorded yet (issue 15, Deliver 6)"
+            rows.append([kpi, None, f"< {KPI_DETECTION_SECONDS:g} s", "not measured", basis])
+    return ["## Failover KPIs", "", md_table(["KPI", "Value", "Target", "Verdict", "Measured from"], rows), ""]
+
+
+def _baseline(report: dict[str, Any]) -> list[str]:
+    rows = []
+    for subject, judged in report["subjects"].items():
+        for check in judged["checks"]:
+            base = check.get("baselineP95Ms", "-")
+            rows.append([subject, check["check"], check["value"], check["threshold"], base, check["result"]])
+    headers = ["Subject", "Check", "Last window", "Threshold", "Baseline p95 (ms)", "Result"]
+    head = f"Last {report['window']} against the baseline {report['baselineWindow']} and the SLO thresholds."
+    return ["## Baseline comparison", "", head, "", md_table(headers, rows), ""]

@@ -259,3 +259,17 @@ FAILOVER_FAILURE_EXECUTIONS: Final[int] = 1
 # incident-response.md (the runbooks name the alert but give no duration).
 EXTENDED_OUTAGE_SECONDS: Final[int] = 900
 EXTENDED_OUTAGE_FAILED_PROBES_PERCENT: Final[float] = 100.0  # every probe of the period failed
+
+# --- Validation against the SLO -- provider-failover.md, "Failover Success Validation" and "Manual Failback"
+# (`validate --performance-check`); production-operations.md, "SLOs". PUT /admin/config/slo-thresholds overrides
+# the p95 and the error rate; these hold while nothing is stored.
+SLO_DEFAULT_P95_LATENCY_MS: Final[float] = WARNING_P95_LATENCY_MS  # "P95 Latency (Target: <=1.5s generation)"
+SLO_DEFAULT_ERROR_RATE_PERCENT: Final[float] = ERROR_RATE_TARGET_PERCENT  # "Error Rate (Target: <=1.0%)"
+SLO_MIN_REQUESTS: Final[int] = GATE_MIN_REQUESTS  # fewer requests in the window: no verdict (no data), never a pass
+# "performance_degradation: < 20%": the last window's p95 against the baseline window's.
+PERFORMANCE_DEGRADATION_PERCENT: Final[float] = 20.0
+# p95 latencies below this are not compared with a baseline (a few milliseconds either way are noise); the lowest
+# p95 an operator may set as an SLO.
+PERFORMANCE_COMPARE_MIN_P95_MS: Final[float] = SLO_P95_LATENCY_MS_BOUNDS[0]
+PERFORMANCE_WINDOW: Final[str] = HEALTH_METRICS_WINDOW  # the "last window" of a performance check
+PERFORMANCE_BASELINE_WINDOW: Final[str] = "24h"  # "the 24 h before" (the baseline window includes the last one)

@@ -148,7 +148,8 @@ def test_json_output_parses_for_reads_and_writes(ctl):
     assert status["status"] == "healthy" and {r["provider"] for r in status["providers"]} >= {"bedrock", "mcp"}
     assert as_json(ctl, "status", "--health-only")["healthy"] is True
     assert set(as_json(ctl, "breakers", "list")["breakers"]) >= {"bedrock", "google", "meta", "mcp"}
-    assert as_json(ctl, "validate", "--canary-health")["valid"] is True
+    code, out, _ = ctl("validate", "--canary-health", "--json")  # no canary has run: nothing proves it healthy
+    assert code == 1 and json.loads(out)["failed"] == ["canary target"]
     assert as_json(ctl, "audit", "verify")["status"] == "valid"
     flag = as_json(ctl, "flags", "set", "ENABLE_PERFORMANCE_OPTIMIZATION", "off", "--reason", "test")
     assert flag["ENABLE_PERFORMANCE_OPTIMIZATION"] is False and flag["version"] >= 1
@@ -165,9 +166,12 @@ def test_flags_and_breaker_switches_print_their_version_and_refuse_a_stale_one(c
     assert ctl("flags", "set", "ENABLE_INTELLIGENT_ROUTING", "on", "--version", str(version - 1))[0] == 5
     code, out, _ = ctl("breakers", "disable", "--reason", "drill")
     assert code == 0 and "circuit breakers disabled" in out and "version:" in out
-    code, out, _ = ctl("emergency", "--mode", "multi-provider-outage", "--enable-degraded-service")
-    assert code == 0 and "enabled (version" in out and "stale" in out
-    assert as_json(ctl, "breakers", "list")["enabled"] is True
+    # Degraded service is issue 17's: parsed, refused with exit 7, nothing changed.
+    code, _, err = ctl("emergency", "--mode", "multi-provider-outage", "--enable-degraded-service")
+    assert code == 7 and "not available yet" in err and "issue 17" in err
+    assert as_json(ctl, "breakers", "list")["enabled"] is False
+    code, out, _ = ctl("emergency", "--mode", "multi-provider-outage")
+    assert code == 0 and "circuit breakers  disabled" in out and "stale" in out
 
 
 def test_emergency_switches(ctl):

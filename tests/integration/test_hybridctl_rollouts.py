@@ -78,8 +78,8 @@ def test_a_second_rollout_exits_5_naming_the_holder_and_canary_rollback_aborts_i
     code, _, err = ctl("failback", "--original-provider", "google", "--current-provider", "bedrock", *FAST)
     assert code == 5 and name in err and "rollouts abort" in err
 
-    code, out, _ = ctl("canary", "--update-traffic", "10")
-    assert code == 0 and "nothing to do" in out
+    code, _, err = ctl("canary", "--update-traffic", "10")  # a gated move to N % is issue 15's Deliver 4
+    assert code == 7 and "not available yet: moving a running canary to 10%" in err
     code, out, err = ctl("canary", "--rollback", "--reason", "drill")
     assert code == 0 and f"abort requested for {name}" in out
     assert wait_for_rollout(http, admin, name)["error"] == "RolloutAborted"

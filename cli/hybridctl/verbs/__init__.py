@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from cli.hybridctl.verbs import (
+    analyze,
     audit,
     breakers,
     canary,
@@ -16,6 +17,7 @@ from cli.hybridctl.verbs import (
     failover,
     flags,
     monitor,
+    offline,
     report,
     rollback,
     rollouts,
@@ -35,6 +37,8 @@ VERBS: tuple[ModuleType, ...] = (
     validate,
     monitor,
     report,
+    analyze,
+    offline,
     drill,
     audit,
     dashboard,

@@ -8,10 +8,12 @@ from typing import Any
 
 from cli.hybridctl import rollouts as rollout
 from cli.hybridctl.arguments import Verbs
-from cli.hybridctl.client import NOT_FOUND, OK, USAGE, CliError
+from cli.hybridctl.client import NOT_FOUND, OK, USAGE, CliError, not_available
 from cli.hybridctl.context import Ctx
 from functions.domain.names import default_weights
 from functions.domain.thresholds import CANARY_STEPS
+
+UPDATE_TRAFFIC_ISSUE = 15  # Deliver 4: a gated move of the running canary to N %
 
 
 def register(verbs: Verbs) -> None:
@@ -68,12 +70,11 @@ def _update_traffic(ctx: Ctx, args: argparse.Namespace) -> int:
     upcoming = plan[step + 1] if 0 <= step + 1 < len(plan) else None
     if not route.get("awaitingApproval"):
         weights = rollout.weights_line(route.get("weights"))
-        message = (
-            f"the canary sets its steps itself after each passed gate (now step {step + 1}: {weights}); "
-            "nothing to do. Start it with --require-approval to approve each step."
+        raise not_available(
+            f"moving a running canary to {args.update_traffic}% (it sets its steps itself after each passed gate; "
+            f"now step {step + 1}: {weights}; start it with --require-approval to approve each step)",
+            UPDATE_TRAFFIC_ISSUE,
         )
-        ctx.emit({"approved": False, "reason": message, "route": route}, message)
-        return OK
     if upcoming is not None and upcoming != args.update_traffic:
         raise CliError(
             USAGE,

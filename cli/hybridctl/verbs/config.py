@@ -6,12 +6,13 @@ import argparse
 from typing import Any
 
 from cli.hybridctl.arguments import Verbs, boolean, non_negative, parse_distribution
-from cli.hybridctl.client import NOT_FOUND, OK, USAGE, CliError
+from cli.hybridctl.client import NOT_FOUND, OK, USAGE, CliError, not_available
 from cli.hybridctl.context import Ctx, change
 from cli.hybridctl.output import flatten, pairs, table
 from cli.hybridctl.views import routing_text, weights_text
 
 CACHE_SETTINGS = "/admin/config/cache-settings"
+DEGRADED_SERVICE_ISSUE = 17
 
 
 def register(verbs: Verbs) -> None:
@@ -34,11 +35,20 @@ def register(verbs: Verbs) -> None:
     s.add_argument("--cache-ttl", type=non_negative, metavar="SECONDS", help="fresh TTL of cached answers")
     s.add_argument("--stale-ttl", type=non_negative, metavar="SECONDS", help="how long stale answers may be served")
     s.add_argument("--serve-stale", type=boolean, metavar="true|false")
+    queue = s.add_argument_group("request queuing (not available yet: issue 17)")
+    queue.add_argument("--request-queuing", choices=("enabled", "disabled"))
+    queue.add_argument("--queue-size", type=non_negative, metavar="N")
+    queue.add_argument("--queue-timeout", type=non_negative, metavar="SECONDS")
 
 
 def config(ctx: Ctx, args: argparse.Namespace) -> int:
     if args.action == "get":
         return _config_get(ctx)
+    queuing = {"--request-queuing": args.request_queuing, "--queue-size": args.queue_size}
+    queuing["--queue-timeout"] = args.queue_timeout
+    if any(v is not None for v in queuing.values()):
+        given = " ".join(f"{k} {v}" for k, v in queuing.items() if v is not None)
+        raise not_available(f"request queuing ({given})", DEGRADED_SERVICE_ISSUE)
     cache_fields = {k: v for k, v in cache_changes(args).items() if v is not None}
     _check_set(args, wants_cache=bool(cache_fields))
     data: dict[str, Any] = {}

@@ -6,22 +6,21 @@ import argparse
 from typing import Any
 
 from cli.hybridctl.arguments import Verbs, mutation
-from cli.hybridctl.client import OK, USAGE, CliError, dumps
+from cli.hybridctl.client import OK, USAGE, CliError, dumps, not_available
 from cli.hybridctl.context import Ctx, change, with_version
 from cli.hybridctl.output import table
 from cli.hybridctl.views import MCP_COMPONENT, component_of, health
 from functions.domain.names import DIRECT_PROVIDERS, MCP
 
 ROUTER_COMPONENT = "hybrid-router"
+DEGRADED_SERVICE_ISSUE = 17
 
 
 def register(verbs: Verbs) -> None:
     p = verbs.add("emergency", "emergency switches", emergency, [mutation(suppress=True)])
     p.add_argument("--mode", choices=("multi-provider-outage",), help="emergency mode to report on / activate")
     p.add_argument(
-        "--enable-degraded-service",
-        action="store_true",
-        help="act: make sure circuit breakers are on (stale cache answers are then served when no route can)",
+        "--enable-degraded-service", action="store_true", help="degraded service mode (not available yet: issue 17)"
     )
     actions = p.add_subparsers(dest="action", required=False, metavar="ACTION")
     verbs.add_to(
@@ -50,17 +49,18 @@ def emergency(ctx: Ctx, args: argparse.Namespace) -> int:
         return OK
     if args.mode is None:
         raise CliError(USAGE, "emergency needs an action (disable-routing, isolate) or --mode multi-provider-outage")
+    if args.enable_degraded_service:
+        raise not_available("degraded service mode (--enable-degraded-service)", DEGRADED_SERVICE_ISSUE)
     return _multi_provider_outage(ctx, args)
 
 
 def _multi_provider_outage(ctx: Ctx, args: argparse.Namespace) -> int:
-    """Degraded service for a multi-provider outage, with what this API offers: circuit breakers on
-    (failing providers leave rotation at once and fail fast), stale cached answers (served
-    automatically when no route can serve, marked `x-hybrid-cache: stale`), and a report of the
-    cache settings. MCP is not forced: in such an outage it may be down too (`route force-mcp`)."""
+    """What this API offers in a multi-provider outage, read out: the breakers, stale cached answers
+    (served automatically when no route can serve, marked `x-hybrid-cache: stale`), the cache settings.
+    MCP is not forced: in such an outage it may be down too (`route force-mcp`)."""
     system = health(ctx)
     steps: list[dict[str, Any]] = [{"step": "health", "result": system.get("status")}]
-    steps += _breaker_steps(ctx, args)
+    steps += _breaker_steps(ctx)
     cache = ctx.api.optional("/admin/config/cache-settings")
     steps.append(
         {
@@ -75,7 +75,7 @@ def _multi_provider_outage(ctx: Ctx, args: argparse.Namespace) -> int:
         }
     )
     steps.append({"step": "MCP", "result": _mcp_step(system)})
-    data = {"mode": args.mode, "degradedService": bool(args.enable_degraded_service), "steps": steps}
+    data = {"mode": args.mode, "degradedService": False, "steps": steps}
     ctx.emit(
         data,
         lambda: f"emergency mode: {args.mode}\n" + table(["step", "result"], ((s["step"], s["result"]) for s in steps)),
@@ -83,19 +83,13 @@ def _multi_provider_outage(ctx: Ctx, args: argparse.Namespace) -> int:
     return OK
 
 
-def _breaker_steps(ctx: Ctx, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Circuit breakers on, with --enable-degraded-service; else only their state."""
+def _breaker_steps(ctx: Ctx) -> list[dict[str, Any]]:
+    """The breakers' state: a read-out (degraded service, which would act, is issue 17's)."""
     breakers = ctx.api.get("/admin/health/circuit-breakers")
-    if not args.enable_degraded_service:
-        return [
-            {"step": "circuit breakers", "result": "enabled" if breakers.get("enabled") else "disabled"},
-            {"step": "changes", "result": "none (pass --enable-degraded-service to act)"},
-        ]
-    if breakers.get("enabled"):
-        return [{"step": "circuit breakers", "result": "already enabled"}]
-    reason = getattr(args, "reason", "") or "multi-provider outage: degraded service"
-    result = ctx.api.post("/admin/circuit-breaker/enable", {**change(args), "reason": reason})
-    return [{"step": "circuit breakers", "result": f"enabled (version {result.get('version')})"}]
+    return [
+        {"step": "circuit breakers", "result": "enabled" if breakers.get("enabled") else "disabled"},
+        {"step": "changes", "result": "none: this is a read-out"},
+    ]
 
 
 def _mcp_step(system: dict[str, Any]) -> str:

@@ -33,7 +33,7 @@ def register(verbs: Verbs) -> None:
     p.add_argument("--failover-status", action="store_true", help="routing mode, distribution, breakers, flags")
     p.add_argument("--health-only", action="store_true", help="HEALTHY/DEGRADED/UNHEALTHY; exit 1 when unhealthy")
     p.add_argument("--comprehensive", action="store_true", help="everything, metrics routes included")
-    p.add_argument("--compact", action="store_true", help="one line")
+    p.add_argument("--compact", action="store_true", help="one line; exit 1 when critical")
     group = p.add_argument_group("live dashboard")
     group.add_argument("--dashboard", choices=("failover",), help="live failover view: weights, rollout, breakers")
     group.add_argument("--refresh", type=positive_float, metavar="SECONDS", help="redraw interval (default 10)")
@@ -73,7 +73,7 @@ def _overview(ctx: Ctx, args: argparse.Namespace) -> int:
     if args.comprehensive:
         data |= _everything(ctx, raw)
     ctx.emit(data, lambda: _text(data, args, ctx.api.endpoint))
-    return OK
+    return CHECK_FAILED if args.compact and data["status"] == "critical" else OK
 
 
 def _everything(ctx: Ctx, raw: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
+from functions.app.admin import outcomes
 from functions.app.admin.wiring import AdminDependencies
 from functions.domain.config.traffic import stored_weights
 from functions.domain.reports import metrics as report
@@ -56,6 +57,31 @@ def routing_efficiency(deps: Deps) -> dict[str, Any]:
 @router.get("/metrics/cost-breakdown")
 def cost_breakdown(deps: Deps) -> dict[str, Any]:
     return _answer(deps, report.cost_breakdown)
+
+
+def _param(name: str) -> str | None:
+    return (router.current_event.query_string_parameters or {}).get(name)
+
+
+@router.get("/metrics/provider-outcomes")
+def provider_outcomes(deps: Deps) -> dict[str, Any]:
+    """Each Direct provider's own attempts (failures the failover chain hid included), its p95 and the
+    rollout gate's verdict on them (`window`, default 5m)."""
+    return outcomes.provider_outcomes(deps, _param("window"))
+
+
+@router.get("/metrics/recovery/<provider>")
+def provider_recovery(provider: str, deps: Deps) -> dict[str, Any]:
+    """The provider's health probes and traffic against the failback's recovery thresholds (`window`, default
+    the failback check's 60 s)."""
+    return outcomes.recovery(deps, provider, _param("window"))
+
+
+@router.get("/metrics/slo-report")
+def slo_report(deps: Deps) -> dict[str, Any]:
+    """Error rate and p95, client-facing and per provider (`providers`: all or a list), against the SLO
+    thresholds, and the p95 against a `baseline` window (default 24h; none for no comparison)."""
+    return outcomes.slo_report(deps, _param("window"), _param("baseline"), _param("providers"))
 
 
 @router.get("/recommendations/routing")
