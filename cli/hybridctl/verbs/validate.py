@@ -111,7 +111,7 @@ def _check_slo(ctx: Ctx, args: argparse.Namespace, checks: Checks) -> None:
     provider when asked, the p95 against the baseline window with a performance check. No data (too few
     requests in the window) warns: it proves nothing either way."""
     every = args.check_all_providers or args.comprehensive
-    providers = "all" if every else (args.provider or "")
+    providers = "all" if every else (args.provider or "none")
     compare = args.performance_check or args.performance_baseline or args.comprehensive
     params = {"window": args.window, "baseline": args.baseline if compare else "none", "providers": providers}
     report = ctx.api.get("/admin/metrics/slo-report", params=params)
@@ -159,5 +159,5 @@ def _check_canary(ctx: Ctx, checks: Checks) -> None:
     verdict, success = gate["verdict"], own.get("successPercent")
     if verdict == "INCONCLUSIVE" and success is not None and success < outcomes["thresholds"]["success_percent"]:
         verdict = "FAIL"  # too few attempts for a gate to pass, but the ones there are fail: it errors
-        detail += f"; the attempts there are succeed {success:g}% of the time"
+        detail += f"; its attempts succeed {success:g}% of the time"
     checks.add("canary target", verdict == "PASS", detail, warning=verdict == "INCONCLUSIVE")

@@ -34,14 +34,18 @@ def recovery(deps: AdminDependencies, provider: str, window: str | None) -> dict
 def slo_report(
     deps: AdminDependencies, window: str | None, baseline: str | None, providers: str | None
 ) -> dict[str, Any]:
-    """`baseline`: a window ("24h"), "none" for no comparison; `providers`: "all" (every Direct provider,
-    the default) or a comma-separated list; the client-facing subject always comes first."""
+    """`baseline`: a window ("24h", the default), "none" for no comparison; `providers`: "all" (every Direct
+    provider, the default), "none", or a comma-separated list; the client-facing subject always comes first."""
     text, seconds = parse_window(window, PERFORMANCE_WINDOW)
     base_text, base_snapshot = None, None
     if (baseline or "").strip().lower() != "none":
         base_text, base_seconds = parse_window(baseline, PERFORMANCE_BASELINE_WINDOW)
         base_snapshot = deps.metrics.query(base_seconds)
-    names = deps.settings.direct() if providers in (None, "", "all") else tuple(p.strip() for p in providers.split(","))
+    chosen = (providers or "all").strip().lower()
+    if chosen in ("all", "none"):
+        names = deps.settings.direct() if chosen == "all" else ()
+    else:
+        names = tuple(p.strip() for p in chosen.split(",") if p.strip())
     for name in names:
         _known(deps, name)
     slo = outcomes.Slo.from_stored(deps.config.get(SLO_THRESHOLDS_KEY).value)
