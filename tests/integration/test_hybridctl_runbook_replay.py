@@ -239,6 +239,25 @@ def health_only(world: World, argv: list[str], code: int, out: str, err: str) ->
     assert out == f"{_given(argv, '--provider')}: HEALTHY\n"
 
 
+def health_only_down(world: World, argv: list[str], code: int, out: str, err: str) -> None:
+    assert out == f"{_given(argv, '--provider')}: UNHEALTHY\n"  # what the runbook's script greps for
+
+
+def _provider_down(world: World, argv: list[str]) -> None:
+    world.fault(_given(argv, "--provider"), status=503)
+    world.probe(HEALTH_FAILURE_THRESHOLD)
+
+
+def _everything_down(world: World) -> None:
+    for provider in ("bedrock", "google", "meta", "mcp"):
+        world.fault(provider, status=503)
+    world.probe(HEALTH_FAILURE_THRESHOLD)
+
+
+def compact_critical(world: World, argv: list[str], code: int, out: str, err: str) -> None:
+    assert out.count("\n") == 1 and out.startswith("critical  bedrock=unhealthy/")
+
+
 def moved_off(world: World, argv: list[str], code: int, out: str, err: str) -> None:
     provider = _given(argv, "--provider")
     weights = world.weights()
@@ -431,7 +450,10 @@ def effectiveness(world: World, argv: list[str], code: int, out: str, err: str) 
 
 
 CASES: dict[str, list[Scenario]] = {
-    "status --provider --health-only": [Scenario("healthy", 0, health_only)],
+    "status --provider --health-only": [
+        Scenario("healthy", 0, health_only),
+        Scenario("provider down", 1, health_only_down),  # its setup needs the line's provider: see _scenarios
+    ],
     "rollback --provider --reason": [
         Scenario("carrying traffic", 0, moved_off, lambda w: w.set_weights({"bedrock": 50, "google": 30, "meta": 20}))
     ],
@@ -445,7 +467,10 @@ CASES: dict[str, list[Scenario]] = {
     ],
     "status --failover-status": [Scenario("after a failover", 0, failover_status, World.failover_ran)],
     "status --provider-health": [Scenario("healthy", 0, provider_table)],
-    "status --provider-health --compact": [Scenario("healthy", 0, compact_line)],
+    "status --provider-health --compact": [
+        Scenario("healthy", 0, compact_line),
+        Scenario("every target down", 1, compact_critical, _everything_down),
+    ],
     "validate --post-failover": [Scenario("healthy traffic", 0, validation_passed, _healthy_traffic)],
     "validate --post-failover --check-all-providers --performance-baseline": [
         Scenario("healthy traffic", 0, validation_passed, _healthy_traffic)
@@ -509,6 +534,8 @@ def _scenarios(argv: list[str]) -> list[Scenario]:
     if signature(argv) == "failover --from --to --reason":  # the provider failing carries the traffic
         source = _given(argv, "--from")
         return [Scenario(f"{source} carries all", 0, failed_over, lambda w: w.set_weights({source: 100}))]
+    if signature(argv) == "status --provider --health-only":
+        return [found[0], Scenario(found[1].what, 1, found[1].check, lambda w: _provider_down(w, argv))]
     return found
 
 
