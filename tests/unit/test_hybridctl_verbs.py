@@ -11,8 +11,8 @@ from cli.hybridctl.main import build_parser
 from cli.hybridctl.verbs import VERBS
 
 RUNBOOK_VERBS = [
-    "status", "flags", "emergency", "route", "config", "breakers", "validate", "monitor", "report", "drill",
-    "audit", "dashboard", "failover", "canary", "failback", "rollback", "rollouts",
+    "status", "flags", "emergency", "route", "config", "breakers", "validate", "monitor", "report", "analyze",
+    "offline", "drill", "audit", "dashboard", "failover", "canary", "failback", "rollback", "rollouts",
 ]  # fmt: skip
 
 
