@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socketserver
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +23,8 @@ from functions.adapters.lambda_runtime_api import RuntimeApi, RuntimeApiError
 from functions.handlers import streaming_runtime
 from functions.handlers.streaming_runtime import serve
 from functions.shared.http_stream import HttpStream
+from stacks.constructs.router import STREAMING_BOOTSTRAP
+from tests.paths import REPO_ROOT
 
 NUL8 = b"\x00" * 8
 DEADLINE_MS = 4_102_444_800_000  # 2100-01-01: the context's remaining time stays positive
@@ -45,6 +51,7 @@ class RuntimeApiSide:
     events: list[dict[str, Any]]
     requests: list[Recorded] = field(default_factory=list)
     drop_stream_after: int | None = None
+    address: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, recorded: Recorded) -> None:
@@ -125,7 +132,8 @@ def runtime_api() -> Iterator[Callable[..., tuple[RuntimeApiSide, RuntimeApi]]]:
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
-        return side, RuntimeApi(f"127.0.0.1:{server.server_address[1]}")
+        side.address = f"127.0.0.1:{server.server_address[1]}"
+        return side, RuntimeApi(side.address)
 
     yield start
     for server in servers:
@@ -417,3 +425,34 @@ def test_the_router_stream_handler_answers_a_buffered_route_through_the_loop(
     assert result["statusCode"] == 404
     assert result["headers"]["x-request-id"] == "api-1"
     assert json.loads(result["body"])["error"]["code"] == "not_found"
+
+
+def two_chunks(event: dict[str, Any], context: Any) -> HttpStream:
+    """The handler the bootstrap test names in `_HANDLER` (imported by the child process)."""
+    return sse(b"data: one\n\n", f"data: {context.aws_request_id}\n\n".encode())
+
+
+def test_the_exec_wrapper_starts_the_loop_that_streams_in_a_fresh_process(
+    runtime_api: Callable[..., tuple[RuntimeApiSide, RuntimeApi]],
+) -> None:
+    # Given the function's exec wrapper, started as Lambda starts it (the managed loop's command as arguments)
+    side, _ = runtime_api(chat_event())
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "LAMBDA_TASK_ROOT": str(REPO_ROOT),
+        "AWS_LAMBDA_RUNTIME_API": side.address,
+        "_HANDLER": "tests.integration.test_streaming_runtime_contract.two_chunks",
+    }
+    wrapper = REPO_ROOT / os.path.relpath(STREAMING_BOOTSTRAP, "/var/task")
+    # When it runs until the Runtime API refuses its second poll
+    done = subprocess.run(
+        [str(wrapper), "/var/runtime/bootstrap"], env=env, capture_output=True, timeout=120, check=False
+    )
+    # Then the loop it started streamed the handler's chunks, then polled again, and exited on the refusal
+    assert [r.path for r in side.requests] == [
+        "/2018-06-01/runtime/invocation/next",
+        "/2018-06-01/runtime/invocation/req-0/response",
+        "/2018-06-01/runtime/invocation/next",
+    ]
+    assert side.requests[1].body.endswith(frame(b"data: one\n\n") + frame(b"data: req-0\n\n") + b"0\r\n\r\n")
+    assert done.returncode != 0 and b"RuntimeApiError" in done.stderr
