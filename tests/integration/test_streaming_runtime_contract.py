@@ -23,7 +23,7 @@ from functions.adapters.lambda_runtime_api import RuntimeApi, RuntimeApiError
 from functions.handlers import streaming_runtime
 from functions.handlers.streaming_runtime import serve
 from functions.shared.http_stream import HttpStream
-from stacks.constructs.router import STREAMING_BOOTSTRAP
+from stacks.constructs.router import ROUTER_HANDLER, STREAMING_BOOTSTRAP
 from tests.paths import REPO_ROOT
 
 NUL8 = b"\x00" * 8
@@ -456,3 +456,34 @@ def test_the_exec_wrapper_starts_the_loop_that_streams_in_a_fresh_process(
     ]
     assert side.requests[1].body.endswith(frame(b"data: one\n\n") + frame(b"data: req-0\n\n") + b"0\r\n\r\n")
     assert done.returncode != 0 and b"RuntimeApiError" in done.stderr
+
+
+def test_a_snapstart_init_of_the_router_under_the_exec_wrapper_snapshots_before_it_serves(
+    runtime_api: Callable[..., tuple[RuntimeApiSide, RuntimeApi]],
+) -> None:
+    # Given the exec wrapper in a SnapStart init, running the router's own stream handler (the function's
+    # handler string), with no AWS endpoint it could reach, and one request for an unknown path
+    side, _ = runtime_api({**health_event(), "resource": "/{proxy+}", "path": "/nowhere"})
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "LAMBDA_TASK_ROOT": str(REPO_ROOT),
+        "AWS_LAMBDA_RUNTIME_API": side.address,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start",
+        "_HANDLER": ROUTER_HANDLER,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    }
+    wrapper = REPO_ROOT / os.path.relpath(STREAMING_BOOTSTRAP, "/var/task")
+    # When it runs until the Runtime API refuses its second poll
+    subprocess.run([str(wrapper)], env=env, capture_output=True, timeout=120, check=False)
+    # Then the snapshot (restore/next, after the router's prime_for_snapshot hook) came before the first poll,
+    # and the restored loop answered the router's JSON 404 as a buffered proxy result
+    assert [r.path for r in side.requests] == [
+        "/2018-06-01/runtime/restore/next",
+        "/2018-06-01/runtime/invocation/next",
+        "/2018-06-01/runtime/invocation/req-1/response",
+        "/2018-06-01/runtime/invocation/next",
+    ]
+    result = json.loads(side.requests[2].body)
+    assert result["statusCode"] == 404
+    assert json.loads(result["body"])["error"]["code"] == "not_found"
