@@ -32,6 +32,13 @@ def default_weights() -> dict[str, int]:
 # The stack's default name, which also prefixes every alarm name (ALARM_PREFIX).
 DEFAULT_STACK_NAME: Final = "HybridRouting"
 
+# --- Routes ----------------------------------------------------------------------------------------------
+# The chat route, as API Gateway names it in a proxy event (`httpMethod`, `resource`).
+CHAT_ROUTE: Final[tuple[str, str]] = ("POST", "/v1/chat/completions")
+# The routes whose API integration streams (ResponseTransferMode.STREAM, invoked with InvokeWithResponseStream):
+# the stack configures exactly these, and the function's runtime loop answers exactly these as a response stream.
+STREAMED_ROUTES: Final[frozenset[tuple[str, str]]] = frozenset({CHAT_ROUTE})
+
 # --- Metrics ---------------------------------------------------------------------------------------------
 NAMESPACE: Final = "HybridRouting"
 SERVICE: Final = "hybrid-router"  # Powertools' service name, also the `service` dimension

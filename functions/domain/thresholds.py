@@ -110,6 +110,9 @@ STREAM_FIRST_TOKEN_SECONDS: Final[dict[str, float]] = {
 STREAM_STALL_SECONDS: Final[float] = 5.0
 # SSE keep-alive comment sent to the client while a committed stream waits this long for the next event.
 STREAM_KEEPALIVE_SECONDS: Final[float] = 15.0
+# The longest a streamed answer may last, retries, fallbacks and every chunk included: the router function's
+# timeout and the chat integration's (API Gateway streams up to 15 minutes and cuts a stream idle for 5).
+STREAM_MAX_SECONDS: Final[float] = 300.0
 
 # --- Metrics reports, recommendations and admin config bounds -------------------------------------------------
 # production-operations.md, "Key Metrics" and "Alert Thresholds".

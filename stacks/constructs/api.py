@@ -1,5 +1,11 @@
 """The REST API: every path and method goes to the router Lambda (proxy integration).
 
+`POST /v1/chat/completions` (every route of `STREAMED_ROUTES`) streams: its integration has
+`ResponseTransferMode.STREAM`, so API Gateway invokes the function with InvokeWithResponseStream
+(the `response-streaming-invocations` URI) and passes each chunk on as it comes, buffered answers
+of that route included; its timeout is the router's, beyond the 29 s of a buffered integration.
+Every other route stays buffered.
+
 The documented routes are declared explicitly; an ANY method on every resource and a root
 `{proxy+}` send unknown methods and paths to the router too, so clients always get its JSON
 404/405 instead of API Gateway's "Missing Authentication Token". Authentication (hashed client
@@ -15,7 +21,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from functions.domain.names import STREAMED_ROUTES
 from stacks.config import StackConfig
+from stacks.constructs.router import ROUTER_TIMEOUT
 
 ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", "v1/chat/completions"),
@@ -25,9 +33,11 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "openapi.json"),  # the router serves the OpenAPI document
 )
 
-# 29 s is the REST API integration maximum without a Service Quotas increase. Longer operation
-# budgets (up to 60 s, `background`) need that increase for regional APIs; then raise this value.
+# 29 s is the REST API's buffered integration maximum without a Service Quotas increase: the health
+# routes answer well within it. A streaming integration may run up to 15 minutes; the chat route's waits
+# as long as the router may run (its timeout, STREAM_MAX_SECONDS), so every operation budget fits.
 INTEGRATION_TIMEOUT = Duration.seconds(29)
+STREAM_INTEGRATION_TIMEOUT = ROUTER_TIMEOUT
 
 
 class RouterApi(Construct):
@@ -75,8 +85,16 @@ class RouterApi(Construct):
             ),
         )
         integration = apigw.LambdaIntegration(handler, proxy=True, allow_test_invoke=False, timeout=INTEGRATION_TIMEOUT)
+        streaming = apigw.LambdaIntegration(
+            handler,
+            proxy=True,
+            allow_test_invoke=False,
+            timeout=STREAM_INTEGRATION_TIMEOUT,
+            response_transfer_mode=apigw.ResponseTransferMode.STREAM,
+        )
         for method, path in ROUTES:
-            self.rest_api.root.resource_for_path(path).add_method(method, integration)
+            chosen = streaming if (method, f"/{path}") in STREAMED_ROUTES else integration
+            self.rest_api.root.resource_for_path(path).add_method(method, chosen)
         self._add_catch_all(integration)
 
     def _add_catch_all(self, integration: apigw.Integration) -> None:

@@ -18,7 +18,7 @@ from functions.adapters.dynamodb.schema import (
     SPEND,
     TableSchema,
 )
-from functions.domain.thresholds import LATENCY_BUDGET_SECONDS, ROUTER_RESERVED_CONCURRENCY
+from functions.domain.thresholds import LATENCY_BUDGET_SECONDS, ROUTER_RESERVED_CONCURRENCY, STREAM_MAX_SECONDS
 from stacks.config import StackConfig
 from stacks.constructs.grants import grant_read_and
 from stacks.constructs.lambda_factory import LambdaFactory
@@ -26,11 +26,16 @@ from stacks.constructs.logical_ids import keep_logical_ids
 from stacks.constructs.providers import ProviderAccess
 from stacks.constructs.tables import Tables
 
-ROUTER_HANDLER = "functions.handlers.router.lambda_handler"
+# What the function runs per invocation: an `HttpStream`, which the runtime loop of
+# `functions.handlers.streaming_runtime` streams or buffers by route. The managed Python runtime
+# cannot stream, so its exec wrapper starts that loop in place of its own (docs/architecture.md).
+ROUTER_HANDLER = "functions.handlers.router.stream_handler"
+STREAMING_BOOTSTRAP = "/var/task/functions/handlers/streaming_bootstrap"
 LIVE_ALIAS = "live"
-# The longest operation budget bounds a request (retries and fallbacks included); the margin
-# lets the router answer its own timeout error instead of being killed mid-response.
-ROUTER_TIMEOUT = Duration.seconds(int(max(LATENCY_BUDGET_SECONDS.values())) + 15)
+# The longest operation budget bounds a request (retries and fallbacks included), with a margin that
+# lets the router answer its own timeout error instead of being killed mid-response; a streamed answer
+# may last STREAM_MAX_SECONDS, chunks included.
+ROUTER_TIMEOUT = Duration.seconds(int(max(max(LATENCY_BUDGET_SECONDS.values()) + 15, STREAM_MAX_SECONDS)))
 # The function's resources keep the logical IDs of the stack's top level, where deployed stacks have them.
 # What the router writes, by table: breaker state (put on sync, counted probes; the breaker items of the
 # health table only, never a health record), cached answers, the month's spend and the client keys'
@@ -85,6 +90,7 @@ def _environment(tables: Tables, providers: ProviderAccess, config: StackConfig)
     environment = {schema.env_var: table.table_name for schema, table in tables.items()}
     environment |= providers.environment
     environment |= config.observability_environment
+    environment["AWS_LAMBDA_EXEC_WRAPPER"] = STREAMING_BOOTSTRAP
     environment |= {
         "CACHE_FRESH_TTL_SECONDS": str(config.cache_fresh_ttl_seconds),
         "CACHE_STALE_TTL_SECONDS": str(config.cache_stale_ttl_seconds),

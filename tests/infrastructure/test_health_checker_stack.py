@@ -35,6 +35,7 @@ def _provider_variables(function: dict[str, Any]) -> dict[str, Any]:
         "CACHE_STALE_TTL_SECONDS",
         "LOG_RETENTION_DAYS",
         "ALARM_PREFIX",
+        "AWS_LAMBDA_EXEC_WRAPPER",  # the router's streaming runtime loop
     }
     own = {"EVENT_BUS_NAME", "POWERTOOLS_SERVICE_NAME"}
     return {k: v for k, v in _variables(function).items() if k not in table_vars | router_only | own}

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 from typing import Any
 
 import pytest
 
 from functions.adapters.dynamodb.schema import ALL_TABLES, AUDIT, CLIENT_KEYS, TableSchema
-from functions.domain.thresholds import LATENCY_BUDGET_SECONDS
+from functions.domain.names import STREAMED_ROUTES
+from functions.domain.thresholds import LATENCY_BUDGET_SECONDS, STREAM_MAX_SECONDS
 from stacks.constructs.api import ROUTES
+from stacks.constructs.router import ROUTER_HANDLER, STREAMING_BOOTSTRAP
 from tests.infrastructure.conftest import REPO_ROOT, Synthesized, role_statements, router_function
 
 ROUTER_ENV_VARS = {
@@ -18,7 +21,7 @@ ROUTER_ENV_VARS = {
     "BEDROCK_REGION", "BEDROCK_MODEL_ID", "MCP_TOOL_NAME", "DIRECT_PROVIDERS",
     "CACHE_FRESH_TTL_SECONDS", "CACHE_STALE_TTL_SECONDS",
     "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE",
-    "LOG_RETENTION_DAYS", "ALARM_PREFIX",
+    "LOG_RETENTION_DAYS", "ALARM_PREFIX", "AWS_LAMBDA_EXEC_WRAPPER",
 }  # fmt: skip
 
 
@@ -136,7 +139,7 @@ def test_the_router_runs_python_on_arm64_with_json_logs_and_active_tracing(synth
     # Given the router function / When reading its runtime settings
     router = _router(synthesized)
     # Then they are the factory's defaults
-    assert router["Handler"] == "functions.handlers.router.lambda_handler"
+    assert router["Handler"] == "functions.handlers.router.stream_handler"
     assert router["Runtime"] == "python3.12"
     assert router["Architectures"] == ["arm64"]
     assert router["TracingConfig"] == {"Mode": "Active"}
@@ -236,15 +239,76 @@ def test_unknown_paths_and_methods_reach_the_router(synthesized: Synthesized) ->
     assert all(("ANY", path) in methods for path in paths)
 
 
-def test_every_method_is_a_lambda_proxy_with_the_maximum_default_integration_timeout(
+def _integrations_by_route(synthesized: Synthesized) -> dict[tuple[str, str], dict[str, Any]]:
+    """(method, path) -> the method's integration."""
+    paths = _api_paths(synthesized)
+    integrations = {}
+    for method in synthesized.of_type("AWS::ApiGateway::Method").values():
+        resource_id = method["Properties"]["ResourceId"]
+        path = paths[resource_id["Ref"]] if "Ref" in resource_id else "/"
+        integrations[(method["Properties"]["HttpMethod"], path)] = method["Properties"]["Integration"]
+    return integrations
+
+
+def _uri_tail(integration: dict[str, Any]) -> str:
+    """What the integration URI names after the function it invokes (the Lambda API action)."""
+    tail: str = integration["Uri"]["Fn::Join"][1][-1]
+    return tail
+
+
+def test_every_method_is_a_lambda_proxy_and_every_buffered_one_has_the_default_maximum_timeout(
     synthesized: Synthesized,
 ) -> None:
-    # Given every API method / When reading its integration
-    integrations = [m["Properties"]["Integration"] for m in synthesized.of_type("AWS::ApiGateway::Method").values()]
-    assert integrations
-    # Then it proxies to the router with API Gateway's 29 s limit (longer needs a quota increase)
-    assert all(i["Type"] == "AWS_PROXY" for i in integrations)
-    assert all(i["TimeoutInMillis"] == 29_000 for i in integrations)
+    # Given every API method but the streamed ones / When reading its integration
+    integrations = _integrations_by_route(synthesized)
+    buffered = [i for route, i in integrations.items() if route not in STREAMED_ROUTES]
+    assert len(buffered) == len(integrations) - len(STREAMED_ROUTES) > 0
+    # Then each proxies to the router; the buffered ones with API Gateway's 29 s limit (longer needs a quota
+    # increase), the synchronous Invoke URI and the default (buffered) transfer mode
+    assert all(i["Type"] == "AWS_PROXY" for i in integrations.values())
+    assert all(i["TimeoutInMillis"] == 29_000 for i in buffered)
+    assert all(i.get("ResponseTransferMode", "BUFFERED") == "BUFFERED" for i in buffered)
+    assert all(_uri_tail(i) == "/invocations" for i in buffered)
+
+
+def test_the_chat_route_streams_through_the_response_streaming_invocation_of_the_live_alias(
+    synthesized: Synthesized,
+) -> None:
+    # Given the integration of POST /v1/chat/completions
+    (route,) = STREAMED_ROUTES
+    integration = _integrations_by_route(synthesized)[route]
+    alias_id = next(iter(synthesized.of_type("AWS::Lambda::Alias")))
+    # When reading its transfer mode, URI and timeout
+    parts = integration["Uri"]["Fn::Join"][1]
+    # Then API Gateway streams it, invokes the alias with InvokeWithResponseStream (API version 2021-11-15)
+    # and waits as long as the router may run: past the 29 s of a buffered integration, within the 15 minutes
+    # a stream may last
+    assert integration["Type"] == "AWS_PROXY"
+    assert integration["ResponseTransferMode"] == "STREAM"
+    assert ":lambda:path/2021-11-15/functions/" in parts
+    assert {"Ref": alias_id} in parts
+    assert _uri_tail(integration) == "/response-streaming-invocations"
+    timeout_ms = integration["TimeoutInMillis"]
+    assert timeout_ms == _router(synthesized)["Timeout"] * 1000 == STREAM_MAX_SECONDS * 1000
+    assert 29_000 < timeout_ms <= 15 * 60 * 1000
+
+
+def test_the_router_runs_its_stream_handler_under_the_streaming_runtime_loop_with_snapstart(
+    synthesized: Synthesized,
+) -> None:
+    # Given the router function
+    router = _router(synthesized)
+    wrapper = router["Environment"]["Variables"]["AWS_LAMBDA_EXEC_WRAPPER"]
+    # When reading its runtime, handler and exec wrapper
+    script = REPO_ROOT / os.path.relpath(wrapper, "/var/task")
+    # Then the managed Python runtime (SnapStart on) starts the wrapper shipped in the code asset, executable,
+    # which runs the streaming loop; the loop serves the router's stream_handler
+    assert router["Runtime"] == "python3.12"
+    assert router["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert router["Handler"] == ROUTER_HANDLER == "functions.handlers.router.stream_handler"
+    assert wrapper == STREAMING_BOOTSTRAP and wrapper.startswith("/var/task/functions/")
+    assert script.is_file() and os.access(script, os.X_OK)
+    assert "-m functions.handlers.streaming_runtime" in script.read_text()
 
 
 def test_the_stage_logs_access_traces_and_throttles_as_configured(synthesized: Synthesized) -> None:
