@@ -259,3 +259,9 @@ FAILOVER_FAILURE_EXECUTIONS: Final[int] = 1
 # incident-response.md (the runbooks name the alert but give no duration).
 EXTENDED_OUTAGE_SECONDS: Final[int] = 900
 EXTENDED_OUTAGE_FAILED_PROBES_PERCENT: Final[float] = 100.0  # every probe of the period failed
+
+# --- The audit trail's anchors (issue 12) ------------------------------------------------------------------
+# The trail's head (latest seq and its MAC) is written outside the table, to the anchor log stream, at least
+# every AUDIT_ANCHOR_INTERVAL_SECONDS: by an appender whose own last anchor is that old, and by the automation's
+# one-minute schedule. A table whose head is behind the newest anchor lost its tail.
+AUDIT_ANCHOR_INTERVAL_SECONDS: Final[int] = 60

@@ -20,7 +20,7 @@ import pytest
 
 from functions.adapters import aws
 from functions.adapters.cloudwatch import get_metrics_source
-from functions.adapters.dynamodb.audit import AuditLog
+from functions.adapters.dynamodb.audit import audit_log_from
 from functions.adapters.dynamodb.automation import automation_key
 from functions.adapters.dynamodb.client import dynamodb_client, to_item
 from functions.adapters.dynamodb.config import ConfigStore
@@ -118,7 +118,7 @@ class Automation:
         return dict(self.deps.rollouts.get().weights)
 
     def audit_actions(self) -> list[str]:
-        records = AuditLog(self.names["AUDIT_TABLE"]).records(since=self.started_at)
+        records = audit_log_from(self.names).records(since=self.started_at)
         return [r.entry.action for r in records if r.entry.actor == "automation"]
 
 
@@ -137,7 +137,7 @@ def world(local_stack) -> Iterator[World]:
         _clear_clients()
         configure_moto(local_stack.moto_url)
         names = create_tables(boto3.client("dynamodb"), prefix=unique_prefix())
-        config = ConfigStore(names["FLAGS_TABLE"], AuditLog(names["AUDIT_TABLE"]))
+        config = ConfigStore(names["FLAGS_TABLE"], audit_log_from(names))
         workflow_deps = WorkflowDependencies(
             WorkflowSettings.model_validate(names), RolloutStore(config), get_metrics_source, lambda _n, _t: {}
         )
