@@ -68,7 +68,8 @@ class AuditLog:
 
     def __init__(self, table: str, key: MacKey, anchors: AnchorLog) -> None:
         self.table, self.key, self.anchors = table, key, anchors
-        self._anchored_at: float | None = None  # this appender's last anchor
+        self._anchored_at: float | None = None  # this appender's last anchor, and the digest it anchored
+        self._anchored_digest = ""
 
     def next_record(self, previous: AuditRecord | None, entry: AuditEntry, at: float) -> AuditRecord:
         """The record that follows `previous`, MACed with the trail key."""
@@ -79,16 +80,19 @@ class AuditLog:
         old (or it has none); whether it did."""
         if not anchor_due(self._anchored_at, now):
             return False
-        self._anchored_at = now
-        return best_effort(self.anchors.put, anchor_of(record, now))
+        return self._anchor(record, now)
 
     def anchor_head(self, now: float) -> int | None:
-        """Anchor the trail's current head (the one-minute schedule); its seq, or None (an empty trail)."""
+        """Anchor the trail's current head (the one-minute schedule) unless this instance anchored that very
+        record last; the seq anchored, or None (an empty trail, nothing new, or the anchor failed)."""
         head = self.head()
-        if head is None or not best_effort(self.anchors.put, anchor_of(head, now)):
+        if head is None or head.digest == self._anchored_digest or not self._anchor(head, now):
             return None
-        self._anchored_at = now
         return head.seq
+
+    def _anchor(self, record: AuditRecord, now: float) -> bool:
+        self._anchored_at, self._anchored_digest = now, record.digest
+        return best_effort(self.anchors.put, anchor_of(record, now))
 
     def head(self) -> AuditRecord | None:
         response = dynamodb_client().query(
