@@ -8,6 +8,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from functions.adapters.aws import REQUEST_PATH_CONFIG
 from functions.adapters.aws import client as aws_client
 from functions.domain.errors import DependencyUnavailable
 from functions.domain.names import AUDIT_MAC_ALGORITHM
@@ -22,7 +23,7 @@ class KmsMacKey:
         self.key_id = key_id
 
     def _kms(self) -> Any:
-        return aws_client("kms")
+        return aws_client("kms", config=REQUEST_PATH_CONFIG)
 
     def mac(self, message: bytes) -> str:
         try:

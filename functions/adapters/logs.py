@@ -10,6 +10,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from functions.adapters.aws import REQUEST_PATH_CONFIG
 from functions.adapters.aws import client as aws_client
 from functions.domain.audit import Anchor
 from functions.domain.errors import DependencyUnavailable
@@ -22,7 +23,7 @@ class AnchorLog:
         self.log_group, self.stream = log_group, stream
 
     def _logs(self) -> Any:
-        return aws_client("logs")
+        return aws_client("logs", config=REQUEST_PATH_CONFIG)
 
     def put(self, anchor: Anchor) -> None:
         message = json.dumps(anchor.as_dict(), sort_keys=True, separators=(",", ":"))
