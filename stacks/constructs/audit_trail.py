@@ -27,8 +27,8 @@ class AuditTrailProtection(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
         super().__init__(scope, construct_id)
         removal_policy = config.cdk_removal_policy
-        # HMAC keys have no automatic rotation; the key policy is CDK's default (the account's IAM decides),
-        # and IAM grants the MAC operations to the roles below only.
+        # HMAC keys have no automatic rotation. IAM grants the MAC operations to the roles below, and the key
+        # policy denies them to every other principal of the account (`restrict_key`, once all are granted).
         self.key = kms.Key(
             self,
             "MacKey",
@@ -45,6 +45,7 @@ class AuditTrailProtection(Construct):
             retention=logs.RetentionDays.INFINITE,
             removal_policy=removal_policy,
         )
+        self._roles: dict[str, list[iam.IRole]] = {action: [] for action in (*APPEND_KEY_ACTIONS, *VERIFY_KEY_ACTIONS)}
         self.stream = logs.LogStream(
             self,
             "Head",
@@ -63,7 +64,25 @@ class AuditTrailProtection(Construct):
         """Check the records' MACs and read the anchors."""
         self._grant(function, VERIFY_KEY_ACTIONS, VERIFY_ANCHOR_ACTIONS)
 
+    def restrict_key(self) -> None:
+        """The key policy: each MAC operation denied to every principal but the roles granted it (an account
+        administrator's `kms:*` included), so nothing but the appenders can MAC a forged record."""
+        for action, roles in self._roles.items():
+            self.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=f"Only{action.split(':')[1]}ByTheGrantedRoles",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=[action],
+                    resources=["*"],
+                    conditions={"StringNotEquals": {"aws:PrincipalArn": [role.role_arn for role in roles]}},
+                )
+            )
+
     def _grant(self, function: lambda_.Function, key_actions: tuple[str, ...], anchor_actions: tuple[str, ...]) -> None:
+        assert function.role is not None
+        for action in key_actions:
+            self._roles[action].append(function.role)
         function.add_to_role_policy(iam.PolicyStatement(actions=list(key_actions), resources=[self.key.key_arn]))
         function.add_to_role_policy(
             iam.PolicyStatement(actions=list(anchor_actions), resources=[self.anchors.log_group_arn])

@@ -173,3 +173,22 @@ def test_the_trail_key_is_an_hmac_key_and_the_anchors_never_expire() -> None:
     assert (key["KeySpec"], key["KeyUsage"]) == ("HMAC_256", "GENERATE_VERIFY_MAC")
     assert "RetentionInDays" not in anchors
     assert anchors["LogGroupName"].endswith("/audit-anchors")
+
+
+def test_the_key_policy_denies_each_mac_operation_to_every_role_but_those_granted_it() -> None:
+    # Given the synthesized stack / When reading the trail key's policy
+    synthesized = synthesize("default")
+    key = synthesized.resources[synthesized.logical_id(synthesized.stack.tables.audit_trail.key)]
+    denials = {
+        s["Action"]: s["Condition"]["StringNotEquals"]["aws:PrincipalArn"]
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if s["Effect"] == "Deny"
+    }
+    role_of = {h: function_with_handler(synthesized, h)["Properties"]["Role"] for h in NEEDS}
+    # Then GenerateMac is denied to all but the appenders' roles, VerifyMac to all but the verifier's
+    expected = {
+        action: sorted((role_of[h] for h in NEEDS if action in NEEDS[h].get("AuditKey", ())), key=json.dumps)
+        for action in ("kms:GenerateMac", "kms:VerifyMac")
+    }
+    assert {action: sorted(roles, key=json.dumps) for action, roles in denials.items()} == expected
+    assert len(expected["kms:GenerateMac"]) == 3 and len(expected["kms:VerifyMac"]) == 1
