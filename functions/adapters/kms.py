@@ -4,6 +4,8 @@ KMS; the appenders' roles may GenerateMac, the verifier's VerifyMac, nobody else
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -12,6 +14,7 @@ from functions.adapters.aws import REQUEST_PATH_CONFIG
 from functions.adapters.aws import client as aws_client
 from functions.domain.errors import DependencyUnavailable
 from functions.domain.names import AUDIT_MAC_ALGORITHM
+from functions.domain.thresholds import AUDIT_VERIFY_CONCURRENCY
 
 INVALID_MAC = "KMSInvalidMacException"
 
@@ -31,6 +34,14 @@ class KmsMacKey:
         except (ClientError, BotoCoreError) as exc:
             raise DependencyUnavailable("the audit trail's key cannot be used right now; nothing changed") from exc
         return base64.b64encode(response["Mac"]).decode("ascii")
+
+    def verify_all(self, pairs: Sequence[tuple[bytes, str]]) -> list[bool]:
+        """Each (message, MAC) checked by KMS, AUDIT_VERIFY_CONCURRENCY at a time: a long trail within the admin
+        API's timeout (one VerifyMac per record)."""
+        if len(pairs) <= 1:
+            return [self.verify(message, mac) for message, mac in pairs]
+        with ThreadPoolExecutor(max_workers=min(AUDIT_VERIFY_CONCURRENCY, len(pairs))) as pool:
+            return list(pool.map(lambda pair: self.verify(*pair), pairs))
 
     def verify(self, message: bytes, mac: str) -> bool:
         try:

@@ -24,11 +24,12 @@ GENESIS_HASH = "0" * 64
 
 
 class MacKey(Protocol):
-    """The trail key: a MAC of a message, and the check of one (False: not this key's MAC of it)."""
+    """The trail key: a MAC of a message, and the check of many (each False: not this key's MAC of it;
+    an adapter may check them concurrently, the answers in the order asked)."""
 
     def mac(self, message: bytes) -> str: ...
 
-    def verify(self, message: bytes, mac: str) -> bool: ...
+    def verify_all(self, pairs: Sequence[tuple[bytes, str]]) -> list[bool]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,10 +144,11 @@ class IntegrityReport:
 
 @dataclass
 class _Walk:
-    """The chain check's state as it walks the records in seq order."""
+    """The chain check's state as it walks the records in seq order; the keyed records' MACs are checked
+    after the walk, all at once (`first_bad_mac`)."""
 
-    key: MacKey | None
     anchored: dict[int, set[str]]
+    keyed_records: list[AuditRecord] = field(default_factory=list)
     expected_seq: int = 1
     prev_hash: str = GENESIS_HASH
     prev_mac: str = ""
@@ -169,8 +171,6 @@ class _Walk:
         if record.mac:
             if record.prev_mac != self.prev_mac:
                 return f"record {seq} does not follow record {seq - 1} (MAC chain)"
-            if self.key is None or not self.key.verify(record.mac_message(), record.mac):
-                return f"record {seq} was altered (MAC mismatch: not written with the trail key)"
         elif self.keyed:
             return f"record {seq} was altered (no MAC after keyed record {self.expected_seq - 1})"
         digests = self.anchored.get(seq, set())
@@ -182,8 +182,23 @@ class _Walk:
         self.expected_seq, self.prev_hash, self.prev_mac = record.seq + 1, record.hash, record.mac
         if record.mac:
             self.keyed += 1
+            self.keyed_records.append(record)
         else:
             self.legacy += 1
+
+    def first_bad_mac(self, key: MacKey | None) -> tuple[int, str] | None:
+        """The first walked record whose MAC is not the key's MAC of its content (without a key: the first
+        keyed record)."""
+        if not self.keyed_records:
+            return None
+        pairs = [(record.mac_message(), record.mac) for record in self.keyed_records]
+        valid = key.verify_all(pairs) if key is not None else [False] * len(pairs)
+        bad = next((record for record, ok in zip(self.keyed_records, valid, strict=True) if not ok), None)
+        return (
+            None
+            if bad is None
+            else (bad.seq, f"record {bad.seq} was altered (MAC mismatch: not written with the trail key)")
+        )
 
 
 def verify(records: Iterable[AuditRecord], key: MacKey | None, anchors: Sequence[Anchor] = ()) -> IntegrityReport:
@@ -195,7 +210,7 @@ def verify(records: Iterable[AuditRecord], key: MacKey | None, anchors: Sequence
     for anchor in anchors:
         anchored.setdefault(anchor.seq, set()).add(anchor.digest)
     newest = max(anchors, key=lambda a: (a.seq, a.anchored_at), default=None)
-    walk = _Walk(key, anchored)
+    walk = _Walk(anchored)
     count, head = 0, None
     first: tuple[int, str] | None = None
     for record in records:
@@ -204,6 +219,9 @@ def verify(records: Iterable[AuditRecord], key: MacKey | None, anchors: Sequence
             first = walk.problem(record)
             if first is None:
                 walk.advance(record)
+    bad_mac = walk.first_bad_mac(key)  # only records before the first other problem were walked
+    if bad_mac is not None and (first is None or bad_mac[0] <= first[0]):
+        first = bad_mac
     cut = newest is not None and (head or 0) < newest.seq
     if first is None and cut and newest is not None:
         first = (

@@ -265,3 +265,6 @@ EXTENDED_OUTAGE_FAILED_PROBES_PERCENT: Final[float] = 100.0  # every probe of th
 # every AUDIT_ANCHOR_INTERVAL_SECONDS: by an appender whose own last anchor is that old, and by the automation's
 # one-minute schedule. A table whose head is behind the newest anchor lost its tail.
 AUDIT_ANCHOR_INTERVAL_SECONDS: Final[int] = 60
+# trail-integrity checks one MAC per record with KMS VerifyMac, this many calls in flight (KMS allows hundreds a
+# second), so a long trail is checked within the admin API's timeout.
+AUDIT_VERIFY_CONCURRENCY: Final[int] = 16

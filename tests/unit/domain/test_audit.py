@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import replace
 
 from functions.domain.audit import (
@@ -29,8 +30,8 @@ class HmacKey:
     def mac(self, message: bytes) -> str:
         return base64.b64encode(hmac.new(self.secret, message, hashlib.sha256).digest()).decode("ascii")
 
-    def verify(self, message: bytes, mac: str) -> bool:
-        return hmac.compare_digest(self.mac(message), mac)
+    def verify_all(self, pairs: Sequence[tuple[bytes, str]]) -> list[bool]:
+        return [hmac.compare_digest(self.mac(message), mac) for message, mac in pairs]
 
 
 KEY = HmacKey(b"the trail key")
@@ -114,3 +115,15 @@ def test_an_appender_anchors_at_most_once_an_interval():
     assert anchor_due(None, 0.0)
     assert not anchor_due(100.0, 100.0 + AUDIT_ANCHOR_INTERVAL_SECONDS - 1)
     assert anchor_due(100.0, 100.0 + AUDIT_ANCHOR_INTERVAL_SECONDS)
+
+
+def test_the_first_problem_is_named_whether_a_bad_mac_or_a_broken_link_comes_first():
+    records = trail(5)
+    bad_mac = replace(records[1], mac=records[0].mac)
+    # a bad MAC at 2 before a missing record 4
+    report = verify([records[0], bad_mac, records[2], records[4]], KEY)
+    assert (report.first_problem_seq, "MAC mismatch" in (report.problem or "")) == (2, True)
+    # a missing record 2 before a bad MAC at 4 (never walked)
+    later_bad = replace(records[3], mac=records[0].mac)
+    report = verify([records[0], records[2], later_bad, records[4]], KEY)
+    assert (report.first_problem_seq, report.problem) == (2, "record 2 is missing")
