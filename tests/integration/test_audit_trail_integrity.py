@@ -12,13 +12,16 @@ from typing import Any
 
 import pytest
 
-from functions.adapters.dynamodb.audit import SEQ, STREAM, audit_log_from, from_audit_item, to_audit_item
+from functions.adapters.aws import client as aws_client
+from functions.adapters.dynamodb.audit import SEQ, STREAM, AuditLog, audit_log_from, from_audit_item, to_audit_item
 from functions.adapters.dynamodb.client import dynamodb_client
 from functions.adapters.dynamodb.config import ConfigStore
 from functions.adapters.dynamodb.schema import AUDIT
+from functions.adapters.logs import AnchorLog
 from functions.app.admin.wiring import get_admin_dependencies
 from functions.domain.audit import GENESIS_HASH, AuditEntry, AuditRecord, verify
 from functions.domain.config.flags import FEATURE_FLAGS
+from functions.domain.names import AUDIT_ANCHOR_STREAM
 from functions.handlers.admin.handler import app as admin_app
 
 FLAG = next(iter(FEATURE_FLAGS))
@@ -196,3 +199,20 @@ def test_the_same_check_without_the_key_accepts_nothing_keyed(trail, http, admin
     report = verify(trail.audit.records(), None, trail.audit.anchors.read())
     # Then no keyed record verifies
     assert (report.valid, report.first_problem_seq) == (False, 1)
+
+
+def test_an_anchor_that_cannot_be_written_loses_no_change_and_is_written_next_time(http, admin, trail, tables):
+    # Given an appender whose anchor log stream does not exist yet (PutLogEvents fails)
+    group = tables["AUDIT_ANCHOR_LOG_GROUP"] + "-late"
+    late = AuditLog(tables["AUDIT_TABLE"], trail.audit.key, AnchorLog(group))
+    config = ConfigStore(tables["FLAGS_TABLE"], late)
+    # When it appends a record, and the schedule tries to anchor the head
+    record = config.record(AuditEntry("ops", "test.note", "trail", reason="anchor outage"))
+    assert late.anchor_head(time.time()) is None
+    # Then the change landed all the same, and the failed anchor is tried again once the stream is there
+    assert integrity(http, admin)["headSeq"] == record.seq
+    logs = aws_client("logs")
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=AUDIT_ANCHOR_STREAM)
+    assert late.anchor_head(time.time()) == record.seq
+    assert [(a.seq, a.digest) for a in late.anchors.read()] == [(record.seq, record.mac)]

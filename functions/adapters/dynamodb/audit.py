@@ -91,8 +91,11 @@ class AuditLog:
         return head.seq
 
     def _anchor(self, record: AuditRecord, now: float) -> bool:
+        """Put `record`'s anchor; only one that was written counts (a failed one is tried again next time)."""
+        if not best_effort(self.anchors.put, anchor_of(record, now)):
+            return False
         self._anchored_at, self._anchored_digest = now, record.digest
-        return best_effort(self.anchors.put, anchor_of(record, now))
+        return True
 
     def head(self) -> AuditRecord | None:
         response = dynamodb_client().query(
