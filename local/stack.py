@@ -113,7 +113,13 @@ def _persist(state: StateDir, gate: DynamoDBGate, tables: list[str], stack: Loca
 
     workflows = next(server for server in stack.servers if isinstance(server, LocalWorkflows))
     persister = StatePersister(
-        state, gate, boto3.client("dynamodb"), tables, boto3.client("stepfunctions"), list(workflows.machines.values())
+        state,
+        gate,
+        boto3.client("dynamodb"),
+        tables,
+        boto3.client("stepfunctions"),
+        list(workflows.machines.values()),
+        logs=boto3.client("logs"),
     ).start()
     for summary in workflows.end_interrupted(persister.executions):
         persister.record(summary["executionArn"], summary)
@@ -141,6 +147,7 @@ def _start_providers(faults: FaultRegistry, state: StateDir | None) -> tuple[Any
     functions' settings point at them."""
     import boto3
 
+    from functions.adapters.dynamodb.schema import ALL_TABLES
     from local.providers_app import build_providers_app
     from local.tables import create_tables
 
@@ -150,6 +157,7 @@ def _start_providers(faults: FaultRegistry, state: StateDir | None) -> tuple[Any
     os.environ.update(tables)
     if state is not None:
         state.restore_tables(dynamodb)
+        state.restore_audit_trail(tables[names.AUDIT_KEY_ENV], tables[names.AUDIT_ANCHOR_ENV])
     os.environ.update(
         {
             "BEDROCK_REGION": LOCAL_REGION,
@@ -164,7 +172,7 @@ def _start_providers(faults: FaultRegistry, state: StateDir | None) -> tuple[Any
     # The simulators only check that a key is sent; real keys come from the environment, never the repo.
     os.environ.setdefault("GOOGLE_API_KEY", "local-" + secrets.token_hex(8))
     os.environ.setdefault("META_API_KEY", "local-" + secrets.token_hex(8))
-    return providers, list(tables.values())
+    return providers, [tables[schema.env_var] for schema in ALL_TABLES]
 
 
 def _start_functions(admin_token: str | None, client_key: str | None, saved: dict[str, str]) -> tuple[str, str]:

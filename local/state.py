@@ -4,7 +4,10 @@ saved here: a consistent cut of every table (all DynamoDB calls paused while it 
 `<state dir>/dynamodb.json` (temp file + rename) within PERSIST_INTERVAL_S of any write, and at shutdown;
 restored at start. Rollout executions are kept as a record (`executions.json`); one that was running
 when the stack died is ended on restart (local/workflows.py). The tokens and the client key chosen at
-first start are kept in `credentials.json` (mode 0600)."""
+first start are kept in `credentials.json` (mode 0600). The audit trail's key material and its anchors
+(`audit-trail.json`, mode 0600) come back too, or the restored trail's MACs and cut-tail check would
+be against a new key and no anchors: moto's KMS has no ImportKeyMaterial, so the material is read from
+and put back into the in-process moto's KMS backend (the local stack only)."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from typing import Any
 
 DEFAULT_STATE_DIR = Path(__file__).resolve().parent.parent / ".local-state"
 TABLES_FILE, EXECUTIONS_FILE, CREDENTIALS_FILE = "dynamodb.json", "executions.json", "credentials.json"
+AUDIT_TRAIL_FILE = "audit-trail.json"
 PERSIST_INTERVAL_S = 0.25  # a kill loses at most this much (the README promises under 1 s)
 SNAPSHOT_HEADER = "X-Local-Snapshot"
 READ_OPERATIONS = frozenset(
@@ -27,6 +31,7 @@ READ_OPERATIONS = frozenset(
     | {"DescribeTimeToLive", "ListTagsOfResource", "DescribeContinuousBackups", "DescribeEndpoints"}
 )
 BATCH = 25  # BatchWriteItem's limit
+ANCHORS_BATCH = 1000  # anchor events per PutLogEvents (its limit is 10,000 events and 1 MB)
 
 
 class DynamoDBGate:
@@ -77,6 +82,7 @@ def read_json(path: Path, default: Any) -> Any:
 @dataclass
 class StateDir:
     path: Path
+    audit_trail: dict[str, str] = field(default_factory=dict)  # the key material and the anchor log group
 
     def prepare(self, fresh: bool) -> None:
         """Create the directory; `fresh` empties it first."""
@@ -95,6 +101,30 @@ class StateDir:
 
     def save_executions(self, executions: dict[str, dict[str, Any]]) -> None:
         write_atomic(self.path / EXECUTIONS_FILE, executions)
+
+    def restore_audit_trail(self, key_arn: str, log_group: str) -> int:
+        """The saved key material into the key at `key_arn` (or, at first start, the key's material
+        saved), and the saved anchors into `log_group`'s stream; the number of anchors restored."""
+        import boto3
+
+        from functions.domain.names import AUDIT_ANCHOR_STREAM
+
+        key = _moto_kms_key(key_arn)
+        saved = read_json(self.path / AUDIT_TRAIL_FILE, {})
+        if saved.get("key_material"):
+            key.key_material = base64.b64decode(saved["key_material"])
+        self.audit_trail = {"key_material": base64.b64encode(key.key_material).decode("ascii"), "group": log_group}
+        events = saved.get("anchors") or []
+        logs = boto3.client("logs")
+        for start in range(0, len(events), ANCHORS_BATCH):
+            batch = events[start : start + ANCHORS_BATCH]
+            logs.put_log_events(logGroupName=log_group, logStreamName=AUDIT_ANCHOR_STREAM, logEvents=batch)
+        self.save_audit_trail(events)
+        return len(events)
+
+    def save_audit_trail(self, anchors: list[dict[str, Any]]) -> None:
+        if self.audit_trail:
+            write_atomic(self.path / AUDIT_TRAIL_FILE, {**self.audit_trail, "anchors": anchors}, mode=0o600)
 
     def restore_tables(self, dynamodb: Any) -> int:
         """Put every saved item back; the number of items restored."""
@@ -120,6 +150,7 @@ class StatePersister:
     tables: list[str]
     sfn: Any = None
     machines: list[str] = field(default_factory=list)
+    logs: Any = None  # a boto3 CloudWatch Logs client of the local moto (the audit trail's anchors)
     interval: float = PERSIST_INTERVAL_S
     saved_writes: int = -1
     executions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -151,6 +182,7 @@ class StatePersister:
                 writes, tables = self._cut()
                 write_atomic(self.state.path / TABLES_FILE, tables)
                 self.saved_writes = writes
+                self._save_anchors()
             if self.sfn is not None and self._record_executions():
                 self.state.save_executions(self.executions)
 
@@ -164,6 +196,7 @@ class StatePersister:
         if self._thread is not None:
             self._thread.join(10)
         self.flush()
+        self._save_anchors()  # the last anchor may follow the last table write's save
 
     def _cut(self) -> tuple[int, dict[str, list[dict[str, Any]]]]:
         """Every table, read while no other DynamoDB call runs."""
@@ -176,6 +209,22 @@ class StatePersister:
                     items += [_encode(item) for item in page["Items"]]
                 tables[table] = items
         return writes, tables
+
+    def _save_anchors(self) -> None:
+        """The audit trail's anchors (each follows an audit append, a table write, or is the last save's)."""
+        group = self.state.audit_trail.get("group")
+        if not group:
+            return
+        from functions.domain.names import AUDIT_ANCHOR_STREAM
+
+        events, kwargs = [], {"logGroupName": group, "logStreamName": AUDIT_ANCHOR_STREAM, "startFromHead": True}
+        while True:
+            page = self.logs.get_log_events(**kwargs)
+            events += [{"timestamp": e["timestamp"], "message": e["message"]} for e in page.get("events") or []]
+            if not page.get("events") or page.get("nextForwardToken") == kwargs.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextForwardToken"]
+        self.state.save_audit_trail(events)
 
     def _record_executions(self) -> bool:
         changed = False
@@ -228,3 +277,11 @@ def _decode(value: Any) -> Any:
     if isinstance(value, list):
         return [_decode(inner) for inner in value]
     return value
+
+
+def _moto_kms_key(key_arn: str) -> Any:
+    """The in-process moto's KMS key object at `key_arn` (arn:aws:kms:<region>:<account>:key/<id>)."""
+    from moto.kms.models import kms_backends
+
+    _, _, _, region, account, resource = key_arn.split(":", 5)
+    return kms_backends[account][region].keys[resource.split("/", 1)[1]]

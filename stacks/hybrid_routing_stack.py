@@ -68,6 +68,7 @@ class HybridRoutingStack(Stack):
             self, "Automation", factory=factory, tables=tables, state_machines=machines, config=config
         )
         self.admin.allow_rollouts(machines)  # operators start, follow, abort and approve rollouts
+        self.tables.audit_trail.restrict_key()  # every appender and the verifier granted: nobody else MACs
         self.alarms = RunbookAlarms(self, "Alarms", config=config, state_machines=machines)
         self.dashboards = Dashboards(
             self,

@@ -94,13 +94,18 @@ def render(data: Fetched, request: Request) -> str:
     out += [
         "## Audit trail (last day)" if request.type != "incident" else "## Timeline (audit trail, last day)",
         "",
-        f"Integrity: **{data.integrity.get('status')}**",
+        f"Integrity: **{data.integrity.get('status')}**" + _integrity_detail(data.integrity),
         "",
         md_table(AUDIT_HEADERS, audit_rows) if audit_rows else "No change recorded.",
         "",
     ]
     out += _metrics(data.metrics, FOCUS[request.type])
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _integrity_detail(integrity: dict[str, Any]) -> str:
+    """What trail-integrity found, beyond its status: the first problem (an altered record, a cut tail)."""
+    return f" ({integrity['problem']})" if integrity.get("problem") else ""
 
 
 def md_table(headers: list[str], rows: list[list[Any]]) -> str:

@@ -14,6 +14,12 @@ import botocore.session
 from botocore.config import Config
 
 _lock = threading.Lock()
+# Clients called on an admin request's path (within its 29 s integration timeout), e.g. the audit trail's
+# MAC key and anchors: fail fast rather than wait out botocore's defaults, with a connection per concurrent
+# writer (an admin instance serves many at once locally), not a reconnect each.
+REQUEST_PATH_CONFIG = Config(
+    connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 3, "mode": "standard"}, max_pool_connections=50
+)
 
 
 @lru_cache(maxsize=1)

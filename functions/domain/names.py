@@ -112,3 +112,11 @@ AUTH_UNAUTHORIZED: Final = "unauthorized"
 AUTH_FORBIDDEN: Final = "forbidden"
 AUTH_READONLY_REFUSED: Final = "readonly-refused"
 AUTH_OUTCOMES: Final[tuple[str, ...]] = (AUTH_ALLOWED, AUTH_UNAUTHORIZED, AUTH_FORBIDDEN, AUTH_READONLY_REFUSED)
+
+# The audit trail's keyed MAC (KMS HMAC key) and its anchors outside the table (a CloudWatch Logs stream).
+AUDIT_MAC_ALGORITHM: Final = "HMAC_SHA_256"
+AUDIT_MAC_CONTEXT: Final = "hybrid-routing/audit-record/v1"  # what a MAC's message starts with
+AUDIT_ANCHOR_LOG_GROUP_SUFFIX: Final = "audit-anchors"  # the log group is /<stack name>/audit-anchors
+AUDIT_ANCHOR_STREAM: Final = "head"
+AUDIT_KEY_ENV: Final = "AUDIT_KEY_ID"  # the appenders' and the verifier's environment: the key's ARN
+AUDIT_ANCHOR_ENV: Final = "AUDIT_ANCHOR_LOG_GROUP"  # ... and the anchor log group's name

@@ -276,3 +276,12 @@ PERFORMANCE_DEGRADATION_PERCENT: Final[float] = 20.0
 PERFORMANCE_COMPARE_MIN_P95_MS: Final[float] = SLO_P95_LATENCY_MS_BOUNDS[0]
 PERFORMANCE_WINDOW: Final[str] = HEALTH_METRICS_WINDOW  # the "last window" of a performance check
 PERFORMANCE_BASELINE_WINDOW: Final[str] = "24h"  # "the 24 h before" (the baseline window includes the last one)
+
+# --- The audit trail's anchors (issue 12) ------------------------------------------------------------------
+# The trail's head (latest seq and its MAC) is written outside the table, to the anchor log stream, at least
+# every AUDIT_ANCHOR_INTERVAL_SECONDS: by an appender whose own last anchor is that old, and by the automation's
+# one-minute schedule. A table whose head is behind the newest anchor lost its tail.
+AUDIT_ANCHOR_INTERVAL_SECONDS: Final[int] = 60
+# trail-integrity checks one MAC per record with KMS VerifyMac, this many calls in flight (KMS allows hundreds a
+# second), so a long trail is checked within the admin API's timeout.
+AUDIT_VERIFY_CONCURRENCY: Final[int] = 16

@@ -1,7 +1,8 @@
 """Automation Lambda: the EventBridge target that turns failover alarms and health events into failover
 executions and, every minute, checks for failbacks (functions/app/automation/). Events
 (functions/shared/event_patterns.py): an alarm of ours into ALARM, a provider health change to
-unhealthy, the schedule. Bad or foreign events are ignored with a reason, never retried."""
+unhealthy, the schedule (which also anchors the audit trail's head outside the table). Bad or foreign
+events are ignored with a reason, never retried."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.app.automation.anchor import anchor_audit_head
 from functions.app.automation.decisions import ignore
 from functions.app.automation.failback import failback_check
 from functions.app.automation.failover import failover
@@ -31,6 +33,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 def handle(event: Mapping[str, Any], deps: AutomationDependencies) -> dict[str, Any]:
     detail_type = event.get("detail-type")
     if detail_type == SCHEDULED_EVENT_DETAIL_TYPE:
+        anchor_audit_head(deps)
         return failback_check(deps)
     request = parse(event, deps.settings.alarm_prefix)
     if isinstance(request, Ignored):

@@ -169,10 +169,10 @@ def _drill_environment(stack: Any, scenario: Scenario, settings: DrillSettings) 
 
 
 def _route_config(deps: Any) -> Any:
-    from functions.adapters.dynamodb.audit import AuditLog
+    from functions.adapters.dynamodb.audit import audit_log_from
     from functions.adapters.dynamodb.config import ConfigStore
 
-    return ConfigStore(deps.settings.flags_table, AuditLog(deps.settings.audit_table))
+    return ConfigStore(deps.settings.flags_table, audit_log_from(os.environ))
 
 
 def _route_weights(deps: Any) -> dict[str, int]:

@@ -196,6 +196,7 @@ class AdminApi(Construct):
         grant_read_and(tables.table(HEALTH), function, *OWNER_WRITES, key_prefix=BREAKER_KEY_PREFIX)
         tables.table(CACHE).grant_read_data(function)
         grant_audit_append(tables, function)
+        tables.audit_trail.grant_verify(function)  # trail-integrity: the records' MACs and the anchors
         self.metrics_policy = metrics_read_policy(self, function)
         providers.grant(function)  # the live Bedrock probe: the router's model grants and provider secrets
         for reader in metrics_readers:

@@ -27,12 +27,14 @@ METRICS_ACTIONS = ("cloudwatch:GetMetricData", "cloudwatch:ListMetrics", "cloudw
 
 
 def grant_audit_append(tables: Tables, function: lambda_.Function) -> None:
-    """Append-only access to the audit trail (and its key, as the table grants give for the others)."""
+    """Append-only access to the audit trail (and the table's key, as the table grants give for the
+    others), the MAC key to seal each record with, and the anchor stream to put the trail's head to."""
     function.add_to_role_policy(
         iam.PolicyStatement(actions=list(AUDIT_ACTIONS), resources=[tables.table(AUDIT).table_arn])
     )
     if tables.key is not None:
         tables.key.grant_encrypt_decrypt(function)
+    tables.audit_trail.grant_append(function)
 
 
 def grant_read_and(

@@ -9,6 +9,7 @@ from constructs import Construct
 
 from functions.adapters.dynamodb.schema import ALL_TABLES, TableSchema
 from stacks.config import StackConfig
+from stacks.constructs.audit_trail import AuditTrailProtection
 
 
 class Tables(Construct):
@@ -32,6 +33,7 @@ class Tables(Construct):
             schema.logical_name: self._table(schema, removal_policy, config.deletion_protection)
             for schema in ALL_TABLES
         }
+        self.audit_trail = AuditTrailProtection(self, "AuditTrail", config=config)  # the audit table's MAC key, anchors
 
     def table(self, schema: TableSchema) -> dynamodb.Table:
         return self._tables[schema.logical_name]

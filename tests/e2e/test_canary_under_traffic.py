@@ -18,13 +18,14 @@ exact): a false failure has probability 1.6e-4 < 1e-3, computed exactly by the f
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections import defaultdict
 
 import pytest
 from starlette.testclient import TestClient
 
-from functions.adapters.dynamodb.audit import AuditLog
+from functions.adapters.dynamodb.audit import audit_log_from
 from functions.adapters.dynamodb.config import ConfigStore
 from functions.adapters.dynamodb.rollouts import RolloutStore
 from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
@@ -56,7 +57,7 @@ def test_the_tolerance_makes_a_false_failure_rarer_than_one_in_a_thousand():
 def route(local_stack):
     reset_routing_state(local_stack)
     deps = get_dependencies()
-    config = ConfigStore(deps.settings.flags_table, AuditLog(deps.settings.audit_table))
+    config = ConfigStore(deps.settings.flags_table, audit_log_from(os.environ))
     rollouts = RolloutStore(config)
     before = rollouts.get()
     assert before.lock is None, f"a rollout holds the route: {before.lock}"

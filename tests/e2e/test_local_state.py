@@ -86,6 +86,9 @@ def test_flags_weights_audit_trail_and_tokens_survive_a_restart(tmp_path, stop_s
         first.saved()
         first.stop(stop_signal)
     assert len(before["trail"]) >= 2 and before["flags"]["ENABLE_DIRECT_BEDROCK_FALLBACK"] is False
+    # the trail is keyed and anchored: after the restart its MACs verify (same key) against the same anchors
+    assert before["integrity"]["valid"] is True and before["integrity"]["keyedRecords"] == len(before["trail"])
+    assert before["integrity"]["anchors"] >= 1
     with stack(tmp_path) as second, second.http() as http:
         assert (second.client_key, second.admin_token) == (first.client_key, first.admin_token)
         assert observed(http) == before

@@ -20,7 +20,7 @@ import pytest
 
 from functions.adapters import aws
 from functions.adapters.cloudwatch import get_metrics_source
-from functions.adapters.dynamodb.audit import AuditLog
+from functions.adapters.dynamodb.audit import audit_log_from
 from functions.adapters.dynamodb.automation import automation_key
 from functions.adapters.dynamodb.client import dynamodb_client, to_item
 from functions.adapters.dynamodb.config import ConfigStore
@@ -118,7 +118,7 @@ class Automation:
         return dict(self.deps.rollouts.get().weights)
 
     def audit_actions(self) -> list[str]:
-        records = AuditLog(self.names["AUDIT_TABLE"]).records(since=self.started_at)
+        records = audit_log_from(self.names).records(since=self.started_at)
         return [r.entry.action for r in records if r.entry.actor == "automation"]
 
 
@@ -137,7 +137,7 @@ def world(local_stack) -> Iterator[World]:
         _clear_clients()
         configure_moto(local_stack.moto_url)
         names = create_tables(boto3.client("dynamodb"), prefix=unique_prefix())
-        config = ConfigStore(names["FLAGS_TABLE"], AuditLog(names["AUDIT_TABLE"]))
+        config = ConfigStore(names["FLAGS_TABLE"], audit_log_from(names))
         workflow_deps = WorkflowDependencies(
             WorkflowSettings.model_validate(names), RolloutStore(config), get_metrics_source, lambda _n, _t: {}
         )
@@ -353,3 +353,18 @@ def test_the_local_stack_bridges_events_put_on_its_bus_to_the_local_eventbus(loc
     # Then it arrives EventBridge-shaped, and the health checker publishes there
     assert (received[0]["source"], received[0]["detail-type"], received[0]["detail"]) == (source, "Probe", {})
     assert os.environ["EVENT_BUS_NAME"] == LOCAL_BUS_NAME
+
+
+def test_the_one_minute_schedule_anchors_the_audit_trails_head_outside_the_table(env: Automation) -> None:
+    # Given a record appended right after the route's seed, whose append anchored the seed (an appender
+    # anchors at most once a minute)
+    assert env.deps.audit is not None
+    before = env.deps.audit.anchors.read()
+    record = env.deps.rollouts.config.record(AuditEntry("test", "test.note", "trail", reason="after the seed"))
+    # When the schedule runs, twice
+    env.handle(scheduled_event())
+    env.handle(scheduled_event())
+    # Then that record is anchored, once (by the first run; the second finds nothing new): its seq and its
+    # MAC, in the log stream outside the table
+    added = [(a.seq, a.digest) for a in env.deps.audit.anchors.read() if a not in before]
+    assert added == [(record.seq, record.mac)]

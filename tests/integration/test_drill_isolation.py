@@ -4,7 +4,9 @@ never get back to it)."""
 
 from __future__ import annotations
 
-from functions.adapters.dynamodb.audit import AuditLog
+import os
+
+from functions.adapters.dynamodb.audit import audit_log_from
 from functions.adapters.dynamodb.config import ConfigStore
 from functions.adapters.dynamodb.rollouts import RolloutStore
 from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
@@ -20,7 +22,7 @@ OWNER = "arn:aws:states:eu-central-1:123456789012:execution:hybrid-routing-local
 def test_a_rollout_left_holding_the_route_is_stopped_and_its_starting_weights_restored(local_stack):
     reset_routing_state(local_stack)
     deps = get_dependencies()
-    config = ConfigStore(deps.settings.flags_table, AuditLog(deps.settings.audit_table))
+    config = ConfigStore(deps.settings.flags_table, audit_log_from(os.environ))
     store = RolloutStore(config)
     before = store.get()
     config.put(TRAFFIC_WEIGHTS_KEY, {"weights": {"bedrock": 0, "google": 100}}, before.version,

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from functions.adapters.dynamodb.audit import AuditLog
+from functions.adapters.dynamodb.audit import audit_log_from
 from functions.adapters.dynamodb.client import dynamodb_client
 from functions.adapters.dynamodb.config import ConfigStore
 from functions.adapters.dynamodb.rollouts import RolloutStore
@@ -23,7 +23,7 @@ A, B = "arn:aws:states:us-east-1:1:execution:canary:a", "arn:aws:states:us-east-
 
 @pytest.fixture
 def config(tables) -> ConfigStore:
-    return ConfigStore(tables["FLAGS_TABLE"], AuditLog(tables["AUDIT_TABLE"]))
+    return ConfigStore(tables["FLAGS_TABLE"], audit_log_from(tables))
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_twenty_concurrent_acquires_leave_exactly_one_owner(store, config):
     assert len(winners) == 1
     assert store.get().lock.owner == winners[0]
     assert audit_actions(config).count("rollout.acquire") == 1
-    assert verify(config.audit.records()).valid
+    assert verify(config.audit.records(), config.audit.key, config.audit.anchors.read()).valid
 
 
 # --- steps ---------------------------------------------------------------------------------------
@@ -306,4 +306,4 @@ def test_every_transition_keeps_the_audit_chain_valid(store, config):
     store.record(A, "rollout.gate.proceed", "within thresholds", {"verdict": "PASS"})
     store.release(A, START)
     assert audit_actions(config)[-4:] == ["rollout.acquire", "rollout.step", "rollout.gate.proceed", "rollout.rollback"]
-    assert verify(config.audit.records()).valid
+    assert verify(config.audit.records(), config.audit.key, config.audit.anchors.read()).valid

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from functions.adapters.dynamodb.audit import AuditLog
+from functions.adapters.dynamodb.audit import audit_log_from
 from functions.adapters.dynamodb.config import ConfigStore
 from functions.app.automation.settings import AutomationSettings
 from functions.app.automation.wiring import build_dependencies
@@ -69,7 +69,7 @@ def test_admin_calls_are_counted_by_the_authorizers_verdict_and_the_read_only_re
 
 
 def test_each_audit_record_written_is_counted_by_its_action_category(tables, capfd) -> None:
-    config = ConfigStore(tables["FLAGS_TABLE"], AuditLog(tables["AUDIT_TABLE"]))
+    config = ConfigStore(tables["FLAGS_TABLE"], audit_log_from(tables))
     capfd.readouterr()
     # When a change is written, and then a stale write of the same item is refused
     config.put("routing-override", {"mode": "mcp_only"}, 0, AuditEntry("ops", "routing.override", "routing"))

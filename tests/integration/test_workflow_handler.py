@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from functions.adapters.dynamodb.audit import AuditLog
+from functions.adapters.dynamodb.audit import audit_log_from
 from functions.adapters.dynamodb.config import ConfigStore
 from functions.adapters.dynamodb.rollouts import RolloutStore
 from functions.adapters.dynamodb.schema import TRAFFIC_WEIGHTS_KEY
@@ -56,7 +56,7 @@ def alarms() -> dict[str, str]:
 @pytest.fixture
 def deps(tables, alarms) -> WorkflowDependencies:
     settings = WorkflowSettings.model_validate(tables)
-    config = ConfigStore(tables["FLAGS_TABLE"], AuditLog(tables["AUDIT_TABLE"]))
+    config = ConfigStore(tables["FLAGS_TABLE"], audit_log_from(tables))
     config.put(TRAFFIC_WEIGHTS_KEY, {"weights": START}, 0, AuditEntry("test", "seed", TRAFFIC_WEIGHTS_KEY))
     source = FakeMetrics()
     return WorkflowDependencies(settings, RolloutStore(config), lambda: source, lambda names, target: alarms)

@@ -60,3 +60,10 @@ def test_a_failover_effectiveness_report_lists_the_failover_actions():
     assert "## Audit trail (last day)\n\nIntegrity: **valid**\n\nNo change recorded." in text
     assert "**Event:**" not in text
     assert MCP not in text
+
+
+def test_a_report_names_what_broke_the_audit_trail():
+    problem = "the trail was cut: it ends at record 3, but record 5 was anchored; records 4 to 5 were deleted"
+    integrity = {"status": "broken", "cutTail": True, "lastAnchoredSeq": 5, "problem": problem}
+    text = render(fetched(integrity=integrity), Request(type="incident", event="failover", period="failover-window"))
+    assert f"Integrity: **broken** ({problem})\n" in text

@@ -24,7 +24,7 @@ from starlette.testclient import TestClient
 
 from functions.adapters import aws
 from functions.adapters.cloudwatch import get_metrics_source
-from functions.adapters.dynamodb.audit import AuditLog
+from functions.adapters.dynamodb.audit import audit_log_from
 from functions.adapters.dynamodb.client import dynamodb_client
 from functions.adapters.dynamodb.config import ConfigStore
 from functions.adapters.dynamodb.rollouts import RolloutStore
@@ -185,7 +185,7 @@ def workflows(monkeypatch, local_stack) -> Iterator[Workflows]:
     configure_moto(local_stack.moto_url)
     names = create_tables(boto3.client("dynamodb"), prefix=unique_prefix())
     settings = WorkflowSettings.model_validate(names)
-    config = ConfigStore(names["FLAGS_TABLE"], AuditLog(names["AUDIT_TABLE"]))
+    config = ConfigStore(names["FLAGS_TABLE"], audit_log_from(names))
     deps = WorkflowDependencies(settings, RolloutStore(config), get_metrics_source, lambda _n, _t: {})
     suffix = uuid.uuid4().hex[:8]
     function_name = f"workflow-{suffix}"

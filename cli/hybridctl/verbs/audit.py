@@ -14,7 +14,9 @@ from cli.hybridctl.output import flatten, pairs
 def register(verbs: Verbs) -> None:
     p = verbs.add("audit", "the audit trail", audit)
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    verbs.add_to(actions, "verify", "check the hash chain; exit 1 if broken", audit)
+    verbs.add_to(
+        actions, "verify", "check the MAC chain and its anchors; exit 1 if a record was altered or the tail cut", audit
+    )
     s = verbs.add_to(actions, "export", "export records", audit)
     s.add_argument("--format", choices=("json", "csv"), default="json")
     s.add_argument("--period", choices=("daily", "weekly"), default="daily")

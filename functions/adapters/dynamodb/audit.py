@@ -1,15 +1,18 @@
-"""The audit table: append-only records, one partition, ordered by `seq`."""
+"""The audit table: append-only records, one partition, ordered by `seq`, each MACed with the trail key,
+and the head anchored outside the table (functions/adapters/logs.py) at most once a minute per appender."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
 from functions.adapters.dynamodb.client import dynamodb_client, from_item
 from functions.adapters.dynamodb.schema import AUDIT
-from functions.domain.audit import AuditEntry, AuditRecord
+from functions.adapters.logs import AnchorLog, best_effort
+from functions.domain.audit import AuditEntry, AuditRecord, MacKey, anchor_due, anchor_of, next_record
+from functions.domain.names import AUDIT_ANCHOR_ENV, AUDIT_KEY_ENV
 
 STREAM = "admin"
 if AUDIT.sort_key is None:  # the audit table is keyed by (stream, seq)
@@ -32,6 +35,8 @@ def to_audit_item(record: AuditRecord) -> dict[str, Any]:
         "after": {"S": json.dumps(entry.after, sort_keys=True, default=str)},
         "prev_hash": {"S": record.prev_hash},
         "hash": {"S": record.hash},
+        **({"prev_mac": {"S": record.prev_mac}} if record.prev_mac else {}),
+        **({"mac": {"S": record.mac}} if record.mac else {}),
     }
 
 
@@ -53,12 +58,44 @@ def from_audit_item(raw: dict[str, Any]) -> AuditRecord:
         entry,
         str(item.get("prev_hash", "")),
         str(item.get("hash", "")),
+        str(item.get("prev_mac", "")),
+        str(item.get("mac", "")),  # none on a record written before the trail was keyed
     )
 
 
 class AuditLog:
-    def __init__(self, table: str) -> None:
-        self.table = table
+    """The trail: its table, its key (GenerateMac to append, VerifyMac to check) and its anchors."""
+
+    def __init__(self, table: str, key: MacKey, anchors: AnchorLog) -> None:
+        self.table, self.key, self.anchors = table, key, anchors
+        self._anchored_at: float | None = None  # this appender's last anchor, and the digest it anchored
+        self._anchored_digest = ""
+
+    def next_record(self, previous: AuditRecord | None, entry: AuditEntry, at: float) -> AuditRecord:
+        """The record that follows `previous`, MACed with the trail key."""
+        return next_record(previous, entry, at, self.key)
+
+    def appended(self, record: AuditRecord, now: float) -> bool:
+        """After `record` landed: anchor it if this appender's last anchor is AUDIT_ANCHOR_INTERVAL_SECONDS
+        old (or it has none); whether it did."""
+        if not anchor_due(self._anchored_at, now):
+            return False
+        return self._anchor(record, now)
+
+    def anchor_head(self, now: float) -> int | None:
+        """Anchor the trail's current head (the one-minute schedule) unless this instance anchored that very
+        record last; the seq anchored, or None (an empty trail, nothing new, or the anchor failed)."""
+        head = self.head()
+        if head is None or head.digest == self._anchored_digest or not self._anchor(head, now):
+            return None
+        return head.seq
+
+    def _anchor(self, record: AuditRecord, now: float) -> bool:
+        """Put `record`'s anchor; only one that was written counts (a failed one is tried again next time)."""
+        if not best_effort(self.anchors.put, anchor_of(record, now)):
+            return False
+        self._anchored_at, self._anchored_digest = now, record.digest
+        return True
 
     def head(self) -> AuditRecord | None:
         response = dynamodb_client().query(
@@ -112,3 +149,15 @@ class AuditLog:
             if not response.get("LastEvaluatedKey"):
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def audit_log(table: str, key_id: str, anchor_log_group: str) -> AuditLog:
+    """The trail of the functions that append to it (and of the verifier)."""
+    from functions.adapters.kms import KmsMacKey
+
+    return AuditLog(table, KmsMacKey(key_id), AnchorLog(anchor_log_group))
+
+
+def audit_log_from(environment: Mapping[str, str]) -> AuditLog:
+    """The trail named by an environment's AUDIT_TABLE, AUDIT_KEY_ID and AUDIT_ANCHOR_LOG_GROUP."""
+    return audit_log(environment[AUDIT.env_var], environment[AUDIT_KEY_ENV], environment[AUDIT_ANCHOR_ENV])

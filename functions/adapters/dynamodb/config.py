@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from functions.adapters.dynamodb.audit import AuditLog
 from functions.adapters.dynamodb.client import dynamodb_client, from_item, to_item
 from functions.adapters.dynamodb.schema import FLAGS
-from functions.domain.audit import AuditEntry, AuditRecord, next_record
+from functions.domain.audit import AuditEntry, AuditRecord
 from functions.domain.errors import DependencyUnavailable, VersionConflict
 from functions.domain.names import AUDIT_DIMENSION, AUDIT_METRIC
 from functions.domain.thresholds import (
@@ -133,7 +133,7 @@ class ConfigStore:
             prepared = prepare()
             if prepared is None:
                 return None
-            record = next_record(self._head(), prepared.entry, self._clock())
+            record = self.audit.next_record(self._head(), prepared.entry, self._clock())
             items = [*prepared.writes, self.audit.put_request(record)]
             try:
                 # The token makes the SDK's own retry of a write that landed unseen a no-op on DynamoDB.
@@ -150,6 +150,7 @@ class ConfigStore:
                         f"{what}: DynamoDB did not confirm the write; audit record {record.seq} says if it landed"
                     ) from exc
             emit_count(AUDIT_METRIC, AUDIT_DIMENSION, audit_category(prepared.entry.action))  # security dashboard
+            self.audit.appended(record, self._clock())
             return prepared.result, record
         raise VersionConflict(
             f"{what} kept changing under concurrent writers: {AUDITED_WRITE_ATTEMPTS} attempts each lost a race "
@@ -162,7 +163,7 @@ class ConfigStore:
             found = self.audit.at(record.seq)
         except (ClientError, BotoCoreError):
             return False
-        return found is not None and found.hash == record.hash
+        return found is not None and found.digest == record.digest
 
     def unchanged(self, key: str, read_version: int) -> dict[str, Any]:
         """The TransactWriteItems element that holds an audited action to the item at `key` as read."""

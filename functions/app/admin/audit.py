@@ -1,4 +1,5 @@
-"""The audit trail as operators read it: the chain check, and the records of a period."""
+"""The audit trail as operators read it: the chain check (the MAC chain and the anchors of its head
+outside the table), and the records of a period."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from functions.domain.audit import export_since, verify
 
 
 def trail_integrity(deps: AdminDependencies) -> dict[str, Any]:
-    report = verify(deps.audit.records())
+    anchors = deps.audit.anchors.read()  # before the records: an anchor written meanwhile is never ahead of them
+    report = verify(deps.audit.records(), deps.audit.key, anchors)
     return {"status": "valid" if report.valid else "broken", **report.as_dict()}
 
 

@@ -7,6 +7,8 @@ from functools import lru_cache
 
 from pydantic import BaseModel, Field, Json
 
+from functions.domain import names
+
 # AWS and Google Cloud regions inside the EU/EEA (and the UK, which has an adequacy decision).
 EU_REGIONS: tuple[str, ...] = (
     "eu-central-1",
@@ -35,6 +37,8 @@ class AdminSettings(BaseModel):
     flags_table: str = Field(alias="FLAGS_TABLE")
     health_table: str = Field(alias="HEALTH_TABLE")
     audit_table: str = Field(alias="AUDIT_TABLE")
+    audit_key_id: str = Field(alias=names.AUDIT_KEY_ENV)  # the trail's KMS HMAC key
+    audit_anchor_log_group: str = Field(alias=names.AUDIT_ANCHOR_ENV)  # where the trail's head is anchored
     cache_table: str | None = Field(default=None, alias="CACHE_TABLE")
     direct_providers: str = Field(default="bedrock", alias="DIRECT_PROVIDERS")
     # Compliance reports (production-operations.md, "Compliance Validation").

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from functions.adapters.cloudwatch import MetricsSource, get_metrics_source
-from functions.adapters.dynamodb.audit import AuditLog
+from functions.adapters.dynamodb.audit import AuditLog, audit_log
 from functions.adapters.dynamodb.config import ConfigStore
 from functions.adapters.dynamodb.rollouts import RolloutStore
 from functions.adapters.providers.settings import ProviderSettings, get_provider_settings
@@ -30,7 +30,7 @@ class AdminDependencies:
 
 
 def build_admin_dependencies(settings: AdminSettings, providers: ProviderSettings) -> AdminDependencies:
-    audit = AuditLog(settings.audit_table)
+    audit = audit_log(settings.audit_table, settings.audit_key_id, settings.audit_anchor_log_group)
     config = ConfigStore(settings.flags_table, audit)
     return AdminDependencies(
         settings=settings,

@@ -28,6 +28,8 @@ class AutomationSettings(BaseModel):
 
     flags_table: str = Field(alias="FLAGS_TABLE")
     audit_table: str = Field(alias="AUDIT_TABLE")
+    audit_key_id: str = Field(alias=names.AUDIT_KEY_ENV)  # the trail's KMS HMAC key
+    audit_anchor_log_group: str = Field(alias=names.AUDIT_ANCHOR_ENV)  # where the trail's head is anchored
     health_table: str = Field(alias="HEALTH_TABLE")
     # {"canary": arn, "failback": arn, "gradual_failover": arn, "immediate_failover": arn}
     state_machine_arns: Json[dict[RolloutKind, str]] = Field(alias="STATE_MACHINE_ARNS")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from functions.adapters.cloudwatch import MetricsSource, alarm_states, get_metrics_source
-from functions.adapters.dynamodb.audit import AuditLog
+from functions.adapters.dynamodb.audit import AuditLog, audit_log
 from functions.adapters.dynamodb.automation import AutomationStore
 from functions.adapters.dynamodb.config import ConfigStore
 from functions.adapters.dynamodb.health import HealthStore
@@ -29,10 +29,12 @@ class AutomationDependencies:
     metrics: Callable[[], MetricsSource]
     alarms: Callable[[str], dict[str, str]]  # provider -> {alarm name: state} of its failover alarms
     clock: Callable[[], float] = time.time
+    audit: AuditLog | None = None  # the trail, whose head the schedule anchors every minute
 
 
 def build_dependencies(settings: AutomationSettings) -> AutomationDependencies:
-    config = ConfigStore(settings.flags_table, AuditLog(settings.audit_table))
+    audit = audit_log(settings.audit_table, settings.audit_key_id, settings.audit_anchor_log_group)
+    config = ConfigStore(settings.flags_table, audit)
     prefix = failover_alarm_prefix(settings.alarm_prefix)
     return AutomationDependencies(
         settings=settings,
@@ -42,6 +44,7 @@ def build_dependencies(settings: AutomationSettings) -> AutomationDependencies:
         starter=ExecutionStarter(settings.machine_arns()),
         metrics=get_metrics_source,
         alarms=lambda provider: alarm_states([], f"{prefix}{provider}-", provider),
+        audit=audit,
     )
 
 

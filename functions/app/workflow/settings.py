@@ -17,6 +17,8 @@ class WorkflowSettings(BaseModel):
 
     flags_table: str = Field(alias="FLAGS_TABLE")
     audit_table: str = Field(alias="AUDIT_TABLE")
+    audit_key_id: str = Field(alias=names.AUDIT_KEY_ENV)  # the trail's KMS HMAC key
+    audit_anchor_log_group: str = Field(alias=names.AUDIT_ANCHOR_ENV)  # where the trail's head is anchored
     health_table: str = Field(alias="HEALTH_TABLE")
     metrics_source: str = Field(default="cloudwatch", alias="METRICS_SOURCE")
     alarm_prefix: str = Field(default=names.DEFAULT_STACK_NAME, alias="ALARM_PREFIX")

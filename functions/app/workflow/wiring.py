@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from functions.adapters.cloudwatch import MetricsSource, alarm_states, get_metrics_source
-from functions.adapters.dynamodb.audit import AuditLog
+from functions.adapters.dynamodb.audit import audit_log
 from functions.adapters.dynamodb.config import ConfigStore
 from functions.adapters.dynamodb.rollouts import RolloutStore
 from functions.app.workflow.settings import WorkflowSettings, get_settings
@@ -24,7 +24,10 @@ class WorkflowDependencies:
 
 
 def build_dependencies(settings: WorkflowSettings) -> WorkflowDependencies:
-    config = ConfigStore(settings.flags_table, AuditLog(settings.audit_table))
+    config = ConfigStore(
+        settings.flags_table,
+        audit_log(settings.audit_table, settings.audit_key_id, settings.audit_anchor_log_group),
+    )
     return WorkflowDependencies(
         settings=settings,
         rollouts=RolloutStore(config),

@@ -13,7 +13,21 @@ from functions.app.admin.audit import exported_records, trail_integrity
 from functions.handlers.admin.routes.common import Deps, admin_router
 
 router = admin_router()
-FIELDS = ("seq", "at", "actor", "role", "action", "target", "reason", "before", "after", "prev_hash", "hash")
+FIELDS = (
+    "seq",
+    "at",
+    "actor",
+    "role",
+    "action",
+    "target",
+    "reason",
+    "before",
+    "after",
+    "prev_hash",
+    "hash",
+    "prev_mac",
+    "mac",
+)
 
 
 @router.get("/trail-integrity")
