@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, TextIO, TypeVar
 
@@ -113,17 +114,27 @@ def log_request_metrics(handler: _Handler) -> _Handler:
 
     @functools.wraps(handler)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        own = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
-        token = _request_metrics.set(own)
-        try:
+        with request_metrics():
             return handler(*args, **kwargs)
-        finally:
-            _request_metrics.reset(token)
-            if own.metric_set and not is_metrics_disabled():
-                write_line(json.dumps(own.serialize_metric_set(), separators=(",", ":")))
-            own.clear_metrics()
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def request_metrics() -> Iterator[None]:
+    """The metrics recorded inside make one EMF line of their own, flushed on the way out: a request's, or
+    what a stream records when it ends, after its handler has returned. Enter and leave it in one call: a
+    context variable set in one step of a generator is not there in the next when a host steps it from
+    another thread."""
+    own = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+    token = _request_metrics.set(own)
+    try:
+        yield
+    finally:
+        _request_metrics.reset(token)
+        if own.metric_set and not is_metrics_disabled():
+            write_line(json.dumps(own.serialize_metric_set(), separators=(",", ":")))
+        own.clear_metrics()
 
 
 def log_function_context(handler: _Handler) -> _Handler:
