@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from functions.app.chat.wiring import get_dependencies
+from functions.domain import names
 from functions.domain.completion import (
     Completion,
     CompletionRequest,
@@ -30,9 +32,11 @@ from functions.domain.errors import (
     ProviderUnavailable,
 )
 from functions.domain.names import BEDROCK, GOOGLE, MCP, META
+from functions.domain.routing.matrix import ROUTING_MATRIX, OperationType
 from functions.domain.thresholds import STREAM_FIRST_TOKEN_SECONDS, STREAM_STALL_SECONDS
 from functions.handlers.router import lambda_handler, stream_handler
-from tests.support import reset_routing_state
+from local import metrics_sink
+from tests.support import emf_now, reset_routing_state
 
 INFRA = {"X-Operation-Type": "infrastructure"}  # the Direct route: bedrock, then google, then meta
 BODY: dict[str, Any] = {"model": "any", "messages": [{"role": "user", "content": "Summarise the incident."}]}
@@ -413,3 +417,106 @@ def test_bad_stream_input_is_a_400_naming_the_field_before_any_byte(client, prov
     error = response.json()["error"]
     assert error["param"] == param and param in error["message"]
     assert bedrock.limits == []
+
+
+# --- over real HTTP: the gateway served by uvicorn, the openai client, a client that goes away ----------------
+@pytest.fixture(scope="module")
+def gateway_url(local_stack) -> Iterator[str]:
+    from local.servers import start_uvicorn
+
+    server = start_uvicorn(local_stack.app)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("operation", list(OperationType))
+def test_the_openai_client_streams_every_operation_type_and_reassembles_the_buffered_answer(
+    local_stack, gateway_url, operation
+):
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{gateway_url}/v1", api_key=local_stack.client_key, max_retries=0)
+    messages = [{"role": "user", "content": f"What should the on-call engineer do first? ({operation.value})"}]
+    headers = {"X-Operation-Type": operation.value}
+    buffered = client.chat.completions.create(model="any", messages=messages, extra_headers=headers)
+
+    with client.chat.completions.with_streaming_response.create(
+        model="any", messages=messages, stream=True, stream_options={"include_usage": True}, extra_headers=headers
+    ) as raw:
+        assert raw.headers["x-hybrid-route"] == ROUTING_MATRIX[operation].primary.value
+        assert raw.headers["x-hybrid-provider"] and raw.headers["x-request-id"]
+        chunks = list(raw.parse())
+
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == buffered.choices[0].message.content and text
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == buffered.choices[0].finish_reason
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
+
+
+def test_a_client_that_disconnects_mid_stream_stops_the_provider_and_is_counted(local_stack, gateway_url, providers):
+    import httpx
+
+    class Endless(ScriptedStream):
+        def stream(self, request: CompletionRequest, limits: StreamLimits) -> Iterator[StreamEvent]:
+            self.limits.append(limits)
+            try:
+                while True:
+                    self.read += 1
+                    yield TextDelta(f"word{self.read} ")
+                    time.sleep(0.01)
+            finally:
+                self.closed += 1
+
+    endless = Endless(BEDROCK)
+    providers(endless)
+    metrics_sink.install()  # pytest's capture swaps sys.stdout between phases: tap the EMF lines again
+    started = emf_now()
+    headers = {"Authorization": f"Bearer {local_stack.client_key}", **INFRA}
+    with (
+        httpx.Client(base_url=gateway_url, timeout=10) as http,
+        http.stream("POST", "/v1/chat/completions", json=STREAM, headers=headers) as response,
+    ):
+        assert response.status_code == 200
+        lines = response.iter_lines()
+        assert "assistant" in next(lines)
+        for _ in range(5):
+            next(lines)
+    assert wait_for(lambda: endless.closed == 1), "the provider's stream was not closed"
+    read = endless.read
+    time.sleep(0.2)
+    assert endless.read == read  # nothing more was asked of the provider
+    gone = wait_for(lambda: [r for r in metrics_sink.STORE.since(started) if names.STREAM_CLIENT_GONE in r.values])
+    assert gone and gone[0].dimensions[names.DIM_PROVIDER] == BEDROCK
+
+
+def test_each_stream_counts_its_time_to_first_token_and_outcome_by_provider_and_operation(client, providers):
+    providers(
+        ScriptedStream(BEDROCK, [ProviderUnavailable("down")], [ProviderUnavailable("down")]),
+        ScriptedStream(GOOGLE, [TextDelta("ok"), MalformedEvent("?"), StreamEnd("m", "stop", 1, 1)]),
+    )
+    metrics_sink.install()
+    started = emf_now()
+    client.post("/v1/chat/completions", json=STREAM, headers=INFRA)
+    records = [
+        r for r in metrics_sink.STORE.since(started) if r.dimensions.get(names.DIM_OPERATION) == "infrastructure"
+    ]
+    ttft = [r for r in records if names.TIME_TO_FIRST_TOKEN in r.values]
+    assert len(ttft) == 1 and ttft[0].dimensions[names.DIM_PROVIDER] == GOOGLE
+    assert ttft[0].values[names.TIME_TO_FIRST_TOKEN][0] > 0
+    assert ttft[0].values[names.STREAM_FAILED_OVER] == (1.0,)
+    (outcome,) = [r for r in records if names.STREAM_COMPLETED in r.values]
+    assert outcome.values[names.STREAM_MALFORMED_EVENTS] == (1.0,)
+    assert set(outcome.dimensions) == {names.DIM_PROVIDER, names.DIM_OPERATION, names.DIM_SERVICE}
+    (request,) = [r for r in records if names.REQUESTS in r.values and names.DIM_ROUTE in r.dimensions]
+    assert request.values[names.ATTEMPTS] == (3.0,) and request.values[names.FALLBACKS] == (1.0,)
+    assert request.values[names.OUTPUT_TOKENS] == (1.0,)
+
+
+def wait_for(check: Any, timeout_s: float = 5.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (result := check()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return result
