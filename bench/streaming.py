@@ -35,24 +35,12 @@ TTFT_TARGET_US, CHUNK_TARGET_US = 2000.0, 100.0
 
 
 def stream_event(key: str) -> dict[str, Any]:
-    body = {"model": "bench", "messages": [{"role": "user", "content": "ping"}], "stream": True}
-    return {
-        "resource": "/{proxy+}",
-        "path": "/v1/chat/completions",
-        "httpMethod": "POST",
-        "headers": {"Authorization": f"Bearer {key}", "X-Operation-Type": "infrastructure"},
-        "requestContext": {"requestId": "bench", "stage": "bench"},
-        "body": json.dumps(body),
-        "isBase64Encoded": False,
-    }
+    """router_overhead's infrastructure request, with `stream: true`."""
+    from bench.router_overhead import event
 
-
-class Context:
-    function_name, memory_limit_in_mb, aws_request_id = "router", 1024, "bench"
-    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:router"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+    streamed = event("infrastructure", key)
+    streamed["body"] = json.dumps({**json.loads(streamed["body"]), "stream": True})
+    return streamed
 
 
 class TimedProvider:
@@ -99,6 +87,7 @@ def child(out: str) -> None:
 
 
 def measure(provider: TimedProvider, clock: Any) -> dict[str, dict[str, float]]:
+    from bench.router_overhead import Context
     from functions.handlers.router import stream_handler
 
     event, context = stream_event(os.environ["BENCH_CLIENT_KEY"]), cast(Any, Context())
