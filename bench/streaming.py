@@ -27,6 +27,7 @@ from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 REQUESTS = int(os.environ.get("BENCH_STREAM_REQUESTS", "400"))
 DELTAS = int(os.environ.get("BENCH_STREAM_DELTAS", "50"))
@@ -36,7 +37,7 @@ TTFT_TARGET_US, CHUNK_TARGET_US = 2000.0, 100.0
 
 def stream_event(key: str) -> dict[str, Any]:
     """router_overhead's infrastructure request, with `stream: true`."""
-    from bench.router_overhead import event
+    from router_overhead import event
 
     streamed = event("infrastructure", key)
     streamed["body"] = json.dumps({**json.loads(streamed["body"]), "stream": True})
@@ -87,7 +88,8 @@ def child(out: str) -> None:
 
 
 def measure(provider: TimedProvider, clock: Any) -> dict[str, dict[str, float]]:
-    from bench.router_overhead import Context
+    from router_overhead import Context
+
     from functions.handlers.router import stream_handler
 
     event, context = stream_event(os.environ["BENCH_CLIENT_KEY"]), cast(Any, Context())

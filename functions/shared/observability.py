@@ -9,7 +9,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, TextIO, TypeVar
 
@@ -184,19 +184,24 @@ def emit_provider_metrics(provider: str, values: Mapping[str, tuple[MetricUnit, 
 
 
 def emit_metrics(
-    dimensions: Mapping[str, str], values: Mapping[str, tuple[MetricUnit, float]], stream: TextIO | None = None
+    dimensions: Mapping[str, str],
+    values: Mapping[str, tuple[MetricUnit, float]],
+    stream: TextIO | None = None,
+    *,
+    rollups: Sequence[Sequence[str]] = (),
 ) -> None:
     """One EMF line whose only dimension set is `dimensions` plus `service` (SERVICE, whatever
     POWERTOOLS_SERVICE_NAME says), apart from any Powertools line: dashboards and alarms match on
-    exactly that set. No AWS call: CloudWatch Logs turns the line into metrics. Printed to `sys.stdout`
-    (the local stack's metrics tap listens there) unless `stream` says otherwise."""
+    exactly that set; `rollups` adds coarser sets of those dimensions (each with `service`; `[]`: `service`
+    alone, what a service-wide alarm reads). No AWS call: CloudWatch Logs turns the line into metrics.
+    Printed to `sys.stdout` (the local stack's metrics tap listens there) unless `stream` says otherwise."""
     document = {
         "_aws": {
             "Timestamp": int(time.time() * 1000),
             "CloudWatchMetrics": [
                 {
                     "Namespace": NAMESPACE,
-                    "Dimensions": [[*dimensions, DIM_SERVICE]],
+                    "Dimensions": [[*dimensions, DIM_SERVICE], *([*rollup, DIM_SERVICE] for rollup in rollups)],
                     "Metrics": [{"Name": name, "Unit": unit.value} for name, (unit, _) in values.items()],
                 }
             ],

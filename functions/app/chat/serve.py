@@ -257,10 +257,13 @@ def record_request(
     error: str | None = None,
     cache: str = "miss",
     attempts: Sequence[str] = (),
+    latency_ms: float | None = None,
 ) -> None:
     """The `routing-decision` log line and the request's EMF metrics (never prompts or completions).
-    `attempts` are the request's provider attempts as "provider:outcome" (`attempt_label`)."""
-    latency_ms = round((time.monotonic() - started) * 1000, 2)
+    `attempts` are the request's provider attempts as "provider:outcome" (`attempt_label`). `latency_ms`:
+    the request's latency when it is not the time since `started` (a stream's: its time to first token)."""
+    if latency_ms is None:
+        latency_ms = round((time.monotonic() - started) * 1000, 2)
     logger.info(
         "routing-decision",
         extra={

@@ -188,18 +188,19 @@ class Relay:
     parts: list[str] = field(default_factory=list)
     end: StreamEnd | None = None
     error: ProviderError | None = None
-    ttft_ms: float = 0.0
+    ttft_ms: float = 0.0  # the committed attempt's, for its breaker
+    request_ttft_ms: float = 0.0  # the request's, from its start: what the client waited for content
     _settled: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def committed(self) -> None:
         """The first delta (or the end) arrived: its time to first token, and a failover before it, counted."""
         self.ttft_ms = ms_since(self.served.started)
-        request_ms = round((time.monotonic() - self.trace.started) * 1000, 2)
-        values = {names.TIME_TO_FIRST_TOKEN: (MetricUnit.Milliseconds, request_ms)}
+        self.request_ttft_ms = round((time.monotonic() - self.trace.started) * 1000, 2)
+        values = {names.TIME_TO_FIRST_TOKEN: (MetricUnit.Milliseconds, self.request_ttft_ms)}
         if self.served.attempts > 1:
             values[names.STREAM_FAILED_OVER] = (MetricUnit.Count, 1.0)
-        emit_metrics(self._dimensions(), values)
+        emit_metrics(self._dimensions(), values, rollups=[[]])  # by provider and operation, and service-wide
 
     def run(self) -> Generator[bytes, None, None]:
         opened = self.served.value
@@ -269,6 +270,7 @@ class Relay:
             self.trace.started,
             error=error,
             attempts=self.trace.attempts,
+            latency_ms=self.request_ttft_ms,  # a stream's latency is its wait for content, not its length
         )
         metrics.add_metric(name=names.CACHE_MISSES, unit=MetricUnit.Count, value=1 if self.cache.use else 0)
         values = {outcome: (MetricUnit.Count, 1.0)}
