@@ -271,14 +271,18 @@ async def _healthz(_: Request) -> Response:
 
 def build_providers_app(faults: FaultRegistry) -> Starlette:
     """The simulators as one ASGI app. Build one per server: the MCP session manager runs once."""
-    mcp_server = build_mcp_server()
+    mcp_server, mcp_streaming_server = build_mcp_server(), build_mcp_server()
     # Stateless and JSON: each tool call is one POST with one JSON answer, as the Lambda client uses it.
     mcp_app = mcp_server.streamable_http_app(streamable_http_path=MCP_PATH, stateless_http=True, json_response=True)
+    # The same server in SSE mode, for tool calls that ask for progress (streamed calls).
+    mcp_streaming_app = mcp_streaming_server.streamable_http_app(
+        streamable_http_path=MCP_PATH, stateless_http=True, json_response=False
+    )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        # A mounted app's own lifespan is not run by Starlette, so the MCP session manager's runs here.
-        async with mcp_server.session_manager.run():
+        # A mounted app's own lifespan is not run by Starlette, so the MCP session managers' run here.
+        async with mcp_server.session_manager.run(), mcp_streaming_server.session_manager.run():
             yield
 
     app = Starlette(
@@ -293,6 +297,6 @@ def build_providers_app(faults: FaultRegistry) -> Starlette:
         ],
         lifespan=lifespan,
     )
-    app.add_middleware(McpFaultMiddleware, faults=faults)
+    app.add_middleware(McpFaultMiddleware, faults=faults, streaming_app=mcp_streaming_app)
     app.state.faults = faults
     return app

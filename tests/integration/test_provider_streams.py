@@ -12,6 +12,7 @@ import urllib3
 
 from functions.adapters.providers.bedrock import BedrockProvider
 from functions.adapters.providers.google import GoogleProvider
+from functions.adapters.providers.mcp import McpProvider
 from functions.adapters.providers.meta import LlamaApiProvider
 from functions.domain.completion import (
     CompletionRequest,
@@ -41,6 +42,7 @@ MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"
 REQUEST = CompletionRequest(turns=(Turn("user", "What is the capital of France?"),), system=("Answer briefly.",))
 LIMITS = StreamLimits(first_token_s=5.0, idle_s=5.0)
 SHORT = StreamLimits(first_token_s=0.5, idle_s=0.5)
+STALL = StreamLimits(first_token_s=5.0, idle_s=0.5)
 
 
 pytestmark = pytest.mark.usefixtures("fake_aws_credentials")
@@ -115,7 +117,7 @@ FAILURES: list[tuple[dict[str, Any], StreamLimits, type[ProviderError], int]] = 
     ({"mode": "hang"}, SHORT, ProviderTimeout, 0),
     ({"mode": "cut", "after_tokens": 3}, LIMITS, ProviderStreamCut, 3),
     ({"mode": "cut", "after_tokens": 0}, LIMITS, ProviderResponseInvalid, 0),  # as a buffered body cut short
-    ({"mode": "stall", "after_tokens": 2, "stall_ms": 3000}, SHORT, ProviderStreamStalled, 2),
+    ({"mode": "stall", "after_tokens": 2, "stall_ms": 3000}, STALL, ProviderStreamStalled, 2),
     ({"mode": "error", "in_stream": True, "after_tokens": 3, "status": 429}, LIMITS, ProviderStreamCut, 3),
     ({"mode": "error", "in_stream": True, "after_tokens": 3, "status": 503}, LIMITS, ProviderStreamCut, 3),
     ({"mode": "reset"}, LIMITS, ProviderConnectionReset, 0),
@@ -268,9 +270,62 @@ def test_a_stream_read_to_its_end_leaves_its_connection_for_the_next_request(pro
     assert [conn.sock is not None for conn in list(pool.pool.queue) if conn is not None] == [True]
 
 
-def test_closing_a_bedrock_stream_mid_way_lets_the_next_stream_run(provider_simulators):
-    provider = bedrock(provider_simulators)
-    provider_simulators.faults.set(FaultSpec(provider="bedrock", mode="stall", after_tokens=2, stall_ms=10_000))
+# --- MCP: the tool's progress notifications ----------------------------------------------------
+def mcp(sims: Any) -> McpProvider:
+    return McpProvider(server_url=sims.mcp_url, tool_name="generate")
+
+
+def test_mcp_streams_the_tools_progress_messages_then_the_results_end(provider_simulators):
+    provider = mcp(provider_simulators)
+    buffered = provider.complete(REQUEST, timeout_s=5)
+
+    events = read(provider.stream(REQUEST, LIMITS), [])
+
+    assert deltas(events) == len(buffered.text.split())  # a progress message for each word
+    assert text_of(events) == buffered.text
+    assert events[-1] == StreamEnd(
+        model=buffered.model,
+        input_tokens=buffered.input_tokens,
+        output_tokens=buffered.output_tokens,
+        finish_reason="stop",
+        terminated=True,
+    )
+
+
+MCP_FAILURES: list[tuple[dict[str, Any], StreamLimits, type[ProviderError], int]] = [
+    ({"mode": "slow_first_token", "first_token_delay_ms": 2000}, SHORT, ProviderTimeout, 0),
+    ({"mode": "hang"}, SHORT, ProviderTimeout, 0),
+    ({"mode": "stall", "after_tokens": 2, "stall_ms": 3000}, STALL, ProviderStreamStalled, 2),
+    ({"mode": "cut", "after_tokens": 3}, LIMITS, ProviderStreamCut, 3),
+    # The SDK ends a call on an event it cannot parse, and tells no end without the result from a cut.
+    ({"mode": "malformed_chunk", "after_tokens": 2}, LIMITS, ProviderStreamCut, 2),
+    ({"mode": "no_done"}, LIMITS, ProviderStreamCut, 13),
+    ({"mode": "error", "in_stream": True, "after_tokens": 3}, LIMITS, ProviderStreamCut, 3),
+    ({"mode": "error", "in_stream": True, "after_tokens": 0}, LIMITS, ProviderUnavailable, 0),
+    ({"mode": "error", "status": 429}, LIMITS, ProviderThrottled, 0),
+    ({"mode": "error", "error_code": "context_length_exceeded"}, LIMITS, ContextLengthExceeded, 0),
+    ({"mode": "reset"}, LIMITS, ProviderConnectionReset, 0),
+]
+
+
+@pytest.mark.parametrize(("settings", "limits", "error", "sent"), MCP_FAILURES, ids=lambda v: str(v))
+def test_a_failing_mcp_stream_raises_its_error_after_the_text_it_sent(
+    provider_simulators, settings, limits, error, sent
+):
+    provider_simulators.faults.set(FaultSpec(provider="mcp", **settings))
+    seen: list[StreamEvent] = []
+
+    with pytest.raises(error) as caught:
+        read(mcp(provider_simulators).stream(REQUEST, limits), seen)
+
+    assert type(caught.value) is error
+    assert deltas(seen) == sent
+
+
+@pytest.mark.parametrize("make_provider", [bedrock, mcp], ids=lambda f: f.__name__)
+def test_closing_a_stream_mid_way_lets_the_next_stream_run(provider_simulators, make_provider):
+    provider = make_provider(provider_simulators)
+    provider_simulators.faults.set(fault(make_provider, mode="stall", after_tokens=2, stall_ms=10_000))
     events = provider.stream(REQUEST, LIMITS)
     assert isinstance(next(events), TextDelta)
 
