@@ -227,7 +227,7 @@ def test_an_in_stream_error_before_any_delta_is_retried_after_malformed_events(c
     ids=["cut", "stall"],
 )
 def test_a_broken_stream_after_commit_ends_with_an_error_event_never_a_stop_or_done(
-    client, providers, breaker_records, error, code, error_type
+    client, providers, breaker_records, error, code, error_type, caplog
 ):
     bedrock = ScriptedStream(BEDROCK, [TextDelta("Half an "), TextDelta("answer"), error])
     google = ScriptedStream(GOOGLE, answer("never asked"))
@@ -235,7 +235,8 @@ def test_a_broken_stream_after_commit_ends_with_an_error_event_never_a_stop_or_d
     question = [{"role": "user", "content": f"a question whose answer breaks: {code}"}]
     body = {**STREAM, "messages": question, "temperature": 0, "stream_options": {"include_usage": True}}
 
-    response = client.post("/v1/chat/completions", json=body, headers=INFRA)
+    with caplog.at_level("INFO"):
+        response = client.post("/v1/chat/completions", json=body, headers=INFRA)
 
     assert response.status_code == 200  # committed at the first delta
     payloads = events_of(response.text)
@@ -254,6 +255,8 @@ def test_a_broken_stream_after_commit_ends_with_an_error_event_never_a_stop_or_d
     assert content_of(response.text) == "Half an answer"
     assert google.limits == []  # nothing is resent once the client has content
     assert breaker_records[-1][0] == BEDROCK and breaker_records[-1][2] == code
+    (decision,) = [r for r in caplog.records if r.getMessage() == "routing-decision"]
+    assert decision.attempts == [f"bedrock:{error.attempt_outcome}"] and decision.error == code
     # never cached: the same deterministic request is served again, not replayed
     again = ScriptedStream(BEDROCK, answer("whole"))
     providers(again)

@@ -261,6 +261,8 @@ class Relay:
         if outcome == names.STREAM_COMPLETED and self.end is not None:
             store(self.deps, self.cache, self._response(model, input_tokens, output_tokens), target)
         error = self.error.code if self.error is not None else None
+        if self.error is not None and self.trace.attempts:  # the log names how the committed attempt ended
+            self.trace.attempts[-1] = attempt_label(target.provider, self.error)
         record_request(
             operation,
             target.route.value,
