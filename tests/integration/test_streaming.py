@@ -523,3 +523,60 @@ def wait_for(check: Any, timeout_s: float = 5.0) -> Any:
     while not (result := check()) and time.monotonic() < deadline:
         time.sleep(0.02)
     return result
+
+
+def test_when_every_route_is_down_a_stale_answer_is_replayed_as_a_stream(client, local_stack, providers, monkeypatch):
+    from functions.adapters.dynamodb.cache import ResponseCache
+    from tests.clock import FakeClock
+
+    deps = get_dependencies()
+    clock = FakeClock(time.time())
+    monkeypatch.setattr(
+        deps, "cache", ResponseCache(deps.settings.cache_table, fresh_ttl_s=0.05, stale_ttl_s=600, clock=clock)
+    )
+    body = {**STREAM, "temperature": 0, "messages": [{"role": "user", "content": "stale but useful"}]}
+    providers(ScriptedStream(BEDROCK, answer("kept ", "answer")))
+    assert content_of(client.post("/v1/chat/completions", json=body, headers=INFRA).text) == "kept answer"
+    clock.advance(0.1)
+    down: Script = [ProviderUnavailable("down")]
+    providers(*(ScriptedStream(name, down) for name in (BEDROCK, GOOGLE, META, MCP)))
+    monkeypatch.setattr(ScriptedStream, "stream", _always(down))
+
+    degraded = client.post("/v1/chat/completions", json=body, headers=INFRA)
+
+    assert degraded.status_code == 200
+    assert (degraded.headers["x-hybrid-cache"], degraded.headers["x-hybrid-degraded"]) == ("stale", "true")
+    assert content_of(degraded.text) == "kept answer" and events_of(degraded.text)[-1] == "[DONE]"
+
+
+def _always(script: Script) -> Any:
+    def stream(self: ScriptedStream, request: CompletionRequest, limits: StreamLimits) -> Iterator[StreamEvent]:
+        for item in script:
+            if isinstance(item, Exception):
+                raise item
+            yield item  # type: ignore[misc]
+
+    return stream
+
+
+def test_a_stream_over_the_monthly_budget_is_refused_like_a_buffered_request_before_any_byte(client, providers):
+    from functions.adapters.dynamodb.client import dynamodb_client
+    from functions.adapters.dynamodb.spend import SpendAccumulator, spend_key
+    from functions.domain.routing.cost import BudgetPolicy
+
+    deps = get_dependencies()
+    table = deps.settings.spend_table
+    saved = deps.budget, deps.spend
+    month = spend_key(time.time())
+    dynamodb_client().put_item(TableName=table, Item={"pk": {"S": month}, "spent_usd": {"N": "96"}})
+    deps.budget, deps.spend = BudgetPolicy(100.0), SpendAccumulator(table)
+    bedrock = ScriptedStream(BEDROCK, answer("never"))
+    providers(bedrock)
+    try:
+        refused = client.post("/v1/chat/completions", json=STREAM, headers={"X-Operation-Type": "standard"})
+    finally:
+        deps.budget, deps.spend = saved
+        dynamodb_client().delete_item(TableName=table, Key={"pk": {"S": month}})
+    assert refused.status_code == 429 and refused.headers["content-type"] == "application/json"
+    assert refused.json()["error"]["code"] == "budget_exhausted"
+    assert bedrock.limits == []
