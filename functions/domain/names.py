@@ -66,6 +66,7 @@ STREAM_COMPLETED: Final = "StreamCompleted"  # ended with its finish reason and 
 STREAM_CUT: Final = "StreamCut"  # the provider's stream broke after the first delta: ended with an error event
 STREAM_STALLED: Final = "StreamStalled"  # the provider went silent after the first delta: ended with an error event
 STREAM_FAILED_OVER: Final = "StreamFailedOverBeforeCommit"  # another attempt before the first delta served it
+STREAM_CONTINUED: Final = "StreamContinuedOnFallback"  # a cut stream finished by a prefill-capable fallback
 STREAM_CLIENT_GONE: Final = "StreamClientDisconnected"  # the client left; the provider call was stopped
 STREAM_MALFORMED_EVENTS: Final = "StreamMalformedEvents"  # provider events skipped as unreadable
 STREAM_DIMENSIONS: Final[tuple[str, ...]] = (DIM_PROVIDER, DIM_OPERATION, DIM_SERVICE)

@@ -24,6 +24,7 @@ from functions.domain.completion import (
     StreamEvent,
     StreamLimits,
     TextDelta,
+    Turn,
 )
 from functions.domain.errors import (
     ProviderStreamCut,
@@ -53,6 +54,7 @@ class ScriptedStream:
         self.name = name
         self.scripts = list(scripts)
         self.limits: list[StreamLimits] = []
+        self.requests: list[CompletionRequest] = []
         self.closed = 0
         self.read = 0
 
@@ -61,7 +63,8 @@ class ScriptedStream:
 
     def stream(self, request: CompletionRequest, limits: StreamLimits) -> Iterator[StreamEvent]:
         self.limits.append(limits)
-        script = self.scripts.pop(0)
+        self.requests.append(request)
+        script = self.scripts.pop(0) if len(self.scripts) > 1 else self.scripts[0]  # the last one, again
         try:
             for item in script:
                 if isinstance(item, Exception):
@@ -580,3 +583,75 @@ def test_a_stream_over_the_monthly_budget_is_refused_like_a_buffered_request_bef
     assert refused.status_code == 429 and refused.headers["content-type"] == "application/json"
     assert refused.json()["error"]["code"] == "budget_exhausted"
     assert bedrock.limits == []
+
+
+# --- continuing a cut stream on a prefill-capable fallback (STREAM_CONTINUE_ON_CUT, PREFILL_TARGETS) -----------
+@pytest.fixture
+def continuation(monkeypatch):
+    settings = get_dependencies().settings
+
+    def enable(prefill_targets: str) -> None:
+        monkeypatch.setattr(settings, "stream_continuation", True)
+        monkeypatch.setattr(settings, "prefill_targets_csv", prefill_targets)
+
+    return enable
+
+
+def test_a_cut_stream_is_continued_by_a_fallback_that_accepts_the_partial_answer_as_prefill(
+    client, providers, continuation, breaker_records, caplog
+):
+    continuation(GOOGLE)
+    bedrock = ScriptedStream(BEDROCK, [TextDelta("Half an "), ProviderStreamCut("reset", provider=BEDROCK)])
+    google = ScriptedStream(GOOGLE, answer("answer, ", "finished."))
+    providers(bedrock, google)
+    body = {**STREAM, "temperature": 0, "messages": [{"role": "user", "content": "continue me"}]}
+    metrics_sink.install()
+    started = emf_now()
+
+    with caplog.at_level("INFO"):
+        response = client.post(
+            "/v1/chat/completions", json={**body, "stream_options": {"include_usage": True}}, headers=INFRA
+        )
+
+    assert response.headers["x-hybrid-provider"] == BEDROCK  # the headers were sent at bedrock's first delta
+    assert content_of(response.text) == "Half an answer, finished."
+    payloads = events_of(response.text)
+    assert payloads[-1] == "[DONE]" and json.loads(payloads[-3])["choices"][0]["finish_reason"] == "stop"
+    (prefilled,) = google.requests
+    assert prefilled.turns[-1] == Turn("assistant", "Half an ") and prefilled.turns[:-1] == bedrock.requests[0].turns
+    assert [(p, o) for p, o, _ in breaker_records] == [(BEDROCK, "server_error"), (GOOGLE, "ok")]
+    (decision,) = [r for r in caplog.records if r.getMessage() == "routing-decision"]
+    assert decision.attempts == ["bedrock:cut", "google:ok"] and decision.fallback is True and decision.error is None
+    continued = [r for r in metrics_sink.STORE.since(started) if names.STREAM_CONTINUED in r.values]
+    assert [r.dimensions[names.DIM_PROVIDER] for r in continued] == [GOOGLE]
+    # a stitched answer is not cached: the same request is served again
+    providers(ScriptedStream(BEDROCK, answer("fresh")))
+    assert client.post("/v1/chat/completions", json=body, headers=INFRA).headers["x-hybrid-cache"] == "miss"
+
+
+@pytest.mark.parametrize("prefill_targets", ["", BEDROCK], ids=["none-accepts-prefill", "only-the-one-that-cut"])
+def test_a_fallback_whose_model_rejects_prefill_is_never_sent_the_partial_answer(
+    client, providers, continuation, prefill_targets
+):
+    continuation(prefill_targets)
+    bedrock = ScriptedStream(BEDROCK, [TextDelta("Half"), ProviderStreamCut("reset", provider=BEDROCK)])
+    others = [ScriptedStream(name, answer("never")) for name in (GOOGLE, META, MCP)]
+    providers(bedrock, *others)
+    response = client.post("/v1/chat/completions", json=STREAM, headers=INFRA)
+    payloads = events_of(response.text)
+    assert "[DONE]" not in payloads and json.loads(payloads[-1])["error"]["code"] == "provider_stream_cut"
+    assert len(bedrock.requests) == 1 and all(other.requests == [] for other in others)
+
+
+def test_when_the_continuation_fails_before_its_first_delta_the_stream_ends_with_the_cut(
+    client, providers, continuation
+):
+    continuation(GOOGLE)
+    bedrock = ScriptedStream(BEDROCK, [TextDelta("Half"), ProviderStreamCut("reset", provider=BEDROCK)])
+    google = ScriptedStream(GOOGLE, [ProviderUnavailable("down")])
+    providers(bedrock, google)
+    response = client.post("/v1/chat/completions", json=STREAM, headers=INFRA)
+    payloads = events_of(response.text)
+    assert content_of(response.text) == "Half" and "[DONE]" not in payloads
+    assert json.loads(payloads[-1])["error"]["code"] == "provider_stream_cut"
+    assert len(google.requests) >= 1

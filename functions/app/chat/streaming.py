@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Generator, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.app.chat.attempts import Served, attempt_label, ms_since, outcome_of, walk
+from functions.app.chat.attempts import Deadline, Runtime, Served, attempt_label, ms_since, outcome_of, walk
 from functions.app.chat.serve import (
     CachePolicy,
     ChatCall,
@@ -45,10 +45,18 @@ from functions.domain.completion import (
     StreamingProvider,
     StreamLimits,
     TextDelta,
+    Turn,
 )
-from functions.domain.errors import NoRouteAvailable, ProviderError, ProviderResponseInvalid, ProviderStreamStalled
+from functions.domain.errors import (
+    NoRouteAvailable,
+    ProviderError,
+    ProviderResponseInvalid,
+    ProviderStreamCut,
+    ProviderStreamStalled,
+)
 from functions.domain.models import ChatCompletionResponse, Choice, ResponseMessage, Usage
 from functions.domain.routing.cache import CachedResponse
+from functions.domain.routing.decision import RoutingDecision, Target
 from functions.domain.routing.matrix import OperationType
 from functions.domain.routing.retry import Attempt
 from functions.domain.sse import DONE, ChunkEncoder, error_event
@@ -90,13 +98,14 @@ def open_stream(call: ChatCall) -> StreamAnswer:
     if isinstance(decision, CachedResponse):
         return _replay(decision, cached_headers(decision, operation, trace, "hit"), encoder, body.include_usage)
     request = body.to_completion_request()
+    limit, rules = deadline(decision, trace), runtime(deps, trace, begun.loaded)
     try:
         served = walk(
             decision,
             deps.providers,
-            deadline(decision, trace),
+            limit,
             deps.breakers,
-            runtime(deps, trace, begun.loaded),
+            rules,
             lambda provider, attempt: gate(provider, request, attempt, operation),
             settle=False,
         )
@@ -105,7 +114,12 @@ def open_stream(call: ChatCall) -> StreamAnswer:
             return _replay(stale, cached_headers(stale, operation, trace, "stale"), encoder, body.include_usage)
         raise
     trace.attempts.append(attempt_label(served.target.provider, None))
-    relay = Relay(deps, served, begun.cache, trace, encoder, body.include_usage, request, request_id)
+    continuation = (
+        Continuation(decision, limit, rules, deps.settings.prefill_targets)
+        if deps.settings.stream_continuation
+        else None
+    )
+    relay = Relay(deps, served, begun.cache, trace, encoder, body.include_usage, request, request_id, continuation)
     relay.committed()
     return StreamAnswer(served_headers(served.target, served.fallback, operation, trace), SseBody(relay))
 
@@ -172,10 +186,31 @@ def estimated_tokens(text: str) -> int:
     return math.ceil(len(text) / STREAM_CHARS_PER_TOKEN_ESTIMATE)
 
 
+@dataclass(frozen=True, slots=True)
+class Continuation:
+    """How a stream cut after its first delta may be finished (STREAM_CONTINUE_ON_CUT): on the decision's other
+    targets whose models accept an assistant prefill, by the same walk, within what is left of the same budget."""
+
+    decision: RoutingDecision
+    deadline: Deadline
+    runtime: Runtime
+    prefill_targets: frozenset[str]
+
+    def decision_after(self, failed: Target, providers: Mapping[str, Provider]) -> RoutingDecision | None:
+        def eligible(targets: tuple[Target, ...]) -> tuple[Target, ...]:
+            return tuple(
+                t for t in targets if t != failed and t.provider in self.prefill_targets and t.provider in providers
+            )
+
+        plan, last_chance = eligible(self.decision.plan), eligible(self.decision.last_chance)
+        return replace(self.decision, plan=plan, last_chance=last_chance) if plan or last_chance else None
+
+
 @dataclass
 class Relay:
     """A committed stream relayed to the client, and settled once when it ends, breaks or is abandoned:
-    its breaker outcome, its cost (once), its cache entry (complete streams only), its metrics and log."""
+    its breaker outcome, its cost (once), its cache entry (complete streams only), its metrics and log.
+    With a `continuation`, a cut segment is settled at once and the answer goes on from a fallback."""
 
     deps: RouterDependencies
     served: Served[Opened]
@@ -185,13 +220,20 @@ class Relay:
     include_usage: bool
     request: CompletionRequest
     request_id: str
+    continuation: Continuation | None = None
     parts: list[str] = field(default_factory=list)
     end: StreamEnd | None = None
     error: ProviderError | None = None
     ttft_ms: float = 0.0  # the committed attempt's, for its breaker
     request_ttft_ms: float = 0.0  # the request's, from its start: what the client waited for content
+    continued: int = 0  # segments a fallback continued
+    _segment: _Segment = field(init=False)
+    _earlier_output_tokens: int = 0  # billed for the segments before this one
     _settled: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._segment = _Segment(self.served, self.request, 0)
 
     def committed(self) -> None:
         """The first delta (or the end) arrived: its time to first token, and a failover before it, counted."""
@@ -206,25 +248,20 @@ class Relay:
         opened = self.served.value
         try:
             yield self.encoder.role()
-            if opened.first is not None:
-                self.parts.append(opened.first.text)
-                yield self.encoder.content(opened.first.text)
-            end = opened.end
-            if end is None:
-                for event in opened.events:
-                    if isinstance(event, TextDelta):
-                        self.parts.append(event.text)
-                        yield self.encoder.content(event.text)
-                    elif isinstance(event, MalformedEvent):
-                        opened.malformed += 1
-                    else:
-                        end = event
-                        break
+            while True:
+                try:
+                    end = yield from self._relay(opened)
+                    break
+                except (ProviderStreamCut, ProviderStreamStalled) as exc:
+                    if (continued := self._continue(exc)) is None:
+                        raise
+                    opened = continued
             # A provider stream that closes without its terminator is finalised at once with what arrived.
             self.end = end or StreamEnd(self.request.requested_model or "", terminated=False)
             yield self.encoder.finish(self.end.finish_reason)
             if self.include_usage:
-                yield self.encoder.usage(*self._usage())
+                input_tokens, output_tokens = self._usage()
+                yield self.encoder.usage(input_tokens, self._earlier_output_tokens + output_tokens)
             yield DONE
         except ProviderError as exc:
             self.error = exc
@@ -236,59 +273,124 @@ class Relay:
         finally:
             self.settle()
 
+    def _relay(self, opened: Opened) -> Generator[bytes, None, StreamEnd | None]:
+        """One provider's stream from its first delta: its content chunks; its end (None: none came)."""
+        if opened.first is not None:
+            self.parts.append(opened.first.text)
+            yield self.encoder.content(opened.first.text)
+        if opened.end is not None:
+            return opened.end
+        for event in opened.events:
+            if isinstance(event, TextDelta):
+                self.parts.append(event.text)
+                yield self.encoder.content(event.text)
+            elif isinstance(event, MalformedEvent):
+                opened.malformed += 1
+            else:
+                return event
+        return None
+
+    def _continue(self, exc: ProviderError) -> Opened | None:
+        """A cut or stalled segment settled at once, and its answer continued on a prefill-capable fallback:
+        the fallback's stream past its own commit gate, or None (no continuation: the stream ends in error)."""
+        continuation = self.continuation
+        decision = continuation.decision_after(self.served.target, self.deps.providers) if continuation else None
+        if continuation is None or decision is None or not self.parts:
+            return None
+        self._settle_segment(exc)
+        emit_metrics(self._dimensions(), {names.STREAM_CUT: (MetricUnit.Count, 1.0)})
+        turns = (*self.request.turns, Turn("assistant", "".join(self.parts)))
+        request = replace(self.request, turns=turns)
+        operation = self.trace.operation
+        try:
+            served = walk(
+                decision,
+                self.deps.providers,
+                continuation.deadline,
+                self.deps.breakers,
+                continuation.runtime,
+                lambda provider, attempt: gate(provider, request, attempt, operation),
+                settle=False,
+            )
+        except (NoRouteAvailable, ProviderError):
+            return None
+        self.trace.attempts.append(attempt_label(served.target.provider, None))
+        self.served, self.continued = served, self.continued + 1
+        self._segment = _Segment(served, request, len(self.parts))
+        self.ttft_ms = ms_since(served.started)
+        return served.value
+
     def settle(self) -> None:
         """Once, however the stream ended: the provider's stream closed, the outcome recorded."""
         with self._lock:
             if self._settled:
                 return
             self._settled = True
-        _close(self.served.value.events)
         with request_metrics():
+            self._settle_segment(self.error)
             self._record()
+
+    def _settle_segment(self, error: ProviderError | None) -> None:
+        """The current provider's stream closed, its breaker told how it ended, its share of the answer billed."""
+        segment = self._segment
+        if segment.settled:
+            return
+        segment.settled = True
+        _close(segment.served.value.events)
+        admission = segment.served.admission
+        if error is not None:
+            self.deps.breakers.record(admission, outcome_of(error), self.ttft_ms, error.code)
+            if self.trace.attempts:  # the log names how the attempt ended
+                self.trace.attempts[-1] = attempt_label(segment.served.target.provider, error)
+        else:
+            self.deps.breakers.record(admission, "ok", self.ttft_ms)
+        input_tokens, output_tokens = self._usage()
+        account(self.deps, segment.served.target.provider, self._model(), input_tokens, output_tokens)
+        self._earlier_output_tokens += output_tokens
+        segment.output_tokens = output_tokens
 
     def _record(self) -> None:
         served, target = self.served, self.served.target
-        operation = self.trace.operation
         if self.error is not None:
             outcome = names.STREAM_STALLED if isinstance(self.error, ProviderStreamStalled) else names.STREAM_CUT
-            self.deps.breakers.record(served.admission, outcome_of(self.error), self.ttft_ms, self.error.code)
         else:
             outcome = names.STREAM_COMPLETED if self.end is not None else names.STREAM_CLIENT_GONE
-            self.deps.breakers.record(served.admission, "ok", self.ttft_ms)
-        input_tokens, output_tokens = self._usage()
-        model = self.end.model if self.end is not None and self.end.model else self.encoder.model
-        account(self.deps, target.provider, model, input_tokens, output_tokens)
-        if outcome == names.STREAM_COMPLETED and self.end is not None:
-            store(self.deps, self.cache, self._response(model, input_tokens, output_tokens), target)
-        error = self.error.code if self.error is not None else None
-        if self.error is not None and self.trace.attempts:  # the log names how the committed attempt ended
-            self.trace.attempts[-1] = attempt_label(target.provider, self.error)
+        if outcome == names.STREAM_COMPLETED and self.end is not None and not self.continued:
+            input_tokens, _ = self._usage()
+            response = self._response(self._model(), input_tokens, self._segment.output_tokens)
+            store(self.deps, self.cache, response, target)
         record_request(
-            operation,
+            self.trace.operation,
             target.route.value,
             target.provider,
-            served.fallback,
+            served.fallback or self.continued > 0,
             self.trace.decision.reason if self.trace.decision else "stream",
             self.trace.started,
-            error=error,
+            error=self.error.code if self.error is not None else None,
             attempts=self.trace.attempts,
             latency_ms=self.request_ttft_ms,  # a stream's latency is its wait for content, not its length
         )
         metrics.add_metric(name=names.CACHE_MISSES, unit=MetricUnit.Count, value=1 if self.cache.use else 0)
         values = {outcome: (MetricUnit.Count, 1.0)}
+        if self.continued and outcome == names.STREAM_COMPLETED:
+            values[names.STREAM_CONTINUED] = (MetricUnit.Count, float(self.continued))
         if self.served.value.malformed:
             values[names.STREAM_MALFORMED_EVENTS] = (MetricUnit.Count, float(self.served.value.malformed))
         emit_metrics(self._dimensions(), values)
 
+    def _model(self) -> str:
+        return self.end.model if self.end is not None and self.end.model else self.encoder.model
+
     def _usage(self) -> tuple[int, int]:
-        """The stream's usage as its provider reported it, else estimated from the text."""
-        end = self.end
-        prompt = "".join(self.request.system) + "".join(turn.text for turn in self.request.turns)
+        """The current segment's usage as its provider reported it, else estimated from the text."""
+        end, segment = self.end, self._segment
+        request = segment.request
+        prompt = "".join(request.system) + "".join(turn.text for turn in request.turns)
         input_tokens = end.input_tokens if end is not None and end.input_tokens is not None else None
         output_tokens = end.output_tokens if end is not None and end.output_tokens is not None else None
         return (
             input_tokens if input_tokens is not None else estimated_tokens(prompt),
-            output_tokens if output_tokens is not None else estimated_tokens("".join(self.parts)),
+            output_tokens if output_tokens is not None else estimated_tokens("".join(self.parts[segment.first_part :])),
         )
 
     def _response(self, model: str, input_tokens: int, output_tokens: int) -> ChatCompletionResponse:
@@ -316,6 +418,17 @@ class Relay:
 
     def _dimensions(self) -> dict[str, str]:
         return {names.DIM_PROVIDER: self.served.target.provider, names.DIM_OPERATION: self.trace.operation.value}
+
+
+@dataclass
+class _Segment:
+    """One provider's part of a streamed answer: from `first_part` of the relay's parts on."""
+
+    served: Served[Opened]
+    request: CompletionRequest
+    first_part: int
+    settled: bool = False
+    output_tokens: int = 0
 
 
 class SseBody(Iterator[bytes]):
