@@ -11,7 +11,6 @@ from typing import Any
 
 CONTENT_TYPE = "text/event-stream"
 DONE = b"data: [DONE]\n\n"
-KEEPALIVE = b": keep-alive\n\n"  # an SSE comment: every client ignores it
 
 
 def frame(payload: dict[str, Any]) -> bytes:

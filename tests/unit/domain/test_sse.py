@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functions.domain.sse import DONE, KEEPALIVE, ChunkEncoder, error_event, frame
+from functions.domain.sse import DONE, ChunkEncoder, error_event, frame
 
 ENCODER = ChunkEncoder("chatcmpl-r1", 1700000000, "any")
 HEAD = '{"id":"chatcmpl-r1","object":"chat.completion.chunk","created":1700000000,"model":"any",'
@@ -29,9 +29,8 @@ def test_the_finish_and_usage_chunks():
     )
 
 
-def test_the_terminator_the_keepalive_and_the_error_event():
+def test_the_terminator_and_the_error_event():
     assert DONE == b"data: [DONE]\n\n"
-    assert KEEPALIVE.startswith(b":") and KEEPALIVE.endswith(b"\n\n")
     assert error_event("server_error", "cut", "provider_stream_cut") == (
         b'data: {"error":{"type":"server_error","message":"cut","code":"provider_stream_cut","param":null}}\n\n'
     )
