@@ -121,6 +121,9 @@ FAILURES: list[tuple[dict[str, Any], StreamLimits, type[ProviderError], int]] = 
     ({"mode": "error", "in_stream": True, "after_tokens": 3, "status": 429}, LIMITS, ProviderStreamCut, 3),
     ({"mode": "error", "in_stream": True, "after_tokens": 3, "status": 503}, LIMITS, ProviderStreamCut, 3),
     ({"mode": "reset"}, LIMITS, ProviderConnectionReset, 0),
+    # the provider's own refusal in place of the stream
+    ({"mode": "error", "error_code": "context_length_exceeded"}, LIMITS, ContextLengthExceeded, 0),
+    ({"mode": "error", "error_code": "content_filter"}, LIMITS, ContentFiltered, 0),
 ]
 
 

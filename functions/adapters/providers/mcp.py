@@ -428,7 +428,7 @@ class _StreamedCall:
         self._task: asyncio.Task[None] | None = None
         self._thread = threading.Thread(target=asyncio.run, args=(self._run(),), name="mcp-stream", daemon=True)
         self._thread.start()
-        self._started.wait()
+        self._started.wait(CONNECT_TIMEOUT_S)
 
     async def _run(self) -> None:
         self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
