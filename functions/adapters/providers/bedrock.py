@@ -37,7 +37,7 @@ from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
 from functions.adapters.aws import client as aws_client
 from functions.adapters.providers.http import ERROR_MESSAGE_MAX_CHARS, is_body_cut, is_connection_reset
 from functions.adapters.providers.refusals import says_content_filtered, says_context_length_exceeded
-from functions.adapters.providers.streaming import StreamGuard, StreamTally, read_within
+from functions.adapters.providers.streaming import StreamGuard, StreamTally, end_of, read_within
 from functions.domain.completion import (
     Completion,
     CompletionRequest,
@@ -221,7 +221,7 @@ class BedrockProvider:
                     yield item
         except EventStreamError as exc:  # an exception Bedrock sent inside the stream
             raise guard.failed(self._client_error(exc)) from exc
-        yield tally.end()
+        yield end_of(tally, guard)
 
     def _stream_event(self, event: object, tally: StreamTally, guard: StreamGuard) -> Iterator[StreamEvent]:
         """One ConverseStream event: a text delta, or what it says of the answer's end."""

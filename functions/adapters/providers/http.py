@@ -22,7 +22,14 @@ from typing import Any, ClassVar
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ProtocolError, ReadTimeoutError
 
-from functions.adapters.providers.streaming import StreamGuard, StreamTally, read_within, reason, sse_data
+from functions.adapters.providers.streaming import (
+    StreamGuard,
+    StreamTally,
+    end_of,
+    read_within,
+    reason,
+    sse_data,
+)
 from functions.domain.completion import (
     Completion,
     CompletionRequest,
@@ -134,6 +141,11 @@ class JsonApi:
         response = self._send(url, payload, headers, timeout_s, accept="text/event-stream")
         if not 200 <= response.status < 300:
             raise self._error(response.status, response.headers, self._body(response, timeout_s))
+        content_type = response.headers.get("content-type", "")
+        if not content_type.startswith("text/event-stream"):
+            self._body(response, timeout_s)  # read, so that the connection can be reused
+            message = f"{self.provider} answered a stream request with {content_type[:60] or 'no content type'}"
+            raise ProviderResponseInvalid(message, provider=self.provider)
         return response
 
     def read_chunks(self, response: urllib3.BaseHTTPResponse, guard: StreamGuard) -> Iterator[bytes]:
@@ -293,7 +305,7 @@ class JsonApiProvider:
                         guard.commit()
                     yield event
             read_to_the_end = True
-            yield tally.end()
+            yield end_of(tally, guard)
         finally:
             if not read_to_the_end:
                 response.close()  # a stream left mid-way: its connection is not reused

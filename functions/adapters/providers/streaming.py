@@ -99,6 +99,15 @@ class StreamTally:
         )
 
 
+def end_of(tally: StreamTally, guard: StreamGuard) -> StreamEnd:
+    """The `StreamEnd` of a stream that closed cleanly. One that sent no text and not its terminator
+    either answered nothing: `ProviderResponseInvalid`, as an empty body is on the buffered path."""
+    if not guard.committed and not tally.terminated:
+        message = f"{guard.provider} stream ended with no text and no end of its answer"
+        raise ProviderResponseInvalid(message, provider=guard.provider)
+    return tally.end()
+
+
 def read_within(
     guard: StreamGuard,
     response: object,

@@ -21,7 +21,13 @@ from functions.domain.completion import (
     TextDelta,
     Turn,
 )
-from functions.domain.errors import ContentFiltered, ProviderStreamCut, ProviderThrottled, ProviderUnavailable
+from functions.domain.errors import (
+    ContentFiltered,
+    ProviderResponseInvalid,
+    ProviderStreamCut,
+    ProviderThrottled,
+    ProviderUnavailable,
+)
 from tests.unit.fakes import ScriptedPool, answer
 
 REQUEST = CompletionRequest(turns=(Turn("user", "Hello"),), max_tokens=20)
@@ -169,3 +175,23 @@ def test_google_a_stream_that_ends_without_a_finish_reason_is_unterminated():
     events = events_of(google(ScriptedPool(sse_answer(gemini("Hi")))))
 
     assert events == [TextDelta("Hi"), StreamEnd(model="gemini-2.0-flash", terminated=False)]
+
+
+def test_a_stream_request_answered_with_json_is_an_invalid_answer_not_an_empty_stream():
+    pool = ScriptedPool(
+        answer({"choices": [{"message": {"content": "Hi"}}]}, headers={"content-type": "application/json"})
+    )
+
+    with pytest.raises(ProviderResponseInvalid, match="application/json"):
+        events_of(meta(pool))
+
+
+def test_a_stream_that_ends_with_no_text_and_no_terminator_is_an_invalid_answer():
+    with pytest.raises(ProviderResponseInvalid, match="no text"):
+        events_of(meta(ScriptedPool(sse_answer(chunk("", role="assistant")))))
+
+
+def test_a_stream_that_ends_with_no_text_but_its_terminator_is_an_empty_answer():
+    events = events_of(meta(ScriptedPool(sse_answer(chunk(None, "length"), "[DONE]"))))
+
+    assert events == [StreamEnd(model="Llama-4", finish_reason="length", terminated=True)]
