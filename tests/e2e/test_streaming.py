@@ -17,8 +17,17 @@ from openai import OpenAI
 from functions.domain.names import BEDROCK, GOOGLE
 from functions.domain.routing.matrix import ROUTING_MATRIX, OperationType
 from local.gateway import LOCAL_HEADERS as LOCAL
+from tests.e2e.conftest import Running, started_stack
 
 INFRA = {"X-Operation-Type": "infrastructure"}  # the Direct route, on the weighted provider (bedrock) first
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[Running]:
+    """A stack of this module's own: the routing state other e2e modules leave in the shared one (overrides,
+    health marks, weights) must not move the infrastructure route off its weighted provider."""
+    with started_stack(CLIENT_API_KEY="hr-e2e-stream-key") as stack:
+        yield stack
 
 
 @pytest.fixture
