@@ -57,6 +57,7 @@ drill: $(STAMP)  ## Failover drill: bedrock-outage, latency-spike, quota-exhaust
 
 bench: $(STAMP)  ## Benchmarks: print their figures
 	$(PY) bench/router_overhead.py
+	$(PY) bench/streaming.py
 	$(PY) bench/failover_detection.py
 	$(PY) bench/failure_modes.py
 

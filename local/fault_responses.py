@@ -30,8 +30,8 @@ class ConnectionReset(Response):
         super().__init__(status_code=500)  # never sent
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        _required_connection(scope).reset()
-        await _until_disconnected(receive)
+        required_connection(scope).reset()
+        await until_disconnected(receive)
 
 
 class Hang(Response):
@@ -44,7 +44,7 @@ class Hang(Response):
         if (connection := connection_of(scope)) is not None:
             await connection.closing.wait()
             connection.reset()  # the server is shutting down; a no-op when the client has left
-        await _until_disconnected(receive)
+        await until_disconnected(receive)
 
 
 class Delayed(Response):
@@ -55,7 +55,7 @@ class Delayed(Response):
         self.answer, self.delay_ms = answer, delay_ms
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await _pause(connection_of(scope), self.delay_ms)
+        await pause(connection_of(scope), self.delay_ms)
         await self.answer(scope, receive, send)
 
 
@@ -68,10 +68,10 @@ class Truncated(Response):
         self.answer, self.keep = answer, keep
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        connection = _required_connection(scope)
+        connection = required_connection(scope)
         await _start(self.answer, bytes(self.answer.body[: self.keep]), send)
         connection.transport.close()  # after what is buffered goes out: a FIN, not a RST
-        await _until_disconnected(receive)
+        await until_disconnected(receive)
 
 
 class Stalled(Response):
@@ -83,7 +83,7 @@ class Stalled(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await _start(self.answer, bytes(self.answer.body[: self.keep]), send)
-        await _pause(connection_of(scope), self.stall_ms)
+        await pause(connection_of(scope), self.stall_ms)
         await send({"type": "http.response.body", "body": bytes(self.answer.body[self.keep :]), "more_body": False})
 
 
@@ -92,20 +92,20 @@ async def _start(answer: Response, first_bytes: bytes, send: Send) -> None:
     await send({"type": "http.response.body", "body": first_bytes, "more_body": True})
 
 
-def _required_connection(scope: Scope) -> Connection:
+def required_connection(scope: Scope) -> Connection:
     connection = connection_of(scope)
     if connection is None:
         raise RuntimeError("this fault mode needs a server started by local.servers.start_uvicorn")
     return connection
 
 
-async def _until_disconnected(receive: Receive) -> None:
+async def until_disconnected(receive: Receive) -> None:
     """Reads (and drops) the rest of the request until the client is gone."""
     while (await receive())["type"] != "http.disconnect":
         pass
 
 
-async def _pause(connection: Connection | None, milliseconds: int) -> None:
+async def pause(connection: Connection | None, milliseconds: int) -> None:
     """Sleeps `milliseconds`, cut short when the client leaves or the server shuts down."""
     if connection is None:
         await asyncio.sleep(milliseconds / 1000.0)

@@ -4,7 +4,8 @@ A fault is set per provider. While it is in force (its first `first_n` attempts,
 `duration_s` seconds; always when neither is set) every request to that provider first waits
 `latency_ms`, then misbehaves in the fault's `mode` with probability `error_rate`: an error answer
 (`status`, or the provider's own refusal for `error_code`), a connection reset, a request never
-answered, a slow first byte, a body cut, stalled, malformed or left without its end. Every request is
+answered, a slow first byte, a body cut, stalled, malformed or left without its end; on a stream, the
+same event by event (`local.sim_stream`), and an error may come inside the stream (`in_stream`). Every request is
 logged as the provider saw it (`attempts`). The registry is shared by the simulators (which read it
 on every request) and the local admin surface (which sets and clears faults), so it is thread-safe:
 uvicorn serves on its own thread while tests and drills mutate it from theirs.
@@ -47,10 +48,11 @@ class FaultSpec(BaseModel):
     error_rate: float = Field(default=1.0, ge=0.0, le=1.0)
     status: int = Field(default=503, ge=400, le=599)
     error_code: ErrorCode | None = None  # mode error: the provider's own refusal instead of `status`
+    in_stream: bool = False  # mode error, on a stream: the provider's in-stream error after `after_tokens`
     retry_after_s: float | None = Field(default=None, ge=0, le=3600)  # Retry-After on error answers
     latency_ms: int = Field(default=0, ge=0, le=MAX_DELAY_MS)
     first_token_delay_ms: int = Field(default=DEFAULT_FIRST_TOKEN_DELAY_MS, ge=0, le=MAX_DELAY_MS)
-    after_tokens: int | None = Field(default=None, ge=0)  # cut, stall, no_done: where (None: mid-body)
+    after_tokens: int | None = Field(default=None, ge=0)  # cut, stall, malformed, in-stream error: where (None: mid)
     stall_ms: int = Field(default=DEFAULT_STALL_MS, ge=0, le=MAX_DELAY_MS)
     first_n: int | None = Field(default=None, ge=1)  # in force for the first N attempts only
     duration_s: float | None = Field(default=None, gt=0, le=86_400)  # in force this long from when set
@@ -61,6 +63,13 @@ class FaultSpec(BaseModel):
         if code is not None and info.data.get("mode", "error") != "error":
             raise ValueError("error_code is answered in mode error only")
         return code
+
+    @field_validator("in_stream")
+    @classmethod
+    def _in_stream_needs_error_mode(cls, in_stream: bool, info: ValidationInfo) -> bool:
+        if in_stream and info.data.get("mode", "error") != "error":
+            raise ValueError("in_stream is a way to answer mode error only")
+        return in_stream
 
     @property
     def outcome(self) -> str:

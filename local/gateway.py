@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,13 +16,16 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from functions.shared.http_stream import HttpStream
 from local.dashboard import routes as dashboard_routes
 from local.faults import FAULT_PROVIDERS, FaultRegistry, FaultSpec
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+# A handler as a streaming host runs it (functions.handlers.router.stream_handler): its answer may stream.
+StreamHandler = Callable[[dict[str, Any], Any], HttpStream]
 # `/local/*` answers only requests that carry this header (a browser sends it cross-origin only after a
 # CORS preflight, which this gateway never grants) and name 127.0.0.1 or localhost with the gateway's
 # port as Host (a DNS-rebound name is refused). The dashboard page and its files are exempt from the
@@ -132,15 +135,33 @@ def from_proxy_result(result: dict[str, Any]) -> Response:
     return Response(content=content, status_code=int(result.get("statusCode", 500)), headers=headers)
 
 
+def to_streaming_response(stream: HttpStream) -> Response:
+    """A handler's `HttpStream` as Starlette's answer. A streamed one is relayed chunk by chunk, each read
+    on a worker thread (the chunks block on the provider); when the client goes away, Starlette cancels the
+    relay and `stream.close()` stops the provider's stream. A buffered one is a plain response."""
+    if not stream.streamed:
+        return Response(content=b"".join(stream.chunks), status_code=stream.status, headers=stream.headers)
+
+    async def relay() -> AsyncIterator[bytes]:
+        try:
+            while (chunk := await run_in_threadpool(next, stream.chunks, None)) is not None:
+                yield chunk
+        finally:
+            await run_in_threadpool(stream.close)
+
+    return StreamingResponse(relay(), status_code=stream.status, headers=stream.headers)
+
+
 def build_gateway_app(
-    handler: Handler,
+    handler: Handler | StreamHandler,
     faults: FaultRegistry,
     admin_handler: Handler | None = None,
     authorizer: Handler | None = None,
     local_state: Callable[[], dict[str, Any]] | None = None,
 ) -> Starlette:
     """`/admin/...` goes through the authorizer to the admin function, as in the stack; `/local/...`
-    (faults, the dashboard page) exists only here; the rest goes to the router function."""
+    (faults, the dashboard page) exists only here; the rest goes to the router function, a streaming
+    host's `stream_handler` (its SSE answers streamed) or a buffered `lambda_handler`."""
 
     async def invoke(request: Request) -> Response:
         event = await to_proxy_event(request)
@@ -153,8 +174,12 @@ def build_gateway_app(
             denied = await run_in_threadpool(_authorize, authorizer, event, context)
             if denied is not None:
                 return denied
-        target = admin_handler if is_admin and admin_handler is not None else handler
+        target: Callable[[dict[str, Any], Any], dict[str, Any] | HttpStream] = (
+            admin_handler if is_admin and admin_handler is not None else handler
+        )
         result = await run_in_threadpool(target, event, context)
+        if isinstance(result, HttpStream):
+            return to_streaming_response(result)
         return from_proxy_result(result)
 
     async def state(_: Request) -> Response:

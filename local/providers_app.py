@@ -3,10 +3,14 @@
 - `POST /bedrock/model/{modelId}/converse`: the Bedrock Runtime Converse API (JSON in, JSON out,
   AWS JSON errors with `x-amzn-ErrorType`), so a boto3 `bedrock-runtime` client created with
   `endpoint_url="http://HOST:PORT/bedrock"` runs unchanged against it.
+- `POST /bedrock/model/{modelId}/converse-stream`: ConverseStream, its answer in the AWS event
+  stream (`local.sim_eventstream`), with the exceptions Bedrock sends inside a 200 stream.
 - `/mcp`: an MCP server (streamable HTTP, stateless, JSON responses) built with the `mcp` SDK,
   with one tool, `generate`, answering with structured content (`local.sim_mcp`).
-- `POST /google/v1beta/models/{model}:generateContent`: the Gemini API (`local.sim_google`).
-- `POST /meta/chat/completions`: the Llama API's OpenAI-compatible protocol (`local.sim_meta`).
+- `POST /google/v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse`: the
+  Gemini API (`local.sim_google`).
+- `POST /meta/chat/completions`, streamed with `stream: true`: the Llama API's OpenAI-compatible
+  protocol (`local.sim_meta`).
 - `GET /healthz`.
 
 Faults come from a `FaultRegistry` and are read on every request (`local.faults`); each simulator
@@ -27,10 +31,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from local.faults import ErrorCode, FaultRegistry
-from local.sim_common import InjectedAnswers, answer_with_faults, is_number_in, is_positive_int
-from local.sim_google import generate_content_route
+from local.sim_common import InjectedAnswers, answer_with_faults, injected_message, is_number_in, is_positive_int
+from local.sim_eventstream import event_frame, exception_frame
+from local.sim_google import generate_content_route, stream_generate_content_route
 from local.sim_mcp import MCP_PATH, McpFaultMiddleware, build_mcp_server
 from local.sim_meta import chat_completions_route
+from local.sim_stream import StreamedAnswer, StreamEvents, word_pieces
 from local.simulated_model import SimCompletion, SimMessage, generate
 
 PROVIDER = "bedrock"
@@ -48,6 +54,19 @@ _AWS_ERROR_NAMES: dict[int, str] = {
     503: "ServiceUnavailableException",
 }
 _BEDROCK_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens"}
+EVENT_STREAM_MEDIA_TYPE = "application/vnd.amazon.eventstream"
+# The exceptions ConverseStream sends inside a 200 stream (424's is a model stream error there).
+_STREAM_EXCEPTIONS = frozenset(
+    {
+        "ValidationException",
+        "ModelStreamErrorException",
+        "ThrottlingException",
+        "InternalServerException",
+        "ServiceUnavailableException",
+    }
+)
+# A contentBlockDelta frame, well framed, whose payload is not JSON.
+_MALFORMED_EVENT = event_frame("contentBlockDelta", b'{"contentBlockIndex": 0, "delta": {"text": ')
 
 
 _MUST_START_WITH_USER = (
@@ -152,7 +171,8 @@ def _converse_body(model_id: str, result: SimCompletion, started: float) -> dict
     }
 
 
-async def _converse(request: Request, started: float) -> Response:
+async def _converse_result(request: Request) -> SimCompletion | Response:
+    """The simulated model's answer to a Converse request, or the 400 that refuses the request."""
     model_id = request.path_params["model_id"]
     try:
         body = json.loads(await request.body())
@@ -164,15 +184,57 @@ async def _converse(request: Request, started: float) -> Response:
         return aws_error(400, _MALFORMED_INPUT, "SerializationException")
     except _BedrockValidationError as exc:
         return aws_error(400, str(exc), "ValidationException")
-    result = generate(messages, model=model_id, max_tokens=max_tokens, stop=stop)
-    return JSONResponse(_converse_body(model_id, result, started))
+    return generate(messages, model=model_id, max_tokens=max_tokens, stop=stop)
+
+
+async def _converse(request: Request, started: float) -> Response:
+    result = await _converse_result(request)
+    if isinstance(result, Response):
+        return result
+    return JSONResponse(_converse_body(request.path_params["model_id"], result, started))
+
+
+async def _converse_stream(request: Request, started: float) -> Response:
+    result = await _converse_result(request)
+    if isinstance(result, Response):
+        return result
+    return StreamedAnswer(_converse_events(result, started), EVENT_STREAM_MEDIA_TYPE)
+
+
+def _converse_events(result: SimCompletion, started: float) -> StreamEvents:
+    """ConverseStream's events: messageStart, a contentBlockDelta per word, contentBlockStop, then
+    messageStop with the stop reason and metadata with usage and metrics."""
+    body = _converse_body("", result, started)
+    pieces = [
+        event_frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": piece}})
+        for piece in word_pieces(result.text)
+    ]
+    tail = [
+        event_frame("contentBlockStop", {"contentBlockIndex": 0}),
+        event_frame("messageStop", {"stopReason": body["stopReason"]}),
+        event_frame("metadata", {"usage": body["usage"], "metrics": body["metrics"]}),
+    ]
+    head = [event_frame("messageStart", {"role": "assistant"})]
+    return StreamEvents(head=head, pieces=pieces, tail=tail, malformed=_MALFORMED_EVENT)
+
+
+def _stream_exception(status: int, code: ErrorCode | None) -> bytes:
+    """The exception event ConverseStream sends inside its 200 for `status` (or a refusal's code)."""
+    if code is not None:
+        return exception_frame("validationException", _REFUSALS[code])
+    name = "ModelStreamErrorException" if status == 424 else _AWS_ERROR_NAMES.get(status, "")
+    if name not in _STREAM_EXCEPTIONS:
+        name = "InternalServerException" if status >= 500 else "ValidationException"
+    return exception_frame(name[0].lower() + name[1:], injected_message(status))
 
 
 def _refusal(code: ErrorCode, _body: bytes) -> Response:
     return aws_error(400, _REFUSALS[code], "ValidationException")
 
 
-INJECTED_ANSWERS = InjectedAnswers(error=lambda status, message, _: aws_error(status, message), refusal=_refusal)
+INJECTED_ANSWERS = InjectedAnswers(
+    error=lambda status, message, _: aws_error(status, message), refusal=_refusal, stream_error=_stream_exception
+)
 
 
 def _converse_route(faults: FaultRegistry) -> Route:
@@ -187,6 +249,21 @@ def _converse_route(faults: FaultRegistry) -> Route:
     return Route("/bedrock/model/{model_id:path}/converse", converse, methods=["POST"])
 
 
+def _converse_stream_route(faults: FaultRegistry) -> Route:
+    async def converse_stream(request: Request) -> Response:
+        started = time.perf_counter()
+        return await answer_with_faults(
+            faults,
+            PROVIDER,
+            INJECTED_ANSWERS,
+            request,
+            lambda: _converse_stream(request, started),
+            streams=lambda _: True,
+        )
+
+    return Route("/bedrock/model/{model_id:path}/converse-stream", converse_stream, methods=["POST"])
+
+
 # --- the app -------------------------------------------------------------------------------
 async def _healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
@@ -194,26 +271,32 @@ async def _healthz(_: Request) -> Response:
 
 def build_providers_app(faults: FaultRegistry) -> Starlette:
     """The simulators as one ASGI app. Build one per server: the MCP session manager runs once."""
-    mcp_server = build_mcp_server()
+    mcp_server, mcp_streaming_server = build_mcp_server(), build_mcp_server()
     # Stateless and JSON: each tool call is one POST with one JSON answer, as the Lambda client uses it.
     mcp_app = mcp_server.streamable_http_app(streamable_http_path=MCP_PATH, stateless_http=True, json_response=True)
+    # The same server in SSE mode, for tool calls that ask for progress (streamed calls).
+    mcp_streaming_app = mcp_streaming_server.streamable_http_app(
+        streamable_http_path=MCP_PATH, stateless_http=True, json_response=False
+    )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        # A mounted app's own lifespan is not run by Starlette, so the MCP session manager's runs here.
-        async with mcp_server.session_manager.run():
+        # A mounted app's own lifespan is not run by Starlette, so the MCP session managers' run here.
+        async with mcp_server.session_manager.run(), mcp_streaming_server.session_manager.run():
             yield
 
     app = Starlette(
         routes=[
             Route("/healthz", _healthz, methods=["GET"]),
             _converse_route(faults),
+            _converse_stream_route(faults),
             generate_content_route(faults),
+            stream_generate_content_route(faults),
             chat_completions_route(faults),
             Mount("/", app=mcp_app),
         ],
         lifespan=lifespan,
     )
-    app.add_middleware(McpFaultMiddleware, faults=faults)
+    app.add_middleware(McpFaultMiddleware, faults=faults, streaming_app=mcp_streaming_app)
     app.state.faults = faults
     return app

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from local.fault_responses import ConnectionReset, Delayed, Hang, Stalled, Truncated, split_point
 from local.faults import ErrorCode, FaultRegistry, FaultSpec
+from local.sim_stream import STREAM_FAULT_MODES, StreamedAnswer
 
 # 200 and JSON by its content type, but not JSON: a body no API answers with.
 MALFORMED_BODY = b'{"injected": "malformed chunk", "choices": [{"delta": '
@@ -26,6 +27,8 @@ class InjectedAnswers:
     refusal: Callable[[ErrorCode, bytes], Response] | None = None
     """The provider's own refusal for an error code, from the code and the request body; None when
     the simulator answers refusals itself."""
+    stream_error: Callable[[int, ErrorCode | None], bytes] | None = None
+    """The provider's in-stream error event for a status (or an error code); None when it streams not."""
 
 
 def injected_message(status: int) -> str:
@@ -38,11 +41,21 @@ async def answer_with_faults(
     answers: InjectedAnswers,
     request: Request,
     answer: Callable[[], Awaitable[Response]],
+    streams: Callable[[bytes], bool] | None = None,
 ) -> Response:
-    """`answer()`, unless a fault of `provider` strikes this request: then what the fault makes of it."""
+    """`answer()`, unless a fault of `provider` strikes this request: then what the fault makes of it.
+    `streams` tells from the request body whether the answer is a stream (`local.sim_stream`), on which
+    the stream fault modes and in-stream errors act event by event."""
     if (fault := await faults.apply(provider)) is None:
         return await answer()
-    instead = instead_of_answer(fault, answers, await request.body())
+    body = await request.body()
+    if streams is not None and streams(body) and (fault.mode in STREAM_FAULT_MODES or fault.in_stream):
+        streamed = await answer()
+        if not isinstance(streamed, StreamedAnswer):
+            return streamed  # the request is refused before any stream
+        error = answers.stream_error(fault.status, fault.error_code) if answers.stream_error else b""
+        return streamed.faulted(fault, error)
+    instead = instead_of_answer(fault, answers, body)
     return instead if instead is not None else around_answer(fault, await answer())
 
 

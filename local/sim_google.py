@@ -1,4 +1,5 @@
-"""The Gemini API simulator: `POST /google/v1beta/models/{model}:generateContent`.
+"""The Gemini API simulator: `POST /google/v1beta/models/{model}:generateContent`, and
+`:streamGenerateContent?alt=sse`, its answer in server-sent events (`local.sim_stream`).
 
 A `GoogleProvider` with `endpoint_url="http://HOST:PORT/google"` runs unchanged against it. Bodies
 are checked as the real API checks them (field names in camelCase only; the real API also takes
@@ -19,7 +20,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from local.faults import ErrorCode, FaultRegistry
-from local.sim_common import InjectedAnswers, answer_with_faults, is_number_in, is_positive_int
+from local.sim_common import InjectedAnswers, answer_with_faults, injected_message, is_number_in, is_positive_int
+from local.sim_stream import SSE_MEDIA_TYPE, StreamedAnswer, StreamEvents, sse, word_pieces
 from local.simulated_model import SimCompletion, SimMessage, count_tokens, generate
 
 PROVIDER = "google"
@@ -196,7 +198,8 @@ def _answer(model: str, result: SimCompletion) -> dict[str, Any]:
     }
 
 
-async def _generate_content(request: Request) -> Response:
+async def _generated(request: Request) -> tuple[str, SimCompletion] | Response:
+    """The model and the simulated model's answer to a request, or the error that refuses it."""
     if not (request.headers.get("x-goog-api-key") or request.query_params.get("key")):
         return google_error(403, _NO_KEY)
     model = request.path_params["model"]
@@ -211,8 +214,63 @@ async def _generate_content(request: Request) -> Response:
         return google_error(400, "Invalid JSON payload received. Unexpected token.")
     except _InvalidArgument as exc:
         return google_error(400, str(exc))
-    result = generate(messages, model=model, max_tokens=max_tokens, stop=stop)
-    return JSONResponse(_answer(model, result))
+    return model, generate(messages, model=model, max_tokens=max_tokens, stop=stop)
+
+
+async def _generate_content(request: Request) -> Response:
+    generated = await _generated(request)
+    if isinstance(generated, Response):
+        return generated
+    return JSONResponse(_answer(*generated))
+
+
+async def _stream_generate_content(request: Request) -> Response:
+    if request.query_params.get("alt") != "sse":
+        return google_error(400, "This simulator streams with alt=sse only.")
+    generated = await _generated(request)
+    if isinstance(generated, Response):
+        return generated
+    return StreamedAnswer(_chunks(*generated), SSE_MEDIA_TYPE)
+
+
+def _chunks(model: str, result: SimCompletion) -> StreamEvents:
+    """The answer as `GenerateContentResponse` events: a word each, then the last one with the
+    finishReason and the usageMetadata."""
+    answer = _answer(model, result)
+    common = {"modelVersion": model, "responseId": answer["responseId"]}
+
+    def chunk(text: str, finish: dict[str, Any] | None = None, usage: dict[str, Any] | None = None) -> bytes:
+        candidate = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0, **(finish or {})}
+        last = {"usageMetadata": usage} if usage else {}
+        return sse(json.dumps({"candidates": [candidate], **last, **common}, separators=(",", ":")))
+
+    finish = {"finishReason": answer["candidates"][0]["finishReason"]}
+    return StreamEvents(
+        head=[],
+        pieces=[chunk(piece) for piece in word_pieces(result.text)],
+        tail=[chunk("", finish, answer["usageMetadata"])],
+        malformed=sse('{"candidates": [{"content": {"parts": [{"text": '),
+    )
+
+
+def _stream_error(status: int, code: ErrorCode | None) -> bytes:
+    """An error inside the stream, as the Gemini API ends an SSE stream that fails: an `error` event."""
+    message = _TOO_LONG if code == "context_length_exceeded" else injected_message(status)
+    if code == "content_filter":  # Google's filter stops the candidate rather than erroring
+        return sse(json.dumps({"candidates": [{"finishReason": "SAFETY", "index": 0}]}))
+    name = _STATUS_NAMES.get(400 if code else status) or ("INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
+    return sse(json.dumps({"error": {"code": 400 if code else status, "message": message, "status": name}}))
+
+
+def _stream_refusal(code: ErrorCode, body: bytes) -> Response:
+    """A refusal on a stream: a blocked prompt comes as the stream's one event."""
+    answer = _refusal(code, body)
+    if answer.status_code != 200:
+        return answer
+    return Response(sse(bytes(answer.body).decode()), media_type=SSE_MEDIA_TYPE)
+
+
+STREAM_INJECTED_ANSWERS = InjectedAnswers(error=_injected, refusal=_stream_refusal, stream_error=_stream_error)
 
 
 def generate_content_route(faults: FaultRegistry) -> Route:
@@ -220,3 +278,17 @@ def generate_content_route(faults: FaultRegistry) -> Route:
         return await answer_with_faults(faults, PROVIDER, INJECTED_ANSWERS, request, lambda: _generate_content(request))
 
     return Route("/google/v1beta/models/{model}:generateContent", generate_content, methods=["POST"])
+
+
+def stream_generate_content_route(faults: FaultRegistry) -> Route:
+    async def stream_generate_content(request: Request) -> Response:
+        return await answer_with_faults(
+            faults,
+            PROVIDER,
+            STREAM_INJECTED_ANSWERS,
+            request,
+            lambda: _stream_generate_content(request),
+            streams=lambda _: True,
+        )
+
+    return Route("/google/v1beta/models/{model}:streamGenerateContent", stream_generate_content, methods=["POST"])

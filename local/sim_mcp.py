@@ -1,5 +1,7 @@
 """The MCP simulator: an MCP server (streamable HTTP, stateless, JSON responses) built with the `mcp`
-SDK, with one tool, `generate`, answering from the simulated model with structured content.
+SDK, with one tool, `generate`, answering from the simulated model with structured content. A call
+that asks for progress is answered in SSE mode, the answer's words coming first as progress
+notifications (`ctx.report_progress`, a word in each message), then the result.
 
 An `mcp` fault strikes tool calls (`tools/call`), one attempt of the router each; the session's own
 requests (protocol probe, initialize, notifications, tool listings) pass untouched. An error status
@@ -15,13 +17,14 @@ from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, TextContent
+from mcp_types import INTERNAL_ERROR, CallToolResult, TextContent
 from pydantic import BaseModel
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from local.faults import ErrorCode, FaultRegistry
-from local.sim_common import InjectedAnswers, around_answer, instead_of_answer
+from local.faults import ErrorCode, FaultRegistry, FaultSpec
+from local.sim_common import InjectedAnswers, around_answer, injected_message, instead_of_answer
+from local.sim_stream import SSE_MEDIA_TYPE, STREAM_FAULT_MODES, StreamedAnswer, StreamEvents, word_pieces
 from local.simulated_model import SimMessage, generate
 
 PROVIDER = "mcp"
@@ -58,7 +61,7 @@ def build_mcp_server(default_model: str = "mcp-simulated") -> MCPServer:
     server = MCPServer(name="hybrid-routing-local", instructions="Simulated model behind the MCP route.")
 
     @server.tool(name=MCP_TOOL_NAME, description="Complete a chat conversation.")
-    def generate_tool(
+    async def generate_tool(
         messages: list[ChatMessage],
         max_tokens: int | None = None,
         temperature: float | None = None,
@@ -77,6 +80,10 @@ def build_mcp_server(default_model: str = "mcp-simulated") -> MCPServer:
         name = model or default_model
         sim = [SimMessage(role=m.role, text=m.content) for m in messages]
         result = generate(sim, model=name, max_tokens=max_tokens, stop=stop or ())
+        if ctx is not None:  # a no-op unless the caller asked for progress (a streamed call)
+            pieces = word_pieces(result.text)
+            for index, piece in enumerate(pieces, start=1):
+                await ctx.report_progress(index, len(pieces), piece)
         answer = GenerateResult(
             content=result.text,
             model=name,
@@ -105,11 +112,15 @@ INJECTED_ANSWERS = InjectedAnswers(error=_http_error)  # refusals: the tool's ow
 
 
 class McpFaultMiddleware:
-    """Applies the `mcp` fault in force to each tool call sent to the MCP server."""
+    """Applies the `mcp` fault in force to each tool call sent to the MCP server. A tool call that asks
+    for progress (a `progressToken` in its `_meta`: a streamed call) goes to `streaming_app`, an MCP
+    server answering in SSE mode, where the tool's progress notifications can flow; the stream fault
+    modes then act on its events (`local.sim_stream`), a progress notification standing for a token."""
 
-    def __init__(self, app: ASGIApp, faults: FaultRegistry) -> None:
+    def __init__(self, app: ASGIApp, faults: FaultRegistry, streaming_app: ASGIApp | None = None) -> None:
         self.app = app
         self.faults = faults
+        self.streaming_app = streaming_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         is_mcp = scope["type"] == "http" and (scope["path"] == MCP_PATH or scope["path"].startswith(MCP_PATH + "/"))
@@ -119,17 +130,51 @@ class McpFaultMiddleware:
         scope = _asking_refusal(scope, None)
         body = await _request_body(receive)
         replay = _replaying(body, receive)
-        is_tool_call = _json_rpc(body).get("method") == "tools/call"
+        message = _json_rpc(body)
+        is_tool_call = message.get("method") == "tools/call"
+        app = self.streaming_app if is_tool_call and self.streaming_app and _asks_progress(message) else self.app
         if not is_tool_call or (fault := await self.faults.apply(PROVIDER)) is None:
-            await self.app(scope, replay, send)
+            await app(scope, replay, send)
             return
         if fault.mode == "error" and fault.error_code is not None:
-            await self.app(_asking_refusal(scope, fault.error_code), replay, send)
+            await app(_asking_refusal(scope, fault.error_code), replay, send)
             return
-        response = instead_of_answer(fault, INJECTED_ANSWERS, body)
+        streamed = app is self.streaming_app and (fault.mode in STREAM_FAULT_MODES or fault.in_stream)
+        response = None if streamed else instead_of_answer(fault, INJECTED_ANSWERS, body)
         if response is None:
-            response = around_answer(fault, await _captured(self.app, scope, replay))
+            answer = await _captured(app, scope, replay)
+            response = _streamed(answer, fault, message) if streamed else around_answer(fault, answer)
         await response(scope, receive, send)
+
+
+def _asks_progress(message: dict[str, Any]) -> bool:
+    params = message.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return isinstance(meta, dict) and meta.get("progressToken") is not None
+
+
+def _streamed(answer: Response, fault: FaultSpec, message: dict[str, Any]) -> Response:
+    """The SSE answer of a streamed tool call as `fault` alters it: its progress notifications are the
+    stream's pieces, what follows them (the result) its terminator. An error in the stream is the
+    JSON-RPC error answer to the call."""
+    if answer.status_code != 200 or not answer.headers.get("content-type", "").startswith(SSE_MEDIA_TYPE):
+        return around_answer(fault, answer)
+    events = [event + b"\n\n" for event in bytes(answer.body).replace(b"\r\n", b"\n").split(b"\n\n") if event]
+    progress = [index for index, event in enumerate(events) if b'"notifications/progress"' in event]
+    first, last = (progress[0], progress[-1] + 1) if progress else (0, 0)
+    error = {"code": INTERNAL_ERROR, "message": injected_message(fault.status)}
+    error_event = _sse_message({"jsonrpc": "2.0", "id": message.get("id"), "error": error})
+    stream = StreamEvents(
+        head=events[:first],
+        pieces=events[first:last],
+        tail=events[last:],
+        malformed=b'event: message\ndata: {"jsonrpc": "2.0", "method": \n\n',
+    )
+    return StreamedAnswer(stream, SSE_MEDIA_TYPE).faulted(fault, error_event if fault.in_stream else b"")
+
+
+def _sse_message(message: dict[str, Any]) -> bytes:
+    return f"event: message\ndata: {json.dumps(message)}\n\n".encode()
 
 
 def _asking_refusal(scope: Scope, code: ErrorCode | None) -> Scope:

@@ -4,7 +4,8 @@ A `LlamaApiProvider` with `endpoint_url="http://HOST:PORT/meta"` runs unchanged 
 are checked as the real API checks them, errors come in the OpenAI shape
 `{"error": {"message", "type", "param", "code"}}`, and a bearer key is required. An injected 429
 carries `Retry-After: 1` unless the fault says otherwise; an injected error code is the API's own
-400 with that code.
+400 with that code. With `stream: true` the answer is OpenAI-style server-sent events: one
+`chat.completion.chunk` per word, the finish reason and usage in the last chunk, then `data: [DONE]`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from local.faults import ErrorCode, FaultRegistry
-from local.sim_common import InjectedAnswers, answer_with_faults, is_number_in, is_positive_int
+from local.sim_common import (
+    MALFORMED_BODY,
+    InjectedAnswers,
+    answer_with_faults,
+    injected_message,
+    is_number_in,
+    is_positive_int,
+)
+from local.sim_stream import SSE_MEDIA_TYPE, StreamedAnswer, StreamEvents, sse, word_pieces
 from local.simulated_model import SimCompletion, SimMessage, generate
 
 PROVIDER = "meta"
@@ -143,23 +152,67 @@ async def _chat_completions(request: Request) -> Response:
             raise _InvalidRequest("model is required.", "model")
         messages = _messages(body)
         max_tokens, stop = _options(body)
+        streamed = body.get("stream", False)
+        if not isinstance(streamed, bool):
+            raise _InvalidRequest("stream must be a boolean.", "stream")
     except ValueError:
         return openai_error(400, "The request body is not valid JSON.")
     except _InvalidRequest as exc:
         return openai_error(400, str(exc), exc.param)
     result = generate(messages, model=model, max_tokens=max_tokens, stop=stop)
+    if streamed:
+        return StreamedAnswer(_chunks(model, result), SSE_MEDIA_TYPE)
     return JSONResponse(_answer(model, result))
+
+
+def _chunks(model: str, result: SimCompletion) -> StreamEvents:
+    """The answer as `chat.completion.chunk`s: the role, a content delta per word, the finish reason
+    with the usage, then `[DONE]`."""
+    answer = _answer(model, result)
+    common = {"id": answer["id"], "object": "chat.completion.chunk", "created": answer["created"], "model": model}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+        return sse(json.dumps({**common, "choices": [choice], **extra}, separators=(",", ":")))
+
+    return StreamEvents(
+        head=[chunk({"role": "assistant", "content": ""})],
+        pieces=[chunk({"content": piece}) for piece in word_pieces(result.text)],
+        tail=[chunk({}, result.finish_reason, usage=answer["usage"]), sse("[DONE]")],
+        malformed=sse(MALFORMED_BODY.decode()),
+    )
+
+
+def _stream_error(status: int, code: ErrorCode | None) -> bytes:
+    """An error inside the stream, as OpenAI-compatible APIs send one: an event with an `error` object."""
+    message = _REFUSALS[code] if code is not None else injected_message(status)
+    error_type, default_code = _ERROR_TYPES.get(status) or ("server_error", None)
+    error = {"message": message, "type": error_type, "param": None, "code": code or default_code}
+    return sse(json.dumps({"error": error}))
+
+
+def streams(body: bytes) -> bool:
+    """Whether a request body asks for a stream (read leniently: an unreadable body asks for none)."""
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(request, dict) and request.get("stream") is True
 
 
 def _refusal(code: ErrorCode, _body: bytes) -> Response:
     return openai_error(400, _REFUSALS[code], "messages", code)
 
 
-INJECTED_ANSWERS = InjectedAnswers(error=lambda status, message, _: openai_error(status, message), refusal=_refusal)
+INJECTED_ANSWERS = InjectedAnswers(
+    error=lambda status, message, _: openai_error(status, message), refusal=_refusal, stream_error=_stream_error
+)
 
 
 def chat_completions_route(faults: FaultRegistry) -> Route:
     async def chat_completions(request: Request) -> Response:
-        return await answer_with_faults(faults, PROVIDER, INJECTED_ANSWERS, request, lambda: _chat_completions(request))
+        return await answer_with_faults(
+            faults, PROVIDER, INJECTED_ANSWERS, request, lambda: _chat_completions(request), streams=streams
+        )
 
     return Route("/meta/chat/completions", chat_completions, methods=["POST"])

@@ -215,7 +215,7 @@ def _start_gateway(stack: LocalStack, port: int, serve_in_thread: bool) -> None:
     from functions.handlers.admin.handler import lambda_handler as admin_handler
     from functions.handlers.authorizer import lambda_handler as authorizer
     from functions.handlers.authorizer import reset_cache
-    from functions.handlers.router import lambda_handler
+    from functions.handlers.router import stream_handler
     from local.gateway import build_gateway_app
 
     reset_cache()
@@ -223,7 +223,7 @@ def _start_gateway(stack: LocalStack, port: int, serve_in_thread: bool) -> None:
     def state() -> dict[str, Any]:
         return stack.persister.status() if stack.persister is not None else {"directory": None}
 
-    app = build_gateway_app(lambda_handler, stack.faults, admin_handler, authorizer, state)
+    app = build_gateway_app(stream_handler, stack.faults, admin_handler, authorizer, state)
     stack.app = app
     if serve_in_thread:
         stack.gateway = start_uvicorn(app, port=port)

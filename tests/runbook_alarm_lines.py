@@ -58,6 +58,10 @@ RUNBOOK_LINES: list[RunbookLine] = [
         "critical-p95-latency", "critical", ("Latency",), "p95", ">",
         t.CRITICAL_P95_LATENCY_MS, t.CRITICAL_P95_LATENCY_SECONDS,
     ),
+    RunbookLine(  # the same target, for streams: their wait for the first token
+        "critical-p95-time-to-first-token", "critical", ("TimeToFirstToken",), "p95", ">",
+        t.CRITICAL_P95_LATENCY_MS, t.CRITICAL_P95_LATENCY_SECONDS,
+    ),
     RunbookLine(
         "critical-error-rate", "critical", ("Errors", "Requests"), "Sum", ">",
         t.CRITICAL_ERROR_RATE_PERCENT, t.CRITICAL_ERROR_RATE_SECONDS,
@@ -72,6 +76,10 @@ RUNBOOK_LINES: list[RunbookLine] = [
     ),
     RunbookLine(
         "warning-p95-latency", "warning", ("Latency",), "p95", ">",
+        t.WARNING_P95_LATENCY_MS, t.WARNING_P95_LATENCY_SECONDS,
+    ),
+    RunbookLine(
+        "warning-p95-time-to-first-token", "warning", ("TimeToFirstToken",), "p95", ">",
         t.WARNING_P95_LATENCY_MS, t.WARNING_P95_LATENCY_SECONDS,
     ),
     RunbookLine(

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+)
 
 from functions.domain.completion import CompletionRequest, Turn
 
@@ -30,6 +40,13 @@ class ChatMessage(BaseModel):
 Number = StrictInt | StrictFloat
 
 
+class StreamOptions(BaseModel):
+    """OpenAI's `stream_options`: only with `stream: true`; a field it does not know is refused by name."""
+
+    model_config = ConfigDict(extra="forbid")
+    include_usage: StrictBool | None = None
+
+
 class ChatCompletionRequest(BaseModel):
     """The subset of OpenAI's chat completion request this gateway honours. Unknown fields are
     ignored, as OpenAI SDKs send optional ones (n, logprobs, ...) that do not change routing."""
@@ -44,6 +61,7 @@ class ChatCompletionRequest(BaseModel):
     top_p: Annotated[Number, Field(ge=0, le=1)] | None = None
     stop: StrictStr | Annotated[list[StrictStr], Field(max_length=4)] | None = None
     stream: StrictBool | None = False
+    stream_options: StreamOptions | None = None
     user: Annotated[StrictStr, Field(max_length=256)] | None = None
     metadata: dict[StrictStr, StrictStr] | None = None
 
@@ -53,6 +71,18 @@ class ChatCompletionRequest(BaseModel):
         if not any(m.role in ("user", "assistant") for m in messages):
             raise ValueError("messages must contain at least one user or assistant message")
         return messages
+
+    @field_validator("stream_options")
+    @classmethod
+    def _only_when_streaming(cls, options: StreamOptions | None, info: ValidationInfo) -> StreamOptions | None:
+        if options is not None and info.data.get("stream") is not True:
+            raise ValueError("stream_options is only allowed with stream: true")
+        return options
+
+    @property
+    def include_usage(self) -> bool:
+        """Whether a stream ends with a usage chunk (`stream_options.include_usage`)."""
+        return bool(self.stream_options and self.stream_options.include_usage)
 
     def to_completion_request(self) -> CompletionRequest:
         system = tuple(m.text() for m in self.messages if m.role in ("system", "developer"))

@@ -67,6 +67,18 @@ ERRORS_BY_TYPE_PREFIX: Final = "Errors_"  # Errors_<error type>, one count per f
 ATTEMPTS: Final = "Attempts"  # provider attempts one request made
 RETRIES: Final = "Retries"  # its attempts after the first (same provider or another)
 
+# Streams (the router's `stream: true` answers): dimensions Provider+OperationType+service, one line per stream.
+TIME_TO_FIRST_TOKEN: Final = "TimeToFirstToken"  # noqa: S105 - a metric name, not a secret; ms from the request's start to its first content delta
+STREAM_COMPLETED: Final = "StreamCompleted"  # ended with its finish reason and [DONE]
+STREAM_CUT: Final = "StreamCut"  # the provider's stream broke after the first delta: ended with an error event
+STREAM_STALLED: Final = "StreamStalled"  # the provider went silent after the first delta: ended with an error event
+STREAM_FAILED_OVER: Final = "StreamFailedOverBeforeCommit"  # another attempt before the first delta served it
+STREAM_CONTINUED: Final = "StreamContinuedOnFallback"  # a cut stream finished by a prefill-capable fallback
+STREAM_CLIENT_GONE: Final = "StreamClientDisconnected"  # the client left; the provider call was stopped
+STREAM_MALFORMED_EVENTS: Final = "StreamMalformedEvents"  # provider events skipped as unreadable
+STREAM_DIMENSIONS: Final[tuple[str, ...]] = (DIM_PROVIDER, DIM_OPERATION, DIM_SERVICE)
+STREAM_OUTCOMES: Final[tuple[str, ...]] = (STREAM_COMPLETED, STREAM_CUT, STREAM_STALLED, STREAM_CLIENT_GONE)
+
 # Per provider attempt (the router's breakers): dimensions Provider+service.
 PROVIDER_ATTEMPTS: Final = "ProviderAttempts"
 PROVIDER_SERVER_ERRORS: Final = "ProviderServerErrors"

@@ -108,6 +108,8 @@ STREAM_FIRST_TOKEN_SECONDS: Final[dict[str, float]] = {
 }
 # Once committed (the first delta sent), a provider silent this long has stalled: the stream ends with an error event.
 STREAM_STALL_SECONDS: Final[float] = 5.0
+# A stream whose provider sent no usage is billed on an estimate: this many characters a token, rounded up.
+STREAM_CHARS_PER_TOKEN_ESTIMATE: Final[int] = 4
 # SSE keep-alive comment sent to the client while a committed stream waits this long for the next event.
 STREAM_KEEPALIVE_SECONDS: Final[float] = 15.0
 # The longest a streamed answer may last, retries, fallbacks and every chunk included: the router function's

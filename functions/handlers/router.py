@@ -6,6 +6,7 @@ import gc
 import re
 import time
 import uuid
+from contextvars import ContextVar
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -17,9 +18,12 @@ from functions.adapters.cloudwatch import active_alarms, get_metrics_settings, g
 from functions.adapters.dynamodb.client import dynamodb_client
 from functions.adapters.providers.mcp import import_sdk_client
 from functions.app.chat import serve as chat
+from functions.app.chat import streaming
 from functions.app.chat.serve import RequestTrace
+from functions.app.chat.streaming import StreamAnswer
 from functions.app.chat.wiring import get_dependencies
-from functions.domain.errors import HybridRoutingError, InvalidRequest, NotFound, UnknownOperationType, clip, quoted
+from functions.domain import sse
+from functions.domain.errors import HybridRoutingError, NotFound, UnknownOperationType, clip, quoted
 from functions.domain.health import SystemHealth, TargetView, assess
 from functions.domain.models import ChatCompletionRequest, ChatCompletionResponse
 from functions.domain.names import TARGETS
@@ -55,15 +59,28 @@ KNOWN_ROUTES: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = (
 )
 
 
+# Set by `stream_handler` for the request it serves: where the chat route leaves a committed stream for a host
+# that streams. Unset (`lambda_handler` alone, a buffered host): the route answers the whole stream as its body.
+_streaming_host: ContextVar[list[StreamAnswer] | None] = ContextVar("streaming_host", default=None)
+SSE_HEADERS = {"Cache-Control": "no-cache"}
+
+
 @app.post("/v1/chat/completions")
-def chat_completions(body: ChatCompletionRequest) -> Response[ChatCompletionResponse]:
-    if body.stream:
-        raise InvalidRequest("stream: true is not supported yet; send stream: false or omit it")
+def chat_completions(body: ChatCompletionRequest) -> Response[ChatCompletionResponse | str]:
     operation = _operation(body)
     trace = RequestTrace(operation, time.monotonic())
     app.context.update(trace=trace)
     cache_header = app.current_event.headers.get("x-hybrid-cache") or app.current_event.headers.get("X-Hybrid-Cache")
-    result = chat.complete(get_dependencies(), body, operation, cache_header, app.context["request_id"], trace)
+    call = chat.ChatCall(get_dependencies(), body, operation, cache_header, app.context["request_id"], trace)
+    if body.stream:
+        answer = streaming.open_stream(call)
+        headers = answer.headers | SSE_HEADERS
+        host = _streaming_host.get()
+        if host is not None:
+            host.append(answer)
+            return Response(200, sse.CONTENT_TYPE, "", headers=headers)
+        return Response(200, sse.CONTENT_TYPE, b"".join(answer.chunks).decode("utf-8"), headers=headers)
+    result = chat.complete(call)
     return Response(200, "application/json", result.response, headers=result.headers)
 
 
@@ -204,8 +221,23 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 def stream_handler(event: dict[str, Any], context: LambdaContext) -> HttpStream:
     """The router for a host that can stream its answer (the local gateway, the Lambda response-streaming
-    loop): a `stream: true` chat request's SSE stream once committed, every other answer as one chunk."""
-    return HttpStream.buffered(lambda_handler(event, context))
+    loop): a `stream: true` chat request's SSE stream once committed, every other answer as one chunk.
+    The same checks and answers as `lambda_handler`, which it runs: a request whose every attempt fails
+    before the first delta gets the buffered path's JSON error."""
+    slot: list[StreamAnswer] = []
+    token = _streaming_host.set(slot)
+    try:
+        result = lambda_handler(event, context)
+    finally:
+        _streaming_host.reset(token)
+    answer = HttpStream.buffered(result)
+    if not slot:
+        return answer
+    stream = HttpStream(answer.status, answer.headers, slot[0].chunks, streamed=True)
+    if answer.status != 200:  # committed, then the answer failed on its way out: stop the provider's stream
+        stream.close()
+        return answer
+    return stream
 
 
 _heap_frozen = False

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, TextIO, TypeVar
 
@@ -113,17 +114,27 @@ def log_request_metrics(handler: _Handler) -> _Handler:
 
     @functools.wraps(handler)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        own = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
-        token = _request_metrics.set(own)
-        try:
+        with request_metrics():
             return handler(*args, **kwargs)
-        finally:
-            _request_metrics.reset(token)
-            if own.metric_set and not is_metrics_disabled():
-                write_line(json.dumps(own.serialize_metric_set(), separators=(",", ":")))
-            own.clear_metrics()
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def request_metrics() -> Iterator[None]:
+    """The metrics recorded inside make one EMF line of their own, flushed on the way out: a request's, or
+    what a stream records when it ends, after its handler has returned. Enter and leave it in one call: a
+    context variable set in one step of a generator is not there in the next when a host steps it from
+    another thread."""
+    own = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+    token = _request_metrics.set(own)
+    try:
+        yield
+    finally:
+        _request_metrics.reset(token)
+        if own.metric_set and not is_metrics_disabled():
+            write_line(json.dumps(own.serialize_metric_set(), separators=(",", ":")))
+        own.clear_metrics()
 
 
 def log_function_context(handler: _Handler) -> _Handler:
@@ -173,19 +184,24 @@ def emit_provider_metrics(provider: str, values: Mapping[str, tuple[MetricUnit, 
 
 
 def emit_metrics(
-    dimensions: Mapping[str, str], values: Mapping[str, tuple[MetricUnit, float]], stream: TextIO | None = None
+    dimensions: Mapping[str, str],
+    values: Mapping[str, tuple[MetricUnit, float]],
+    stream: TextIO | None = None,
+    *,
+    rollups: Sequence[Sequence[str]] = (),
 ) -> None:
     """One EMF line whose only dimension set is `dimensions` plus `service` (SERVICE, whatever
     POWERTOOLS_SERVICE_NAME says), apart from any Powertools line: dashboards and alarms match on
-    exactly that set. No AWS call: CloudWatch Logs turns the line into metrics. Printed to `sys.stdout`
-    (the local stack's metrics tap listens there) unless `stream` says otherwise."""
+    exactly that set; `rollups` adds coarser sets of those dimensions (each with `service`; `[]`: `service`
+    alone, what a service-wide alarm reads). No AWS call: CloudWatch Logs turns the line into metrics.
+    Printed to `sys.stdout` (the local stack's metrics tap listens there) unless `stream` says otherwise."""
     document = {
         "_aws": {
             "Timestamp": int(time.time() * 1000),
             "CloudWatchMetrics": [
                 {
                     "Namespace": NAMESPACE,
-                    "Dimensions": [[*dimensions, DIM_SERVICE]],
+                    "Dimensions": [[*dimensions, DIM_SERVICE], *([*rollup, DIM_SERVICE] for rollup in rollups)],
                     "Metrics": [{"Name": name, "Unit": unit.value} for name, (unit, _) in values.items()],
                 }
             ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -20,9 +21,10 @@ class Running:
     process: subprocess.Popen[str]
 
 
-@pytest.fixture(scope="session")
-def running() -> Iterator[Running]:
-    process = launch(CLIENT_API_KEY="hr-e2e-test-key")
+@contextlib.contextmanager
+def started_stack(**env: str) -> Iterator[Running]:
+    """`python -m local` in its own process with `env` added, until the block ends (then Ctrl-C)."""
+    process = launch(**env)
     match = ready_line(process)
     if match is None:
         process.kill()
@@ -36,3 +38,9 @@ def running() -> Iterator[Running]:
         except subprocess.TimeoutExpired:
             process.kill()
             raise
+
+
+@pytest.fixture(scope="session")
+def running() -> Iterator[Running]:
+    with started_stack(CLIENT_API_KEY="hr-e2e-test-key") as stack:
+        yield stack

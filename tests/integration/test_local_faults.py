@@ -136,6 +136,68 @@ def stack(_stack: Stack) -> Iterator[Stack]:
     httpx.delete(f"{_stack.gateway.url}/local/faults", headers=LOCAL)
 
 
+# --- streams, as each provider's own client reads them -------------------------------------------------
+def bedrock_client(stack: Stack) -> Any:
+    return boto3.client(
+        "bedrock-runtime",
+        region_name="eu-central-1",
+        endpoint_url=f"{stack.simulators.url}/bedrock",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
+
+
+def converse_stream(stack: Stack, seen: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    response = bedrock_client(stack).converse_stream(
+        modelId=MODEL_ID, messages=[{"role": "user", "content": [{"text": PROMPT}]}]
+    )
+    for event in response["stream"]:
+        seen.append(event)
+    return seen
+
+
+def meta_stream_lines(stack: Stack) -> list[str]:
+    call = CALLS["meta"]
+    with httpx.stream(
+        "POST", f"{stack.simulators.url}{call.path}", json={**call.body, "stream": True}, headers=call.headers
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return [line for line in response.iter_lines() if line]
+
+
+@pytest.mark.usefixtures("fake_aws_credentials")
+def test_boto3_reads_the_bedrock_stream_of_the_simulator_event_by_event(stack):
+    events = converse_stream(stack, [])
+
+    kinds = [next(iter(event)) for event in events]
+    assert kinds[0] == "messageStart" and kinds[-3:] == ["contentBlockStop", "messageStop", "metadata"]
+    text = "".join(event["contentBlockDelta"]["delta"]["text"] for event in events if "contentBlockDelta" in event)
+    assert text == answer_text("bedrock", stack.call("bedrock").json())
+    assert events[-1]["metadata"]["usage"]["outputTokens"] == len(text.split())
+
+
+@pytest.mark.usefixtures("fake_aws_credentials")
+def test_an_in_stream_error_set_through_the_gateway_is_a_bedrock_exception_event(stack):
+    stack.set_fault(provider="bedrock", mode="error", status=429, in_stream=True, after_tokens=2)
+    seen: list[dict[str, Any]] = []
+
+    with pytest.raises(botocore.exceptions.EventStreamError) as caught:
+        converse_stream(stack, seen)
+
+    assert caught.value.response["Error"]["Code"] == "throttlingException"
+    assert sum("contentBlockDelta" in event for event in seen) == 2
+    assert [attempt["outcome"] for attempt in stack.attempts("bedrock")] == ["429"]
+
+
+def test_the_llama_api_stream_ends_with_done_unless_no_done_leaves_it_out(stack):
+    whole = meta_stream_lines(stack)
+    stack.set_fault(provider="meta", mode="no_done")
+    unterminated = meta_stream_lines(stack)
+
+    assert whole[-1] == "data: [DONE]" and '"finish_reason":"stop"' in whole[-2]
+    assert len(unterminated) == len(whole) - 2
+    assert not any("[DONE]" in line or '"finish_reason":"stop"' in line for line in unterminated)
+
+
 # --- modes ------------------------------------------------------------------------------------------
 @by_provider
 def test_without_a_fault_each_simulator_answers_in_its_shape(stack, provider):
@@ -559,6 +621,8 @@ def test_delete_clears_every_fault_and_the_whole_log(stack):
         ({"provider": "bedrock", "first_n": True}, "first_n"),
         ({"provider": "bedrock", "stall_ms": 1.5}, "stall_ms"),
         ({"provider": "bedrock", "blast_radius": 3}, "blast_radius"),
+        ({"provider": "bedrock", "mode": "cut", "in_stream": True}, "in_stream"),
+        ({"provider": "bedrock", "in_stream": "yes"}, "in_stream"),
         ({"mode": "reset"}, "provider"),
         ([{"provider": "bedrock"}], "body"),
     ],

@@ -215,12 +215,6 @@ def test_an_unknown_operation_type_is_a_400_listing_the_valid_ones(client):
     assert "urgent" in message and all(op.value in message for op in OperationType)
 
 
-def test_stream_true_is_a_clear_400_until_streaming_exists(client):
-    response = _chat(client, body={**BODY, "stream": True})
-    assert response.status_code == 400
-    assert "stream" in response.json()["error"]["message"]
-
-
 def test_a_body_over_one_megabyte_is_413(client):
     huge = {"model": "m", "messages": [{"role": "user", "content": "x" * 1_100_000}]}
     response = client.post("/v1/chat/completions", json=huge)

@@ -1,4 +1,4 @@
-"""The Amazon Bedrock adapter: the Converse API of `bedrock-runtime`.
+"""The Amazon Bedrock adapter: the Converse API of `bedrock-runtime`, and ConverseStream for streams.
 
 Clients are made lazily and cached, one per (region, endpoint, timeout bucket): botocore's read
 timeout is fixed per client, so a request whose remaining budget is short gets a client whose
@@ -15,11 +15,12 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
+from botocore.eventstream import EventStreamError, ParserError
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -29,15 +30,22 @@ from botocore.exceptions import (
     ParamValidationError,
     ReadTimeoutError,
 )
+from urllib3.exceptions import HTTPError as Urllib3HTTPError
 from urllib3.exceptions import ProtocolError
+from urllib3.exceptions import ReadTimeoutError as Urllib3ReadTimeoutError
 
 from functions.adapters.aws import client as aws_client
 from functions.adapters.providers.http import ERROR_MESSAGE_MAX_CHARS, is_body_cut, is_connection_reset
 from functions.adapters.providers.refusals import says_content_filtered, says_context_length_exceeded
+from functions.adapters.providers.streaming import StreamGuard, StreamTally, end_of, read_within
 from functions.domain.completion import (
     Completion,
     CompletionRequest,
     FinishReason,
+    MalformedEvent,
+    StreamEvent,
+    StreamLimits,
+    TextDelta,
     counted_completion,
     finish_reason,
     is_count,
@@ -77,6 +85,13 @@ _FINISH_REASONS: dict[str, FinishReason] = {
 }
 # A 200 whose answer a guardrail or the content filters stopped is a refusal, not an answer.
 _REFUSED_STOP_REASONS = frozenset({"guardrail_intervened", "content_filtered"})
+# A stream a guardrail stopped after text was sent ends as filtered.
+_STREAM_FINISH_REASONS: dict[str, FinishReason] = {
+    **_FINISH_REASONS,
+    **dict.fromkeys(_REFUSED_STOP_REASONS, "content_filter"),
+}
+# ConverseStream events that carry neither text nor the answer's end.
+_STREAM_FRAMING_EVENTS = frozenset({"messageStart", "contentBlockStart", "contentBlockStop"})
 
 # The error code decides; the HTTP status only when the code is unknown (ModelNotReady is a 429).
 _ERROR_BY_CODE: dict[str, type[ProviderError]] = {
@@ -88,6 +103,7 @@ _ERROR_BY_CODE: dict[str, type[ProviderError]] = {
     "InternalFailure": ProviderUnavailable,
     "ModelNotReadyException": ProviderUnavailable,
     "ModelErrorException": ProviderUnavailable,
+    "ModelStreamErrorException": ProviderUnavailable,
     # Configuration problems on our side (role, model access, model id): not the caller's fault.
     "AccessDeniedException": ProviderUnavailable,
     "ResourceNotFoundException": ProviderUnavailable,
@@ -165,20 +181,82 @@ class BedrockProvider:
         started = time.perf_counter()
         try:
             response = client.converse(**self.converse_params(request))
-        except ClientError as exc:
-            raise self._client_error(exc) from exc
-        except ParamValidationError as exc:
-            raise ProviderBadRequest(f"bedrock rejected the request shape: {exc}", provider=self.name) from exc
-        except (ReadTimeoutError, ConnectTimeoutError) as exc:
-            raise ProviderTimeout(f"bedrock did not answer within {timeout_s:.2f} s", provider=self.name) from exc
-        except ConnectionClosedError as exc:
-            raise self._connection_closed(exc) from exc
-        except NoCredentialsError as exc:
-            raise ProviderUnavailable("no AWS credentials for bedrock", provider=self.name) from exc
-        except BotoCoreError as exc:
-            # Connection refused/closed, endpoint unreachable, TLS failures: the provider is unreachable.
-            raise ProviderUnavailable(f"bedrock unreachable: {type(exc).__name__}", provider=self.name) from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise self._call_failure(exc, timeout_s) from exc
         return self._completion(response, elapsed_ms=(time.perf_counter() - started) * 1000)
+
+    def stream(self, request: CompletionRequest, limits: StreamLimits) -> Iterator[StreamEvent]:
+        """ConverseStream's events as `StreamEvent`s (see `StreamingProvider`). The client's read
+        timeout fits `limits.first_token_s`; once the stream is open, its socket's timeout is set before
+        each read (`StreamGuard`). An exception Bedrock sends inside the stream maps as its error code
+        does on `converse` (throttlingException is `ProviderThrottled`, ...)."""
+        require_budget(limits.first_token_s, self.name, api="bedrock")
+        guard = StreamGuard(self.name, limits)
+        client = self._client_factory(limits.first_token_s)
+        try:
+            response = client.converse_stream(**self.converse_params(request))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._call_failure(exc, limits.first_token_s) from exc
+        events = response["stream"]
+        try:
+            yield from self._stream_events(events, guard)
+        finally:
+            events.close()
+
+    def _stream_events(self, events: Any, guard: StreamGuard) -> Iterator[StreamEvent]:
+        raw = getattr(events, "_raw_stream", None)  # the urllib3 response botocore reads the frames from
+        tally = StreamTally(model=self.model_id)
+        read = read_within(
+            guard,
+            raw,
+            iter(events),
+            timeouts=(ReadTimeoutError, Urllib3ReadTimeoutError),
+            breaks=(Urllib3HTTPError, BotoCoreError, ParserError),
+        )
+        try:
+            for event in read:
+                for item in self._stream_event(event, tally, guard):
+                    if isinstance(item, TextDelta):
+                        guard.commit()
+                    yield item
+        except EventStreamError as exc:  # an exception Bedrock sent inside the stream
+            raise guard.failed(self._client_error(exc)) from exc
+        yield end_of(tally, guard)
+
+    def _stream_event(self, event: object, tally: StreamTally, guard: StreamGuard) -> Iterator[StreamEvent]:
+        """One ConverseStream event: a text delta, or what it says of the answer's end."""
+        kind, body = next(iter(event.items())) if isinstance(event, Mapping) and len(event) == 1 else ("", None)
+        if not isinstance(body, Mapping):
+            yield MalformedEvent("bedrock sent an event of no known shape")
+        elif kind == "contentBlockDelta":
+            yield from _text_delta(body.get("delta"))
+        elif kind == "messageStop":
+            stop_reason = body.get("stopReason")
+            if stop_reason in _REFUSED_STOP_REASONS and not guard.committed:
+                raise ContentFiltered(f"bedrock stopped the answer ({stop_reason})", provider=self.name)
+            tally.finish_reason = finish_reason(stop_reason, _STREAM_FINISH_REASONS)
+            tally.terminated = True
+        elif kind == "metadata":
+            usage = body.get("usage")
+            if isinstance(usage, Mapping):
+                tally.usage(usage.get("inputTokens"), usage.get("outputTokens"))
+        elif kind not in _STREAM_FRAMING_EVENTS:
+            yield MalformedEvent(f"bedrock sent an unknown event {kind[:40]!r}")
+
+    def _call_failure(self, exc: ClientError | BotoCoreError, timeout_s: float) -> ProviderError:
+        """The typed error of a failed `converse` or `converse_stream` call."""
+        if isinstance(exc, ClientError):
+            return self._client_error(exc)
+        if isinstance(exc, ParamValidationError):
+            return ProviderBadRequest(f"bedrock rejected the request shape: {exc}", provider=self.name)
+        if isinstance(exc, ReadTimeoutError | ConnectTimeoutError):
+            return ProviderTimeout(f"bedrock did not answer within {timeout_s:.2f} s", provider=self.name)
+        if isinstance(exc, ConnectionClosedError):
+            return self._connection_closed(exc)
+        if isinstance(exc, NoCredentialsError):
+            return ProviderUnavailable("no AWS credentials for bedrock", provider=self.name)
+        # Connection refused/closed, endpoint unreachable, TLS failures: the provider is unreachable.
+        return ProviderUnavailable(f"bedrock unreachable: {type(exc).__name__}", provider=self.name)
 
     def converse_params(self, request: CompletionRequest) -> dict[str, Any]:
         """The Converse request for `request`; optional settings only when set."""
@@ -196,6 +274,7 @@ class BedrockProvider:
     def _client_error(self, exc: ClientError) -> ProviderError:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
+        code = code[:1].upper() + code[1:]  # an in-stream exception's type is camelCase: throttlingException
         message = f"bedrock {code or 'error'}: {error.get('Message', '')}".rstrip(": ")
         metadata = exc.response.get("ResponseMetadata", {})
         status = int(metadata.get("HTTPStatusCode") or 0)
@@ -244,6 +323,16 @@ class BedrockProvider:
             latency_ms=float(latency) if is_count(latency) else elapsed_ms,
             api="bedrock",
         )
+
+
+def _text_delta(delta: object) -> Iterator[StreamEvent]:
+    """A contentBlockDelta's text; other deltas (toolUse, reasoningContent) are not the answer's text."""
+    text = delta.get("text") if isinstance(delta, Mapping) else None
+    if isinstance(text, str):
+        if text:
+            yield TextDelta(text)
+    elif not isinstance(delta, Mapping) or not delta:
+        yield MalformedEvent("bedrock contentBlockDelta has no delta")
 
 
 def _refusal(message: object) -> type[ProviderBadRequest] | None:

@@ -1,4 +1,5 @@
-"""The Google adapter: the Gemini API's `generateContent` over REST (no SDK, see `http.py`).
+"""The Google adapter: the Gemini API's `generateContent` over REST (no SDK, see `http.py`), and
+`streamGenerateContent?alt=sse` for streams (its last chunk, with a finishReason, is the terminator).
 
 Output tokens are `candidatesTokenCount` plus `thoughtsTokenCount`: thinking models bill their
 thoughts as output, so leaving them out would undercount the cost of a request.
@@ -6,16 +7,20 @@ thoughts as output, so leaving them out would undercount the cost of a request.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
 from functions.adapters.providers.http import ErrorDialect, JsonApiProvider, seconds
 from functions.adapters.providers.refusals import says_context_length_exceeded
+from functions.adapters.providers.streaming import StreamGuard, StreamTally
 from functions.domain.completion import (
     Completion,
     CompletionRequest,
     FinishReason,
+    MalformedEvent,
+    StreamEvent,
+    TextDelta,
     counted_completion,
     finish_reason,
     is_count,
@@ -106,8 +111,41 @@ class GoogleProvider(JsonApiProvider):
     def url(self) -> str:
         return f"{self.endpoint_url}/v1beta/models/{quote(self.model, safe='')}:generateContent"
 
+    @property
+    def stream_url(self) -> str:
+        return f"{self.endpoint_url}/v1beta/models/{quote(self.model, safe='')}:streamGenerateContent?alt=sse"
+
     def _key_headers(self, key: str) -> dict[str, str]:
         return {"x-goog-api-key": key}
+
+    def _stream_chunk(self, chunk: Mapping[str, Any], tally: StreamTally, guard: StreamGuard) -> Iterator[StreamEvent]:
+        """A `GenerateContentResponse` of the stream: its text, and the usage, model and finish reason
+        it says (the chunk with a finishReason is the stream's last). A blocked prompt, or an answer
+        filtered before any text, is `ContentFiltered`."""
+        if isinstance(usage := chunk.get("usageMetadata"), Mapping):
+            tally.usage(*self._usage(usage))
+        if isinstance(model := chunk.get("modelVersion"), str) and model:
+            tally.model = model
+        candidates = chunk.get("candidates")
+        if not candidates:
+            feedback = chunk.get("promptFeedback")
+            reason = feedback.get("blockReason") if isinstance(feedback, Mapping) else None
+            if isinstance(reason, str) and reason:
+                raise guard.failed(ContentFiltered(f"google blocked the prompt ({reason})", provider=self.name))
+            if usage is None:
+                yield MalformedEvent("google chunk has no candidates")
+            return
+        candidate = candidates[0] if isinstance(candidates, list) else None
+        if not isinstance(candidate, Mapping):
+            yield MalformedEvent("google candidates are not a list of objects")
+            return
+        yield from self._candidate_text(candidate)
+        if (reason := candidate.get("finishReason")) is None:
+            return
+        if not guard.committed and reason in _REFUSED_FINISH_REASONS:
+            raise ContentFiltered(f"google filtered the answer ({reason})", provider=self.name)
+        tally.finish_reason = finish_reason(reason, _FINISH_REASONS)
+        tally.terminated = True
 
     def request_body(self, request: CompletionRequest) -> dict[str, Any]:
         """The `generateContent` request for `request`; optional settings only when set."""
@@ -151,6 +189,15 @@ class GoogleProvider(JsonApiProvider):
             finish_reason=finish,
             latency_ms=elapsed_ms,
         )
+
+    def _candidate_text(self, candidate: Mapping[str, Any]) -> Iterator[StreamEvent]:
+        try:
+            text = self._text(candidate, empty_allowed=True) if "content" in candidate else ""
+        except ProviderResponseInvalid as exc:
+            yield MalformedEvent(exc.message)
+            return
+        if text:
+            yield TextDelta(text)
 
     def _text(self, candidate: Mapping[str, Any], *, empty_allowed: bool) -> str:
         """The answer's text parts joined, thoughts left out. A filtered or cut-short answer may have none."""

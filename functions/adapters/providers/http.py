@@ -10,18 +10,35 @@ message text only for the refusals an API gives no code of its own (`refusals.py
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError, ProtocolError, ReadTimeoutError
 
-from functions.domain.completion import Completion, CompletionRequest, require_budget
+from functions.adapters.providers.streaming import (
+    StreamGuard,
+    StreamTally,
+    end_of,
+    read_within,
+    reason,
+    sse_data,
+)
+from functions.domain.completion import (
+    Completion,
+    CompletionRequest,
+    MalformedEvent,
+    StreamEvent,
+    StreamLimits,
+    TextDelta,
+    require_budget,
+)
 from functions.domain.errors import (
     ProviderBadRequest,
     ProviderConnectionReset,
@@ -35,6 +52,14 @@ from functions.domain.errors import (
 CONNECT_TIMEOUT_S = 2.0
 ERROR_MESSAGE_MAX_CHARS = 300
 _BAD_REQUEST_STATUSES = frozenset({400, 413, 422})
+# OpenAI-style error types, for an in-stream error that carries no HTTP status.
+_STATUS_BY_ERROR_TYPE: dict[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "rate_limit_error": 429,
+}
 
 _pool: urllib3.PoolManager | None = None
 _pool_lock = threading.Lock()
@@ -108,8 +133,46 @@ class JsonApi:
             raise self._error(response.status, response.headers, data)
         return JsonAnswer(body=self._decode(data), elapsed_ms=elapsed_ms)
 
-    def _send(
+    def open_stream(
         self, url: str, payload: Mapping[str, Any], headers: Mapping[str, str], timeout_s: float
+    ) -> urllib3.BaseHTTPResponse:
+        """A 200 whose body is a stream of server-sent events, its body not read yet; an error status
+        raises its typed error, as `post` does."""
+        response = self._send(url, payload, headers, timeout_s, accept="text/event-stream")
+        if not 200 <= response.status < 300:
+            raise self._error(response.status, response.headers, self._body(response, timeout_s))
+        content_type = response.headers.get("content-type", "")
+        if not content_type.startswith("text/event-stream"):
+            self._body(response, timeout_s)  # read, so that the connection can be reused
+            message = f"{self.provider} answered a stream request with {content_type[:60] or 'no content type'}"
+            raise ProviderResponseInvalid(message, provider=self.provider)
+        return response
+
+    def read_chunks(self, response: urllib3.BaseHTTPResponse, guard: StreamGuard) -> Iterator[bytes]:
+        """The body of a streamed `response` as it arrives, each read under the guard's timeout; a read
+        timeout or a broken connection raises the guard's error for it."""
+        chunked = getattr(response, "chunked", False)
+        pieces = response.read_chunked() if chunked else iter(functools.partial(response.read1, 65536), b"")
+        for chunk in read_within(guard, response, pieces, timeouts=(ReadTimeoutError,), breaks=(HTTPError,)):
+            if chunk:
+                yield chunk
+
+    def in_stream_error(self, error: Mapping[str, Any]) -> ProviderError:
+        """The typed error of an `error` object a provider sent inside its stream: by its codes, else by
+        its HTTP `code` (Gemini) or its `type` (OpenAI-style), as `post` maps an error answer."""
+        status = error.get("code")
+        if not (isinstance(status, int) and 400 <= status <= 599):
+            error_type = error.get("type")
+            status = _STATUS_BY_ERROR_TYPE.get(error_type, 500) if isinstance(error_type, str) else 500
+        return self._error(status, {}, json.dumps({"error": dict(error)}).encode())
+
+    def _send(
+        self,
+        url: str,
+        payload: Mapping[str, Any],
+        headers: Mapping[str, str],
+        timeout_s: float,
+        accept: str = "application/json",
     ) -> urllib3.BaseHTTPResponse:
         """The response up to its headers; its body is read apart, so that a failure tells which it cut."""
         http = self._http or pool_manager()
@@ -118,7 +181,7 @@ class JsonApi:
                 "POST",
                 url,
                 body=json.dumps(payload, separators=(",", ":")).encode(),
-                headers={"Content-Type": "application/json", "Accept": "application/json", **headers},
+                headers={"Content-Type": "application/json", "Accept": accept, **headers},
                 timeout=urllib3.Timeout(connect=min(CONNECT_TIMEOUT_S, timeout_s), read=timeout_s),
                 retries=False,
                 redirect=False,
@@ -135,7 +198,7 @@ class JsonApi:
             if is_connection_reset(exc):
                 message = f"{self.provider} reset the connection before answering"
                 raise ProviderConnectionReset(message, provider=self.provider) from exc
-            raise ProviderUnavailable(f"{self.provider} unreachable: {_reason(exc)}", provider=self.provider) from exc
+            raise ProviderUnavailable(f"{self.provider} unreachable: {reason(exc)}", provider=self.provider) from exc
         except HTTPError as exc:
             # TLS failures, malformed URLs: the provider cannot be reached.
             raise ProviderUnavailable(
@@ -150,7 +213,7 @@ class JsonApi:
         except HTTPError as exc:
             if not 200 <= response.status < 300:
                 raise self._error(response.status, response.headers, b"") from exc
-            message = f"{self.provider} cut its answer short: {_reason(exc)}"
+            message = f"{self.provider} cut its answer short: {reason(exc)}"
             raise ProviderResponseInvalid(message, provider=self.provider) from exc
         finally:
             response.release_conn()
@@ -223,6 +286,51 @@ class JsonApiProvider:
         answer = self._api.post(self.url, self.request_body(request), headers, timeout_s)
         return self._completion(answer.body, answer.elapsed_ms)
 
+    @property
+    def stream_url(self) -> str:
+        raise NotImplementedError
+
+    def stream(self, request: CompletionRequest, limits: StreamLimits) -> Iterator[StreamEvent]:
+        """The provider's stream of server-sent events as `StreamEvent`s (see `StreamingProvider`)."""
+        require_budget(limits.first_token_s, self.name)
+        guard = StreamGuard(self.name, limits)
+        headers = self._key_headers(api_key(self._api_key, self.name))
+        response = self._api.open_stream(self.stream_url, self.stream_body(request), headers, limits.first_token_s)
+        tally = StreamTally(model=self.model)
+        read_to_the_end = False
+        try:
+            for data in sse_data(self._api.read_chunks(response, guard)):
+                for event in self._stream_data(data, tally, guard):
+                    if isinstance(event, TextDelta):
+                        guard.commit()
+                    yield event
+            read_to_the_end = True
+            yield end_of(tally, guard)
+        finally:
+            if not read_to_the_end:
+                response.close()  # a stream left mid-way: its connection is not reused
+            response.release_conn()
+
+    def _stream_data(self, data: str, tally: StreamTally, guard: StreamGuard) -> Iterator[StreamEvent]:
+        """The events of one server-sent event's `data`: a JSON chunk, or an `error` object."""
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            yield MalformedEvent(f"{self.name} sent an event that is not JSON")
+            return
+        if not isinstance(chunk, Mapping):
+            yield MalformedEvent(f"{self.name} sent an event that is not a JSON object")
+            return
+        if isinstance(error := chunk.get("error"), Mapping):
+            raise guard.failed(self._api.in_stream_error(error))
+        yield from self._stream_chunk(chunk, tally, guard)
+
+    def stream_body(self, request: CompletionRequest) -> dict[str, Any]:
+        return self.request_body(request)
+
+    def _stream_chunk(self, chunk: Mapping[str, Any], tally: StreamTally, guard: StreamGuard) -> Iterator[StreamEvent]:
+        raise NotImplementedError
+
     def _key_headers(self, key: str) -> dict[str, str]:
         raise NotImplementedError
 
@@ -246,12 +354,6 @@ def is_body_cut(exc: ProtocolError) -> bool:
     the error it met, where the pool re-raises a failure before the status line with no cause.
     `JsonApi` reads the body apart and needs no such test; botocore reads it inside its send."""
     return exc.__cause__ is not None
-
-
-def _reason(exc: HTTPError) -> str:
-    """The name of what urllib3 met (IncompleteRead, ConnectionResetError, ...), else of `exc`."""
-    reason = next((arg for arg in exc.args if isinstance(arg, BaseException)), exc)
-    return type(reason).__name__
 
 
 def error_class_for_status(status: int) -> type[ProviderError]:

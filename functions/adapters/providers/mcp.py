@@ -22,6 +22,7 @@ import concurrent.futures
 import contextlib
 import functools
 import importlib.util
+import queue
 import ssl
 import sys
 import threading
@@ -29,10 +30,15 @@ from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from functions.adapters.providers.streaming import StreamGuard
 from functions.domain.completion import (
     Completion,
     CompletionRequest,
     FinishReason,
+    StreamEnd,
+    StreamEvent,
+    StreamLimits,
+    TextDelta,
     counted_completion,
     require_budget,
     retry_after_seconds,
@@ -53,6 +59,7 @@ if TYPE_CHECKING:
     import httpx2
     from mcp.client._transport import Transport
     from mcp.client.session import ClientSession
+    from mcp.shared.dispatcher import ProgressFnT
     from mcp_types import CallToolResult
 
 _FINISH_REASONS: dict[str, FinishReason] = {
@@ -167,7 +174,51 @@ class McpProvider:
             "model": request.requested_model,
         }
 
-    async def _call_tool(self, arguments: dict[str, Any], timeout_s: float) -> CallToolResult:
+    def stream(self, request: CompletionRequest, limits: StreamLimits) -> Iterator[StreamEvent]:
+        """The tool call's progress notifications as `TextDelta`s, then its result's end (see
+        `StreamingProvider`). The call runs on a thread of its own, its progress callback handing each
+        message over; when no progress came, the result's text is the one delta. The SDK reports a stream
+        that ended without its result like one that was cut (`CONNECTION_CLOSED`), and a malformed event
+        ends the call (`PARSE_ERROR`): after the first delta, both are `ProviderStreamCut`."""
+        require_budget(limits.first_token_s, self.name)
+        guard = StreamGuard(self.name, limits)
+        call = _StreamedCall(self, self.tool_arguments(request), max(limits.first_token_s, limits.idle_s))
+        sent: list[str] = []
+        try:
+            while True:
+                try:
+                    kind, value = call.items.get(timeout=guard.read_timeout())
+                except queue.Empty:
+                    raise guard.timeout() from None
+                if isinstance(value, ProviderError):
+                    raise guard.failed(value)
+                if kind == "result":
+                    yield from self._stream_result(value, "".join(sent), guard)
+                    return
+                guard.commit()
+                sent.append(value)
+                yield TextDelta(value)
+        finally:
+            call.cancel()
+
+    def _stream_result(self, result: CallToolResult, sent: str, guard: StreamGuard) -> Iterator[StreamEvent]:
+        try:
+            completion = self._completion(result)
+        except ProviderError as exc:
+            raise guard.failed(exc) from exc
+        rest = completion.text.removeprefix(sent) if completion.text.startswith(sent) else ""
+        if rest:
+            yield TextDelta(rest)
+        yield StreamEnd(
+            model=completion.model,
+            finish_reason=completion.finish_reason,
+            input_tokens=completion.input_tokens,
+            output_tokens=completion.output_tokens,
+        )
+
+    async def _call_tool(
+        self, arguments: dict[str, Any], timeout_s: float, progress: ProgressFnT | None = None
+    ) -> CallToolResult:
         _load_client_sdk()
         import anyio
         import httpx2
@@ -176,7 +227,9 @@ class McpProvider:
         exchanges = _Exchanges()
         timeout = httpx2.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s))
         try:
-            with anyio.fail_after(timeout_s):
+            # A streamed call has no deadline of its own: each read is bounded (`timeout`), and the
+            # stream's reader cancels the call when its limits pass.
+            with anyio.fail_after(None if progress else timeout_s):
                 async with httpx2.AsyncClient(
                     timeout=timeout, verify=_tls_context(), event_hooks={"response": [exchanges.record]}
                 ) as http:
@@ -184,7 +237,7 @@ class McpProvider:
                     async with _session(transport, self.mode) as session:
                         # A refused protocol probe the SDK fell back from is not the call's failure.
                         exchanges.failures.clear()
-                        return await _call_tool(session, self.tool_name, arguments)
+                        return await _call_tool(session, self.tool_name, arguments, progress)
         except TimeoutError as exc:
             raise ProviderTimeout(f"mcp did not answer within {timeout_s:.2f} s", provider=self.name) from exc
         # The SDK raises from inside its task groups whatever its transport met (httpx2 errors,
@@ -336,7 +389,9 @@ async def _session(transport: Transport, mode: str) -> AsyncIterator[ClientSessi
         yield session
 
 
-async def _call_tool(session: ClientSession, name: str, arguments: dict[str, Any]) -> CallToolResult:
+async def _call_tool(
+    session: ClientSession, name: str, arguments: dict[str, Any], progress: ProgressFnT | None = None
+) -> CallToolResult:
     """`tools/call`, resent once after re-listing the tool when a modern server answers
     HEADER_MISMATCH (its listed schema is missing or stale), as the SDK `Client` does."""
     from mcp.shared.exceptions import MCPError
@@ -345,7 +400,7 @@ async def _call_tool(session: ClientSession, name: str, arguments: dict[str, Any
     from pydantic import ValidationError
 
     try:
-        return await session.call_tool(name, arguments)
+        return await session.call_tool(name, arguments, progress_callback=progress)
     except MCPError as mismatch:
         if mismatch.code != HEADER_MISMATCH or session.protocol_version not in MODERN_PROTOCOL_VERSIONS:
             raise
@@ -358,7 +413,48 @@ async def _call_tool(session: ClientSession, name: str, arguments: dict[str, Any
                     break
         except (MCPError, TimeoutError, ValidationError) as relist_error:
             raise mismatch from relist_error
-    return await session.call_tool(name, arguments)
+    return await session.call_tool(name, arguments, progress_callback=progress)
+
+
+class _StreamedCall:
+    """A streamed tool call on a thread of its own, with its own event loop. `items` receives
+    ("delta", text) for each progress message, then ("result", CallToolResult) or ("error", ProviderError)."""
+
+    def __init__(self, provider: McpProvider, arguments: dict[str, Any], read_timeout_s: float) -> None:
+        self.items: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._provider, self._arguments, self._read_timeout_s = provider, arguments, read_timeout_s
+        self._started = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._thread = threading.Thread(target=asyncio.run, args=(self._run(),), name="mcp-stream", daemon=True)
+        self._thread.start()
+        self._started.wait(CONNECT_TIMEOUT_S)
+
+    async def _run(self) -> None:
+        self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+        self._started.set()
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            if message:  # the piece of the answer; `progress` and `total` count the pieces
+                self.items.put(("delta", message))
+
+        try:
+            result = await self._provider._call_tool(self._arguments, self._read_timeout_s, on_progress)
+        except asyncio.CancelledError:  # the reader left: nothing more is wanted
+            return
+        except ProviderError as exc:
+            self.items.put(("error", exc))
+        except Exception as exc:  # the call converts its failures; this is a last resort
+            self.items.put(("error", ProviderUnavailable(f"mcp call failed: {type(exc).__name__}", provider="mcp")))
+        else:
+            self.items.put(("result", result))
+
+    def cancel(self) -> None:
+        """Stop the call (a no-op once it has ended) and wait a moment for its connection to close."""
+        if self._loop is not None and self._task is not None and self._thread.is_alive():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                self._loop.call_soon_threadsafe(self._task.cancel)
+            self._thread.join(CONNECT_TIMEOUT_S)
 
 
 def _run_sync(coro: Coroutine[Any, Any, _T]) -> _T:

@@ -1,18 +1,24 @@
-"""The Meta adapter: the Llama API's OpenAI-compatible chat completions (no SDK, see `http.py`).
+"""The Meta adapter: the Llama API's OpenAI-compatible chat completions (no SDK, see `http.py`),
+buffered or streamed (`stream: true`: `chat.completion.chunk` events, usage asked for with
+`stream_options.include_usage`, then `data: [DONE]`, the stream's terminator).
 
 Llama models served through Bedrock use `BedrockProvider(name="meta")` instead (see the registry).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from functions.adapters.providers.http import ErrorDialect, JsonApiProvider
+from functions.adapters.providers.streaming import StreamGuard, StreamTally
 from functions.domain.completion import (
     Completion,
     CompletionRequest,
     FinishReason,
+    MalformedEvent,
+    StreamEvent,
+    TextDelta,
     counted_completion,
     finish_reason,
     sampling_options,
@@ -67,8 +73,46 @@ class LlamaApiProvider(JsonApiProvider):
     def url(self) -> str:
         return f"{self.endpoint_url}/chat/completions"
 
+    @property
+    def stream_url(self) -> str:
+        return self.url
+
     def _key_headers(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}
+
+    def stream_body(self, request: CompletionRequest) -> dict[str, Any]:
+        return {**self.request_body(request), "stream": True, "stream_options": {"include_usage": True}}
+
+    def _stream_data(self, data: str, tally: StreamTally, guard: StreamGuard) -> Iterator[StreamEvent]:
+        if data.strip() == "[DONE]":
+            tally.terminated = True
+            return
+        yield from super()._stream_data(data, tally, guard)
+
+    def _stream_chunk(self, chunk: Mapping[str, Any], tally: StreamTally, guard: StreamGuard) -> Iterator[StreamEvent]:
+        """A `chat.completion.chunk`: its content delta, and the finish reason, model and usage it says."""
+        if isinstance(usage := chunk.get("usage"), Mapping):
+            tally.usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        if isinstance(model := chunk.get("model"), str) and model:
+            tally.model = model
+        choices = chunk.get("choices")
+        if not isinstance(choices, list):
+            yield MalformedEvent("meta chunk has no list of choices")
+            return
+        if not choices:  # the usage chunk
+            return
+        choice = choices[0]
+        delta = choice.get("delta") if isinstance(choice, Mapping) else None
+        if not isinstance(choice, Mapping) or not isinstance(delta, Mapping):
+            yield MalformedEvent("meta chunk has no choice with a delta")
+            return
+        content = delta.get("content")
+        if content is not None and not isinstance(content, str):
+            yield MalformedEvent("meta delta content is not a string")
+        elif content:
+            yield TextDelta(content)
+        if (reason := choice.get("finish_reason")) is not None:
+            tally.finish_reason = finish_reason(reason, _FINISH_REASONS)
 
     def request_body(self, request: CompletionRequest) -> dict[str, Any]:
         """The chat completion request for `request`; optional settings only when set."""

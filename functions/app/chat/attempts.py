@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from functions.domain.completion import Completion, CompletionRequest, Provider
 from functions.domain.errors import (
@@ -20,10 +21,12 @@ from functions.domain.errors import (
     ProviderThrottled,
     ProviderTimeout,
 )
-from functions.domain.routing.breaker import AttemptOutcome, Breakers
+from functions.domain.routing.breaker import Admitted, AttemptOutcome, Breakers
 from functions.domain.routing.decision import RoutingDecision, Target
 from functions.domain.routing.matrix import ROUTING_MATRIX
 from functions.domain.routing.retry import Attempt, AttemptPlanner, Failure, RetryBudget, RetryRules
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,43 @@ def serve(
 ) -> RoutedCompletion:
     """Attempt the plan's targets as the attempt policy says until one answers, the budget runs out,
     or a failure no other attempt can help (a rejected request) ends it."""
+    served = walk(
+        decision,
+        providers,
+        deadline,
+        breakers,
+        runtime,
+        lambda provider, attempt: provider.complete(request, timeout_s=attempt.timeout_s),
+    )
+    return RoutedCompletion(served.value, served.target, served.fallback, served.attempts)
+
+
+@dataclass(frozen=True, slots=True)
+class Served(Generic[T]):
+    """What the attempt that succeeded gave, and how it was reached. `admission` and `started` (its
+    `perf_counter` reading) let a caller that settles the attempt itself (a stream) record its outcome."""
+
+    value: T
+    target: Target
+    fallback: bool
+    attempts: int
+    admission: Admitted
+    started: float
+
+
+def walk(
+    decision: RoutingDecision,
+    providers: Mapping[str, Provider],
+    deadline: Deadline,
+    breakers: Breakers,
+    runtime: Runtime,
+    call: Callable[[Provider, Attempt], T],
+    *,
+    settle: bool = True,
+) -> Served[T]:
+    """The attempt policy's walk, whatever one attempt is: `call` makes it (a buffered completion, or a
+    stream up to its first delta) and raises a `ProviderError` when it fails. `settle` False: the attempt
+    that succeeds is not recorded on its breaker, nor logged; the caller does both once it knows how it ended."""
     runtime.retry_budget.request(runtime.wall_clock())
     planner = AttemptPlanner(
         [t for t in decision.plan if t.provider in providers],
@@ -123,10 +163,10 @@ def serve(
         count += 1
         started = time.perf_counter()
         try:
-            completion = providers[target.provider].complete(request, timeout_s=attempt.timeout_s)
+            value = call(providers[target.provider], attempt)
         except ProviderError as exc:
-            breakers.record(admission, outcome_of(exc), _ms_since(started), exc.code)
-            _log(runtime, attempt, exc)
+            breakers.record(admission, outcome_of(exc), ms_since(started), exc.code)
+            log_attempt(runtime, target.provider, exc)
             last_error = exc
             planner.failed(
                 target,
@@ -138,15 +178,17 @@ def serve(
                 may_retry_here=not admission.probe,
             )
             continue
-        breakers.record(admission, "ok", _ms_since(started))
-        _log(runtime, attempt, None)
-        return RoutedCompletion(completion, target, decision.is_fallback(target), count)
+        if settle:
+            breakers.record(admission, "ok", ms_since(started))
+            log_attempt(runtime, target.provider, None)
+        return Served(value, target, decision.is_fallback(target), count, admission, started)
     raise _failure(decision, deadline, runtime.rules, last_error)
 
 
-def _log(runtime: Runtime, attempt: Attempt, error: ProviderError | None) -> None:
+def log_attempt(runtime: Runtime, provider: str, error: ProviderError | None) -> None:
+    """One attempt appended to the request's attempt log (`x-hybrid-attempts`), when it keeps one."""
     if runtime.log is not None:
-        runtime.log.append(attempt_label(attempt.target.provider, error))
+        runtime.log.append(attempt_label(provider, error))
 
 
 def _failure(
@@ -163,7 +205,7 @@ def _failure(
     return last_error
 
 
-def _ms_since(started: float) -> float:
+def ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 

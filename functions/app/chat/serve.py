@@ -18,7 +18,7 @@ from functions.domain import names
 from functions.domain.errors import NoRouteAvailable, ProviderError
 from functions.domain.models import ChatCompletionRequest, ChatCompletionResponse, Choice, ResponseMessage, Usage
 from functions.domain.routing.cache import CachedResponse, CacheTtls, cache_decision, cache_key
-from functions.domain.routing.decision import RoutingDecision
+from functions.domain.routing.decision import RoutingDecision, Target
 from functions.domain.routing.matrix import ROUTING_MATRIX, OperationType
 from functions.domain.routing.plan import plan_route
 from functions.shared.observability import logger, metrics
@@ -48,7 +48,7 @@ class RequestTrace:
 
 
 @dataclass(frozen=True, slots=True)
-class _CachePolicy:
+class CachePolicy:
     """How this request uses the cache: its key, whether it may be answered from it, and the TTLs."""
 
     key: str
@@ -57,23 +57,63 @@ class _CachePolicy:
     ttls: CacheTtls
 
 
-def complete(
-    deps: RouterDependencies,
-    body: ChatCompletionRequest,
-    operation: OperationType,
-    cache_header: str | None,
-    request_id: str,
-    trace: RequestTrace,
-) -> ChatResult:
+@dataclass(frozen=True, slots=True)
+class ChatCall:
+    """One chat completion request as the handler parsed it, with what serving it needs."""
+
+    deps: RouterDependencies
+    body: ChatCompletionRequest
+    operation: OperationType
+    cache_header: str | None
+    request_id: str
+    trace: RequestTrace
+
+
+def complete(call: ChatCall) -> ChatResult:
+    deps, body, operation, trace = call.deps, call.body, call.operation, call.trace
+    begun = begin(call)
+    decision = begun.answer
+    if isinstance(decision, CachedResponse):
+        return _from_cache(decision, operation, trace, "hit")
+    try:
+        routed = serve(
+            decision,
+            body.to_completion_request(),
+            deps.providers,
+            deadline(decision, trace),
+            deps.breakers,
+            runtime(deps, trace, begun.loaded),
+        )
+    except (NoRouteAvailable, ProviderError) as exc:
+        if (stale := stale_answer(deps, exc, begun.cache, begun.loaded)) is not None:
+            return _from_cache(stale, operation, trace, "stale")
+        raise
+    return _served(deps, routed, decision, begun.cache, call.request_id, trace)
+
+
+@dataclass(frozen=True, slots=True)
+class Begun:
+    """A request past the cache and the budget: its cache policy, and either its cached answer or the
+    routing decision to serve it by (`answer`)."""
+
+    cache: CachePolicy
+    loaded: LoadedSnapshot
+    answer: CachedResponse | RoutingDecision
+
+
+def begin(call: ChatCall) -> Begun:
+    """What a buffered and a streamed request do before any provider is called: the cache lookup, the
+    monthly budget's admission, the routing decision (kept on `trace`)."""
+    deps, body, operation, cache_header, trace = call.deps, call.body, call.operation, call.cache_header, call.trace
     snapshot, loaded = deps.configured()
-    cache = _CachePolicy(
+    cache = CachePolicy(
         cache_key(body, operation.value),
         cache_decision(body, cache_header) == "use" and loaded.cache.mode != "off",
         cache_header,
         deps.cache_ttls(loaded),
     )
     if cache.use and (hit := deps.cache.get(cache.key, ttls=cache.ttls)) is not None:
-        return _from_cache(hit, operation, trace, "hit")
+        return Begun(cache, loaded, hit)
     _admit_within_budget(deps, operation)
     now = time.time()
     trace.decision = decision = plan_route(
@@ -84,40 +124,25 @@ def complete(
         now=now,
         rand=random.random(),
     )
-    try:
-        routed = _serve(deps, decision, body, trace, loaded)
-    except (NoRouteAvailable, ProviderError) as exc:
-        if (stale := _stale_answer(deps, exc, cache, loaded)) is not None:
-            return _from_cache(stale, operation, trace, "stale")
-        raise
-    return _served(deps, routed, decision, cache, request_id, trace)
+    return Begun(cache, loaded, decision)
 
 
-def _serve(
-    deps: RouterDependencies,
-    decision: RoutingDecision,
-    body: ChatCompletionRequest,
-    trace: RequestTrace,
-    loaded: LoadedSnapshot,
-) -> RoutedCompletion:
-    budget = ROUTING_MATRIX[decision.operation].latency_budget_s
-    return serve(
-        decision,
-        body.to_completion_request(),
-        deps.providers,
-        Deadline(trace.started, budget, time.monotonic),
-        deps.breakers,
-        Runtime(
-            rules=deps.retry_rules(loaded),
-            retry_budget=deps.retry_budget,
-            context_windows=deps.context_windows,
-            log=trace.attempts,
-        ),
+def deadline(decision: RoutingDecision, trace: RequestTrace) -> Deadline:
+    """The operation's latency budget, counted from the request's start."""
+    return Deadline(trace.started, ROUTING_MATRIX[decision.operation].latency_budget_s, time.monotonic)
+
+
+def runtime(deps: RouterDependencies, trace: RequestTrace, loaded: LoadedSnapshot) -> Runtime:
+    return Runtime(
+        rules=deps.retry_rules(loaded),
+        retry_budget=deps.retry_budget,
+        context_windows=deps.context_windows,
+        log=trace.attempts,
     )
 
 
-def _stale_answer(
-    deps: RouterDependencies, exc: NoRouteAvailable | ProviderError, cache: _CachePolicy, loaded: LoadedSnapshot
+def stale_answer(
+    deps: RouterDependencies, exc: NoRouteAvailable | ProviderError, cache: CachePolicy, loaded: LoadedSnapshot
 ) -> CachedResponse | None:
     """Degraded mode: every route failed; an earlier answer, even stale, beats an error."""
     retryable = not isinstance(exc, ProviderError) or exc.retryable
@@ -130,16 +155,15 @@ def _served(
     deps: RouterDependencies,
     routed: RoutedCompletion,
     decision: RoutingDecision,
-    cache: _CachePolicy,
+    cache: CachePolicy,
     request_id: str,
     trace: RequestTrace,
 ) -> ChatResult:
     response = _response(routed, request_id)
     operation, target = decision.operation, routed.target
-    _account(deps, routed, operation)
-    if cache.use:
-        entry = deps.cache.entry(response, provider=target.provider, route=target.route.value, ttls=cache.ttls)
-        deps.cache.put(cache.key, entry, cache.ttls)
+    completion = routed.completion
+    account(deps, target.provider, completion.model, completion.input_tokens, completion.output_tokens)
+    store(deps, cache, response, target)
     record_request(
         operation,
         target.route.value,
@@ -150,8 +174,19 @@ def _served(
         attempts=trace.attempts,
     )
     metrics.add_metric(name=names.CACHE_MISSES, unit=MetricUnit.Count, value=1 if cache.use else 0)
-    headers = _headers(target.route.value, target.provider, routed.fallback, "miss", operation) | trace.headers()
-    return ChatResult(response, headers)
+    return ChatResult(response, served_headers(target, routed.fallback, operation, trace))
+
+
+def served_headers(target: Target, fallback: bool, operation: OperationType, trace: RequestTrace) -> dict[str, str]:
+    """The `x-hybrid-*` headers of an answer a provider served."""
+    return headers(target.route.value, target.provider, fallback, "miss", operation) | trace.headers()
+
+
+def store(deps: RouterDependencies, cache: CachePolicy, response: ChatCompletionResponse, target: Target) -> None:
+    """A served answer kept in the cache, when this request uses it."""
+    if cache.use:
+        entry = deps.cache.entry(response, provider=target.provider, route=target.route.value, ttls=cache.ttls)
+        deps.cache.put(cache.key, entry, cache.ttls)
 
 
 def _admit_within_budget(deps: RouterDependencies, operation: OperationType) -> None:
@@ -164,22 +199,27 @@ def _admit_within_budget(deps: RouterDependencies, operation: OperationType) -> 
     deps.budget.admit(operation, spent)
 
 
-def _account(deps: RouterDependencies, routed: RoutedCompletion, operation: OperationType) -> None:
-    completion, provider = routed.completion, routed.target.provider
-    cost = deps.prices.cost_usd(completion.model, completion.input_tokens, completion.output_tokens, provider)
+def account(deps: RouterDependencies, provider: str, model: str, input_tokens: int, output_tokens: int) -> None:
+    """An answer's cost added to the month's spend, and its token and cost metrics."""
+    cost = deps.prices.cost_usd(model, input_tokens, output_tokens, provider)
     deps.spend.add(cost, provider)
     deps.spend.maybe_flush()
-    metrics.add_metric(name=names.INPUT_TOKENS, unit=MetricUnit.Count, value=completion.input_tokens)
-    metrics.add_metric(name=names.OUTPUT_TOKENS, unit=MetricUnit.Count, value=completion.output_tokens)
+    metrics.add_metric(name=names.INPUT_TOKENS, unit=MetricUnit.Count, value=input_tokens)
+    metrics.add_metric(name=names.OUTPUT_TOKENS, unit=MetricUnit.Count, value=output_tokens)
     metrics.add_metric(name=names.COST_USD, unit=MetricUnit.NoUnit, value=cost)
 
 
 def _from_cache(entry: CachedResponse, operation: OperationType, trace: RequestTrace, kind: str) -> ChatResult:
+    return ChatResult(entry.response(), cached_headers(entry, operation, trace, kind))
+
+
+def cached_headers(entry: CachedResponse, operation: OperationType, trace: RequestTrace, kind: str) -> dict[str, str]:
+    """The headers of an answer from the cache (`kind`: hit or stale), its request logged and counted."""
     record_request(operation, entry.route, entry.provider, False, f"cache-{kind}", trace.started, cache=kind)
-    headers = _headers(entry.route, entry.provider, False, kind, operation)
+    answer = headers(entry.route, entry.provider, False, kind, operation)
     if kind == "stale":
-        headers |= {"x-hybrid-degraded": "true", "warning": '110 - "Response is Stale"'}
-    return ChatResult(entry.response(), headers)
+        answer |= {"x-hybrid-degraded": "true", "warning": '110 - "Response is Stale"'}
+    return answer
 
 
 def _response(routed: RoutedCompletion, request_id: str) -> ChatCompletionResponse:
@@ -197,7 +237,7 @@ def _response(routed: RoutedCompletion, request_id: str) -> ChatCompletionRespon
     )
 
 
-def _headers(route: str, provider: str, fallback: bool, cache: str, operation: OperationType) -> dict[str, str]:
+def headers(route: str, provider: str, fallback: bool, cache: str, operation: OperationType) -> dict[str, str]:
     return {
         "x-hybrid-route": route,
         "x-hybrid-provider": provider,
@@ -217,10 +257,13 @@ def record_request(
     error: str | None = None,
     cache: str = "miss",
     attempts: Sequence[str] = (),
+    latency_ms: float | None = None,
 ) -> None:
     """The `routing-decision` log line and the request's EMF metrics (never prompts or completions).
-    `attempts` are the request's provider attempts as "provider:outcome" (`attempt_label`)."""
-    latency_ms = round((time.monotonic() - started) * 1000, 2)
+    `attempts` are the request's provider attempts as "provider:outcome" (`attempt_label`). `latency_ms`:
+    the request's latency when it is not the time since `started` (a stream's: its time to first token)."""
+    if latency_ms is None:
+        latency_ms = round((time.monotonic() - started) * 1000, 2)
     logger.info(
         "routing-decision",
         extra={

@@ -29,6 +29,15 @@ class RouterSettings(BaseModel):
     # Fail over to another provider after a content-filter refusal: the operator's decision, off by
     # default (failing over around a safety system is rarely what a team means).
     content_filter_failover: bool = Field(default=False, alias="CONTENT_FILTER_FAILOVER")
+    # Continue a stream cut after its first delta on a fallback, sending the partial answer as an assistant
+    # prefill: off by default, and only to the targets named in PREFILL_TARGETS (comma-separated), whose
+    # configured models accept a conversation ending with an assistant turn as the start of their answer.
+    stream_continuation: bool = Field(default=False, alias="STREAM_CONTINUE_ON_CUT")
+    prefill_targets_csv: str = Field(default="", alias="PREFILL_TARGETS")
+
+    @property
+    def prefill_targets(self) -> frozenset[str]:
+        return frozenset(name.strip() for name in self.prefill_targets_csv.split(",") if name.strip())
 
     model_config = {"populate_by_name": True, "extra": "ignore"}
 

@@ -32,6 +32,7 @@ from functions.domain.names import PROVIDER_SERVER_ERRORS as PROVIDER_SERVER_ERR
 from functions.domain.names import PROVIDER_THROTTLES as PROVIDER_THROTTLES
 from functions.domain.names import REQUESTS as REQUESTS
 from functions.domain.names import STATES_NAMESPACE as STATES_NAMESPACE
+from functions.domain.names import TIME_TO_FIRST_TOKEN as TIME_TO_FIRST_TOKEN
 
 Severity = Literal["critical", "warning", "info"]
 Comparison = Literal[
@@ -247,6 +248,10 @@ class _Signal:
 
 
 P95_LATENCY = _Signal("p95-latency", (_service("latency", LATENCY, "p95"),), "GreaterThanThreshold", "ms")
+# A stream's latency as its client feels it: the wait for the first content delta (the runbooks' latency targets).
+P95_TIME_TO_FIRST_TOKEN = _Signal(
+    "p95-time-to-first-token", (_service("ttft", TIME_TO_FIRST_TOKEN, "p95"),), "GreaterThanThreshold", "ms"
+)
 ERROR_RATE = _Signal(
     "error-rate",
     (_service("errors", ERRORS), _service("requests", REQUESTS)),
@@ -473,6 +478,13 @@ def _critical_alarms() -> tuple[AlarmDefinition, ...]:
             "P95 Latency > 2.0s for 5 minutes",
         ),
         _runbook_alarm(
+            P95_TIME_TO_FIRST_TOKEN,
+            "critical",
+            thresholds.CRITICAL_P95_LATENCY_MS,
+            thresholds.CRITICAL_P95_LATENCY_SECONDS,
+            "P95 Latency > 2.0s for 5 minutes",
+        ),
+        _runbook_alarm(
             ERROR_RATE,
             "critical",
             thresholds.CRITICAL_ERROR_RATE_PERCENT,
@@ -495,6 +507,13 @@ def _warning_alarms() -> tuple[AlarmDefinition, ...]:
     return (
         _runbook_alarm(
             P95_LATENCY,
+            "warning",
+            thresholds.WARNING_P95_LATENCY_MS,
+            thresholds.WARNING_P95_LATENCY_SECONDS,
+            "P95 Latency > 1.5s for 10 minutes",
+        ),
+        _runbook_alarm(
+            P95_TIME_TO_FIRST_TOKEN,
             "warning",
             thresholds.WARNING_P95_LATENCY_MS,
             thresholds.WARNING_P95_LATENCY_SECONDS,

@@ -8,6 +8,7 @@ import json
 import time
 from itertools import product
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -141,9 +142,25 @@ def test_a_request_emits_the_service_wide_alarms_metrics_under_the_service_dimen
     metrics.flush_metrics()
     (document,) = _emf_lines(capsys.readouterr().out)
     service_wide = [d for d in DEFINITIONS.values() if d.queries[0].dimensions == alarms.service_dimensions()]
-    emitted = {q.metric for d in service_wide for q in d.queries} - {"BudgetUtilizationPercent", "CacheMisses"}
+    others = {"BudgetUtilizationPercent", "CacheMisses", "TimeToFirstToken"}  # a stream emits TimeToFirstToken
+    emitted = {q.metric for d in service_wide for q in d.queries} - others
     assert emitted <= _metric_names(document)
     assert dict(alarms.service_dimensions()) in _dimension_sets(document)
+
+
+def test_a_committed_stream_emits_the_time_to_first_token_alarms_metric_service_wide_and_by_cell(capsys):
+    from functions.app.chat.serve import RequestTrace
+    from functions.app.chat.streaming import Relay
+
+    served = SimpleNamespace(started=time.perf_counter(), attempts=1, target=SimpleNamespace(provider="google"))
+    relay = Relay(None, served, None, RequestTrace(OperationType("standard"), time.monotonic()), None, False, None, "r")  # type: ignore[arg-type]
+    relay.committed()
+    (document,) = _emf_lines(capsys.readouterr().out)
+    for key in ("critical-p95-time-to-first-token", "warning-p95-time-to-first-token"):
+        (query,) = DEFINITIONS[key].queries
+        assert query.metric in _metric_names(document)
+        assert query.dimension_map in _dimension_sets(document)
+    assert {"Provider": "google", "OperationType": "standard", "service": "hybrid-router"} in _dimension_sets(document)
 
 
 def test_a_failed_health_probe_emits_the_bedrock_connection_alarms_metric(capsys, monkeypatch):
