@@ -181,8 +181,8 @@ class StatePersister:
             if self.gate.writes != self.saved_writes:
                 writes, tables = self._cut()
                 write_atomic(self.state.path / TABLES_FILE, tables)
+                self._save_anchors()  # before the writes count as saved: an anchor follows its append
                 self.saved_writes = writes
-                self._save_anchors()
             if self.sfn is not None and self._record_executions():
                 self.state.save_executions(self.executions)
 
