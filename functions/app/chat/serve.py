@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from functions.adapters.dynamodb.client_keys import ClientIdentity
+from functions.adapters.dynamodb.quotas import QuotaCheck
 from functions.adapters.dynamodb.snapshot import LoadedSnapshot
 from functions.app.chat.attempts import Deadline, RoutedCompletion, Runtime, serve
 from functions.app.chat.wiring import RouterDependencies
 from functions.domain import names
-from functions.domain.errors import NoRouteAvailable, ProviderError
+from functions.domain.errors import ClientRateLimited, NoRouteAvailable, ProviderError
 from functions.domain.models import ChatCompletionRequest, ChatCompletionResponse, Choice, ResponseMessage, Usage
 from functions.domain.routing.cache import CachedResponse, CacheTtls, cache_decision, cache_key
 from functions.domain.routing.decision import RoutingDecision
@@ -38,6 +40,7 @@ class RequestTrace:
     started: float
     decision: RoutingDecision | None = None
     attempts: list[str] = field(default_factory=list)  # "provider:outcome", in order (`attempt_label`)
+    client: ClientIdentity | None = None  # the client key that sent it (its quotas)
 
     def headers(self) -> dict[str, str]:
         """What every answer says of how it was served, or failed."""
@@ -65,6 +68,7 @@ def complete(
     request_id: str,
     trace: RequestTrace,
 ) -> ChatResult:
+    _admit_client(deps, trace.client)
     snapshot, loaded = deps.configured()
     cache = _CachePolicy(
         cache_key(body, operation.value),
@@ -136,7 +140,7 @@ def _served(
 ) -> ChatResult:
     response = _response(routed, request_id)
     operation, target = decision.operation, routed.target
-    _account(deps, routed, operation)
+    _account(deps, routed, trace.client)
     if cache.use:
         entry = deps.cache.entry(response, provider=target.provider, route=target.route.value, ttls=cache.ttls)
         deps.cache.put(cache.key, entry, cache.ttls)
@@ -164,11 +168,31 @@ def _admit_within_budget(deps: RouterDependencies, operation: OperationType) -> 
     deps.budget.admit(operation, spent)
 
 
-def _account(deps: RouterDependencies, routed: RoutedCompletion, operation: OperationType) -> None:
+def _admit_client(deps: RouterDependencies, client: ClientIdentity | None) -> None:
+    """The client key's rate and token quotas: a 429 once its window is spent (counted), served unchecked when
+    the quota store fails (counted too)."""
+    if client is None:
+        return
+    try:
+        checked = deps.quotas.admit(client.key_id, client.limits)
+    except ClientRateLimited:
+        metrics.add_metric(name=names.CLIENT_QUOTA_REJECTED, unit=MetricUnit.Count, value=1)
+        raise
+    _count_quota_outage(checked)
+
+
+def _count_quota_outage(checked: QuotaCheck) -> None:
+    if checked is QuotaCheck.UNCHECKED:
+        metrics.add_metric(name=names.CLIENT_QUOTA_UNAVAILABLE, unit=MetricUnit.Count, value=1)
+
+
+def _account(deps: RouterDependencies, routed: RoutedCompletion, client: ClientIdentity | None) -> None:
     completion, provider = routed.completion, routed.target.provider
     cost = deps.prices.cost_usd(completion.model, completion.input_tokens, completion.output_tokens, provider)
     deps.spend.add(cost, provider)
     deps.spend.maybe_flush()
+    if client is not None:
+        _count_quota_outage(deps.quotas.add_tokens(client.key_id, completion.input_tokens + completion.output_tokens))
     metrics.add_metric(name=names.INPUT_TOKENS, unit=MetricUnit.Count, value=completion.input_tokens)
     metrics.add_metric(name=names.OUTPUT_TOKENS, unit=MetricUnit.Count, value=completion.output_tokens)
     metrics.add_metric(name=names.COST_USD, unit=MetricUnit.NoUnit, value=cost)
