@@ -96,7 +96,7 @@ def get_dependencies() -> RouterDependencies:
         ),
         prices=PriceTable.from_config(json.loads(settings.price_table_json) if settings.price_table_json else None),
         budget=BudgetPolicy(settings.monthly_budget_usd),
-        spend=SpendAccumulator(settings.spend_table),
+        spend=SpendAccumulator(settings.spend_table, legacy_table=settings.flags_table),
         context_windows=provider_settings.context_windows(),
         quotas=QuotaCounters(settings.quotas_table, settings.quota_shards),
     )
