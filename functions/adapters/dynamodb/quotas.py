@@ -160,12 +160,6 @@ class QuotaCounters:
                 outcome = QuotaCheck.UNCHECKED
         return outcome
 
-    def usage(self, key_id: str) -> WindowUsage:
-        """What this instance knows of `key_id`'s current window (for the local dashboard and tests)."""
-        window = self._window(key_id, self._clock())
-        with window.lock:
-            return window.usage()
-
     def _reserve(self, window: _Window, requests: int) -> _Write:
         """Under the window's lock: a write of `requests` and the pending tokens to a random shard (one with no
         write of this instance in flight when there is one), in flight."""

@@ -187,7 +187,7 @@ class SpendAccumulator:
         if CARRIED_ATTRIBUTE in item:
             self._carried.add(month)
             return parse_spent(item)
-        return self._carry_over(month, item)
+        return self._carry_over(month, item, self._legacy_table)
 
     def _get(self, table: str, month: str, consistent: bool) -> dict[str, Any] | None:
         """The decoded item of `month` in `table` (the spend table or the legacy flags table, both keyed on
@@ -201,12 +201,11 @@ class SpendAccumulator:
             return None
         return from_item(response.get("Item") or {})
 
-    def _carry_over(self, month: str, item: dict[str, Any]) -> float:
+    def _carry_over(self, month: str, item: dict[str, Any], legacy_table: str) -> float:
         """Take the legacy item of `month` over into the Spend item, once (a compare-and-set on the marker);
         the month's total. If the legacy item cannot be read or the carry-over cannot be written, the total
         still counts the legacy spend and the next read tries again."""
-        assert self._legacy_table is not None
-        legacy = self._get(self._legacy_table, month, consistent=True)
+        legacy = self._get(legacy_table, month, consistent=True)
         if legacy is None:
             return parse_spent(item)
         amounts = {

@@ -29,7 +29,7 @@ class RouterSettings(BaseModel):
     # Per-client-key quotas: the counters' table (none: no quota), their shards per key and window (the stack
     # derives it from its throttling settings), and the limits of a key that carries none of its own.
     quotas_table: str | None = Field(default=None, alias="QUOTAS_TABLE")
-    quota_shards: int = Field(default=QUOTA_SHARDS, ge=1, le=100, alias="QUOTA_SHARDS")
+    quota_shards: int = Field(default=QUOTA_SHARDS, ge=1, le=100, alias="QUOTA_SHARDS")  # one BatchGetItem: <= 100
     client_requests_per_minute: int = Field(
         default=CLIENT_REQUESTS_PER_MINUTE, gt=0, alias="CLIENT_REQUESTS_PER_MINUTE"
     )
