@@ -167,7 +167,7 @@ def test_16_threads_over_4_router_instances_overshoot_at_most_what_the_others_ha
     def send(counters: QuotaCounters) -> None:
         for _ in range(8):
             try:
-                counters.admit(key_id, limits)
+                assert counters.admit(key_id, limits).outcome() is QuotaCheck.COUNTED
             except ClientRateLimited:
                 outcome = "refused"
             else:

@@ -20,6 +20,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -39,6 +40,7 @@ from functions.domain.thresholds import (
 from functions.shared.observability import logger
 
 REQUESTS_ATTRIBUTE = "requests"
+WRITER_THREADS = 8  # admission writes in flight at once (one per request; the local gateway serves many)
 TOKENS_ATTRIBUTE = "tokens"
 
 
@@ -94,6 +96,25 @@ class _Window:
 
 
 @dataclass(frozen=True, slots=True)
+class QuotaTicket:
+    """An admitted request's counter write, in flight while the request is served."""
+
+    write: Future[bool] | None  # None: no quota table, nothing written
+    healthy: bool = True  # the window's sum could be read when it was due
+
+    def outcome(self) -> QuotaCheck:
+        """Wait for the write: COUNTED, or UNCHECKED when the store failed (the request is served anyway)."""
+        if self.write is None:
+            return QuotaCheck.OFF
+        try:
+            written = self.write.result()
+        except Exception:  # a bug in the write must not fail the request it counts
+            logger.exception("quota-write-error")
+            written = False
+        return QuotaCheck.COUNTED if written and self.healthy else QuotaCheck.UNCHECKED
+
+
+@dataclass(frozen=True, slots=True)
 class _Write:
     shard: int
     requests: int
@@ -116,11 +137,14 @@ class QuotaCounters:
         self._windows: dict[str, _Window] = {}
         self._lock = threading.Lock()
         self._outage_logged_at = -math.inf
+        self._pool: ThreadPoolExecutor | None = None
 
-    def admit(self, key_id: str, limits: QuotaLimits) -> QuotaCheck:
-        """Count one request of `key_id`, or raise the 429 its limits owe it (`functions.domain.quotas.check`)."""
+    def admit(self, key_id: str, limits: QuotaLimits) -> QuotaTicket:
+        """Count one request of `key_id`, or raise the 429 its limits owe it (`functions.domain.quotas.check`).
+        The count's write is made while the request is served (it is counted here at once): the caller waits
+        for the ticket's `outcome` before it answers."""
         if self._table is None:
-            return QuotaCheck.OFF
+            return QuotaTicket(None)
         now = self._clock()
         window = self._window(key_id, now)
         with window.lock:
@@ -130,8 +154,14 @@ class QuotaCounters:
         with window.lock:
             check(limits, window.usage(), now, self._window_s)
             write = self._reserve(window, requests=1)
-        written = self._send(key_id, window, write, now)
-        return QuotaCheck.COUNTED if healthy and written else QuotaCheck.UNCHECKED
+        return QuotaTicket(self._writer().submit(self._send, key_id, window, write, now), healthy)
+
+    def _writer(self) -> ThreadPoolExecutor:
+        """The threads that make the admission writes, started on first use (after a SnapStart restore)."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=WRITER_THREADS, thread_name_prefix="quota-write")
+            return self._pool
 
     def add_tokens(self, key_id: str, tokens: int) -> QuotaCheck:
         """Count a served request's token usage against its key's current window: sent with the key's next

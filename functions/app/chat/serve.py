@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.adapters.dynamodb.client_keys import ClientIdentity
-from functions.adapters.dynamodb.quotas import QuotaCheck
+from functions.adapters.dynamodb.quotas import QuotaCheck, QuotaTicket
 from functions.adapters.dynamodb.snapshot import LoadedSnapshot
 from functions.app.chat.attempts import Deadline, RoutedCompletion, Runtime, serve
 from functions.app.chat.wiring import RouterDependencies
@@ -68,7 +68,22 @@ def complete(
     request_id: str,
     trace: RequestTrace,
 ) -> ChatResult:
-    _admit_client(deps, trace.client)
+    ticket = _admit_client(deps, trace.client)
+    try:
+        return _complete(deps, body, operation, cache_header, request_id, trace)
+    finally:
+        if ticket is not None:
+            _count_quota_outage(ticket.outcome())
+
+
+def _complete(
+    deps: RouterDependencies,
+    body: ChatCompletionRequest,
+    operation: OperationType,
+    cache_header: str | None,
+    request_id: str,
+    trace: RequestTrace,
+) -> ChatResult:
     snapshot, loaded = deps.configured()
     cache = _CachePolicy(
         cache_key(body, operation.value),
@@ -168,17 +183,16 @@ def _admit_within_budget(deps: RouterDependencies, operation: OperationType) -> 
     deps.budget.admit(operation, spent)
 
 
-def _admit_client(deps: RouterDependencies, client: ClientIdentity | None) -> None:
-    """The client key's rate and token quotas: a 429 once its window is spent (counted), served unchecked when
-    the quota store fails (counted too)."""
+def _admit_client(deps: RouterDependencies, client: ClientIdentity | None) -> QuotaTicket | None:
+    """The client key's rate and token quotas: a 429 once its window is spent (counted); else the ticket of the
+    request's count, written while it is served (a failed write: served unchecked, counted too)."""
     if client is None:
-        return
+        return None
     try:
-        checked = deps.quotas.admit(client.key_id, client.limits)
+        return deps.quotas.admit(client.key_id, client.limits)
     except ClientRateLimited:
         metrics.add_metric(name=names.CLIENT_QUOTA_REJECTED, unit=MetricUnit.Count, value=1)
         raise
-    _count_quota_outage(checked)
 
 
 def _count_quota_outage(checked: QuotaCheck) -> None:
