@@ -1,13 +1,17 @@
 """Per-client-key request and token counters in the QUOTAS table, sharded, one write per request.
 
 Each key has `shards` items per fixed window (`quota#<key digest>#<window>#<shard>`, expired by TTL). A request
-the check admits ADDs 1 to `requests` of one random shard, and with it the token usage this instance has counted
-for the key since its last write; the ADD returns that shard's new totals. The check reads the sum of the shards
-at most every `sum_max_age_s` (one BatchGetItem); between reads it sums what it last knew of each shard (counts
-only grow within a window, so a known value is a lower bound), its requests in flight and its unwritten tokens.
-So one instance never lets through more than the limit; what other instances admit is seen at the next read or
-in a shard one of this instance's writes returns, which bounds the overshoot at what the key's other instances
-admit in one `sum_max_age_s` interval. Once a window is known to be spent, refusals cost no call at all.
+the check admits is counted at once in this instance and ADDed (1 to `requests`, with the token usage this
+instance has counted for the key since its last write) to one random shard by a writer thread while the request
+is served; the router waits for that write before it answers. The ADD returns the shard's new totals. One key's
+window has at most one write in flight per instance: requests admitted meanwhile join the next write, so one
+write per request in a Lambda instance (one request at a time) and fewer under a local gateway's concurrency.
+The check reads the sum of the shards at most every `sum_max_age_s` (one BatchGetItem); between reads it sums
+what it knows of each shard (counts only grow within a window, so the highest seen is a lower bound), its writes
+in flight or queued, and its unwritten tokens. So one instance never lets through more than the limit; what
+other instances admit is seen at the next read or in a shard one of this instance's writes returns, which bounds
+the overshoot at what the key's other instances admit in one `sum_max_age_s` interval. Once a window is known to
+be spent, refusals cost no call at all.
 
 A store that cannot be read or written fails open: the request is served, the caller is told (`QuotaCheck`)
 so that it counts the outage, and it is logged at most once per QUOTA_OUTAGE_LOG_SECONDS.
@@ -51,18 +55,29 @@ class QuotaCheck(Enum):
 
 
 @dataclass
+class _Batch:
+    """Requests (and token usage) of one key's window that one write will add."""
+
+    requests: int = 0
+    tokens: int = 0
+    done: Future[bool] = field(default_factory=Future)
+
+
+@dataclass
 class _Window:
-    """What this instance knows of one key's current window. Per shard: a count the shard is known to hold
-    (a read, or what one of this instance's writes returned), and this instance's writes not yet settled. This
-    instance's writes to one shard go one at a time (`shard_locks`), so what a write returns holds every earlier
-    write of this instance and none still waiting: the usage is exact for this instance's own requests."""
+    """What this instance knows of one key's current window. Per shard: a count the shard is known to hold (a
+    read, or what one of this instance's writes returned), and this instance's write in flight. This instance
+    writes one key's window one write at a time (requests arriving meanwhile join the next write), so what a
+    write returns holds every earlier write of this instance and nothing still waiting: the usage is exact for
+    this instance's own requests, and concurrent requests of one key cost fewer writes than requests."""
 
     index: int
     requests: list[int]
     tokens: list[int]
     flight_requests: list[int]
     flight_tokens: list[int]
-    shard_locks: list[threading.Lock]
+    queued: _Batch | None = None  # the next write's requests, while one is in flight
+    sending: bool = False  # a writer thread is draining this window's batches
     read_at: float = -math.inf
     unwritten_requests: int = 0  # admitted while the store failed: this instance still counts them
     pending_tokens: int = 0  # usage counted here and not yet sent
@@ -71,13 +86,13 @@ class _Window:
 
     @classmethod
     def empty(cls, index: int, shards: int) -> _Window:
-        locks = [threading.Lock() for _ in range(shards)]
-        return cls(index, [0] * shards, [0] * shards, [0] * shards, [0] * shards, locks)
+        return cls(index, [0] * shards, [0] * shards, [0] * shards, [0] * shards)
 
     def usage(self) -> WindowUsage:
+        queued = self.queued or _Batch()
         return WindowUsage(
-            requests=sum(self.requests) + sum(self.flight_requests) + self.unwritten_requests,
-            tokens=sum(self.tokens) + sum(self.flight_tokens) + self.pending_tokens,
+            requests=sum(self.requests) + sum(self.flight_requests) + queued.requests + self.unwritten_requests,
+            tokens=sum(self.tokens) + sum(self.flight_tokens) + queued.tokens + self.pending_tokens,
         )
 
     def saw(self, shard: int, requests: int, tokens: int) -> None:
@@ -93,6 +108,16 @@ class _Window:
         if tokens > 0:
             self.pending_tokens += tokens
             self.pending_since = now if self.pending_since is None else self.pending_since
+
+    def join(self, requests: int) -> tuple[_Batch, bool]:
+        """Under the lock: add `requests` and the pending tokens to the next write; whether the caller must
+        start the writer."""
+        batch = self.queued = self.queued or _Batch()
+        batch.requests += requests
+        batch.tokens += self.pending_tokens
+        self.pending_tokens, self.pending_since = 0, None
+        start, self.sending = not self.sending, True
+        return batch, start
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +137,6 @@ class QuotaTicket:
             logger.exception("quota-write-error")
             written = False
         return QuotaCheck.COUNTED if written and self.healthy else QuotaCheck.UNCHECKED
-
-
-@dataclass(frozen=True, slots=True)
-class _Write:
-    shard: int
-    requests: int
-    tokens: int
 
 
 class QuotaCounters:
@@ -153,15 +171,10 @@ class QuotaCounters:
         healthy = self._refresh(key_id, window, now) if stale else True
         with window.lock:
             check(limits, window.usage(), now, self._window_s)
-            write = self._reserve(window, requests=1)
-        return QuotaTicket(self._writer().submit(self._send, key_id, window, write, now), healthy)
-
-    def _writer(self) -> ThreadPoolExecutor:
-        """The threads that make the admission writes, started on first use (after a SnapStart restore)."""
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=WRITER_THREADS, thread_name_prefix="quota-write")
-            return self._pool
+            batch, start = window.join(1)
+        if start:
+            self._writer().submit(self._drain, key_id, window)
+        return QuotaTicket(batch.done, healthy)
 
     def add_tokens(self, key_id: str, tokens: int) -> QuotaCheck:
         """Count a served request's token usage against its key's current window: sent with the key's next
@@ -179,45 +192,52 @@ class QuotaCounters:
         now = self._clock() if now is None else now
         with self._lock:
             windows = list(self._windows.items())
-        outcome = QuotaCheck.COUNTED
+        tickets = []
         for key_id, window in windows:
             with window.lock:
                 since = window.pending_since
                 if since is None or now - since < self._max_age:
                     continue
-                write = self._reserve(window, requests=0)
-            if not self._send(key_id, window, write, now):
-                outcome = QuotaCheck.UNCHECKED
-        return outcome
+                batch, start = window.join(0)
+            if start:
+                self._writer().submit(self._drain, key_id, window)
+            tickets.append(QuotaTicket(batch.done))
+        outcomes = [ticket.outcome() for ticket in tickets]
+        return QuotaCheck.UNCHECKED if QuotaCheck.UNCHECKED in outcomes else QuotaCheck.COUNTED
 
-    def _reserve(self, window: _Window, requests: int) -> _Write:
-        """Under the window's lock: a write of `requests` and the pending tokens to a random shard (one with no
-        write of this instance in flight when there is one), in flight."""
-        idle = [shard for shard in range(self._shards) if not window.settling(shard)] or list(range(self._shards))
-        write = _Write(idle[pick_shard(self._rand(), len(idle))], requests, window.pending_tokens)
-        window.pending_tokens, window.pending_since = 0, None
-        window.flight_requests[write.shard] += write.requests
-        window.flight_tokens[write.shard] += write.tokens
-        return write
+    def _writer(self) -> ThreadPoolExecutor:
+        """The threads that make the counter writes, started on first use (after a SnapStart restore)."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=WRITER_THREADS, thread_name_prefix="quota-write")
+            return self._pool
 
-    def _send(self, key_id: str, window: _Window, write: _Write, now: float) -> bool:
-        """Make the reserved write; what the shard then holds becomes known. On failure this instance keeps
-        counting the request and keeps the tokens pending."""
-        with window.shard_locks[write.shard]:
-            result = self._add(key_id, window.index, write)
-            self._settle(window, write, result, now)
-        return result is not None
-
-    @staticmethod
-    def _settle(window: _Window, write: _Write, result: tuple[int, int] | None, now: float) -> None:
-        with window.lock:
-            window.flight_requests[write.shard] -= write.requests
-            window.flight_tokens[write.shard] -= write.tokens
-            if result is None:
-                window.unwritten_requests += write.requests
-                window.hold_tokens(write.tokens, now)
-            else:
-                window.saw(write.shard, *result)
+    def _drain(self, key_id: str, window: _Window) -> None:
+        """Write the window's batches one after the other until none is left."""
+        while True:
+            with window.lock:
+                batch, window.queued = window.queued, None
+                if batch is None:
+                    window.sending = False
+                    return
+                shard = pick_shard(self._rand(), self._shards)
+                window.flight_requests[shard] += batch.requests
+                window.flight_tokens[shard] += batch.tokens
+            try:
+                result = self._add(key_id, window.index, shard, batch)
+            except Exception:  # a bug: the batch counts as unwritten, its requests are answered
+                logger.exception("quota-write-error")
+                result = None
+            now = self._clock()
+            with window.lock:
+                window.flight_requests[shard] -= batch.requests
+                window.flight_tokens[shard] -= batch.tokens
+                if result is None:  # this instance keeps counting them, and the tokens stay pending
+                    window.unwritten_requests += batch.requests
+                    window.hold_tokens(batch.tokens, now)
+                else:
+                    window.saw(shard, *result)
+            batch.done.set_result(result is not None)
 
     def _window(self, key_id: str, now: float) -> _Window:
         """The key's state for the window of `now`; a new window starts from nothing (but the token usage still
@@ -252,19 +272,19 @@ class QuotaCounters:
             window.read_at = now
         return True
 
-    def _add(self, key_id: str, index: int, write: _Write) -> tuple[int, int] | None:
-        """ADD the write to its shard of window `index`: the shard's new request and token counts, None on
+    def _add(self, key_id: str, index: int, shard: int, batch: _Batch) -> tuple[int, int] | None:
+        """ADD the batch to one shard of window `index`: the shard's new request and token counts, None on
         failure."""
         expires = (index + 1) * self._window_s + QUOTA_ITEM_TTL_SECONDS
         try:
             response = dynamodb_client().update_item(
                 TableName=self._table,
-                Key={QUOTAS.partition_key: {"S": counter_key(key_id, index, write.shard)}},
+                Key={QUOTAS.partition_key: {"S": counter_key(key_id, index, shard)}},
                 UpdateExpression="ADD #r :r, #t :t SET #e = :e",
                 ExpressionAttributeNames={"#r": REQUESTS_ATTRIBUTE, "#t": TOKENS_ATTRIBUTE, "#e": "expires_at"},
                 ExpressionAttributeValues={
-                    ":r": {"N": str(write.requests)},
-                    ":t": {"N": str(write.tokens)},
+                    ":r": {"N": str(batch.requests)},
+                    ":t": {"N": str(batch.tokens)},
                     ":e": {"N": str(expires)},
                 },
                 ReturnValues="UPDATED_NEW",

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.adapters.dynamodb.client_keys import ClientIdentity
-from functions.adapters.dynamodb.quotas import QuotaCheck, QuotaTicket
+from functions.adapters.dynamodb.quotas import QuotaCheck
 from functions.adapters.dynamodb.snapshot import LoadedSnapshot
 from functions.app.chat.attempts import Deadline, RoutedCompletion, Runtime, serve
 from functions.app.chat.wiring import RouterDependencies
@@ -68,12 +69,8 @@ def complete(
     request_id: str,
     trace: RequestTrace,
 ) -> ChatResult:
-    ticket = _admit_client(deps, trace.client)
-    try:
-        return _complete(deps, body, operation, cache_header, request_id, trace)
-    finally:
-        if ticket is not None:
-            _count_quota_outage(ticket.outcome())
+    with _client_quota(deps, trace.client):
+        return _complete(deps, body, operation, cache_header, trace, request_id)
 
 
 def _complete(
@@ -81,8 +78,8 @@ def _complete(
     body: ChatCompletionRequest,
     operation: OperationType,
     cache_header: str | None,
-    request_id: str,
     trace: RequestTrace,
+    request_id: str,
 ) -> ChatResult:
     snapshot, loaded = deps.configured()
     cache = _CachePolicy(
@@ -183,16 +180,23 @@ def _admit_within_budget(deps: RouterDependencies, operation: OperationType) -> 
     deps.budget.admit(operation, spent)
 
 
-def _admit_client(deps: RouterDependencies, client: ClientIdentity | None) -> QuotaTicket | None:
-    """The client key's rate and token quotas: a 429 once its window is spent (counted); else the ticket of the
-    request's count, written while it is served (a failed write: served unchecked, counted too)."""
+@contextmanager
+def _client_quota(deps: RouterDependencies, client: ClientIdentity | None) -> Iterator[None]:
+    """The client key's rate and token quotas: a 429 once its window is spent (counted); else the request's
+    count, written while it is served and waited for before the answer (a failed write: served unchecked, and
+    counted too)."""
     if client is None:
-        return None
+        yield
+        return
     try:
-        return deps.quotas.admit(client.key_id, client.limits)
+        ticket = deps.quotas.admit(client.key_id, client.limits)
     except ClientRateLimited:
         metrics.add_metric(name=names.CLIENT_QUOTA_REJECTED, unit=MetricUnit.Count, value=1)
         raise
+    try:
+        yield
+    finally:
+        _count_quota_outage(ticket.outcome())
 
 
 def _count_quota_outage(checked: QuotaCheck) -> None:
