@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from functions.domain import names
 from functions.domain.names import BEDROCK, DIRECT_PROVIDERS, META
+from functions.domain.thresholds import API_THROTTLING_BURST_LIMIT, API_THROTTLING_RATE_LIMIT
 
 CONTEXT_KEY = "hybrid-routing"
 
@@ -73,8 +74,8 @@ class StackConfig(BaseModel):
     cache_stale_ttl_seconds: int = Field(default=86400, gt=0)
     log_retention_days: int = 30
     api_stage_name: str = Field(default="prod", pattern=r"^[A-Za-z0-9_]+$")
-    api_throttling_rate_limit: float = Field(default=100, gt=0)
-    api_throttling_burst_limit: int = Field(default=200, gt=0)
+    api_throttling_rate_limit: float = Field(default=API_THROTTLING_RATE_LIMIT, gt=0)
+    api_throttling_burst_limit: int = Field(default=API_THROTTLING_BURST_LIMIT, gt=0)
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     removal_policy: Literal["retain", "destroy"] = "retain"
     deletion_protection: bool = True

@@ -80,6 +80,19 @@ class BudgetExceeded(HybridRoutingError):
     status, error_type, code = 429, "insufficient_quota", "budget_exhausted"
 
 
+class ClientRateLimited(HybridRoutingError):
+    """The client key sent its limit of requests in the current quota window; `retry_after` is the time to the
+    window's end, `param` names the limit."""
+
+    status, error_type, code = 429, "rate_limit_error", "client_rate_limited"
+
+
+class ClientTokenQuotaExceeded(ClientRateLimited):
+    """The client key's requests spent its token limit in the current quota window."""
+
+    code = "client_token_quota_exceeded"
+
+
 # --- provider errors (what adapters raise) -------------------------------------------------
 class ProviderError(HybridRoutingError):
     """A provider failed; `retryable` errors may be retried or failed over. `attempt_outcome` names

@@ -66,6 +66,10 @@ BUDGET_UTILIZATION: Final = "BudgetUtilizationPercent"
 ERRORS_BY_TYPE_PREFIX: Final = "Errors_"  # Errors_<error type>, one count per failed request
 ATTEMPTS: Final = "Attempts"  # provider attempts one request made
 RETRIES: Final = "Retries"  # its attempts after the first (same provider or another)
+# Per-client-key quotas (functions/domain/quotas.py): a request refused with 429 for its key's rate or token
+# limit, and a request served unchecked because the quota store could not be read or written (fail open).
+CLIENT_QUOTA_REJECTED: Final = "ClientQuotaRejected"
+CLIENT_QUOTA_UNAVAILABLE: Final = "ClientQuotaUnavailable"
 
 # Streams (the router's `stream: true` answers): dimensions Provider+OperationType+service, one line per stream.
 TIME_TO_FIRST_TOKEN: Final = "TimeToFirstToken"  # noqa: S105 - a metric name, not a secret; ms from the request's start to its first content delta

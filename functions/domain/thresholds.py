@@ -3,6 +3,7 @@ these constants, so a number changed here changes everywhere."""
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 # Routing matrix latency budgets, seconds (operations.md, "Routing Decision Matrix": "< 5s" ...).
@@ -33,6 +34,52 @@ WAF_RATE_LIMIT_PER_IP: Final[int] = 3000
 WAF_RATE_WINDOW_SECONDS: Final[int] = 300
 # Router instances reserved: a flood cannot take the account's whole concurrency, nor the router starve.
 ROUTER_RESERVED_CONCURRENCY: Final[int] = 100
+
+# API Gateway's stage throttling (stacks/config.py defaults, cdk.json may raise them): sustained requests per
+# second across every client, and the token bucket's burst.
+API_THROTTLING_RATE_LIMIT: Final[float] = 100.0
+API_THROTTLING_BURST_LIMIT: Final[int] = 200
+
+# --- Per-client-key quotas on the data plane (functions/domain/quotas.py, functions/adapters/dynamodb/quotas.py) --
+# Every client key may send CLIENT_REQUESTS_PER_MINUTE requests and spend CLIENT_TOKENS_PER_MINUTE tokens
+# (prompt + completion) per fixed QUOTA_WINDOW_SECONDS window unless its key item carries its own limits
+# (`python -m cli.keys create|limits --requests-per-minute N --tokens-per-minute N`). The default is half
+# the stage's rate: no one key can take the whole stage.
+QUOTA_WINDOW_SECONDS: Final[int] = 60
+CLIENT_REQUESTS_PER_MINUTE: Final[int] = int(API_THROTTLING_RATE_LIMIT * QUOTA_WINDOW_SECONDS) // 2  # 3,000
+CLIENT_TOKENS_PER_MINUTE: Final[int] = 1_000_000
+# A router instance re-reads a key's window sum (one BatchGetItem of its shards) at most this often; between
+# reads it counts what its own writes return. Bound on overshoot: at most what the key's other instances admit
+# in one such interval (a client at r requests/s: r x 1 s extra; never more than the stage's burst), plus, for
+# tokens, the usage of the requests in flight when the window's tokens ran out.
+QUOTA_SUM_CACHE_SECONDS: Final[float] = 1.0
+# A partition takes at most 1,000 write units per second, so one item cannot take more. One request writes its
+# key's shard once (the admission ADD, which also carries the instance's pending token usage); an instance
+# with token usage and no next request flushes it at most once per QUOTA_SUM_CACHE_SECONDS: 2 writes per request
+# at worst. One key may take every request the stage lets through in a second, at most rate + burst (the bucket
+# full, then refilled): shards = ceil(2 x (rate + burst) / (1,000 x 50 % headroom)) = ceil(1.2) = 2 at the default
+# stage limits; at least QUOTA_MIN_SHARDS, so that any stage limit up to 1,000 requests in a second keeps each item
+# at or under 500 writes/s. The stack derives the deployed count from its own throttling settings
+# (`quota_shards`, the router's QUOTA_SHARDS variable).
+DYNAMODB_ITEM_WRITES_PER_SECOND: Final[int] = 1_000
+QUOTA_WRITES_PER_REQUEST: Final[int] = 2
+QUOTA_SHARD_HEADROOM: Final[float] = 0.5
+QUOTA_MIN_SHARDS: Final[int] = 4
+
+
+def quota_shards(rate_per_second: float, burst: int) -> int:
+    """Counter items per key and window so that a key taking all a stage of `rate_per_second` and `burst` lets
+    through in one second writes no item more than QUOTA_SHARD_HEADROOM of a partition's writes per second."""
+    per_item = DYNAMODB_ITEM_WRITES_PER_SECOND * QUOTA_SHARD_HEADROOM
+    return max(QUOTA_MIN_SHARDS, math.ceil(QUOTA_WRITES_PER_REQUEST * (rate_per_second + burst) / per_item))
+
+
+QUOTA_SHARDS: Final[int] = quota_shards(API_THROTTLING_RATE_LIMIT, API_THROTTLING_BURST_LIMIT)  # 4
+# Counter items live two windows: DynamoDB's TTL removes them after that (its deletes lag; readers never need them).
+QUOTA_ITEM_TTL_SECONDS: Final[int] = 2 * QUOTA_WINDOW_SECONDS
+# A quota store that cannot be read or written does not stop serving (fail open); the outage is counted per
+# request in a metric and logged at most once per this interval.
+QUOTA_OUTAGE_LOG_SECONDS: Final[float] = 60.0
 
 # --- Untrusted input, on every route (data plane and admin) ----------------------------------------------------
 MAX_ADMIN_BODY_BYTES: Final[int] = 65_536  # an admin change is a few hundred bytes; larger bodies get 413.

@@ -16,6 +16,7 @@ from snapshot_restore_py import register_before_snapshot
 
 from functions.adapters.cloudwatch import active_alarms, get_metrics_settings, get_metrics_source
 from functions.adapters.dynamodb.client import dynamodb_client
+from functions.adapters.dynamodb.client_keys import ClientIdentity
 from functions.adapters.providers.mcp import import_sdk_client
 from functions.app.chat import serve as chat
 from functions.app.chat import streaming
@@ -68,7 +69,7 @@ SSE_HEADERS = {"Cache-Control": "no-cache"}
 @app.post("/v1/chat/completions")
 def chat_completions(body: ChatCompletionRequest) -> Response[ChatCompletionResponse | str]:
     operation = _operation(body)
-    trace = RequestTrace(operation, time.monotonic())
+    trace = RequestTrace(operation, time.monotonic(), client=app.context.get("client"))
     app.context.update(trace=trace)
     cache_header = app.current_event.headers.get("x-hybrid-cache") or app.current_event.headers.get("X-Hybrid-Cache")
     call = chat.ChatCall(get_dependencies(), body, operation, cache_header, app.context["request_id"], trace)
@@ -205,9 +206,9 @@ def _unexpected(exc: Exception) -> Response[str]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
     try:
-        result = _pre_checks(event)
+        result, client = _pre_checks(event)
         if result is None:
-            app.context.update(request_id=request_id)
+            app.context.update(request_id=request_id, client=client)
             result = app.resolve(as_json_api(event), context)
     except Exception as exc:
         # A bug outside the resolver's handlers: still a JSON answer naming the request, never a trace.
@@ -268,15 +269,17 @@ def prime_for_snapshot() -> None:
 register_before_snapshot(prime_for_snapshot)
 
 
-def _pre_checks(event: dict[str, Any]) -> dict[str, Any] | None:
+def _pre_checks(event: dict[str, Any]) -> tuple[dict[str, Any] | None, ClientIdentity | None]:
     """Answers owed before any parsing: an oversized body (413), input no parser may see (400, see
-    request_input), and a missing or unknown client key on the data plane (401), before the body is read."""
+    request_input), and a missing or unknown client key on the data plane (401), before the body is read.
+    With no answer owed: the data plane's client (its quotas are checked once the request is parsed)."""
+    client = None
     try:
         text = check_request(event, MAX_REQUEST_BODY_BYTES)
         if str(event.get("path", "")).startswith("/v1/"):
             headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-            get_dependencies().client_keys.authenticate(headers.get("authorization"))
+            client = get_dependencies().client_keys.authenticate(headers.get("authorization"))
         check_json_text(text)
     except HybridRoutingError as exc:
-        return raw_domain_error(exc)
-    return None
+        return raw_domain_error(exc), None
+    return None, client

@@ -163,7 +163,14 @@ def security_rows(api: Api, access_log_group: str) -> list[list[cloudwatch.IWidg
             ),
         ],
         [
-            _graph("Admin changes: audited changes by category", [categories], stacked=True, width=24),
+            _graph("Admin changes: audited changes by category", [categories], stacked=True),
+            _graph(
+                "Client keys: requests refused over a quota (429), served unchecked (quota store down)",
+                [
+                    ours(n.CLIENT_QUOTA_REJECTED, service_dimensions(), label="refused"),
+                    ours(n.CLIENT_QUOTA_UNAVAILABLE, service_dimensions(), label="unchecked"),
+                ],
+            ),
         ],
         [
             cloudwatch.LogQueryWidget(
@@ -188,7 +195,8 @@ def _security_text() -> str:
             "  `GET /admin/compliance/gdpr-status` (encryption at rest, log retention, no prompt logging) and",
             "  `GET /admin/compliance/data-residency` (each provider's declared region against the allowed ones).",
             "* **WAF**: AWS managed common and known-bad-inputs rules and a per-IP rate limit on the stage; "
-            "stage throttling and client keys behind it.",
+            "stage throttling and client keys behind it, each key with its request and token quotas per minute "
+            "(429 `client_rate_limited` / `client_token_quota_exceeded`).",
             f"* Saved query `<stack>/admin-denied-calls` lists the {len(DENIED_ADMIN_FIELDS)} fields of each denial.",
         ]
     )

@@ -18,7 +18,12 @@ from functions.adapters.dynamodb.schema import (
     SPEND,
     TableSchema,
 )
-from functions.domain.thresholds import LATENCY_BUDGET_SECONDS, ROUTER_RESERVED_CONCURRENCY, STREAM_MAX_SECONDS
+from functions.domain.thresholds import (
+    LATENCY_BUDGET_SECONDS,
+    ROUTER_RESERVED_CONCURRENCY,
+    STREAM_MAX_SECONDS,
+    quota_shards,
+)
 from stacks.config import StackConfig
 from stacks.constructs.grants import grant_read_and
 from stacks.constructs.lambda_factory import LambdaFactory
@@ -94,6 +99,8 @@ def _environment(tables: Tables, providers: ProviderAccess, config: StackConfig)
     environment |= {
         "CACHE_FRESH_TTL_SECONDS": str(config.cache_fresh_ttl_seconds),
         "CACHE_STALE_TTL_SECONDS": str(config.cache_stale_ttl_seconds),
+        # Quota counter items per client key and window, from the stage's own throttling (thresholds.py)
+        "QUOTA_SHARDS": str(quota_shards(config.api_throttling_rate_limit, config.api_throttling_burst_limit)),
     }
     if config.monthly_budget_usd is not None:
         environment["MONTHLY_BUDGET_USD"] = str(config.monthly_budget_usd)

@@ -33,6 +33,7 @@ def _provider_variables(function: dict[str, Any]) -> dict[str, Any]:
         "PRICE_TABLE_JSON",
         "CACHE_FRESH_TTL_SECONDS",
         "CACHE_STALE_TTL_SECONDS",
+        "QUOTA_SHARDS",
         "LOG_RETENTION_DAYS",
         "ALARM_PREFIX",
         "AWS_LAMBDA_EXEC_WRAPPER",  # the router's streaming runtime loop

@@ -11,7 +11,12 @@ import pytest
 
 from functions.adapters.dynamodb.schema import ALL_TABLES, AUDIT, CLIENT_KEYS, TableSchema
 from functions.domain.names import STREAMED_ROUTES
-from functions.domain.thresholds import LATENCY_BUDGET_SECONDS, STREAM_MAX_SECONDS
+from functions.domain.thresholds import (
+    DYNAMODB_ITEM_WRITES_PER_SECOND,
+    LATENCY_BUDGET_SECONDS,
+    QUOTA_WRITES_PER_REQUEST,
+    STREAM_MAX_SECONDS,
+)
 from stacks.constructs.api import ROUTES
 from stacks.constructs.router import ROUTER_HANDLER, STREAMING_BOOTSTRAP
 from tests.infrastructure.conftest import REPO_ROOT, Synthesized, role_statements, router_function
@@ -19,7 +24,7 @@ from tests.infrastructure.conftest import REPO_ROOT, Synthesized, role_statement
 ROUTER_ENV_VARS = {
     "FLAGS_TABLE", "HEALTH_TABLE", "CLIENT_KEYS_TABLE", "CACHE_TABLE", "AUDIT_TABLE", "SPEND_TABLE", "QUOTAS_TABLE",
     "BEDROCK_REGION", "BEDROCK_MODEL_ID", "MCP_TOOL_NAME", "DIRECT_PROVIDERS",
-    "CACHE_FRESH_TTL_SECONDS", "CACHE_STALE_TTL_SECONDS",
+    "CACHE_FRESH_TTL_SECONDS", "CACHE_STALE_TTL_SECONDS", "QUOTA_SHARDS",
     "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE",
     "LOG_RETENTION_DAYS", "ALARM_PREFIX", "AWS_LAMBDA_EXEC_WRAPPER",
 }  # fmt: skip
@@ -195,6 +200,11 @@ def test_the_router_environment_names_every_setting_and_references_the_tables(
     referenced = {variables[schema.env_var]["Ref"] for schema in ALL_TABLES}
     assert referenced == set(tables)
     assert variables["BEDROCK_MODEL_ID"] == synthesized.config.bedrock_model_ids[0]
+    # The quota counters' shards keep every item under a partition's writes at the stage's own throttling
+    shards = int(variables["QUOTA_SHARDS"])
+    config = synthesized.config
+    per_second = QUOTA_WRITES_PER_REQUEST * (config.api_throttling_rate_limit + config.api_throttling_burst_limit)
+    assert shards >= 2 and per_second / shards <= DYNAMODB_ITEM_WRITES_PER_SECOND / 2
 
 
 def test_bedrock_is_granted_only_on_the_configured_foundation_models(synthesized: Synthesized) -> None:

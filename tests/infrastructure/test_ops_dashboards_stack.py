@@ -71,6 +71,15 @@ def test_security_counts_admin_authorizations_by_every_outcome_and_audited_chang
     )
 
 
+def test_security_graphs_the_client_quota_refusals_and_the_requests_served_unchecked(synthesized: Synthesized) -> None:
+    widgets = _widgets(synthesized, "security")
+    (title,) = [t for t in widgets if t.startswith("Client keys: requests refused over a quota")]
+    rows = _metric_rows(widgets[title])
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
+        (o.NAMESPACE, metric, "service", o.SERVICE) for metric in ("ClientQuotaRejected", "ClientQuotaUnavailable")
+    ]
+
+
 def test_denied_admin_calls_are_queried_from_the_access_log_fields_the_stage_writes(synthesized: Synthesized) -> None:
     # Given the stage's access log: its group and the JSON fields of each line
     _, stage = _stage(synthesized)

@@ -150,20 +150,29 @@ def test_an_mcp_only_override_in_the_flags_table_reroutes_emergency_after_the_sn
         get_dependencies().snapshots.invalidate()
 
 
-def test_steady_state_requests_make_no_dynamodb_read(client):
+def test_steady_state_requests_make_no_dynamodb_read_and_one_write_each(client):
+    # Given a router whose client key's quota window was read just now
+    from functions.adapters.dynamodb.client import dynamodb_client
+    from functions.adapters.dynamodb.quotas import QuotaCounters
+    from tests.clock import FakeClock
+
+    deps = get_dependencies()
+    saved = deps.quotas
+    deps.quotas = QuotaCounters(deps.settings.quotas_table, deps.settings.quota_shards, clock=FakeClock(time.time()))
     _chat(client, "emergency")
     calls: list[str] = []
-    from functions.adapters.dynamodb.client import dynamodb_client
-
     events = dynamodb_client().meta.events
     handler = lambda model, **_: calls.append(model.name)  # noqa: E731
     events.register("before-call.dynamodb", handler)
+    # When five more requests are served
     try:
         for _ in range(5):
             assert _chat(client, "emergency").status_code == 200
     finally:
         events.unregister("before-call.dynamodb", handler)
-    assert calls == []
+        deps.quotas = saved
+    # Then each made one DynamoDB call: its quota counter's ADD (the token usage of the one before riding on it)
+    assert calls == ["UpdateItem"] * 5
 
 
 # --- authentication -------------------------------------------------------------------------

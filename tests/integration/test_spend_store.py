@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from functions.adapters import aws
 from functions.adapters.dynamodb import spend as spend_module
@@ -218,3 +218,108 @@ def test_providers_whose_names_share_an_attribute_are_added_together(spend_table
     spend.flush()
     assert _item(spend_table, MAY)["spent_usd_meta_llama"] == Decimal("3.0")
     assert spend.pending() == {}
+
+
+# --- the spend counted in the flags table by stacks deployed before the Spend table -----------------------------
+@pytest.fixture
+def spend_and_flags(monkeypatch, local_stack) -> Iterator[tuple[str, str]]:
+    """A Spend table and a Flags table of their own, in the local stack's moto."""
+    use_local_moto(monkeypatch, local_stack)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    _clear_clients()
+    tables = create_tables(boto3.client("dynamodb", region_name="us-east-1"), prefix=unique_prefix())
+    yield tables["SPEND_TABLE"], tables["FLAGS_TABLE"]
+    _clear_clients()
+
+
+def _legacy(flags_table: str, now: float, total: str, **by_provider: str) -> None:
+    """The month's item as the router of an older stack left it in the flags table."""
+    item = {"pk": {"S": spend_key(now)}, "spent_usd": {"N": total}, "updated_at": {"N": "1"}}
+    item |= {f"spent_usd_{provider}": {"N": amount} for provider, amount in by_provider.items()}
+    boto3.client("dynamodb").put_item(TableName=flags_table, Item=item)
+
+
+def test_a_month_with_no_spend_item_starts_from_the_legacy_item_in_the_flags_table(spend_and_flags):
+    spend_table, flags_table = spend_and_flags
+    # Given an upgraded stack: 40 USD of May counted in the flags table, nothing in the Spend table
+    _legacy(flags_table, MAY, "40.5", bedrock="30.5", google="10")
+    spend = SpendAccumulator(spend_table, clock=lambda: MAY, legacy_table=flags_table)
+    # When the budget guard reads the month's spend
+    # Then it sees the legacy spend
+    assert spend.spent_usd(MAY) == pytest.approx(40.5)
+    # And the Spend table now holds one item carrying it over, by provider, marked as carried
+    items = boto3.client("dynamodb").scan(TableName=spend_table)["Items"]
+    assert len(items) == 1
+    item = from_item(items[0])
+    assert (item["spent_usd"], item["spent_usd_bedrock"], item["spent_usd_google"]) == (
+        Decimal("40.5"),
+        Decimal("30.5"),
+        Decimal("10"),
+    )
+    assert item["legacy_carried_usd"] == Decimal("40.5")
+    # And new spend adds to the carried total; the flags table is left as it was
+    spend.add(2.0, "bedrock")
+    spend.flush()
+    assert parse_spent(_item(spend_table, MAY)) == pytest.approx(42.5)
+    legacy = boto3.client("dynamodb").get_item(TableName=flags_table, Key={"pk": {"S": spend_key(MAY)}})["Item"]
+    assert legacy["spent_usd"]["N"] == "40.5"
+
+
+def test_spend_flushed_before_the_first_read_is_added_to_the_legacy_spend(spend_and_flags):
+    spend_table, flags_table = spend_and_flags
+    # Given 40 USD of May in the flags table, and an upgraded instance that flushed 1 USD before any read
+    _legacy(flags_table, MAY, "40")
+    early = SpendAccumulator(spend_table, clock=lambda: MAY, legacy_table=flags_table)
+    early.add(1.0, "bedrock")
+    early.flush()
+    # When an instance reads the month's spend
+    # Then it sees both, and so does the table
+    assert SpendAccumulator(spend_table, clock=lambda: MAY, legacy_table=flags_table).spent_usd(MAY) == 41.0
+    assert parse_spent(_item(spend_table, MAY)) == 41.0
+
+
+def test_concurrent_first_reads_carry_the_legacy_spend_over_once(spend_and_flags):
+    spend_table, flags_table = spend_and_flags
+    # Given 25 USD of May in the flags table, and eight router instances starting at once
+    _legacy(flags_table, MAY, "25", meta="25")
+    instances = [SpendAccumulator(spend_table, clock=lambda: MAY, legacy_table=flags_table) for _ in range(8)]
+    seen: list[float | None] = []
+    lock = threading.Lock()
+
+    def read(spend: SpendAccumulator) -> None:
+        value = spend.spent_usd(MAY)
+        with lock:
+            seen.append(value)
+
+    # When each reads the month's spend from two threads
+    threads = [threading.Thread(target=read, args=(spend,)) for spend in instances for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then every read saw the legacy spend, and the Spend table holds it once
+    assert seen == [25.0] * 16
+    item = _item(spend_table, MAY)
+    assert item is not None
+    assert (item["spent_usd"], item["spent_usd_meta"], item["legacy_carried_usd"]) == (Decimal(25),) * 3
+    # And a later instance reads the same total: the marker stops a second carry-over
+    assert SpendAccumulator(spend_table, clock=lambda: MAY, legacy_table=flags_table).spent_usd(MAY) == 25.0
+
+
+def test_a_month_without_legacy_spend_is_marked_once_and_a_legacy_read_failure_still_counts_it(spend_and_flags):
+    spend_table, flags_table = spend_and_flags
+    # Given June with no legacy item: the first read marks the month carried with 0
+    assert SpendAccumulator(spend_table, clock=lambda: JUNE, legacy_table=flags_table).spent_usd(JUNE) == 0.0
+    assert _item(spend_table, JUNE) == {"pk": spend_key(JUNE), "legacy_carried_usd": Decimal(0)}
+    # Given May's legacy 12 USD and a Spend table whose carry-over write fails (throttled)
+    _legacy(flags_table, MAY, "12")
+    spend = SpendAccumulator(spend_table, clock=lambda: MAY, legacy_table=flags_table)
+    with Stubber(dynamodb_client()) as stub:
+        stub.add_response("get_item", {}, {"TableName": spend_table, "Key": ANY, "ConsistentRead": False})
+        stub.add_response("get_item", {"Item": {"pk": {"S": spend_key(MAY)}, "spent_usd": {"N": "12"}}})
+        _throttle_updates(stub)
+        # Then the guard still sees the legacy spend
+        assert spend.spent_usd(MAY) == 12.0
+    # And the next read carries it over
+    assert SpendAccumulator(spend_table, clock=lambda: MAY, legacy_table=flags_table).spent_usd(MAY) == 12.0
+    assert _item(spend_table, MAY)["legacy_carried_usd"] == Decimal(12)

@@ -15,7 +15,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.adapters.dynamodb.client import dynamodb_client, from_item, to_item
 from functions.adapters.dynamodb.schema import CLIENT_KEYS
-from functions.domain.errors import DependencyUnavailable, Unauthorized
+from functions.domain.errors import DependencyUnavailable, InvalidRequest, Unauthorized
+from functions.domain.quotas import DEFAULT_LIMITS, REQUESTS_LIMIT, TOKENS_LIMIT, QuotaLimits
 from functions.domain.thresholds import CLIENT_KEY_CACHE_SECONDS
 
 NEGATIVE_CACHE_SECONDS = 5.0
@@ -35,11 +36,15 @@ def new_key() -> str:
 @dataclass(frozen=True, slots=True)
 class ClientIdentity:
     client_id: str
+    key_id: str = ""  # the key's digest: what its quota counters are named by
+    limits: QuotaLimits = DEFAULT_LIMITS
 
 
 class ClientKeyStore:
-    def __init__(self, table: str, clock: Callable[[], float] = time.monotonic) -> None:
-        self._table, self._clock = table, clock
+    def __init__(
+        self, table: str, clock: Callable[[], float] = time.monotonic, default_limits: QuotaLimits = DEFAULT_LIMITS
+    ) -> None:
+        self._table, self._clock, self._defaults = table, clock, default_limits
         self._cache: OrderedDict[str, tuple[float, ClientIdentity | None]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -78,20 +83,58 @@ class ClientKeyStore:
         item = from_item(response.get("Item") or {})
         if not item or item.get("enabled") is False:
             return None
-        return ClientIdentity(str(item.get("client_id", "unknown")))
+        return ClientIdentity(str(item.get("client_id", "unknown")), digest, self._defaults.for_item(item))
 
-    def create(self, client_id: str, api_key: str | None = None) -> str:
-        """Store a new key for `client_id` and return it; the plain key is never stored."""
+    def create(
+        self,
+        client_id: str,
+        api_key: str | None = None,
+        *,
+        requests_per_minute: int | None = None,
+        tokens_per_minute: int | None = None,
+    ) -> str:
+        """Store a new key for `client_id` and return it; the plain key is never stored. Limits not given are
+        the defaults (functions/domain/thresholds.py), read when the key is checked."""
         key = api_key or new_key()
-        item = to_item(
-            {
-                CLIENT_KEYS.partition_key: hash_key(key),
-                "client_id": client_id,
-                "enabled": True,
-                "created_at": int(time.time()),
-            }
-        )
+        document: dict[str, object] = {
+            CLIENT_KEYS.partition_key: hash_key(key),
+            "client_id": client_id,
+            "enabled": True,
+            "created_at": int(time.time()),
+        }
+        document |= _limits(requests_per_minute, tokens_per_minute)
         dynamodb_client().put_item(
-            TableName=self._table, Item=item, ConditionExpression=f"attribute_not_exists({CLIENT_KEYS.partition_key})"
+            TableName=self._table,
+            Item=to_item(document),
+            ConditionExpression=f"attribute_not_exists({CLIENT_KEYS.partition_key})",
         )
         return key
+
+    def set_limits(
+        self, digest: str, *, requests_per_minute: int | None = None, tokens_per_minute: int | None = None
+    ) -> None:
+        """Give the existing key of `digest` its own limits (routers see them within CLIENT_KEY_CACHE_SECONDS).
+        No key of that digest: a ClientError, ConditionalCheckFailedException."""
+        limits = _limits(requests_per_minute, tokens_per_minute)
+        if not limits:
+            raise InvalidRequest("name at least one limit: requests per minute or tokens per minute")
+        names = {f"#l{i}": name for i, name in enumerate(limits)}
+        values = {f":l{i}": {"N": str(value)} for i, value in enumerate(limits.values())}
+        dynamodb_client().update_item(
+            TableName=self._table,
+            Key={CLIENT_KEYS.partition_key: {"S": digest}},
+            UpdateExpression="SET " + ", ".join(f"#l{i} = :l{i}" for i in range(len(limits))),
+            ConditionExpression=f"attribute_exists({CLIENT_KEYS.partition_key})",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+
+def _limits(requests_per_minute: int | None, tokens_per_minute: int | None) -> dict[str, int]:
+    """The key item's limit attributes for the limits given; each must be a positive whole number."""
+    given = {REQUESTS_LIMIT: requests_per_minute, TOKENS_LIMIT: tokens_per_minute}
+    limits = {name: value for name, value in given.items() if value is not None}
+    for name, value in limits.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise InvalidRequest(f"{name} must be a positive whole number")
+    return limits

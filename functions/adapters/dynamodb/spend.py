@@ -4,6 +4,13 @@ UpdateItem per month with pending spend every flush interval.
 
 Money is Decimal rounded to 6 decimals (micro-dollars) on the wire; what rounding leaves behind stays
 pending for the next flush. A failed flush keeps its amounts pending: spend is never lost, never raises.
+
+Stacks deployed before the SPEND table kept the month's item in the FLAGS table (same key, same attributes).
+A month's first read whose Spend item does not say it took the legacy item over (`legacy_carried_usd`) reads
+the legacy item (the router may read the flags table, never write it) and ADDs it to the Spend item, on the
+condition that no one did yet: whichever instance wins carries it over, once; the others read the result. A
+month with no legacy item is marked with 0, so the flags table is read once per month, not on every read.
+Spend an old instance adds to the legacy item after the carry-over (a deploy's last flushes) is not counted.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from functions.domain.thresholds import SPEND_FLUSH_SECONDS
 from functions.shared.observability import logger
 
 SPENT_ATTRIBUTE = "spent_usd"
+CARRIED_ATTRIBUTE = "legacy_carried_usd"  # on a Spend item: the legacy item's total it took over
 MICRO_DOLLAR = Decimal("0.000001")
 
 
@@ -55,9 +63,15 @@ def parse_spent(item: dict[str, Any] | None) -> float:
 
 class SpendAccumulator:
     def __init__(
-        self, table: str, flush_interval_s: float = SPEND_FLUSH_SECONDS, clock: Callable[[], float] = time.time
+        self,
+        table: str,
+        flush_interval_s: float = SPEND_FLUSH_SECONDS,
+        clock: Callable[[], float] = time.time,
+        legacy_table: str | None = None,
     ) -> None:
         self._table, self._interval, self._clock = table, flush_interval_s, clock
+        self._legacy_table = legacy_table  # the flags table, where older stacks counted the spend
+        self._carried: set[str] = set()  # months whose legacy item is known to be taken over
         self._lock = threading.Lock()
         # month key -> provider -> USD not yet written
         self._pending: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
@@ -99,7 +113,8 @@ class SpendAccumulator:
             total = self._write(month, amounts)
             if total is None:
                 self._give_back(month, amounts)
-            else:  # the table's new total, every instance's spend included: no dip until the next read
+            elif self._legacy_table is None or month in self._carried:
+                # the table's new total, every instance's spend included: no dip until the next read
                 self._known_spent = {month: (self._clock(), total)}
 
     def spent_usd(self, now: float | None = None) -> float | None:
@@ -164,14 +179,68 @@ class SpendAccumulator:
         return parse_spent(from_item(response.get("Attributes") or {}))
 
     def _read(self, month: str) -> float | None:
+        item = self._get(self._table, month, consistent=False)
+        if item is None:
+            return None
+        if self._legacy_table is None or month in self._carried:
+            return parse_spent(item)
+        if CARRIED_ATTRIBUTE in item:
+            self._carried.add(month)
+            return parse_spent(item)
+        return self._carry_over(month, item, self._legacy_table)
+
+    def _get(self, table: str, month: str, consistent: bool) -> dict[str, Any] | None:
+        """The decoded item of `month` in `table` (the spend table or the legacy flags table, both keyed on
+        `pk`; {} when absent), None if it cannot be read."""
         try:
             response = dynamodb_client().get_item(
-                TableName=self._table, Key={SPEND.partition_key: {"S": month}}, ConsistentRead=False
+                TableName=table, Key={SPEND.partition_key: {"S": month}}, ConsistentRead=consistent
             )
         except (ClientError, BotoCoreError) as exc:
             logger.warning("spend-read-failed", extra={"error": type(exc).__name__, "month": month})
             return None
-        return parse_spent(from_item(response["Item"]) if "Item" in response else None)
+        return from_item(response.get("Item") or {})
+
+    def _carry_over(self, month: str, item: dict[str, Any], legacy_table: str) -> float:
+        """Take the legacy item of `month` over into the Spend item, once (a compare-and-set on the marker);
+        the month's total. If the legacy item cannot be read or the carry-over cannot be written, the total
+        still counts the legacy spend and the next read tries again."""
+        legacy = self._get(legacy_table, month, consistent=True)
+        if legacy is None:
+            return parse_spent(item)
+        amounts = {
+            name: Decimal(str(value))
+            for name, value in legacy.items()
+            if name.startswith(SPENT_ATTRIBUTE) and isinstance(value, Decimal) and value.is_finite() and value > 0
+        }
+        names = {f"#a{i}": name for i, name in enumerate(amounts)}
+        values = {f":a{i}": {"N": _number(amount)} for i, amount in enumerate(amounts.values())}
+        values[":carried"] = {"N": _number(amounts.get(SPENT_ATTRIBUTE, Decimal(0)))}
+        names["#carried"] = CARRIED_ATTRIBUTE
+        adds = ", ".join(f"#a{i} :a{i}" for i in range(len(amounts)))
+        try:
+            response = dynamodb_client().update_item(
+                TableName=self._table,
+                Key={SPEND.partition_key: {"S": month}},
+                UpdateExpression=("ADD " + adds + " " if adds else "") + "SET #carried = :carried",
+                ConditionExpression="attribute_not_exists(#carried)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                self._carried.add(month)  # another instance (or thread) carried it over: read what it wrote
+                fresh = self._get(self._table, month, consistent=True)
+                return parse_spent(fresh) if fresh is not None else parse_spent(item) + parse_spent(legacy)
+            logger.warning("spend-carry-over-failed", extra={"error": type(exc).__name__, "month": month})
+            return parse_spent(item) + parse_spent(legacy)
+        except BotoCoreError as exc:
+            logger.warning("spend-carry-over-failed", extra={"error": type(exc).__name__, "month": month})
+            return parse_spent(item) + parse_spent(legacy)
+        self._carried.add(month)
+        logger.info("spend-carried-over", extra={"month": month, "legacy_usd": float(values[":carried"]["N"])})
+        return parse_spent(from_item(response.get("Attributes") or {}))
 
 
 def _number(amount: Decimal) -> str:

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from functions.adapters.dynamodb.client_keys import ClientIdentity
+from functions.adapters.dynamodb.quotas import QuotaCheck
 from functions.adapters.dynamodb.snapshot import LoadedSnapshot
 from functions.app.chat.attempts import Deadline, RoutedCompletion, Runtime, serve
 from functions.app.chat.wiring import RouterDependencies
 from functions.domain import names
-from functions.domain.errors import NoRouteAvailable, ProviderError
+from functions.domain.errors import ClientRateLimited, NoRouteAvailable, ProviderError
 from functions.domain.models import ChatCompletionRequest, ChatCompletionResponse, Choice, ResponseMessage, Usage
 from functions.domain.routing.cache import CachedResponse, CacheTtls, cache_decision, cache_key
 from functions.domain.routing.decision import RoutingDecision, Target
@@ -38,6 +41,7 @@ class RequestTrace:
     started: float
     decision: RoutingDecision | None = None
     attempts: list[str] = field(default_factory=list)  # "provider:outcome", in order (`attempt_label`)
+    client: ClientIdentity | None = None  # the client key that sent it (its quotas)
 
     def headers(self) -> dict[str, str]:
         """What every answer says of how it was served, or failed."""
@@ -70,6 +74,11 @@ class ChatCall:
 
 
 def complete(call: ChatCall) -> ChatResult:
+    with client_quota(call.deps, call.trace.client):
+        return _complete(call)
+
+
+def _complete(call: ChatCall) -> ChatResult:
     deps, body, operation, trace = call.deps, call.body, call.operation, call.trace
     begun = begin(call)
     decision = begun.answer
@@ -162,7 +171,7 @@ def _served(
     response = _response(routed, request_id)
     operation, target = decision.operation, routed.target
     completion = routed.completion
-    account(deps, target.provider, completion.model, completion.input_tokens, completion.output_tokens)
+    account(deps, target.provider, completion.model, completion.input_tokens, completion.output_tokens, trace.client)
     store(deps, cache, response, target)
     record_request(
         operation,
@@ -199,11 +208,45 @@ def _admit_within_budget(deps: RouterDependencies, operation: OperationType) -> 
     deps.budget.admit(operation, spent)
 
 
-def account(deps: RouterDependencies, provider: str, model: str, input_tokens: int, output_tokens: int) -> None:
-    """An answer's cost added to the month's spend, and its token and cost metrics."""
+@contextmanager
+def client_quota(deps: RouterDependencies, client: ClientIdentity | None) -> Iterator[None]:
+    """The client key's rate and token quotas: a 429 once its window is spent (counted); else the request's
+    count, written while it is served and waited for before the answer (a failed write: served unchecked, and
+    counted too). A stream's count is waited for before its first byte."""
+    if client is None:
+        yield
+        return
+    try:
+        ticket = deps.quotas.admit(client.key_id, client.limits)
+    except ClientRateLimited:
+        metrics.add_metric(name=names.CLIENT_QUOTA_REJECTED, unit=MetricUnit.Count, value=1)
+        raise
+    try:
+        yield
+    finally:
+        _count_quota_outage(ticket.outcome())
+
+
+def _count_quota_outage(checked: QuotaCheck) -> None:
+    if checked is QuotaCheck.UNCHECKED:
+        metrics.add_metric(name=names.CLIENT_QUOTA_UNAVAILABLE, unit=MetricUnit.Count, value=1)
+
+
+def account(
+    deps: RouterDependencies,
+    provider: str,
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    client: ClientIdentity | None = None,
+) -> None:
+    """An answer's cost added to the month's spend and its tokens to the client key's token quota, and its
+    token and cost metrics."""
     cost = deps.prices.cost_usd(model, input_tokens, output_tokens, provider)
     deps.spend.add(cost, provider)
     deps.spend.maybe_flush()
+    if client is not None:
+        _count_quota_outage(deps.quotas.add_tokens(client.key_id, input_tokens + output_tokens))
     metrics.add_metric(name=names.INPUT_TOKENS, unit=MetricUnit.Count, value=input_tokens)
     metrics.add_metric(name=names.OUTPUT_TOKENS, unit=MetricUnit.Count, value=output_tokens)
     metrics.add_metric(name=names.COST_USD, unit=MetricUnit.NoUnit, value=cost)

@@ -7,7 +7,14 @@ from functools import lru_cache
 
 from pydantic import BaseModel, Field
 
-from functions.domain.thresholds import CACHE_FRESH_SECONDS, CACHE_STALE_SECONDS, SNAPSHOT_MAX_AGE_SECONDS
+from functions.domain.thresholds import (
+    CACHE_FRESH_SECONDS,
+    CACHE_STALE_SECONDS,
+    CLIENT_REQUESTS_PER_MINUTE,
+    CLIENT_TOKENS_PER_MINUTE,
+    QUOTA_SHARDS,
+    SNAPSHOT_MAX_AGE_SECONDS,
+)
 
 
 class RouterSettings(BaseModel):
@@ -19,6 +26,14 @@ class RouterSettings(BaseModel):
     cache_table: str | None = Field(default=None, alias="CACHE_TABLE")
     audit_table: str | None = Field(default=None, alias="AUDIT_TABLE")
     spend_table: str = Field(alias="SPEND_TABLE")
+    # Per-client-key quotas: the counters' table (none: no quota), their shards per key and window (the stack
+    # derives it from its throttling settings), and the limits of a key that carries none of its own.
+    quotas_table: str | None = Field(default=None, alias="QUOTAS_TABLE")
+    quota_shards: int = Field(default=QUOTA_SHARDS, ge=1, le=100, alias="QUOTA_SHARDS")  # one BatchGetItem: <= 100
+    client_requests_per_minute: int = Field(
+        default=CLIENT_REQUESTS_PER_MINUTE, gt=0, alias="CLIENT_REQUESTS_PER_MINUTE"
+    )
+    client_tokens_per_minute: int = Field(default=CLIENT_TOKENS_PER_MINUTE, gt=0, alias="CLIENT_TOKENS_PER_MINUTE")
     monthly_budget_usd: float | None = Field(default=None, gt=0, alias="MONTHLY_BUDGET_USD")
     price_table_json: str | None = Field(default=None, alias="PRICE_TABLE_JSON")
     cache_fresh_ttl_seconds: float = Field(default=CACHE_FRESH_SECONDS, gt=0, alias="CACHE_FRESH_TTL_SECONDS")

@@ -26,6 +26,7 @@ from functions.app.chat.serve import (
     account,
     begin,
     cached_headers,
+    client_quota,
     deadline,
     record_request,
     runtime,
@@ -91,6 +92,11 @@ class Opened:
 def open_stream(call: ChatCall) -> StreamAnswer:
     """The request's stream once committed. Raises like `serve.complete` when every attempt fails before
     the first delta (the caller answers the buffered path's JSON error; nothing was sent)."""
+    with client_quota(call.deps, call.trace.client):
+        return _open_stream(call)
+
+
+def _open_stream(call: ChatCall) -> StreamAnswer:
     deps, body, operation, trace, request_id = call.deps, call.body, call.operation, call.trace, call.request_id
     begun = begin(call)
     decision = begun.answer
@@ -345,7 +351,8 @@ class Relay:
         else:
             self.deps.breakers.record(admission, "ok", self.ttft_ms)
         input_tokens, output_tokens = self._usage()
-        account(self.deps, segment.served.target.provider, self._model(), input_tokens, output_tokens)
+        model = self._model()
+        account(self.deps, segment.served.target.provider, model, input_tokens, output_tokens, self.trace.client)
         self._earlier_output_tokens += output_tokens
         segment.output_tokens = output_tokens
 

@@ -11,6 +11,7 @@ from functools import lru_cache
 from functions.adapters.dynamodb.breakers import SharedBreakers
 from functions.adapters.dynamodb.cache import ResponseCache
 from functions.adapters.dynamodb.client_keys import ClientKeyStore
+from functions.adapters.dynamodb.quotas import QuotaCounters
 from functions.adapters.dynamodb.snapshot import LoadedSnapshot, SnapshotStore
 from functions.adapters.dynamodb.spend import SpendAccumulator
 from functions.adapters.providers.registry import build_providers
@@ -18,6 +19,7 @@ from functions.adapters.providers.settings import get_provider_settings
 from functions.app.chat.settings import RouterSettings, get_settings
 from functions.domain.completion import Provider
 from functions.domain.names import TARGETS
+from functions.domain.quotas import QuotaLimits
 from functions.domain.routing.cache import CacheTtls
 from functions.domain.routing.cost import BudgetPolicy, PriceTable
 from functions.domain.routing.decision import RoutingSnapshot
@@ -37,6 +39,7 @@ class RouterDependencies:
     budget: BudgetPolicy
     spend: SpendAccumulator
     context_windows: dict[str, int | None] = field(default_factory=dict)
+    quotas: QuotaCounters = field(default_factory=lambda: QuotaCounters(None))  # None: no quota table, no quota
     retry_budget: RetryBudget = field(default_factory=lambda: RetryBudget(threading.Lock()))
     _synced: LoadedSnapshot | None = field(default=None, repr=False)
 
@@ -80,7 +83,10 @@ def get_dependencies() -> RouterDependencies:
         snapshots=SnapshotStore(
             settings.flags_table, settings.health_table, TARGETS, max_age_s=settings.snapshot_max_age_seconds
         ),
-        client_keys=ClientKeyStore(settings.client_keys_table),
+        client_keys=ClientKeyStore(
+            settings.client_keys_table,
+            default_limits=QuotaLimits(settings.client_requests_per_minute, settings.client_tokens_per_minute),
+        ),
         providers=providers,
         breakers=SharedBreakers(settings.health_table, TARGETS),
         cache=ResponseCache(
@@ -90,6 +96,7 @@ def get_dependencies() -> RouterDependencies:
         ),
         prices=PriceTable.from_config(json.loads(settings.price_table_json) if settings.price_table_json else None),
         budget=BudgetPolicy(settings.monthly_budget_usd),
-        spend=SpendAccumulator(settings.spend_table),
+        spend=SpendAccumulator(settings.spend_table, legacy_table=settings.flags_table),
         context_windows=provider_settings.context_windows(),
+        quotas=QuotaCounters(settings.quotas_table, settings.quota_shards),
     )
