@@ -206,3 +206,34 @@ def test_a_missing_quota_table_fails_open_counted_in_a_metric_and_logged_once(ht
     # And the outage is logged once for the interval, not per request
     outages = [r for r in caplog.records if r.getMessage() in ("quota-read-failed", "quota-write-failed")]
     assert len(outages) == 1
+
+
+def test_streamed_requests_count_against_the_same_request_and_token_quotas(http, clock) -> None:
+    # Given a key whose token limit is a little over twice what one streamed answer uses, and 5 requests a minute
+    probe = _key("quota-stream-probe")
+    first = http.post(
+        "/v1/chat/completions",
+        json={**BODY, "stream": True, "stream_options": {"include_usage": True}},
+        headers={"Authorization": f"Bearer {probe}", "X-Operation-Type": "emergency"},
+    )
+    assert first.status_code == 200 and first.headers["content-type"].startswith("text/event-stream")
+    usage = [line for line in first.text.splitlines() if '"usage": {' in line or '"usage":{' in line]
+    assert usage, first.text
+    key = _key("quota-stream", requests_per_minute=5)
+
+    def stream(client_key: str):
+        headers = {"Authorization": f"Bearer {client_key}", "X-Operation-Type": "emergency"}
+        return http.post("/v1/chat/completions", json={**BODY, "stream": True}, headers=headers)
+
+    # When the limited key streams six times in one window
+    answers = [stream(key) for _ in range(6)]
+    # Then five streams are served and the sixth is refused before any byte of a stream, as a JSON 429
+    assert [a.status_code for a in answers] == [200] * 5 + [429]
+    assert answers[5].headers["content-type"].startswith("application/json")
+    assert answers[5].json()["error"]["code"] == "client_rate_limited"
+    assert answers[5].headers["retry-after"] == str(QUOTA_WINDOW_SECONDS - 10)
+    # And the streamed answers' tokens reach the key's window, as a buffered answer's do
+    clock.advance(2)
+    get_dependencies().quotas.flush_due()
+    requests, tokens = _stored(key, WINDOW_START // QUOTA_WINDOW_SECONDS)
+    assert requests == 5 and tokens > 0
