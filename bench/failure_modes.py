@@ -1,12 +1,16 @@
-"""The failure-modes scorecard: failoverbench's non-streaming scenarios (local/failure_scenarios.py) against the
-local stack, an infrastructure request each (bedrock primary, google its fallback), one row per scenario: the
-catalogue's verdict, the attempts the primary and the fallback saw, the gap between the first two primary
-attempts, the wall time.
+"""The failure-modes scorecard: failoverbench's scenarios (local/failure_scenarios.py) against the local stack,
+an infrastructure request each (bedrock primary, google its fallback). Two tables: the buffered scenarios, one row
+each with the catalogue's verdict, the attempts the primary and the fallback saw, the gap between the first two
+primary attempts, the wall time; then the streamed ones (`stream: true`), each with its verdict, the outcomes of
+the primary's and the fallback's attempts, the characters the caller got of the complete answer's, how its
+stream ended ([DONE], an error event, or neither) and the wall time.
 
 When LiteLLM is importable (not a dependency: `pip install litellm==1.110.2`), the same scenarios also run
 through LiteLLM's Router configured as failoverbench's methodology configures it (num_retries=2, timeout=30 s,
 one fallback, context-window fallbacks on, defaults otherwise), its Bedrock deployment pointed at the Bedrock
-simulator and its Gemini deployment at the Gemini simulator, so both are scored on the same faults in one run.
+simulator and its Gemini deployment at the Gemini simulator, so both are scored on the same faults in one run;
+the streamed scenarios through `Router.completion(stream=True)` (an iteration that ends without an exception is
+the success its caller sees). S14b changes the gateway's continuation setting and has no LiteLLM counterpart.
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ def main() -> int:
     from starlette.testclient import TestClient
 
     from functions.adapters.providers.settings import get_provider_settings
+    from functions.app.chat.wiring import get_dependencies
     from functions.domain.routing.breaker import BreakerPolicy
-    from local.failure_scenarios import GatewaySystem, Roles, Runner, format_rows
+    from local.failure_scenarios import STREAM_SCENARIOS, GatewaySystem, Roles, Runner, format_rows
     from local.stack import start
     from tests.support import reset_routing_state
 
@@ -44,18 +49,24 @@ def main() -> int:
     out, sys.stdout = sys.stdout, open(os.devnull, "w")  # the router's EMF lines (the metrics tap keeps them)
     os.environ.setdefault("CLIENT_REQUESTS_PER_MINUTE", "1000000000")  # the bench's one key sends thousands a minute
     stack = start(port=0, serve_gateway_in_thread=False)
-    roles = Roles(fallback_model=get_provider_settings().google_model)
+    provider_settings = get_provider_settings()
+    roles = Roles(fallback_model=provider_settings.google_model, primary_model=provider_settings.bedrock_model_id)
     policy = BreakerPolicy(cooldown_s=1.0)  # the flapping primary recovers in seconds; every other threshold as shipped
     try:
         with TestClient(stack.app, base_url="http://127.0.0.1") as client:  # the Host /local/* accepts
             client.headers["Authorization"] = f"Bearer {stack.client_key}"
-            gateway = GatewaySystem(client, per_call_timeout=False)
+            gateway = GatewaySystem(client, per_call_timeout=False, settings=get_dependencies().settings)
             runner = Runner(client, gateway, roles, prepare=lambda: reset_routing_state(stack, policy))
             print(
                 "failure modes on the local stack (infrastructure requests: bedrock primary, google fallback;", file=out
             )
             print(f"breakers as shipped but a {policy.cooldown_s:g} s cooldown)", file=out)
             print(format_rows(runner.run_all()), file=out, flush=True)
+            print(
+                "\nstreaming (stream: true, stream_options.include_usage; continuation off as shipped but S14b)",
+                file=out,
+            )
+            print(format_rows(runner.run_all(STREAM_SCENARIOS)), file=out, flush=True)
             litellm = _litellm_system(roles)
             if litellm is None:
                 print(f"\nLiteLLM is not installed: `pip install litellm=={LITELLM_VERSION}` adds its Router", file=out)
@@ -64,7 +75,10 @@ def main() -> int:
                 f"\nLiteLLM {litellm.version} Router, failoverbench's baseline configuration (num_retries=2,", file=out
             )
             print("timeout=30 s, one fallback), on the same Bedrock and Gemini simulators", file=out)
-            print(format_rows(Runner(client, litellm, roles, prepare=litellm.reset).run_all()), file=out)
+            litellm_runner = Runner(client, litellm, roles, prepare=litellm.reset)
+            print(format_rows(litellm_runner.run_all()), file=out, flush=True)
+            print(f"\nLiteLLM {litellm.version} Router, streaming (stream=True)", file=out)
+            print(format_rows(litellm_runner.run_all(STREAM_SCENARIOS)), file=out)
     finally:
         stack.stop()
         sys.stdout.close()
@@ -150,21 +164,20 @@ class LiteLLMSystem:
             context_window_fallbacks=[{"primary": ["fallback"]}],
         )
 
-    def call(self, timeout_s: float) -> Any:
+    def call(self, timeout_s: float, stream: bool = False) -> Any:
         from local.failure_scenarios import PROMPT, Answer
 
         sent_at, started = time.time(), time.monotonic()
+        messages = [{"role": "user", "content": PROMPT}]
         try:
-            response = self.router.completion(model="primary", messages=[{"role": "user", "content": PROMPT}])
+            if stream:
+                chunks = self.router.completion(
+                    model="primary", messages=messages, stream=True, stream_options={"include_usage": True}
+                )
+                return self._streamed(chunks, sent_at, started)
+            response = self.router.completion(model="primary", messages=messages)
         except Exception as exc:  # what LiteLLM raised is the finding
-            status = getattr(exc, "status_code", None)
-            return Answer(
-                status if isinstance(status, int) else 599,
-                time.monotonic() - started,
-                sent_at,
-                error_code=type(exc).__name__,
-                error_message=str(exc)[:300],
-            )
+            return _raised(exc, sent_at, started, streamed=stream)
         usage = getattr(response, "usage", None)
         model = str(getattr(response, "model", "") or "")
         return Answer(
@@ -174,8 +187,56 @@ class LiteLLMSystem:
             model=model,
             usage=usage.model_dump() if usage is not None else None,
             content=str(response.choices[0].message.content or ""),
-            provider=self.fallback_provider if self.google_model in model else "bedrock",
+            provider=self._provider(model),
         )
+
+    def _provider(self, model: str) -> str:
+        return self.fallback_provider if self.google_model in model else "bedrock"
+
+    def _streamed(self, chunks: Any, sent_at: float, started: float) -> Any:
+        """LiteLLM's stream read to its end; an exception raised while reading it is the error its caller sees."""
+        from dataclasses import replace
+
+        from local.failure_scenarios import Answer
+
+        parts: list[str] = []
+        model, usage, finish = "", None, None
+        try:
+            for chunk in chunks:
+                model = str(getattr(chunk, "model", "") or model)
+                if (found := getattr(chunk, "usage", None)) is not None:
+                    usage = found.model_dump()
+                for choice in chunk.choices or ():
+                    parts.append(str(getattr(choice.delta, "content", None) or ""))
+                    finish = choice.finish_reason or finish
+        except Exception as exc:  # a mid-stream failure, after what was read
+            return replace(_raised(exc, sent_at, started, streamed=True), status=200, content="".join(parts))
+        return Answer(
+            200,
+            time.monotonic() - started,
+            sent_at,
+            model=model,
+            usage=usage,
+            content="".join(parts),
+            provider=self._provider(model),
+            streamed=True,
+            done=True,  # the iteration ended without an exception: the success a LiteLLM caller sees
+            finish_reason=finish,
+        )
+
+
+def _raised(exc: Exception, sent_at: float, started: float, streamed: bool) -> Any:
+    from local.failure_scenarios import Answer
+
+    status = getattr(exc, "status_code", None)
+    return Answer(
+        status if isinstance(status, int) else 599,
+        time.monotonic() - started,
+        sent_at,
+        error_code=type(exc).__name__,
+        error_message=str(exc)[:300],
+        streamed=streamed,
+    )
 
 
 if __name__ == "__main__":

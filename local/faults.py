@@ -4,7 +4,9 @@ A fault is set per provider. While it is in force (its first `first_n` attempts,
 `duration_s` seconds; always when neither is set) every request to that provider first waits
 `latency_ms`, then misbehaves in the fault's `mode` with probability `error_rate`: an error answer
 (`status`, or the provider's own refusal for `error_code`), a connection reset, a request never
-answered, a slow first byte, a body cut, stalled, malformed or left without its end; on a stream, the
+answered, a slow first byte, a body cut, stalled, malformed or left without its end, or (`rejects_prefill`)
+the 400 of a model that accepts no assistant prefill, to a request whose last message is an assistant turn
+(other requests are answered normally); on a stream, the
 same event by event (`local.sim_stream`), and an error may come inside the stream (`in_stream`). Every request is
 logged as the provider saw it (`attempts`). The registry is shared by the simulators (which read it
 on every request) and the local admin surface (which sets and clears faults), so it is thread-safe:
@@ -26,7 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 FaultProvider = Literal["bedrock", "google", "meta", "mcp"]
 FAULT_PROVIDERS: tuple[str, ...] = get_args(FaultProvider)
-FaultMode = Literal["error", "reset", "hang", "slow_first_token", "cut", "stall", "malformed_chunk", "no_done"]
+FaultMode = Literal[
+    "error", "reset", "hang", "slow_first_token", "cut", "stall", "malformed_chunk", "no_done", "rejects_prefill"
+]
+PREFILL_REJECTED = "prefill_rejected"  # how an attempt a `rejects_prefill` fault refuses is logged
 ErrorCode = Literal["context_length_exceeded", "content_filter"]
 
 MAX_DELAY_MS = 120_000
@@ -74,6 +79,8 @@ class FaultSpec(BaseModel):
     @property
     def outcome(self) -> str:
         """How an attempt this fault strikes is logged."""
+        if self.mode == "rejects_prefill":
+            return PREFILL_REJECTED
         if self.mode != "error":
             return self.mode
         return self.error_code or str(self.status)
@@ -153,15 +160,16 @@ class FaultRegistry:
         with self._lock:
             return self._requests.get(provider, 0)
 
-    async def apply(self, provider: str) -> FaultSpec | None:
+    async def apply(self, provider: str, prefill: bool = False) -> FaultSpec | None:
         """Count and log the request, wait the fault's latency, and give the fault that strikes it
-        (None: answer normally)."""
-        in_force, fault = self._decide(provider)
+        (None: answer normally). `prefill`: the request's last message is an assistant turn, the only
+        kind a `rejects_prefill` fault strikes."""
+        in_force, fault = self._decide(provider, prefill)
         if in_force is not None and in_force.latency_ms > 0:
             await asyncio.sleep(in_force.latency_ms / 1000.0)
         return fault
 
-    def _decide(self, provider: str) -> tuple[FaultSpec | None, FaultSpec | None]:
+    def _decide(self, provider: str, prefill: bool = False) -> tuple[FaultSpec | None, FaultSpec | None]:
         """The fault in force for this request, and the fault that strikes it."""
         with self._lock:
             now = self._clock()
@@ -172,5 +180,7 @@ class FaultRegistry:
             if armed is not None and in_force is not None:
                 armed.attempts += 1
                 fault = in_force if self._rng.random() < in_force.error_rate else None
+                if in_force.mode == "rejects_prefill" and not prefill:
+                    fault = None
             self._attempts.append(Attempt(provider, now, fault.outcome if fault is not None else "ok"))
             return in_force, fault

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,11 @@ from local.sim_stream import STREAM_FAULT_MODES, StreamedAnswer
 
 # 200 and JSON by its content type, but not JSON: a body no API answers with.
 MALFORMED_BODY = b'{"injected": "malformed chunk", "choices": [{"delta": '
+# What a model that accepts no assistant prefill answers a conversation ending with an assistant turn (as
+# Anthropic's newest models on Bedrock do), in each provider's 400 shape.
+PREFILL_REJECTED_MESSAGE = (
+    "This model does not support assistant message prefill. The conversation must end with a user message."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +52,9 @@ async def answer_with_faults(
     """`answer()`, unless a fault of `provider` strikes this request: then what the fault makes of it.
     `streams` tells from the request body whether the answer is a stream (`local.sim_stream`), on which
     the stream fault modes and in-stream errors act event by event."""
-    if (fault := await faults.apply(provider)) is None:
-        return await answer()
     body = await request.body()
+    if (fault := await faults.apply(provider, ends_with_assistant_turn(body))) is None:
+        return await answer()
     if streams is not None and streams(body) and (fault.mode in STREAM_FAULT_MODES or fault.in_stream):
         streamed = await answer()
         if not isinstance(streamed, StreamedAnswer):
@@ -68,6 +74,8 @@ def instead_of_answer(fault: FaultSpec, answers: InjectedAnswers, body: bytes) -
             return with_retry_after(answers.refusal(fault.error_code, body), fault)
         message = injected_message(fault.status)
         return with_retry_after(answers.error(fault.status, message, fault.retry_after_s), fault)
+    if fault.mode == "rejects_prefill":
+        return answers.error(400, PREFILL_REJECTED_MESSAGE, None)
     if fault.mode == "reset":
         return ConnectionReset()
     if fault.mode == "hang":
@@ -75,6 +83,18 @@ def instead_of_answer(fault: FaultSpec, answers: InjectedAnswers, body: bytes) -
     if fault.mode == "malformed_chunk":
         return Response(MALFORMED_BODY, media_type="application/json")
     return None
+
+
+def ends_with_assistant_turn(body: bytes) -> bool:
+    """Whether a chat request's last message is the model's own turn (a prefill): `messages` (Bedrock Converse,
+    the Llama API) or `contents` (Gemini) ending with an `assistant` (or Gemini's `model`) role."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    turns = (payload.get("messages") or payload.get("contents")) if isinstance(payload, dict) else None
+    last = turns[-1] if isinstance(turns, list) and turns else None
+    return isinstance(last, dict) and last.get("role") in ("assistant", "model")
 
 
 def around_answer(fault: FaultSpec, answer: Response) -> Response:

@@ -1,6 +1,7 @@
-"""The failoverbench catalogue's non-streaming failure modes, end to end through the local gateway: each
-scenario's faults set with `POST /local/faults` on the primary (bedrock for infrastructure operations), the
-request sent to `/v1/chat/completions`, and its conduct read from the answer, its `x-hybrid-*` headers and the
+"""The failoverbench catalogue's failure modes, buffered and streamed, end to end through the local gateway: each
+scenario's faults set with `POST /local/faults` on the primary (bedrock for infrastructure operations) and the
+fallback (google), the request sent to `/v1/chat/completions` (with `stream: true` for S07-S11 and S14), and its
+conduct read from the answer (a stream's reassembled text and how it ended), its `x-hybrid-*` headers and the
 simulators' attempts log (`GET /local/faults/attempts`). Each test asserts the catalogue's correct conduct and
 the scenario's verdict (local/failure_scenarios.py)."""
 
@@ -11,11 +12,25 @@ from collections.abc import Iterator
 import pytest
 
 from functions.adapters.providers.settings import get_provider_settings
+from functions.app.chat.wiring import get_dependencies
 from functions.domain.names import BEDROCK, GOOGLE
 from functions.domain.routing.breaker import BreakerPolicy
 from functions.domain.thresholds import LATENCY_BUDGET_SECONDS
 from local import metrics_sink
-from local.failure_scenarios import BY_ID, OPERATION, RECOVERY_WITHIN_S, GatewaySystem, Result, Roles, Runner
+from local.failure_scenarios import (
+    BY_ID,
+    CUT_AT,
+    OPERATION,
+    RECOVERY_WITHIN_S,
+    STALL_AT,
+    Answer,
+    GatewaySystem,
+    Result,
+    Roles,
+    Runner,
+    canonical_answer,
+)
+from local.sim_stream import word_pieces
 from tests.support import emf_now, reset_routing_state
 
 # Breakers as shipped but for a short cooldown: a flapping primary recovers in seconds, not minutes.
@@ -29,11 +44,12 @@ def runner(client, local_stack) -> Iterator[Runner]:
     The faults are set through a client whose Host `/local/*` accepts."""
     from starlette.testclient import TestClient
 
-    roles = Roles(BEDROCK, GOOGLE, get_provider_settings().google_model)
+    settings = get_provider_settings()
+    roles = Roles(BEDROCK, GOOGLE, settings.google_model, settings.bedrock_model_id)
     with TestClient(local_stack.app, base_url="http://127.0.0.1") as control:
         yield Runner(
             control,
-            GatewaySystem(client, per_call_timeout=False),
+            GatewaySystem(client, per_call_timeout=False, settings=get_dependencies().settings),
             roles,
             prepare=lambda: reset_routing_state(local_stack, FAST),
         )
@@ -169,3 +185,96 @@ def test_s16_a_failed_over_answer_carries_the_fallback_s_model_and_usage_and_bil
     assert billed[0].values["InputTokens"] == (usage["prompt_tokens"],)
     assert result.primary and all(a.outcome == "503" for a in result.primary)
     assert result.verdict == "pass", result.reason
+
+
+# --- the streamed scenarios ----------------------------------------------------------------------------
+def bedrock_answer() -> str:
+    return canonical_answer(get_provider_settings().bedrock_model_id)
+
+
+def check(result: Result, check_id: str) -> bool:
+    (found,) = [c for c in result.checks if c.id == check_id]
+    return found.passed
+
+
+def assert_ended_in_error_after_a_partial_answer(result: Result, code: str, tokens: int) -> None:
+    """The caller got the first `tokens` words of bedrock's answer, then an error event: no finish reason,
+    no `[DONE]`, nothing that reads as a complete answer."""
+    answer = result.answer
+    assert answer.status == 200 and answer.streamed and answer.provider == BEDROCK
+    assert answer.content == "".join(word_pieces(bedrock_answer())[:tokens])
+    assert 0 < len(answer.content) < len(bedrock_answer())
+    assert answer.error_code == code
+    assert not answer.done and answer.finish_reason is None and not answer.success
+    assert check(result, "no_truncated_success")
+
+
+def test_s07_a_slow_first_token_is_failed_over_before_commit_and_the_fallback_answers_within_the_budget(runner):
+    result = runner.run(BY_ID["S07"])
+    answer = result.answer
+    assert answer.streamed and answer.done and answer.finish_reason == "stop"
+    assert answer.provider == GOOGLE and answer.content == canonical_answer(get_provider_settings().google_model)
+    assert [a.outcome for a in result.primary] == ["slow_first_token"]
+    assert [a.outcome for a in result.fallback] == ["ok"]
+    assert attempts_header(result)[-1] == "google:ok"
+    # bedrock's first token was due 20 s in; google was asked, and answered, inside the 10 s budget
+    assert result.fallback[0].at - result.primary[0].at < BUDGET_S
+    assert answer.elapsed_s < BUDGET_S
+    assert check(result, "ttft_limit")
+    assert result.verdict == "pass", result.reason
+
+
+def test_s08_a_stream_cut_mid_answer_ends_with_an_error_event_never_a_truncated_success(runner):
+    result = runner.run(BY_ID["S08"])
+    assert_ended_in_error_after_a_partial_answer(result, "provider_stream_cut", CUT_AT)
+    assert [a.outcome for a in result.primary] == ["cut"]
+    assert result.fallback == ()  # continuation is off as shipped: nothing is resent after the commit
+    assert result.verdict == "safe", result.reason
+
+
+def test_s09_a_stalled_stream_is_ended_within_the_bounded_window_and_the_gateway_answers_after(runner):
+    result = runner.run(BY_ID["S09"])
+    assert_ended_in_error_after_a_partial_answer(result, "provider_stream_stalled", STALL_AT)
+    assert [a.outcome for a in result.primary] == ["stall"]
+    assert check(result, "bounded")  # well before the 30 s of silence end
+    alive = result.alive
+    assert alive is not None and alive.ok and alive.done
+    assert alive.content in result.canonical
+    assert result.verdict == "safe", result.reason
+
+
+def assert_answered_in_full_by_bedrock(result: Result, fault: str) -> Answer:
+    """Bedrock's faulted stream reassembled into its whole answer, ended with finish reason stop and `[DONE]`."""
+    answer = result.answer
+    assert answer.provider == BEDROCK and [a.outcome for a in result.primary] == [fault]
+    assert answer.content == bedrock_answer()
+    assert answer.done and answer.finish_reason == "stop" and answer.error_code is None
+    return answer
+
+
+def test_s10_a_malformed_event_is_skipped_and_the_full_answer_reassembled(runner):
+    result = runner.run(BY_ID["S10"])
+    assert_answered_in_full_by_bedrock(result, "malformed_chunk")
+    assert check(result, "recovered_in_place") and check(result, "alive_after")
+    assert result.verdict == "pass", result.reason
+
+
+def test_s11_a_stream_without_its_terminator_is_finalised_with_usage(runner):
+    result = runner.run(BY_ID["S11"])
+    usage = assert_answered_in_full_by_bedrock(result, "no_done").usage
+    assert usage is not None and usage["completion_tokens"] > 0 and usage["prompt_tokens"] > 0
+    assert check(result, "prompt_finalise")
+    assert result.verdict == "pass", result.reason
+
+
+@pytest.mark.parametrize("scenario_id", ["S14", "S14b"], ids=["continuation-off", "continuation-on"])
+def test_s14_a_cut_stream_is_never_continued_on_a_fallback_that_rejects_prefill(runner, scenario_id):
+    scenario = BY_ID[scenario_id]
+    result = runner.run(scenario)
+    # The caller's error is the cut, not the fallback's prefill 400, and the fallback never saw a prefill
+    assert_ended_in_error_after_a_partial_answer(result, "provider_stream_cut", CUT_AT)
+    assert [a.outcome for a in result.primary] == ["cut"]
+    assert result.fallback == ()
+    assert check(result, "no_prefill_masking")
+    assert result.verdict == "safe", result.reason
+    assert get_dependencies().settings.stream_continuation is False  # the run's settings are restored

@@ -411,6 +411,28 @@ def test_bedrock_and_meta_refuse_with_a_400_in_their_own_shape(stack, provider, 
     assert (response.status_code, response.json()) == (400, body)
 
 
+PREFILLS = {  # each chat simulator's request, ending with the model's own (partial) turn
+    "bedrock": {"role": "assistant", "content": [{"text": "Paris is"}]},
+    "google": {"role": "model", "parts": [{"text": "Paris is"}]},
+    "meta": {"role": "assistant", "content": "Paris is"},
+}
+
+
+@pytest.mark.parametrize("provider", list(PREFILLS))
+def test_rejects_prefill_refuses_only_a_request_ending_with_an_assistant_turn(stack, provider):
+    stack.set_fault(provider=provider, mode="rejects_prefill")
+    call = CALLS[provider]
+    turns = "contents" if provider == "google" else "messages"
+    prefilled = {**call.body, turns: [*call.body[turns], PREFILLS[provider]]}
+
+    refused = httpx.post(f"{stack.simulators.url}{call.path}", json=prefilled, headers=call.headers, timeout=5.0)
+    answered = stack.call(provider)
+
+    assert refused.status_code == 400 and "prefill" in refused.text
+    assert answered.status_code == 200 and answer_text(provider, answered.json()).startswith("Simulated answer")
+    assert [a["outcome"] for a in stack.attempts(provider)] == ["prefill_rejected", "ok"]
+
+
 @pytest.mark.parametrize("code", ["context_length_exceeded", "content_filter"])
 def test_bedrock_s_refusals_are_validation_exceptions(stack, code):
     stack.set_fault(provider="bedrock", error_code=code)

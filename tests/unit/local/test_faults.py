@@ -65,6 +65,16 @@ def test_setting_a_fault_again_starts_its_window_and_count_afresh():
     assert outcomes(registry, "mcp", 2) == ["503", "ok", "503", "ok"]
 
 
+def test_rejects_prefill_strikes_only_requests_ending_with_an_assistant_turn():
+    registry = FaultRegistry()
+    registry.set(FaultSpec(provider="google", mode="rejects_prefill"))
+
+    struck = [asyncio.run(registry.apply("google", prefill)) for prefill in (False, True, False)]
+
+    assert [fault is not None for fault in struck] == [False, True, False]
+    assert [a.outcome for a in registry.attempts("google")] == ["ok", "prefill_rejected", "ok"]
+
+
 def test_latency_is_waited_only_while_the_fault_is_in_force():
     registry = FaultRegistry()
     registry.set(FaultSpec(provider="meta", error_rate=0.0, latency_ms=30_000, first_n=1))
