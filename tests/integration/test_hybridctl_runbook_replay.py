@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -617,7 +619,8 @@ def _failback_loop_from_google(world: World, gateway: Any, situation: Callable[[
     metrics_sink.install()
     metrics_sink.STORE.clear()
     situation(world)
-    script = 'hybridctl() { python -m cli.hybridctl.main "$@"; }; sleep() { :; }; '
+    # the interpreter running the tests (make test does not activate the venv; a bare `python` may lack httpx)
+    script = f'hybridctl() {{ {shlex.quote(sys.executable)} -m cli.hybridctl.main "$@"; }}; sleep() {{ :; }}; '
     script += _failback_loop().replace(TSX, "hybridctl")
     token = world.local_stack.admin_token
     env = os.environ | {"HYBRID_ENDPOINT": gateway.url, "HYBRID_ADMIN_TOKEN": token, "PYTHONPATH": str(REPO_ROOT)}
